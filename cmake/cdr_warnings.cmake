@@ -1,0 +1,17 @@
+# Per-target warnings and sanitizers: call cdr_target_defaults(<target>) on
+# every first-party target. Nothing here touches global flags.
+function(cdr_target_defaults target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+    -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+    -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+    -Wno-missing-field-initializers)
+  if(CDR_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(CDR_SANITIZE)
+    target_compile_options(${target} PRIVATE
+      -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

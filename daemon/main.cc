@@ -1,0 +1,129 @@
+// cdr-retentiond: parses arguments, loads the configuration, runs the daemon.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "cdr/core/config.h"
+#include "cdr/logging/logging.h"
+#include "cdr/service/daemon.h"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_config = 2;
+
+constexpr const char* usage = R"(Usage: cdr-retentiond [OPTIONS]
+
+Retention and deletion daemon for communication detail records.
+
+Options:
+  --config PATH          configuration file (default /etc/cdr-retention/cdr-retention.toml)
+  --set KEY=VALUE        override one configuration key, e.g. --set storage.path=/srv/cdr
+                         (repeatable; applied after the file, in order)
+  --check-config         validate the configuration, print the effective one, and exit
+  --fake-clock=RFC3339   TESTS ONLY: run on a simulated clock starting at this instant;
+                         the admin command `debug advance-clock` moves it
+  --version              print the version and exit
+  --help                 print this help and exit
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration or arguments.
+)";
+
+struct arguments {
+  std::string config = "/etc/cdr-retention/cdr-retention.toml";
+  std::vector<std::string> sets;
+  bool check = false;
+  std::optional<std::string> fake_clock;
+};
+
+// Accepts both `--name value` and `--name=value`.
+bool take_value(int argc, char** argv, int& i, std::string_view name, std::string* out) {
+  const std::string_view arg = argv[i];
+  if (arg == name) {
+    if (i + 1 >= argc) throw std::invalid_argument(std::string(name) + " needs a value");
+    *out = argv[++i];
+    return true;
+  }
+  if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
+    *out = std::string(arg.substr(name.size() + 1));
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  arguments args;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      std::string value;
+      if (a == "--help" || a == "-h") {
+        std::fputs(usage, stdout);
+        return exit_ok;
+      }
+      if (a == "--version") {
+        std::printf("cdr-retentiond %s (%s)\n", cdr::service::version().data(), cdr::service::revision().data());
+        return exit_ok;
+      }
+      if (a == "--check-config") {
+        args.check = true;
+      } else if (take_value(argc, argv, i, "--config", &value)) {
+        args.config = value;
+      } else if (take_value(argc, argv, i, "--set", &value)) {
+        args.sets.push_back(value);
+      } else if (take_value(argc, argv, i, "--fake-clock", &value)) {
+        args.fake_clock = value;
+      } else {
+        throw std::invalid_argument("unknown argument " + std::string(a));
+      }
+    }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "cdr-retentiond: %s\n%s", e.what(), usage);
+    return exit_config;
+  }
+
+  std::ifstream file(args.config, std::ios::binary);
+  if (!file) {
+    std::fprintf(stderr, "cdr-retentiond: cannot read config file %s: %s\n", args.config.c_str(), std::strerror(errno));
+    return exit_config;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  auto parsed = cdr::parse_config(text.str(), args.config, args.sets);
+  if (auto* err = std::get_if<cdr::config_error>(&parsed)) {
+    std::fprintf(stderr, "cdr-retentiond: invalid configuration: %s\n", err->to_string().c_str());
+    return exit_config;
+  }
+  auto& config = std::get<cdr::daemon_config>(parsed);
+
+  cdr::service::daemon_options options{args.config, std::nullopt};
+  if (args.fake_clock) {
+    options.fake_clock = cdr::parse_rfc3339(*args.fake_clock);
+    if (!options.fake_clock) {
+      std::fprintf(stderr, "cdr-retentiond: --fake-clock: \"%s\" is not an RFC 3339 date-time with offset\n",
+                   args.fake_clock->c_str());
+      return exit_config;
+    }
+  }
+  if (args.check) {
+    std::printf("%s: configuration is valid\n%s\n", args.config.c_str(), config.effective_json.c_str());
+    return exit_ok;
+  }
+
+  cdr::logging::setup(config.log);
+  try {
+    cdr::service::daemon d(std::move(config), std::move(options));
+    return d.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot run: {}", e.what());
+    return exit_failure;
+  }
+}

@@ -1,0 +1,96 @@
+// Daemon configuration: one TOML file, overridable with `--set key=value`.
+//
+// The built-in defaults (default_config_toml) are also the schema: a key is
+// known only if the defaults have it, and its value must have the default's
+// TOML type. Free-form tables (kafka.properties) and the override list
+// (retention.overrides) are checked by their own rules.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "cdr/core/event.h"
+#include "cdr/core/policy.h"
+#include "cdr/core/time.h"
+
+namespace cdr {
+
+extern const std::string_view default_config_toml;
+
+struct kafka_config {
+  std::string brokers;    // "embedded" or a bootstrap list "host:port,..."
+  std::string group_id;
+  std::string client_id;
+  std::string topic_cdr;
+  std::string topic_usage;
+  std::string topic_dead_letter;
+  int embedded_partitions = 0;
+  // Passed to librdkafka as they are (security.protocol, sasl.*, ssl.*, ...).
+  std::map<std::string, std::string> properties;
+  bool embedded() const { return brokers == "embedded"; }
+};
+
+enum class compression_kind : std::uint8_t { lz4, none };
+
+struct storage_config {
+  std::string path;
+  compression_kind compression = compression_kind::lz4;
+  std::uint64_t block_cache_bytes = 0;
+};
+
+struct admin_config {
+  std::string socket;
+  std::string socket_group;    // group owning the socket file (empty: the daemon's)
+  std::string operator_group;  // may change or reveal data
+  std::string viewer_group;    // read-only status
+  std::uint32_t max_connections = 0;
+  std::uint32_t max_request_bytes = 0;
+  microseconds idle_timeout{};
+};
+
+struct metrics_config {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+enum class log_format : std::uint8_t { automatic, text, json };
+
+struct log_config {
+  std::string level;  // trace, debug, info, warn, error, critical, off
+  log_format format = log_format::automatic;
+};
+
+struct daemon_config {
+  kafka_config kafka;
+  storage_config storage;
+  admin_config admin;
+  metrics_config metrics;
+  log_config log;
+  event_rules events;
+  retention_policy retention;
+  // The effective configuration as canonical JSON, secrets redacted.
+  std::string effective_json;
+};
+
+struct config_error {
+  std::string file;      // config file path, or the `--set ...` argument
+  std::uint32_t line = 0;  // 0 when unknown
+  std::string key;       // dotted key, empty for syntax errors
+  std::string message;
+  std::string to_string() const;  // "FILE:LINE: key K: MESSAGE"
+};
+
+// Parses `text` (read from `file`), applies the `key=value` overrides in
+// order, and validates everything.
+std::variant<daemon_config, config_error> parse_config(
+    std::string_view text, std::string_view file, const std::vector<std::string>& overrides);
+
+// True for librdkafka property names whose values must never be shown.
+bool is_secret_property(std::string_view name);
+
+}  // namespace cdr

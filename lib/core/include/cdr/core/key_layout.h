@@ -1,0 +1,57 @@
+// Storage key layout (docs/architecture.md, "Key layout").
+//
+// Every record key starts with a 7-byte partition prefix
+//
+//   kind (1 byte) | month index (4 bytes, big-endian) | class (2 bytes, big-endian)
+//
+// so byte order = (kind, month, class) order and each partition is one
+// contiguous key range [prefix, next prefix). A sweep deletes that range and
+// cuts SST files at prefix boundaries; its cost does not depend on how many
+// records the partition holds.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cdr/core/month.h"
+#include "cdr/core/policy.h"
+
+namespace cdr {
+
+inline constexpr std::size_t partition_prefix_size = 7;
+inline constexpr std::size_t subject_hash_size = 32;  // HMAC-SHA-256
+
+struct partition {
+  record_kind kind = record_kind::cdr;
+  cdr::month month = month::of(1970, 1);
+  retention_class cls = 0;
+
+  auto operator<=>(const partition&) const = default;
+  std::string to_string() const;  // e.g. "cdr/2025-03/0"
+};
+
+void append_partition_prefix(std::string& out, const partition& p);
+std::string partition_prefix(const partition& p);
+
+// Key of a record in the metadata, identifiers or usage column family.
+std::string record_key(const partition& p, std::string_view id);
+// Key of a subject-index entry: prefix | keyed hash (32 bytes) | record id.
+std::string subject_key(const partition& p, std::string_view hash, std::string_view id);
+
+// The partition a key belongs to; nullopt for keys shorter than a prefix or
+// with an unknown kind byte.
+std::optional<partition> decode_partition(std::string_view key);
+// The record id of a record key (what follows the prefix).
+std::string_view record_id_of(std::string_view key);
+
+// [begin, end) covering exactly one partition.
+struct key_range {
+  std::string begin;
+  std::string end;
+};
+key_range partition_range(const partition& p);
+
+}  // namespace cdr

@@ -1,0 +1,393 @@
+#include "cdr/core/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace cdr {
+namespace {
+
+// Thrown inside this file only; parse_config turns it into a config_error.
+struct config_failure {
+  config_error error;
+};
+
+std::string join_key(std::string_view prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : fmt::format("{}.{}", prefix, key);
+}
+
+[[noreturn]] void fail(const toml::node* node, std::string key, std::string message,
+                       std::string_view fallback_file) {
+  config_error e;
+  e.key = std::move(key);
+  e.message = std::move(message);
+  e.file = std::string(fallback_file);
+  if (node != nullptr) {
+    const auto& src = node->source();
+    if (src.path) e.file = *src.path;
+    e.line = src.begin.line;
+  }
+  throw config_failure{std::move(e)};
+}
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date or time";
+  }
+}
+
+// Copies `from` into `into`, tables merged key by key, other values replaced.
+void merge(toml::table& into, const toml::table& from) {
+  for (const auto& [k, v] : from) {
+    auto* existing = into.get(k);
+    if (existing != nullptr && existing->is_table() && v.is_table()) {
+      merge(*existing->as_table(), *v.as_table());
+    } else {
+      into.insert_or_assign(k, v);
+    }
+  }
+}
+
+bool free_form(std::string_view path) { return path == "kafka.properties"; }
+
+// Every key must exist in the defaults with the same type.
+void check_schema(const toml::table& t, const toml::table& schema, const std::string& prefix,
+                  std::string_view file) {
+  for (const auto& [k, v] : t) {
+    const auto key = join_key(prefix, k.str());
+    if (key == "retention.overrides") continue;  // checked when read
+    const auto* expected = schema.get(k);
+    if (expected == nullptr) fail(&v, key, "unknown key", file);
+    const bool number_ok = expected->is_floating_point() && v.is_integer();
+    if (expected->type() != v.type() && !number_ok) {
+      fail(&v, key, fmt::format("expected {}, got {}", type_name(expected->type()), type_name(v.type())), file);
+    }
+    if (v.is_table() && !free_form(key)) {
+      check_schema(*v.as_table(), *expected->as_table(), key, file);
+    }
+  }
+}
+
+class reader {
+ public:
+  reader(const toml::table& root, std::string_view file) : root_(root), file_(file) {}
+
+  const toml::node& node(const std::string& key) const {
+    const auto* n = root_.at_path(key).node();
+    if (n == nullptr) fail(nullptr, key, "missing (the built-in defaults lack it: a bug)", file_);
+    return *n;
+  }
+  std::string str(const std::string& key) const { return *node(key).value<std::string>(); }
+  std::int64_t integer(const std::string& key) const { return *node(key).value<std::int64_t>(); }
+  double number(const std::string& key) const { return *node(key).value<double>(); }
+  bool boolean(const std::string& key) const { return *node(key).value<bool>(); }
+
+  template <typename T>
+  T ranged(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+    const auto v = integer(key);
+    if (v < lo || v > hi) bad(key, fmt::format("must be between {} and {}", lo, hi));
+    return static_cast<T>(v);
+  }
+  std::string non_empty(const std::string& key) const {
+    auto v = str(key);
+    if (v.empty()) bad(key, "must not be empty");
+    return v;
+  }
+  microseconds duration(const std::string& key) const {
+    const auto v = parse_duration(str(key));
+    if (!v) bad(key, "must be a duration such as \"90s\", \"45m\", \"12h\" or \"17d\"");
+    return *v;
+  }
+  retention_rule rule(const std::string& key, const toml::table* t = nullptr) const;
+
+  [[noreturn]] void bad(const std::string& key, std::string message) const {
+    fail(&node(key), key, std::move(message), file_);
+  }
+  std::string_view file() const { return file_; }
+
+ private:
+  const toml::table& root_;
+  std::string_view file_;
+};
+
+retention_rule reader::rule(const std::string& key, const toml::table* t) const {
+  // t: an override's own table (keys relative to it); else the root.
+  auto get = [&](std::string_view sub) -> const toml::node* {
+    return t ? t->at_path(sub).node() : root_.at_path(fmt::format("{}.{}", key, sub)).node();
+  };
+  retention_rule r;
+  const auto* period = get("period");
+  const auto* anchor_node = get("anchor");
+  const auto pkey = fmt::format("{}.period", key);
+  const auto akey = fmt::format("{}.anchor", key);
+  if (period == nullptr || !period->is_string()) fail(period ? period : t, pkey, "must be a string such as \"12 months\" or \"10 years\"", file_);
+  if (anchor_node == nullptr || !anchor_node->is_string()) fail(anchor_node ? anchor_node : t, akey, "must be one of month_start, month_end, year_start, year_end", file_);
+  const auto months = parse_period_months(*period->value<std::string>());
+  if (!months) fail(period, pkey, "must be \"<n> months\" or \"<n> years\"", file_);
+  const auto a = anchor_from_name(*anchor_node->value<std::string>());
+  if (!a) fail(anchor_node, akey, "must be one of month_start, month_end, year_start, year_end", file_);
+  r.period_months = *months;
+  r.anchor = *a;
+  return r;
+}
+
+std::vector<std::string> string_list(const toml::node* n, const std::string& key, std::string_view file) {
+  std::vector<std::string> out;
+  if (n == nullptr) return out;
+  const auto* arr = n->as_array();
+  if (arr == nullptr) fail(n, key, "expected an array of strings", file);
+  for (const auto& e : *arr) {
+    const auto s = e.value<std::string>();
+    if (!s || s->empty()) fail(&e, key, "expected an array of non-empty strings", file);
+    out.push_back(*s);
+  }
+  return out;
+}
+
+std::vector<retention_override> read_overrides(const toml::table& root, const class_rules& defaults,
+                                               std::string_view file, const reader& r) {
+  std::vector<retention_override> out;
+  const auto* node = root.at_path("retention.overrides").node();
+  if (node == nullptr) return out;
+  const auto* arr = node->as_array();
+  if (arr == nullptr || !arr->is_array_of_tables()) {
+    fail(node, "retention.overrides", "expected an array of tables ([[retention.overrides]])", file);
+  }
+  std::set<int> ids;
+  std::set<std::string> names, customers, countries;
+  static const std::set<std::string> known{"id", "name", "customers", "countries", "identifiers", "metadata", "usage"};
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& t = *arr->get(i)->as_table();
+    const auto base = fmt::format("retention.overrides[{}]", i);
+    for (const auto& [k, v] : t) {
+      if (!known.contains(std::string(k.str()))) fail(&v, join_key(base, k.str()), "unknown key", file);
+    }
+    retention_override o;
+    o.rules = defaults;
+    const auto* id = t.get("id");
+    const auto idv = id ? id->value<std::int64_t>() : std::nullopt;
+    if (!idv || *idv < 1 || *idv > 65535) {
+      fail(id ? id : &t, base + ".id", "must be an integer between 1 and 65535 (stored in keys: never reuse one)", file);
+    }
+    if (!ids.insert(static_cast<int>(*idv)).second) fail(id, base + ".id", "duplicate override id", file);
+    o.id = static_cast<retention_class>(*idv);
+    const auto* nm = t.get("name");
+    const auto nmv = nm ? nm->value<std::string>() : std::nullopt;
+    if (!nmv || nmv->empty()) fail(nm ? nm : &t, base + ".name", "must be a non-empty string", file);
+    if (!names.insert(*nmv).second) fail(nm, base + ".name", "duplicate override name", file);
+    o.name = *nmv;
+    o.customers = string_list(t.get("customers"), base + ".customers", file);
+    o.countries = string_list(t.get("countries"), base + ".countries", file);
+    if (o.customers.empty() && o.countries.empty()) {
+      fail(&t, base, "an override needs at least one of customers or countries", file);
+    }
+    for (const auto& c : o.customers) {
+      if (!customers.insert(c).second) fail(t.get("customers"), base + ".customers", fmt::format("customer {} is in two overrides", c), file);
+    }
+    for (auto c : o.countries) {
+      std::transform(c.begin(), c.end(), c.begin(), [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+      if (c.size() != 2) fail(t.get("countries"), base + ".countries", fmt::format("{} is not an ISO 3166 alpha-2 code", c), file);
+      if (!countries.insert(c).second) fail(t.get("countries"), base + ".countries", fmt::format("country {} is in two overrides", c), file);
+    }
+    for (auto [field, target] : {std::pair{"identifiers", &o.rules.identifiers},
+                                 std::pair{"metadata", &o.rules.metadata},
+                                 std::pair{"usage", &o.rules.usage}}) {
+      if (const auto* sub = t.get(field)) {
+        if (!sub->is_table()) fail(sub, fmt::format("{}.{}", base, field), "expected a table with period and anchor", file);
+        *target = r.rule(fmt::format("{}.{}", base, field), sub->as_table());
+      }
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+void check_listen(const reader& r, metrics_config* m) {
+  const auto v = r.str("metrics.listen");
+  const auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0) r.bad("metrics.listen", "must be host:port");
+  auto host = v.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto port_text = std::string_view(v).substr(colon + 1);
+  unsigned port = 0;
+  const auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535) {
+    r.bad("metrics.listen", "port must be a number from 0 to 65535");
+  }
+  m->host = host;
+  m->port = static_cast<std::uint16_t>(port);
+}
+
+void redact(toml::table& t) {
+  if (auto* props = t.at_path("kafka.properties").as_table()) {
+    for (auto& [k, v] : *props) {
+      if (!v.is_string()) v.as_string();  // properties are strings or scalars
+      if (v.is_string() && is_secret_property(k.str())) *v.as_string() = std::string("<redacted>");
+    }
+  }
+}
+
+daemon_config build(const toml::table& root, std::string_view file) {
+  const reader r(root, file);
+  daemon_config c;
+
+  c.kafka.brokers = r.non_empty("kafka.brokers");
+  c.kafka.group_id = r.non_empty("kafka.group_id");
+  c.kafka.client_id = r.non_empty("kafka.client_id");
+  c.kafka.topic_cdr = r.non_empty("kafka.topics.cdr");
+  c.kafka.topic_usage = r.non_empty("kafka.topics.usage");
+  c.kafka.topic_dead_letter = r.non_empty("kafka.topics.dead_letter");
+  if (c.kafka.topic_cdr == c.kafka.topic_usage) r.bad("kafka.topics.usage", "must differ from kafka.topics.cdr");
+  if (c.kafka.topic_dead_letter == c.kafka.topic_cdr || c.kafka.topic_dead_letter == c.kafka.topic_usage) {
+    r.bad("kafka.topics.dead_letter", "must differ from the input topics");
+  }
+  c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
+  for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
+    const auto key = join_key("kafka.properties", k.str());
+    if (v.is_string()) {
+      c.kafka.properties.emplace(k.str(), *v.value<std::string>());
+    } else if (v.is_integer() || v.is_boolean() || v.is_floating_point()) {
+      std::ostringstream s;
+      s << toml::default_formatter{v};  // NOLINT: same text librdkafka expects
+      c.kafka.properties.emplace(k.str(), s.str());
+    } else {
+      fail(&v, key, "librdkafka properties must be strings, numbers or booleans", file);
+    }
+  }
+
+  c.storage.path = r.non_empty("storage.path");
+  const auto compression = r.str("storage.compression");
+  if (compression == "lz4") {
+    c.storage.compression = compression_kind::lz4;
+  } else if (compression == "none") {
+    c.storage.compression = compression_kind::none;
+  } else {
+    r.bad("storage.compression", "must be \"lz4\" or \"none\"");
+  }
+  c.storage.block_cache_bytes = r.ranged<std::uint64_t>("storage.block_cache_mb", 1, 1 << 20) << 20;
+
+  c.admin.socket = r.non_empty("admin.socket");
+  if (c.admin.socket.size() >= 108) r.bad("admin.socket", "a Unix socket path must be shorter than 108 bytes");
+  c.admin.socket_group = r.str("admin.socket_group");
+  c.admin.operator_group = r.str("admin.operator_group");
+  c.admin.viewer_group = r.str("admin.viewer_group");
+  c.admin.max_connections = r.ranged<std::uint32_t>("admin.max_connections", 1, 4096);
+  c.admin.max_request_bytes = r.ranged<std::uint32_t>("admin.max_request_bytes", 256, 16 << 20);
+  c.admin.idle_timeout = r.duration("admin.idle_timeout");
+
+  check_listen(r, &c.metrics);
+
+  c.log.level = r.str("log.level");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.contains(c.log.level)) r.bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  const auto fmt_name = r.str("log.format");
+  if (fmt_name == "auto") {
+    c.log.format = log_format::automatic;
+  } else if (fmt_name == "text") {
+    c.log.format = log_format::text;
+  } else if (fmt_name == "json") {
+    c.log.format = log_format::json;
+  } else {
+    r.bad("log.format", "must be \"auto\", \"text\" or \"json\"");
+  }
+
+  c.events.max_bytes = r.ranged<std::size_t>("events.max_bytes", 64, 16 << 20);
+  c.events.future_skew = r.duration("events.future_skew");
+  c.events.metadata_fields = string_list(&r.node("events.metadata_fields"), "events.metadata_fields", file);
+  for (auto req : required_metadata_fields) {
+    if (std::find(c.events.metadata_fields.begin(), c.events.metadata_fields.end(), req) ==
+        c.events.metadata_fields.end()) {
+      r.bad("events.metadata_fields", fmt::format("must include the required field {}", req));
+    }
+  }
+
+  class_rules defaults;
+  defaults.identifiers = r.rule("retention.identifiers");
+  defaults.metadata = r.rule("retention.metadata");
+  defaults.usage = r.rule("retention.usage");
+  c.retention = retention_policy(defaults, read_overrides(root, defaults, file, r));
+
+  toml::table shown = root;
+  redact(shown);
+  std::ostringstream json;
+  json << toml::json_formatter{shown};
+  c.effective_json = json.str();
+  return c;
+}
+
+// Applies one `key=value` override. The value is read as a TOML value; if
+// that fails it is taken as a plain string (so `--set storage.path=/x` works).
+void apply_override(toml::table& root, const std::string& arg) {
+  const auto eq = arg.find('=');
+  const auto source = fmt::format("--set {}", arg);
+  if (eq == std::string::npos || eq == 0) {
+    throw config_failure{{source, 0, "", "expected --set section.key=value"}};
+  }
+  const auto key = arg.substr(0, eq);
+  const auto value = arg.substr(eq + 1);
+  toml::table patch;
+  try {
+    patch = toml::parse(fmt::format("{} = {}", key, value), std::string(source));
+  } catch (const toml::parse_error&) {
+    std::string quoted;
+    for (char ch : value) {
+      if (ch == '"' || ch == '\\') quoted.push_back('\\');
+      quoted.push_back(ch);
+    }
+    try {
+      patch = toml::parse(fmt::format("{} = \"{}\"", key, quoted), std::string(source));
+    } catch (const toml::parse_error& e) {
+      throw config_failure{{source, 0, key, std::string(e.description())}};
+    }
+  }
+  merge(root, patch);
+}
+
+}  // namespace
+
+std::string config_error::to_string() const {
+  std::string out = file;
+  if (line != 0) out += fmt::format(":{}", line);
+  out += ": ";
+  if (!key.empty()) out += fmt::format("key {}: ", key);
+  out += message;
+  return out;
+}
+
+bool is_secret_property(std::string_view name) {
+  for (auto word : {"password", "secret", "key", "token", "credential", "jaas"}) {
+    if (name.find(word) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::variant<daemon_config, config_error> parse_config(std::string_view text, std::string_view file,
+                                                       const std::vector<std::string>& overrides) {
+  try {
+    toml::table defaults = toml::parse(default_config_toml, std::string_view("<built-in defaults>"));
+    toml::table user;
+    try {
+      user = toml::parse(text, std::string(file));
+    } catch (const toml::parse_error& e) {
+      return config_error{std::string(file), e.source().begin.line, "", std::string(e.description())};
+    }
+    for (const auto& o : overrides) apply_override(user, o);
+    check_schema(user, defaults, "", file);
+    merge(defaults, user);
+    return build(defaults, file);
+  } catch (const config_failure& f) {
+    return f.error;
+  }
+}
+
+}  // namespace cdr

@@ -1,0 +1,60 @@
+// Built-in defaults. config/cdr-retention.toml documents every key and is
+// tested to yield exactly this configuration.
+#include "cdr/core/config.h"
+
+namespace cdr {
+
+const std::string_view default_config_toml = R"toml(
+[kafka]
+brokers = "localhost:9092"
+group_id = "cdr-retention"
+client_id = "cdr-retentiond"
+embedded_partitions = 4
+
+[kafka.topics]
+cdr = "cdr"
+usage = "usage"
+dead_letter = "cdr-retention-dlq"
+
+[kafka.properties]
+
+[storage]
+path = "/var/lib/cdr-retention"
+compression = "lz4"
+block_cache_mb = 64
+
+[admin]
+socket = "/run/cdr-retention/admin.sock"
+socket_group = ""
+operator_group = "cdr-retention-operators"
+viewer_group = "cdr-retention-viewers"
+max_connections = 16
+max_request_bytes = 65536
+idle_timeout = "60s"
+
+[metrics]
+listen = "127.0.0.1:9745"
+
+[log]
+level = "info"
+format = "auto"
+
+[events]
+max_bytes = 65536
+future_skew = "24h"
+metadata_fields = ["type", "id", "customer_id", "occurred_at", "channel", "direction", "status", "duration_ms", "parts", "route", "price"]
+
+[retention.identifiers]
+period = "12 months"
+anchor = "month_end"
+
+[retention.metadata]
+period = "10 years"
+anchor = "year_start"
+
+[retention.usage]
+period = "36 months"
+anchor = "month_start"
+)toml";
+
+}  // namespace cdr

@@ -1,0 +1,441 @@
+#include "cdr/core/event.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <simdjson.h>
+
+namespace cdr {
+namespace od = simdjson::ondemand;
+
+namespace {
+
+constexpr std::array<std::string_view, reject_reason_count> reject_reason_names{
+    "too_large",         "invalid_utf8",        "invalid_json",        "not_an_object",
+    "duplicate_field",   "missing_type",        "invalid_type",        "unknown_type",
+    "missing_id",        "invalid_id",          "missing_customer_id", "invalid_customer_id",
+    "missing_occurred_at", "invalid_occurred_at", "future_occurred_at", "missing_channel",
+    "invalid_channel",   "invalid_direction",   "invalid_status",      "invalid_duration_ms",
+    "invalid_parts",     "invalid_route",       "invalid_price",
+};
+
+// Contract fields, in the order their checks are reported.
+enum field : std::uint8_t {
+  f_type, f_id, f_customer_id, f_occurred_at, f_channel, f_direction, f_status,
+  f_duration_ms, f_parts, f_route, f_price,
+  f_count,
+  f_extra_metadata = f_count,  // allow-listed by configuration, any value
+  f_identifier,                // everything else (fail closed)
+};
+
+// Outcome of checking one value: `broken` means the JSON itself is invalid.
+enum class check : std::uint8_t { ok, bad, broken };
+
+constexpr int max_depth = 64;
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool printable_ascii(std::string_view s, std::size_t min, std::size_t max) {
+  if (s.size() < min || s.size() > max) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+bool short_text(std::string_view s, std::size_t max) {
+  if (s.size() > max) return false;
+  return std::none_of(s.begin(), s.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+bool channel_word(std::string_view s) {
+  if (s.empty() || s.size() > 32 || s[0] < 'a' || s[0] > 'z') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool decimal_amount(std::string_view s) {
+  if (s.empty() || s.size() > 32) return false;
+  std::size_t i = s[0] == '-' ? 1 : 0;
+  const std::size_t int_start = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  if (i == int_start) return false;
+  if (i == s.size()) return true;
+  if (s[i] != '.') return false;
+  const std::size_t frac_start = ++i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  return i == s.size() && i > frac_start;
+}
+
+bool currency_code(std::string_view s) {
+  return s.size() == 3 && std::all_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+// Consumes and validates any JSON value (objects and arrays recursively).
+check consume_any(od::value v, int depth) {
+  if (depth > max_depth) return check::broken;
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  switch (t) {
+    case od::json_type::array: {
+      od::array a;
+      if (v.get_array().get(a)) return check::broken;
+      for (auto element : a) {
+        od::value ev;
+        if (std::move(element).get(ev) || consume_any(ev, depth + 1) == check::broken) return check::broken;
+      }
+      return check::ok;
+    }
+    case od::json_type::object: {
+      od::object o;
+      if (v.get_object().get(o)) return check::broken;
+      for (auto member : o) {
+        od::field f;
+        std::string_view key;
+        if (std::move(member).get(f) || f.unescaped_key().get(key)) return check::broken;
+        if (consume_any(f.value(), depth + 1) == check::broken) return check::broken;
+      }
+      return check::ok;
+    }
+    case od::json_type::number: {
+      od::number n;
+      return v.get_number().get(n) ? check::broken : check::ok;
+    }
+    case od::json_type::string: {
+      std::string_view s;
+      return v.get_string().get(s) ? check::broken : check::ok;
+    }
+    case od::json_type::boolean: {
+      bool b = false;
+      return v.get_bool().get(b) ? check::broken : check::ok;
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      return (v.is_null().get(is_null) || !is_null) ? check::broken : check::ok;
+    }
+  }
+  return check::broken;
+}
+
+// A string value checked by pred; any other type is consumed and `bad`.
+template <typename Pred>
+check string_value(od::value v, std::string_view* out, Pred pred) {
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  if (t != od::json_type::string) {
+    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
+  }
+  if (v.get_string().get(*out)) return check::broken;
+  return pred(*out) ? check::ok : check::bad;
+}
+
+check non_negative_integer(od::value v) {
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  if (t != od::json_type::number) {
+    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
+  }
+  od::number n;
+  if (v.get_number().get(n)) return check::broken;
+  switch (n.get_number_type()) {
+    case od::number_type::unsigned_integer: return check::ok;
+    case od::number_type::signed_integer: return n.get_int64() >= 0 ? check::ok : check::bad;
+    default: return check::bad;
+  }
+}
+
+// route: an object of short strings. Captures route.country.
+check route_value(od::value v, std::string_view* country) {
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  if (t != od::json_type::object) {
+    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
+  }
+  od::object o;
+  if (v.get_object().get(o)) return check::broken;
+  check result = check::ok;
+  std::size_t members = 0;
+  for (auto member : o) {
+    od::field f;
+    std::string_view key;
+    if (std::move(member).get(f) || f.unescaped_key().get(key)) return check::broken;
+    std::string_view text;
+    const check c = string_value(f.value(), &text, [](std::string_view s) { return short_text(s, 128); });
+    if (c == check::broken) return check::broken;
+    if (c == check::bad || ++members > 32 || !short_text(key, 64)) result = check::bad;
+    if (c == check::ok && key == "country") *country = text;
+  }
+  return result;
+}
+
+// price: exactly {"amount": decimal string, "currency": ISO 4217 code}.
+check price_value(od::value v) {
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  if (t != od::json_type::object) {
+    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
+  }
+  od::object o;
+  if (v.get_object().get(o)) return check::broken;
+  check result = check::ok;
+  bool amount = false;
+  bool currency = false;
+  for (auto member : o) {
+    od::field f;
+    std::string_view key;
+    if (std::move(member).get(f) || f.unescaped_key().get(key)) return check::broken;
+    std::string_view text;
+    check c = check::bad;
+    if (key == "amount" && !amount) {
+      c = string_value(f.value(), &text, decimal_amount);
+      amount = true;
+    } else if (key == "currency" && !currency) {
+      c = string_value(f.value(), &text, currency_code);
+      currency = true;
+    } else if (consume_any(f.value(), 1) == check::broken) {
+      return check::broken;
+    }
+    if (c == check::broken) return check::broken;
+    if (c == check::bad) result = check::bad;
+  }
+  return (amount && currency) ? result : check::bad;
+}
+
+// True when nothing but whitespace follows the root value.
+bool at_end(od::document& doc) {
+  const char* where = nullptr;
+  return doc.current_location().get(where) == simdjson::OUT_OF_BOUNDS;
+}
+
+reject_reason missing_reason(field f) {
+  switch (f) {
+    case f_type: return reject_reason::missing_type;
+    case f_id: return reject_reason::missing_id;
+    case f_customer_id: return reject_reason::missing_customer_id;
+    case f_occurred_at: return reject_reason::missing_occurred_at;
+    default: return reject_reason::missing_channel;
+  }
+}
+
+constexpr std::array<reject_reason, f_count> invalid_reasons{
+    reject_reason::invalid_type,        reject_reason::invalid_id,
+    reject_reason::invalid_customer_id, reject_reason::invalid_occurred_at,
+    reject_reason::invalid_channel,     reject_reason::invalid_direction,
+    reject_reason::invalid_status,      reject_reason::invalid_duration_ms,
+    reject_reason::invalid_parts,       reject_reason::invalid_route,
+    reject_reason::invalid_price,
+};
+
+}  // namespace
+
+std::string_view name(reject_reason r) { return reject_reason_names[static_cast<std::size_t>(r)]; }
+
+std::optional<reject_reason> reject_reason_from_name(std::string_view text) {
+  for (std::size_t i = 0; i < reject_reason_names.size(); ++i) {
+    if (reject_reason_names[i] == text) return static_cast<reject_reason>(i);
+  }
+  return std::nullopt;
+}
+
+struct event_parser::impl {
+  struct member {
+    const char* begin;
+    field kind;
+  };
+
+  od::parser parser;
+  std::string buffer;
+  std::array<bool, f_count> allowed{};
+  std::vector<std::string> extra_fields;
+  std::vector<member> members;
+  std::vector<std::string_view> keys;
+
+  field classify(std::string_view key) const {
+    for (std::size_t i = 0; i < f_count; ++i) {
+      if (contract_metadata_fields[i] == key) {
+        return allowed[i] ? static_cast<field>(i) : f_identifier;
+      }
+    }
+    for (const auto& f : extra_fields) {
+      if (f == key) return f_extra_metadata;
+    }
+    return f_identifier;
+  }
+};
+
+event_parser::event_parser(event_rules rules) : rules_(std::move(rules)), impl_(std::make_unique<impl>()) {
+  for (std::size_t i = 0; i < f_count; ++i) {
+    const auto name = contract_metadata_fields[i];
+    impl_->allowed[i] =
+        std::find(required_metadata_fields.begin(), required_metadata_fields.end(), name) !=
+            required_metadata_fields.end() ||
+        std::find(rules_.metadata_fields.begin(), rules_.metadata_fields.end(), name) !=
+            rules_.metadata_fields.end();
+  }
+  for (const auto& f : rules_.metadata_fields) {
+    if (std::find(contract_metadata_fields.begin(), contract_metadata_fields.end(), f) ==
+        contract_metadata_fields.end()) {
+      impl_->extra_fields.push_back(f);
+    }
+  }
+}
+
+event_parser::~event_parser() = default;
+
+std::optional<reject_reason> event_parser::parse(std::string_view message, instant now,
+                                                 parsed_event* out) {
+  if (message.size() > rules_.max_bytes) return reject_reason::too_large;
+  auto& m = *impl_;
+  const std::size_t capacity = message.size() + simdjson::SIMDJSON_PADDING;
+  if (m.buffer.size() < capacity) m.buffer.resize(capacity);
+  std::memcpy(m.buffer.data(), message.data(), message.size());
+  const char* const base = m.buffer.data();
+
+  od::document doc;
+  if (auto err = m.parser.iterate(simdjson::padded_string_view(base, message.size(), capacity)).get(doc)) {
+    return err == simdjson::UTF8_ERROR ? reject_reason::invalid_utf8 : reject_reason::invalid_json;
+  }
+  od::json_type doc_type{};
+  if (doc.type().get(doc_type)) return reject_reason::invalid_json;
+  if (doc_type != od::json_type::object) {
+    // Tell a valid non-object document from invalid JSON.
+    od::value v;
+    if (doc.get_value().get(v) || consume_any(v, 0) == check::broken || !at_end(doc)) {
+      return reject_reason::invalid_json;
+    }
+    return reject_reason::not_an_object;
+  }
+  od::object obj;
+  if (doc.get_object().get(obj)) return reject_reason::invalid_json;
+
+  m.members.clear();
+  m.keys.clear();
+  out->identifier_strings.clear();
+  out->country = {};
+  std::array<std::string_view, f_count> text{};
+  std::array<check, f_count> state{};
+  std::array<bool, f_count> present{};
+
+  for (auto member_result : obj) {
+    od::field f;
+    if (std::move(member_result).get(f)) return reject_reason::invalid_json;
+    const char* begin = f.key().raw() - 1;  // the opening quote; read before unescaping
+    std::string_view key;
+    if (f.unescaped_key().get(key)) return reject_reason::invalid_json;
+    m.keys.push_back(key);
+    const field kind = m.classify(key);
+    m.members.push_back({begin, kind});
+    od::value v = f.value();
+    check c = check::ok;
+    switch (kind) {
+      case f_type:
+      case f_id:
+      case f_customer_id:
+      case f_occurred_at:
+      case f_direction:
+      case f_status:
+        c = string_value(v, &text[kind], [](std::string_view) { return true; });
+        break;
+      case f_channel: c = string_value(v, &text[kind], channel_word); break;
+      case f_duration_ms:
+      case f_parts: c = non_negative_integer(v); break;
+      case f_route: c = route_value(v, &out->country); break;
+      case f_price: c = price_value(v); break;
+      case f_extra_metadata: c = consume_any(v, 1); break;
+      case f_identifier: {
+        od::json_type t{};
+        if (v.type().get(t)) return reject_reason::invalid_json;
+        if (t == od::json_type::string) {
+          std::string_view s;
+          if (v.get_string().get(s)) return reject_reason::invalid_json;
+          out->identifier_strings.emplace_back(key, s);
+        } else {
+          c = consume_any(v, 1);
+        }
+        break;
+      }
+    }
+    if (c == check::broken) return reject_reason::invalid_json;
+    if (kind < f_count) {
+      present[kind] = true;
+      state[kind] = c;
+    }
+  }
+  if (!at_end(doc)) return reject_reason::invalid_json;
+
+  // Duplicate keys make a record ambiguous: reject rather than guess.
+  std::sort(m.keys.begin(), m.keys.end());
+  if (std::adjacent_find(m.keys.begin(), m.keys.end()) != m.keys.end()) {
+    return reject_reason::duplicate_field;
+  }
+
+  if (!present[f_type]) return reject_reason::missing_type;
+  if (state[f_type] != check::ok) return reject_reason::invalid_type;
+  if (text[f_type] == "cdr") {
+    out->kind = record_kind::cdr;
+  } else if (text[f_type] == "usage") {
+    out->kind = record_kind::usage;
+  } else {
+    return reject_reason::unknown_type;
+  }
+
+  for (field f : {f_id, f_customer_id, f_occurred_at}) {
+    if (!present[f]) return missing_reason(f);
+    if (state[f] != check::ok) return invalid_reasons[f];
+  }
+  if (!printable_ascii(text[f_id], 1, 128)) return reject_reason::invalid_id;
+  if (!printable_ascii(text[f_customer_id], 1, 64)) return reject_reason::invalid_customer_id;
+  const auto when = parse_rfc3339(text[f_occurred_at]);
+  if (!when) return reject_reason::invalid_occurred_at;
+  if (*when > now + rules_.future_skew) return reject_reason::future_occurred_at;
+
+  out->id = text[f_id];
+  out->customer_id = text[f_customer_id];
+  out->occurred_at = *when;
+  out->month = month::containing(*when);
+  out->identifiers.clear();
+
+  if (out->kind == record_kind::usage) {
+    // Usage data is free-form and personal as a whole: kept as sent.
+    out->metadata.assign(message);
+    out->identifier_strings.clear();
+    out->country = {};
+    return std::nullopt;
+  }
+
+  if (!present[f_channel]) return reject_reason::missing_channel;
+  for (std::size_t f = f_channel; f < f_count; ++f) {
+    if (present[f] && state[f] != check::ok) return invalid_reasons[f];
+  }
+  if (!short_text(text[f_direction], 64)) return reject_reason::invalid_direction;
+  if (!short_text(text[f_status], 64)) return reject_reason::invalid_status;
+
+  // Split the members, each byte-exact, into metadata and identifiers. A
+  // member ends where the separator before the next member (or the closing
+  // brace) begins.
+  const char* close = base + message.size();
+  while (close > base && is_ws(close[-1])) --close;
+  --close;  // the object's closing brace
+  out->metadata.assign(1, '{');
+  const std::size_t n = m.members.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* end = i + 1 < n ? m.members[i + 1].begin : close;
+    while (is_ws(end[-1])) --end;
+    if (i + 1 < n) {
+      --end;  // the comma
+      while (is_ws(end[-1])) --end;
+    }
+    const std::string_view span(m.members[i].begin, static_cast<std::size_t>(end - m.members[i].begin));
+    std::string& target = m.members[i].kind == f_identifier ? out->identifiers : out->metadata;
+    if (target.empty()) {
+      target.push_back('{');
+    } else if (target.size() > 1) {
+      target.push_back(',');
+    }
+    target.append(span);
+  }
+  out->metadata.push_back('}');
+  if (!out->identifiers.empty()) out->identifiers.push_back('}');
+  return std::nullopt;
+}
+
+}  // namespace cdr

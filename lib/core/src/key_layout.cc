@@ -1,0 +1,74 @@
+#include "cdr/core/key_layout.h"
+
+#include <fmt/format.h>
+
+namespace cdr {
+
+std::string partition::to_string() const {
+  return fmt::format("{}/{}/{}", name(kind), month.to_string(), cls);
+}
+
+void append_partition_prefix(std::string& out, const partition& p) {
+  const auto m = static_cast<std::uint32_t>(p.month.index());
+  const char bytes[partition_prefix_size] = {
+      static_cast<char>(p.kind),
+      static_cast<char>((m >> 24) & 0xff),
+      static_cast<char>((m >> 16) & 0xff),
+      static_cast<char>((m >> 8) & 0xff),
+      static_cast<char>(m & 0xff),
+      static_cast<char>((p.cls >> 8) & 0xff),
+      static_cast<char>(p.cls & 0xff),
+  };
+  out.append(bytes, partition_prefix_size);
+}
+
+std::string partition_prefix(const partition& p) {
+  std::string out;
+  append_partition_prefix(out, p);
+  return out;
+}
+
+std::string record_key(const partition& p, std::string_view id) {
+  std::string out;
+  out.reserve(partition_prefix_size + id.size());
+  append_partition_prefix(out, p);
+  out.append(id);
+  return out;
+}
+
+std::string subject_key(const partition& p, std::string_view hash, std::string_view id) {
+  std::string out;
+  out.reserve(partition_prefix_size + hash.size() + id.size());
+  append_partition_prefix(out, p);
+  out.append(hash);
+  out.append(id);
+  return out;
+}
+
+std::optional<partition> decode_partition(std::string_view key) {
+  if (key.size() < partition_prefix_size) return std::nullopt;
+  const auto b = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(key[i])); };
+  const auto kind = static_cast<record_kind>(b(0));
+  if (kind != record_kind::cdr && kind != record_kind::usage) return std::nullopt;
+  const std::uint32_t m = (b(1) << 24) | (b(2) << 16) | (b(3) << 8) | b(4);
+  if (m > static_cast<std::uint32_t>(month::of(9999, 12).index())) return std::nullopt;
+  return partition{kind, month::from_index(static_cast<std::int32_t>(m)),
+                   static_cast<retention_class>((b(5) << 8) | b(6))};
+}
+
+std::string_view record_id_of(std::string_view key) {
+  return key.size() < partition_prefix_size ? std::string_view{} : key.substr(partition_prefix_size);
+}
+
+key_range partition_range(const partition& p) {
+  key_range r{partition_prefix(p), partition_prefix(p)};
+  // The end is the prefix plus one, as a 56-bit big-endian number.
+  for (std::size_t i = partition_prefix_size; i-- > 0;) {
+    auto byte = static_cast<unsigned char>(r.end[i]);
+    r.end[i] = static_cast<char>(byte + 1);
+    if (byte != 0xff) break;
+  }
+  return r;
+}
+
+}  // namespace cdr

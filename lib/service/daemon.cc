@@ -1,0 +1,250 @@
+#include "cdr/service/daemon.h"
+
+#include <openssl/evp.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <spdlog/spdlog.h>
+
+#include "cdr/admin/server.h"
+#include "cdr/kafka/embedded_cluster.h"
+#include "cdr/metrics/metrics.h"
+
+namespace cdr::service {
+namespace asio = boost::asio;
+
+std::string_view version() { return CDR_VERSION; }
+std::string_view revision() { return CDR_REVISION; }
+
+namespace {
+
+// The real clock; the only place the daemon reads wall time.
+class system_time final : public clock {
+ public:
+  instant now() const override {
+    return std::chrono::floor<microseconds>(std::chrono::system_clock::now());
+  }
+  bool simulated() const override { return false; }
+};
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", md[i]);
+  return out;
+}
+
+// Metrics of the daemon itself, declared in one place.
+struct daemon_probe {
+  explicit daemon_probe(prometheus::Registry& r)
+      : admin_requests(prometheus::BuildCounter()
+                           .Name("cdr_retention_admin_requests_total")
+                           .Help("Admin socket requests by command and outcome (ok or an error code).")
+                           .Register(r)) {
+    prometheus::BuildGauge()
+        .Name("cdr_retention_build_info")
+        .Help("Build information; the value is always 1.")
+        .Register(r)
+        .Add({{"version", std::string(version())}, {"revision", std::string(revision())}})
+        .Set(1);
+  }
+  void admin_request(std::string_view command, std::string_view outcome) {
+    admin_requests.Add({{"command", std::string(command)}, {"outcome", std::string(outcome)}}).Increment();
+  }
+  prometheus::Family<prometheus::Counter>& admin_requests;
+};
+
+}  // namespace
+
+struct daemon::impl {
+  daemon_config config;
+  daemon_options options;
+  std::unique_ptr<clock> time;
+  manual_clock* fake = nullptr;  // set when time is simulated
+  instant started{};
+  std::string digest;
+
+  asio::io_context io;
+  std::unique_ptr<metrics::endpoint> metrics;
+  std::unique_ptr<daemon_probe> probe;
+  std::unique_ptr<kafka::embedded_cluster> embedded;
+  std::unique_ptr<admin::server> admin;
+  std::chrono::steady_clock::time_point started_steady = std::chrono::steady_clock::now();
+
+  admin::group_policy groups() const {
+    admin::group_policy g;
+    g.daemon_uid = static_cast<std::uint32_t>(geteuid());
+    g.operator_gid = admin::lookup_group(config.admin.operator_group);
+    g.viewer_gid = admin::lookup_group(config.admin.viewer_group);
+    for (const auto& [key, name, gid] : {std::tuple{"admin.operator_group", &config.admin.operator_group, g.operator_gid},
+                                         std::tuple{"admin.viewer_group", &config.admin.viewer_group, g.viewer_gid}}) {
+      if (!name->empty() && !gid) spdlog::warn("{}: group \"{}\" does not exist; nobody gets its rights", key, *name);
+    }
+    return g;
+  }
+
+  nlohmann::json status() const {
+    const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_steady).count();
+    nlohmann::json kafka{{"brokers", config.kafka.brokers},
+                         {"group_id", config.kafka.group_id},
+                         {"topics",
+                          {{"cdr", config.kafka.topic_cdr},
+                           {"usage", config.kafka.topic_usage},
+                           {"dead_letter", config.kafka.topic_dead_letter}}}};
+    if (embedded) kafka["embedded_bootstrap"] = embedded->bootstrap_servers();
+    return {{"version", version()},
+            {"revision", revision()},
+            {"pid", getpid()},
+            {"started_at", format_rfc3339(started)},
+            {"uptime_seconds", uptime},
+            {"clock", {{"source", time->simulated() ? "simulated" : "real"}, {"now", format_rfc3339(time->now())}}},
+            {"config", {{"path", options.config_path}, {"digest", "sha256:" + digest}}},
+            {"metrics", {{"listen", metrics->address()}}},
+            {"kafka", kafka},
+            {"storage", {{"path", config.storage.path}}}};
+  }
+
+  admin::reply advance_clock(const admin::request& req) {
+    if (fake == nullptr) {
+      return admin::error{req.id, admin::error_code::unavailable,
+                          "the daemon runs on the real clock; debug advance-clock needs --fake-clock"};
+    }
+    auto arg = admin::string_arg(req, "duration");
+    if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+    const auto& text = std::get<std::optional<std::string>>(arg);
+    const auto by = text ? parse_duration(*text) : std::nullopt;
+    if (!by) {
+      return admin::error{req.id, admin::error_code::invalid_argument,
+                          "\"duration\" must be a duration such as 90s, 45m, 12h or 17d"};
+    }
+    const auto before = fake->now();
+    fake->advance(*by);
+    spdlog::warn("simulated clock advanced by {}: {} -> {}", *text, format_rfc3339(before), format_rfc3339(fake->now()));
+    return nlohmann::json{{"before", format_rfc3339(before)}, {"now", format_rfc3339(fake->now())}};
+  }
+
+  admin::reply handle(const admin::request& req, const admin::peer& peer) {
+    admin::reply out;
+    if (req.command == "status") {
+      out = status();
+    } else if (req.command == "config") {
+      out = nlohmann::json::parse(config.effective_json);
+    } else if (req.command == "debug advance-clock") {
+      out = advance_clock(req);
+    } else {
+      out = admin::error{req.id, admin::error_code::unknown_command, "no handler for " + req.command};
+    }
+    const auto* e = std::get_if<admin::error>(&out);
+    probe->admin_request(req.command, e ? admin::name(e->code) : "ok");
+    spdlog::debug("admin: uid {} ran \"{}\": {}", peer.uid, req.command, e ? e->message : "ok");
+    return out;
+  }
+
+  void arm_watchdog(asio::steady_timer& timer, std::chrono::microseconds interval) {
+    timer.expires_after(interval);
+    timer.async_wait([this, &timer, interval](boost::system::error_code ec) {
+      if (ec) return;
+      sd_notify(0, "WATCHDOG=1");
+      arm_watchdog(timer, interval);
+    });
+  }
+};
+
+daemon::daemon(daemon_config config, daemon_options options) : impl_(std::make_unique<impl>()) {
+  impl_->config = std::move(config);
+  impl_->options = std::move(options);
+  impl_->digest = sha256_hex(impl_->config.effective_json);
+}
+
+daemon::~daemon() = default;
+
+int daemon::run() {
+  auto& d = *impl_;
+  if (d.options.fake_clock) {
+    auto fake = std::make_unique<manual_clock>(*d.options.fake_clock);
+    d.fake = fake.get();
+    d.time = std::move(fake);
+    spdlog::warn("running on a SIMULATED clock starting at {} (--fake-clock): for tests only",
+                 format_rfc3339(*d.options.fake_clock));
+  } else {
+    d.time = std::make_unique<system_time>();
+  }
+  d.started = d.time->now();
+  spdlog::info("cdr-retentiond {} ({}) starting, config {} (sha256:{})", version(), revision(),
+               d.options.config_path, d.digest.substr(0, 12));
+
+  d.metrics = std::make_unique<metrics::endpoint>(d.config.metrics);
+  d.probe = std::make_unique<daemon_probe>(d.metrics->registry());
+  d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
+    return std::vector<prometheus::MetricFamily>{
+        metrics::gauge_family("cdr_retention_clock_simulated",
+                              "1 when the daemon runs on a simulated clock (--fake-clock), else 0.",
+                              d.time->simulated() ? 1 : 0),
+        metrics::gauge_family("cdr_retention_clock_time_seconds",
+                              "The daemon's notion of now, as Unix time in seconds.", to_seconds(d.time->now())),
+        metrics::gauge_family("cdr_retention_admin_connections", "Open admin socket connections.",
+                              d.admin ? d.admin->connections() : 0)};
+  }));
+  spdlog::info("metrics on http://{}/metrics", d.metrics->address());
+
+  if (d.config.kafka.embedded()) {
+    const int p = d.config.kafka.embedded_partitions;
+    d.embedded = std::make_unique<kafka::embedded_cluster>(
+        1, std::vector<kafka::topic_spec>{{d.config.kafka.topic_cdr, p},
+                                          {d.config.kafka.topic_usage, p},
+                                          {d.config.kafka.topic_dead_letter, p}});
+    spdlog::warn("kafka.brokers = \"embedded\": an in-process mock broker on {} (not for production)",
+                 d.embedded->bootstrap_servers());
+  }
+
+  admin::server_options admin_options{d.config.admin.socket, admin::lookup_group(d.config.admin.socket_group),
+                                      d.config.admin.max_connections, d.config.admin.max_request_bytes,
+                                      d.config.admin.idle_timeout};
+  if (!d.config.admin.socket_group.empty() && !admin_options.socket_gid) {
+    throw std::runtime_error(fmt::format("admin.socket_group: group \"{}\" does not exist", d.config.admin.socket_group));
+  }
+  d.admin = std::make_unique<admin::server>(
+      d.io, admin_options, d.groups(),
+      [&d](const admin::request& r, const admin::peer& p) { return d.handle(r, p); });
+  spdlog::info("admin socket at {}", d.config.admin.socket);
+
+  asio::signal_set signals(d.io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP received: configuration reload is not supported by this version; restart to apply changes");
+      signals.async_wait(on_signal);
+      return;
+    }
+    spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    d.io.stop();
+  };
+  signals.async_wait(on_signal);
+
+  asio::steady_timer watchdog(d.io);
+  std::uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    d.arm_watchdog(watchdog, std::chrono::microseconds{watchdog_usec / 2});
+    spdlog::info("systemd watchdog: pinging every {} ms", watchdog_usec / 2000);
+  }
+  sd_notify(0, "READY=1\nSTATUS=serving");
+  spdlog::info("ready");
+
+  d.io.run();
+
+  d.admin.reset();
+  d.embedded.reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace cdr::service
