@@ -46,14 +46,27 @@ std::string_view type_name(toml::node_type t) {
   }
 }
 
-// Copies `from` into `into`, tables merged key by key, other values replaced.
-void merge(toml::table& into, const toml::table& from) {
-  for (const auto& [k, v] : from) {
+// Moves `from` into `into`, tables merged key by key, other values replaced.
+// Moving (not copying) keeps each node's source position for error messages.
+void merge(toml::table& into, toml::table&& from) {
+  for (auto&& [k, v] : from) {
     auto* existing = into.get(k);
     if (existing != nullptr && existing->is_table() && v.is_table()) {
-      merge(*existing->as_table(), *v.as_table());
+      merge(*existing->as_table(), std::move(*v.as_table()));
     } else {
-      into.insert_or_assign(k, v);
+      into.insert_or_assign(k, std::move(v));
+    }
+  }
+}
+
+// Adds every key of the defaults that `into` lacks.
+void fill_defaults(toml::table& into, const toml::table& defaults) {
+  for (const auto& [k, v] : defaults) {
+    auto* existing = into.get(k);
+    if (existing == nullptr) {
+      into.insert(k, v);
+    } else if (existing->is_table() && v.is_table()) {
+      fill_defaults(*existing->as_table(), *v.as_table());
     }
   }
 }
@@ -350,7 +363,7 @@ void apply_override(toml::table& root, const std::string& arg) {
       throw config_failure{{source, 0, key, std::string(e.description())}};
     }
   }
-  merge(root, patch);
+  merge(root, std::move(patch));
 }
 
 }  // namespace
@@ -383,8 +396,8 @@ std::variant<daemon_config, config_error> parse_config(std::string_view text, st
     }
     for (const auto& o : overrides) apply_override(user, o);
     check_schema(user, defaults, "", file);
-    merge(defaults, user);
-    return build(defaults, file);
+    fill_defaults(user, defaults);
+    return build(user, file);
   } catch (const config_failure& f) {
     return f.error;
   }

@@ -240,6 +240,7 @@ struct event_parser::impl {
   struct member {
     const char* begin;
     field kind;
+    const char* end = nullptr;
   };
 
   od::parser parser;
@@ -249,16 +250,43 @@ struct event_parser::impl {
   std::vector<member> members;
   std::vector<std::string_view> keys;
 
+  // Field of a key: a switch on the length keeps this to one comparison.
   field classify(std::string_view key) const {
-    for (std::size_t i = 0; i < f_count; ++i) {
-      if (contract_metadata_fields[i] == key) {
-        return allowed[i] ? static_cast<field>(i) : f_identifier;
-      }
+    field f = f_identifier;
+    switch (key.size()) {
+      case 2: f = key == "id" ? f_id : f; break;
+      case 4: f = key == "type" ? f_type : f; break;
+      case 5: f = key == "parts" ? f_parts : key == "route" ? f_route : key == "price" ? f_price : f; break;
+      case 6: f = key == "status" ? f_status : f; break;
+      case 7: f = key == "channel" ? f_channel : f; break;
+      case 9: f = key == "direction" ? f_direction : f; break;
+      case 11:
+        f = key == "customer_id" ? f_customer_id
+            : key == "occurred_at" ? f_occurred_at
+            : key == "duration_ms" ? f_duration_ms
+                                   : f;
+        break;
+      default: break;
     }
-    for (const auto& f : extra_fields) {
-      if (f == key) return f_extra_metadata;
+    if (f != f_identifier) return allowed[f] ? f : f_identifier;
+    for (const auto& extra : extra_fields) {
+      if (extra == key) return f_extra_metadata;
     }
     return f_identifier;
+  }
+
+  // True when two of the collected non-contract keys are equal.
+  bool duplicate_other_keys() {
+    if (keys.size() <= 16) {
+      for (std::size_t i = 1; i < keys.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+          if (keys[i] == keys[j]) return true;
+        }
+      }
+      return false;
+    }
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
   }
 };
 
@@ -297,12 +325,38 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   od::json_type doc_type{};
   if (doc.type().get(doc_type)) return reject_reason::invalid_json;
   if (doc_type != od::json_type::object) {
-    // Tell a valid non-object document from invalid JSON.
-    od::value v;
-    if (doc.get_value().get(v) || consume_any(v, 0) == check::broken || !at_end(doc)) {
-      return reject_reason::invalid_json;
+    // Tell a valid non-object document from invalid JSON. simdjson reads a
+    // scalar document through the document itself, not as a value.
+    bool valid = false;
+    switch (doc_type) {
+      case od::json_type::array: {
+        od::value v;
+        valid = !doc.get_value().get(v) && consume_any(v, 0) != check::broken;
+        break;
+      }
+      case od::json_type::string: {
+        std::string_view s;
+        valid = !doc.get_string().get(s);
+        break;
+      }
+      case od::json_type::number: {
+        od::number n;
+        valid = !doc.get_number().get(n);
+        break;
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        valid = !doc.get_bool().get(b);
+        break;
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        valid = !doc.is_null().get(is_null) && is_null;
+        break;
+      }
+      case od::json_type::object: break;
     }
-    return reject_reason::not_an_object;
+    return valid && at_end(doc) ? reject_reason::not_an_object : reject_reason::invalid_json;
   }
   od::object obj;
   if (doc.get_object().get(obj)) return reject_reason::invalid_json;
@@ -314,6 +368,7 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   std::array<std::string_view, f_count> text{};
   std::array<check, f_count> state{};
   std::array<bool, f_count> present{};
+  bool duplicate = false;
 
   for (auto member_result : obj) {
     od::field f;
@@ -321,9 +376,14 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
     const char* begin = f.key().raw() - 1;  // the opening quote; read before unescaping
     std::string_view key;
     if (f.unescaped_key().get(key)) return reject_reason::invalid_json;
-    m.keys.push_back(key);
     const field kind = m.classify(key);
-    m.members.push_back({begin, kind});
+    if (kind < f_count) {
+      duplicate = duplicate || present[kind];
+      present[kind] = true;
+    } else {
+      m.keys.push_back(key);  // compared with each other after the loop
+    }
+    m.members.push_back({begin, kind, nullptr});
     od::value v = f.value();
     check c = check::ok;
     switch (kind) {
@@ -355,18 +415,12 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
       }
     }
     if (c == check::broken) return reject_reason::invalid_json;
-    if (kind < f_count) {
-      present[kind] = true;
-      state[kind] = c;
-    }
+    if (kind < f_count) state[kind] = c;
   }
   if (!at_end(doc)) return reject_reason::invalid_json;
 
   // Duplicate keys make a record ambiguous: reject rather than guess.
-  std::sort(m.keys.begin(), m.keys.end());
-  if (std::adjacent_find(m.keys.begin(), m.keys.end()) != m.keys.end()) {
-    return reject_reason::duplicate_field;
-  }
+  if (duplicate || m.duplicate_other_keys()) return reject_reason::duplicate_field;
 
   if (!present[f_type]) return reject_reason::missing_type;
   if (state[f_type] != check::ok) return reject_reason::invalid_type;
@@ -415,8 +469,12 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   const char* close = base + message.size();
   while (close > base && is_ws(close[-1])) --close;
   --close;  // the object's closing brace
-  out->metadata.assign(1, '{');
   const std::size_t n = m.members.size();
+  // Bytes of each target ([0] metadata, [1] identifiers): the opening brace,
+  // then per member its text plus one (a comma before it, or for the first
+  // member the closing brace).
+  std::array<std::size_t, 2> sizes{1, 1};
+  std::array<std::size_t, 2> counts{};
   for (std::size_t i = 0; i < n; ++i) {
     const char* end = i + 1 < n ? m.members[i + 1].begin : close;
     while (is_ws(end[-1])) --end;
@@ -424,17 +482,34 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
       --end;  // the comma
       while (is_ws(end[-1])) --end;
     }
-    const std::string_view span(m.members[i].begin, static_cast<std::size_t>(end - m.members[i].begin));
-    std::string& target = m.members[i].kind == f_identifier ? out->identifiers : out->metadata;
-    if (target.empty()) {
-      target.push_back('{');
-    } else if (target.size() > 1) {
-      target.push_back(',');
-    }
-    target.append(span);
+    m.members[i].end = end;
+    const std::size_t t = m.members[i].kind == f_identifier ? 1 : 0;
+    sizes[t] += static_cast<std::size_t>(end - m.members[i].begin) + 1;
+    ++counts[t];
   }
-  out->metadata.push_back('}');
-  if (!out->identifiers.empty()) out->identifiers.push_back('}');
+  std::array<std::string*, 2> targets{&out->metadata, &out->identifiers};
+  std::array<char*, 2> cursor{};
+  for (std::size_t t = 0; t < 2; ++t) {
+    if (t == 1 && counts[1] == 0) {
+      out->identifiers.clear();
+      break;
+    }
+    targets[t]->resize(sizes[t]);
+    cursor[t] = targets[t]->data();
+    *cursor[t]++ = '{';
+  }
+  std::array<bool, 2> first{true, true};
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t t = m.members[i].kind == f_identifier ? 1 : 0;
+    if (!first[t]) *cursor[t]++ = ',';
+    first[t] = false;
+    const auto len = static_cast<std::size_t>(m.members[i].end - m.members[i].begin);
+    std::memcpy(cursor[t], m.members[i].begin, len);
+    cursor[t] += len;
+  }
+  for (std::size_t t = 0; t < 2; ++t) {
+    if (cursor[t] != nullptr) *cursor[t]++ = '}';
+  }
   return std::nullopt;
 }
 

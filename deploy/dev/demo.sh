@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# README command (a): install what is missing, build, and start the daemon on
+# its embedded default (in-process Kafka mock broker, local data directory).
+# Stop it with Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+deploy/dev/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release
+
+work=${CDR_DEMO_DIR:-$root/build/demo}
+mkdir -p "$work"
+ctl="$root/build/release/daemon/cdr-retentionctl --socket $work/admin.sock"
+cat <<MSG
+
+cdr-retentiond is starting on its embedded default (Ctrl-C stops it).
+In another terminal:
+  $ctl status
+  $ctl config
+  curl -s http://127.0.0.1:9745/metrics | grep ^cdr_retention_
+
+MSG
+exec "$root/build/release/daemon/cdr-retentiond" --config "$root/config/demo.toml" \
+  --set "storage.path=$work/data" --set "admin.socket=$work/admin.sock" "$@"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# README command (b), and what CI runs (.ci/run): install what is missing,
+# build with warnings as errors, run the whole test suite, then build with
+# AddressSanitizer + UndefinedBehaviorSanitizer and run the tests again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+deploy/dev/install-deps.sh
+
+export CDR_WERROR=ON
+cmake --preset dev >/dev/null
+cmake --build --preset dev
+ctest --preset dev
+
+cmake --preset asan >/dev/null
+cmake --build --preset asan
+ctest --preset asan

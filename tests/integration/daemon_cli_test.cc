@@ -1,0 +1,142 @@
+// The daemon binary's command line: arguments, configuration errors, signals
+// and the simulated clock.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "daemon_process.h"
+
+namespace cdr::test {
+namespace {
+
+TEST(daemon_cli, version_and_help) {
+  auto r = run_command({CDR_RETENTIOND_PATH, "--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("cdr-retentiond 0.", 0), 0u) << r.out;
+  r = run_command({CDR_RETENTIOND_PATH, "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (auto flag : {"--config", "--set", "--check-config", "--fake-clock", "--version"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+  r = run_command({CDR_RETENTIOND_PATH, "--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown argument --bogus"), std::string::npos) << r.err;
+}
+
+TEST(daemon_cli, invalid_config_exits_2_naming_file_line_and_key) {
+  temp_dir dir;
+  const auto cfg = dir / "bad.toml";
+  write_file(cfg, "[kafka]\nbrokers = \"embedded\"\n\n[storage]\ncompression = \"snappy\"\n");
+  auto r = run_command({CDR_RETENTIOND_PATH, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(cfg + ":5: key storage.compression:"), std::string::npos) << r.err;
+
+  r = run_command({CDR_RETENTIOND_PATH, "--config", dir / "missing.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot read config file"), std::string::npos) << r.err;
+
+  r = run_command({CDR_RETENTIOND_PATH, "--config", write_test_config(dir), "--set", "admin.idle_timeout=forever"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("key admin.idle_timeout"), std::string::npos) << r.err;
+
+  r = run_command({CDR_RETENTIOND_PATH, "--config", write_test_config(dir), "--fake-clock=last tuesday"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--fake-clock"), std::string::npos) << r.err;
+}
+
+TEST(daemon_cli, check_config_validates_and_prints_the_effective_config) {
+  temp_dir dir;
+  const auto r = run_command({CDR_RETENTIOND_PATH, "--config", write_test_config(dir), "--check-config",
+                              "--set", "kafka.group_id=from-the-flag", "--set",
+                              "kafka.properties.\"sasl.password\"=hunter2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("configuration is valid"), std::string::npos);
+  EXPECT_NE(r.out.find("from-the-flag"), std::string::npos) << "--set overrides the file";
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << "secrets are redacted";
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "--check-config starts nothing";
+}
+
+TEST(daemon_cli, sigterm_and_sigint_stop_cleanly) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    temp_dir dir;
+    daemon_process d(write_test_config(dir), {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    struct stat st {};
+    ASSERT_EQ(stat((dir / "a.sock").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660u) << "the admin socket is created 0660";
+    EXPECT_EQ(d.stop(sig), 0) << d.log();
+    EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "the socket file is removed at exit";
+    EXPECT_NE(d.log().find("stopped"), std::string::npos);
+  }
+}
+
+TEST(daemon_cli, a_second_daemon_on_the_same_socket_is_refused) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  daemon_process first(cfg, {}, dir / "log1");
+  ASSERT_TRUE(first.wait_ready(dir / "a.sock")) << first.log();
+  daemon_process second(cfg, {}, dir / "log2");
+  EXPECT_EQ(second.wait_exit(std::chrono::seconds(30)), 1) << second.log();
+  EXPECT_NE(second.log().find("in use by a running daemon"), std::string::npos) << second.log();
+  EXPECT_TRUE(admin_call(dir / "a.sock", "status")["ok"]) << "the first daemon keeps serving";
+}
+
+TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
+  temp_dir dir;
+  daemon_process d(write_test_config(dir), {"--fake-clock=2025-01-31T23:30:00-02:00"}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  auto status = admin_call(dir / "a.sock", "status");
+  EXPECT_EQ(status["result"]["clock"]["source"], "simulated");
+  EXPECT_EQ(status["result"]["clock"]["now"], "2025-02-01T01:30:00Z");
+  EXPECT_NE(d.log().find("\"level\":\"warning\",\"logger\":\"cdr-retentiond\",\"msg\":\"running on a SIMULATED clock"),
+            std::string::npos)
+      << d.log();
+
+  const std::vector<std::pair<const char*, const char*>> steps{
+      {"90s", "2025-02-01T01:31:30Z"}, {"45m", "2025-02-01T02:16:30Z"},
+      {"12h", "2025-02-01T14:16:30Z"}, {"17d", "2025-02-18T14:16:30Z"}};
+  for (const auto& [by, expected] : steps) {
+    const auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "debug", "advance-clock", by});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("now: ") + expected), std::string::npos) << r.out;
+  }
+  status = admin_call(dir / "a.sock", "status");
+  EXPECT_EQ(status["result"]["clock"]["now"], "2025-02-18T14:16:30Z");
+
+  const auto bad = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "debug", "advance-clock", "1w"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("invalid_argument"), std::string::npos) << bad.err;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(daemon_cli, the_real_clock_refuses_advance_clock) {
+  temp_dir dir;
+  daemon_process d(write_test_config(dir), {}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["clock"]["source"], "real");
+  const auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "debug", "advance-clock", "17d"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unavailable"), std::string::npos) << r.err;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(ctl, usage_errors_and_unreachable_daemon_have_their_exit_codes) {
+  temp_dir dir;
+  auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "none.sock", "status"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("cannot reach the daemon"), std::string::npos) << r.err;
+  r = run_command({CDR_RETENTIONCTL_PATH, "frobnicate"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_command({CDR_RETENTIONCTL_PATH, "debug", "advance-clock"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("positional"), std::string::npos) << r.err;
+  r = run_command({CDR_RETENTIONCTL_PATH, "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("debug advance-clock DURATION"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace cdr::test

@@ -1,0 +1,65 @@
+// Runs the real binaries from tests: the daemon as a child process, the CLI
+// and other tools as commands whose exit code and output are captured.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "temp_dir.h"
+
+namespace cdr::test {
+
+struct command_result {
+  int exit_code = -1;  // -signal when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv to completion (killed after `timeout`), capturing its output.
+command_result run_command(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// Writes a config for one test daemon in `dir`: embedded broker, data and
+// socket inside dir, metrics on a free loopback port, then `extra` TOML.
+std::string write_test_config(const temp_dir& dir, const std::string& extra = "");
+
+class daemon_process {
+ public:
+  // Starts cdr-retentiond --config config_path extra_args..., stdout and
+  // stderr to `log_path`.
+  daemon_process(const std::string& config_path, const std::vector<std::string>& extra_args,
+                 std::string log_path);
+  ~daemon_process();  // SIGKILL if still running
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  // Waits until the admin socket answers `status`; false if the daemon
+  // exited or the timeout passed.
+  bool wait_ready(const std::string& socket, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Sends sig and waits for the exit; returns the exit code (-signal if killed).
+  int stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for an exit without signalling; nullopt if still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  pid_t pid() const { return pid_; }
+  std::string log() const { return read_file(log_path_); }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  std::optional<int> exit_code_;
+};
+
+// One admin request on a fresh connection.
+nlohmann::json admin_call(const std::string& socket, const std::string& command,
+                          const nlohmann::json& args = nlohmann::json::object());
+
+// GET http://host:port/path over a plain TCP socket; returns the body.
+std::string http_get(const std::string& host_port, const std::string& path);
+
+}  // namespace cdr::test

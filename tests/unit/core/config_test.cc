@@ -1,0 +1,167 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cdr/core/config.h"
+
+namespace cdr {
+namespace {
+
+daemon_config ok(std::string_view text, const std::vector<std::string>& sets = {}) {
+  auto r = parse_config(text, "test.toml", sets);
+  if (auto* e = std::get_if<config_error>(&r)) ADD_FAILURE() << e->to_string();
+  return std::get<daemon_config>(std::move(r));
+}
+
+config_error refused(std::string_view text, const std::vector<std::string>& sets = {}) {
+  auto r = parse_config(text, "test.toml", sets);
+  EXPECT_TRUE(std::holds_alternative<config_error>(r)) << "accepted:\n" << text;
+  return std::holds_alternative<config_error>(r) ? std::get<config_error>(r) : config_error{};
+}
+
+TEST(config, defaults_are_the_production_defaults) {
+  const auto c = ok("");
+  EXPECT_EQ(c.kafka.brokers, "localhost:9092");
+  EXPECT_FALSE(c.kafka.embedded());
+  EXPECT_EQ(c.kafka.group_id, "cdr-retention");
+  EXPECT_EQ(c.kafka.topic_cdr, "cdr");
+  EXPECT_EQ(c.kafka.topic_usage, "usage");
+  EXPECT_EQ(c.kafka.topic_dead_letter, "cdr-retention-dlq");
+  EXPECT_EQ(c.storage.path, "/var/lib/cdr-retention");
+  EXPECT_EQ(c.storage.compression, compression_kind::lz4);
+  EXPECT_EQ(c.storage.block_cache_bytes, 64u << 20);
+  EXPECT_EQ(c.admin.socket, "/run/cdr-retention/admin.sock");
+  EXPECT_EQ(c.admin.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(c.metrics.host, "127.0.0.1");
+  EXPECT_EQ(c.metrics.port, 9745);
+  EXPECT_EQ(c.events.max_bytes, 65536u);
+  EXPECT_EQ(c.events.future_skew, std::chrono::hours(24));
+  EXPECT_EQ(c.retention.defaults(), class_rules{});
+}
+
+TEST(config, the_documented_example_is_exactly_the_defaults) {
+  std::ifstream f(std::string(CDR_SOURCE_DIR) + "/config/cdr-retention.toml");
+  ASSERT_TRUE(f) << "config/cdr-retention.toml";
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_EQ(ok(text.str()).effective_json, ok("").effective_json);
+}
+
+TEST(config, the_demo_config_is_valid_and_embedded) {
+  std::ifstream f(std::string(CDR_SOURCE_DIR) + "/config/demo.toml");
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_TRUE(ok(text.str()).kafka.embedded());
+}
+
+TEST(config, set_overrides_the_file_in_order) {
+  const auto c = ok("[kafka]\nbrokers = \"a:1\"\n[storage]\npath = \"/from/file\"\n",
+                    {"kafka.brokers=b:2", "storage.path=/from/flag", "storage.compression=\"none\"",
+                     "admin.max_connections=3", "kafka.topics.cdr=cdr-eu", "storage.path=/last/wins",
+                     "kafka.properties.\"security.protocol\"=SASL_SSL", "metrics.listen=0.0.0.0:0"});
+  EXPECT_EQ(c.kafka.brokers, "b:2");
+  EXPECT_EQ(c.storage.path, "/last/wins");
+  EXPECT_EQ(c.storage.compression, compression_kind::none);
+  EXPECT_EQ(c.admin.max_connections, 3u);
+  EXPECT_EQ(c.kafka.topic_cdr, "cdr-eu");
+  EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(c.metrics.port, 0);
+}
+
+TEST(config, secrets_never_show_in_the_effective_config) {
+  const auto c = ok("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n\"ssl.key.password\" = \"s3cret\"\n"
+                    "\"sasl.username\" = \"svc\"\n\"socket.timeout.ms\" = 5000\n");
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "hunter2");
+  EXPECT_EQ(c.kafka.properties.at("socket.timeout.ms"), "5000");
+  EXPECT_EQ(c.effective_json.find("hunter2"), std::string::npos);
+  EXPECT_EQ(c.effective_json.find("s3cret"), std::string::npos);
+  EXPECT_NE(c.effective_json.find("<redacted>"), std::string::npos);
+  EXPECT_NE(c.effective_json.find("svc"), std::string::npos);
+}
+
+TEST(config, overrides_become_classes) {
+  const auto c = ok(R"(
+[[retention.overrides]]
+id = 3
+name = "kr"
+countries = ["kr"]
+metadata = { period = "5 years", anchor = "year_end" }
+
+[[retention.overrides]]
+id = 4
+name = "acme"
+customers = ["acme-1"]
+identifiers = { period = "6 months", anchor = "month_end" }
+)");
+  EXPECT_EQ(c.retention.classify("x", "KR"), 3);
+  EXPECT_EQ(c.retention.classify("acme-1", "KR"), 4);
+  EXPECT_EQ(c.retention.rules(3).metadata, (retention_rule{60, anchor::year_end}));
+  EXPECT_EQ(c.retention.rules(3).identifiers, class_rules{}.identifiers);
+  EXPECT_EQ(c.retention.rules(4).identifiers, (retention_rule{6, anchor::month_end}));
+}
+
+struct invalid_case {
+  const char* name;
+  const char* text;
+  const char* key;
+  std::uint32_t line;
+  const char* message_part;
+};
+
+class invalid_config : public ::testing::TestWithParam<invalid_case> {};
+
+TEST_P(invalid_config, is_refused_with_file_line_and_key) {
+  const auto& c = GetParam();
+  const auto e = refused(c.text);
+  EXPECT_EQ(e.file, "test.toml");
+  EXPECT_EQ(e.key, c.key) << e.to_string();
+  EXPECT_EQ(e.line, c.line) << e.to_string();
+  EXPECT_NE(e.message.find(c.message_part), std::string::npos) << e.to_string();
+  EXPECT_NE(e.to_string().find(std::string("test.toml:") + std::to_string(c.line)), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    kinds, invalid_config,
+    ::testing::Values(
+        invalid_case{"syntax", "[kafka]\nbrokers = \n", "", 2, ""},
+        invalid_case{"unknown_section", "[kafak]\nbrokers = \"x\"\n", "kafak", 1, "unknown key"},
+        invalid_case{"unknown_key", "[storage]\npath = \"/x\"\npaht = \"/y\"\n", "storage.paht", 3, "unknown key"},
+        invalid_case{"wrong_type", "[kafka]\n\nbrokers = 9092\n", "kafka.brokers", 3, "expected a string"},
+        invalid_case{"table_for_value", "[kafka]\nbrokers = { a = 1 }\n", "kafka.brokers", 2, "expected a string"},
+        invalid_case{"empty_string", "[kafka]\ngroup_id = \"\"\n", "kafka.group_id", 2, "must not be empty"},
+        invalid_case{"same_topics", "[kafka.topics]\ncdr = \"x\"\nusage = \"x\"\n", "kafka.topics.usage", 3, "must differ"},
+        invalid_case{"dlq_is_input", "[kafka.topics]\ndead_letter = \"cdr\"\n", "kafka.topics.dead_letter", 2, "must differ"},
+        invalid_case{"out_of_range", "[admin]\nmax_connections = 0\n", "admin.max_connections", 2, "between 1 and 4096"},
+        invalid_case{"bad_enum", "[storage]\ncompression = \"zstd\"\n", "storage.compression", 2, "\"lz4\" or \"none\""},
+        invalid_case{"bad_duration", "[admin]\nidle_timeout = \"1 minute\"\n", "admin.idle_timeout", 2, "duration"},
+        invalid_case{"bad_listen", "[metrics]\nlisten = \"9745\"\n", "metrics.listen", 2, "host:port"},
+        invalid_case{"bad_port", "[metrics]\nlisten = \"127.0.0.1:99999\"\n", "metrics.listen", 2, "port"},
+        invalid_case{"bad_level", "[log]\nlevel = \"verbose\"\n", "log.level", 2, "one of"},
+        invalid_case{"long_socket", "[admin]\nsocket = \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"\n", "admin.socket", 2, "108"},
+        invalid_case{"required_metadata", "[events]\nmetadata_fields = [\"type\", \"id\"]\n", "events.metadata_fields", 2, "customer_id"},
+        invalid_case{"bad_period", "[retention.identifiers]\nperiod = \"12 weeks\"\n", "retention.identifiers.period", 2, "months"},
+        invalid_case{"bad_anchor", "[retention.metadata]\nanchor = \"decade_start\"\n", "retention.metadata.anchor", 2, "month_start"},
+        invalid_case{"property_array", "[kafka.properties]\n\"x\" = [1]\n", "kafka.properties.x", 2, "strings, numbers or booleans"},
+        invalid_case{"override_without_selector", "[[retention.overrides]]\nid = 1\nname = \"x\"\n", "retention.overrides[0]", 1, "at least one"},
+        invalid_case{"override_bad_id", "[[retention.overrides]]\nid = 0\nname = \"x\"\ncountries = [\"KR\"]\n", "retention.overrides[0].id", 2, "between 1 and 65535"},
+        invalid_case{"override_unknown_key", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountry = [\"KR\"]\n", "retention.overrides[0].country", 4, "unknown key"},
+        invalid_case{"override_bad_country", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountries = [\"KOR\"]\n", "retention.overrides[0].countries", 4, "alpha-2"},
+        invalid_case{"override_duplicate_id", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid = 1\nname = \"b\"\ncountries = [\"DE\"]\n", "retention.overrides[1].id", 6, "duplicate"},
+        invalid_case{"override_country_twice", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid = 2\nname = \"b\"\ncountries = [\"kr\"]\n", "retention.overrides[1].countries", 8, "two overrides"},
+        invalid_case{"override_bad_rule", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\nusage = { period = \"3 decades\", anchor = \"month_start\" }\n", "retention.overrides[0].usage.period", 5, "months"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+TEST(config, a_bad_set_names_the_flag_and_key) {
+  auto e = refused("", {"storage.compresion=none"});
+  EXPECT_EQ(e.key, "storage.compresion");
+  EXPECT_EQ(e.file, "--set storage.compresion=none");
+  e = refused("", {"admin.max_connections=lots"});
+  EXPECT_EQ(e.key, "admin.max_connections");
+  EXPECT_NE(e.message.find("expected an integer"), std::string::npos) << e.to_string();
+  e = refused("", {"no-equals-sign"});
+  EXPECT_NE(e.message.find("--set section.key=value"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cdr
