@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
   nlohmann::json response;
   try {
     cdr::admin::client c(socket, std::chrono::seconds(timeout_s));
-    response = c.call(command, args);
+    // Streamed items (subject export) are JSON lines on stdout in both modes.
+    response = c.call(command, args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "cdr-retentionctl: cannot reach the daemon at %s: %s\n", socket.c_str(),
                  e.code().message().c_str());
@@ -172,6 +173,9 @@ int main(int argc, char** argv) {
   const bool ok = response.value("ok", false);
   if (json) {
     std::printf("%s\n", response.dump(2).c_str());
+  } else if (ok && command == "subject export") {
+    // stdout holds only the records (JSON lines); the summary goes to stderr.
+    std::fprintf(stderr, "%s records\n", response["result"]["records"].dump().c_str());
   } else if (ok) {
     print_human(response["result"], "");
   } else {

@@ -1,10 +1,10 @@
 #include "cdr/service/daemon.h"
 
-#include <openssl/evp.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
@@ -13,8 +13,14 @@
 #include <spdlog/spdlog.h>
 
 #include "cdr/admin/server.h"
+#include "cdr/core/ingest.h"
+#include "cdr/crypto/crypto.h"
 #include "cdr/kafka/embedded_cluster.h"
+#include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/metrics.h"
+#include "cdr/store/store.h"
+#include "demo.h"
+#include "ingest.h"
 
 namespace cdr::service {
 namespace asio = boost::asio;
@@ -33,12 +39,23 @@ class system_time final : public clock {
   bool simulated() const override { return false; }
 };
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) out += fmt::format("{:02x}", md[i]);
+// A stored JSON value as JSON (it was validated at ingest).
+nlohmann::json as_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+nlohmann::json record_json(const store::stored_record& r) {
+  nlohmann::json out{{"kind", name(r.where.kind)},
+                     {"id", r.id},
+                     {"month", r.where.month.to_string()},
+                     {"class", r.where.cls}};
+  if (r.where.kind == record_kind::cdr) {
+    out["metadata"] = as_json(r.metadata);
+    out["identifiers"] = r.identifiers ? as_json(*r.identifiers) : nlohmann::json(nullptr);
+  } else {
+    out["record"] = as_json(r.metadata);
+  }
   return out;
 }
 
@@ -76,7 +93,13 @@ struct daemon::impl {
   std::unique_ptr<metrics::endpoint> metrics;
   std::unique_ptr<daemon_probe> probe;
   std::unique_ptr<kafka::embedded_cluster> embedded;
+  std::unique_ptr<store::store> store;
+  std::unique_ptr<metrics::ingest_probe> ingest_probe;
+  std::unique_ptr<service::ingest> ingest;
+  std::unique_ptr<demo_traffic> demo;
   std::unique_ptr<admin::server> admin;
+  std::string subject_key;
+  std::atomic<int> exit_code{0};
   std::chrono::steady_clock::time_point started_steady = std::chrono::steady_clock::now();
 
   admin::group_policy groups() const {
@@ -100,6 +123,16 @@ struct daemon::impl {
                            {"usage", config.kafka.topic_usage},
                            {"dead_letter", config.kafka.topic_dead_letter}}}};
     if (embedded) kafka["embedded_bootstrap"] = embedded->bootstrap_servers();
+    if (ingest) kafka["consumer"] = ingest->status();
+    if (demo) kafka["demo_events_produced"] = demo->produced();
+    nlohmann::json records{{"cdr", 0}, {"usage", 0}};
+    nlohmann::json partitions = nlohmann::json::array();
+    for (const auto& [p, n] : store->counts()) {
+      records[std::string(name(p.kind))] = records[std::string(name(p.kind))].get<std::int64_t>() + n;
+      partitions.push_back({{"partition", p.to_string()}, {"records", n}});
+    }
+    nlohmann::json bytes = nlohmann::json::object();
+    for (const auto& f : store->sizes()) bytes[f.name] = f.bytes;
     return {{"version", version()},
             {"revision", revision()},
             {"pid", getpid()},
@@ -109,7 +142,12 @@ struct daemon::impl {
             {"config", {{"path", options.config_path}, {"digest", "sha256:" + digest}}},
             {"metrics", {{"listen", metrics->address()}}},
             {"kafka", kafka},
-            {"storage", {{"path", config.storage.path}}}};
+            {"storage",
+             {{"path", config.storage.path},
+              {"records", records},
+              {"partitions", partitions},
+              {"bytes", bytes},
+              {"write_stopped", store->write_stopped()}}}};
   }
 
   admin::reply advance_clock(const admin::request& req) {
@@ -131,9 +169,50 @@ struct daemon::impl {
     return nlohmann::json{{"before", format_rfc3339(before)}, {"now", format_rfc3339(fake->now())}};
   }
 
+  admin::reply record_get(const admin::request& req) {
+    auto id = admin::string_arg(req, "id");
+    auto kind = admin::string_arg(req, "kind");
+    if (auto* e = std::get_if<admin::error>(&id)) return *e;
+    if (auto* e = std::get_if<admin::error>(&kind)) return *e;
+    const auto& id_text = std::get<std::optional<std::string>>(id);
+    if (!id_text || id_text->empty()) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" is required"};
+    std::vector<record_kind> kinds{record_kind::cdr, record_kind::usage};
+    if (const auto& k = std::get<std::optional<std::string>>(kind)) {
+      const auto parsed = record_kind_from_name(*k);
+      if (!parsed) return admin::error{req.id, admin::error_code::invalid_argument, "\"kind\" must be cdr or usage"};
+      kinds = {*parsed};
+    }
+    for (auto k : kinds) {
+      if (auto r = store->get(k, *id_text)) return record_json(*r);
+    }
+    return admin::error{req.id, admin::error_code::invalid_argument, "no stored record has that id"};
+  }
+
+  admin::reply subject_export(const admin::request& req, const admin::peer& peer) {
+    auto arg = admin::string_arg(req, "identifier");
+    if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+    const auto& identifier = std::get<std::optional<std::string>>(arg);
+    if (!identifier || identifier->empty()) {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"identifier\" is required"};
+    }
+    const auto hash = crypto::hmac_sha256(subject_key, normalize_identifier(*identifier));
+    admin::stream out;
+    store->for_each_subject(hash, [&](const partition&, std::string_view id) {
+      if (auto r = store->get(record_kind::cdr, id)) out.items.push_back(record_json(*r));
+    });
+    out.result = {{"records", out.items.size()}, {"subject", crypto::to_hex(hash)}};
+    spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, crypto::to_hex(hash).substr(0, 16),
+                 out.items.size());
+    return out;
+  }
+
   admin::reply handle(const admin::request& req, const admin::peer& peer) {
     admin::reply out;
-    if (req.command == "status") {
+    if (req.command == "record get") {
+      out = record_get(req);
+    } else if (req.command == "subject export") {
+      out = subject_export(req, peer);
+    } else if (req.command == "status") {
       out = status();
     } else if (req.command == "config") {
       out = nlohmann::json::parse(config.effective_json);
@@ -161,7 +240,7 @@ struct daemon::impl {
 daemon::daemon(daemon_config config, daemon_options options) : impl_(std::make_unique<impl>()) {
   impl_->config = std::move(config);
   impl_->options = std::move(options);
-  impl_->digest = sha256_hex(impl_->config.effective_json);
+  impl_->digest = crypto::sha256_hex(impl_->config.effective_json);
 }
 
 daemon::~daemon() = default;
@@ -205,6 +284,65 @@ int daemon::run() {
                  d.embedded->bootstrap_servers());
   }
 
+  d.subject_key = crypto::load_key_file(d.config.storage.subject_key_file);
+  d.store = std::make_unique<store::store>(d.config.storage);
+  spdlog::info("store open at {}", d.config.storage.path);
+  d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
+    std::vector<prometheus::MetricFamily> out;
+    auto records = metrics::gauge_family("cdr_retention_records", "Records stored, by kind.", 0);
+    records.metric.clear();
+    std::map<record_kind, double> by_kind{{record_kind::cdr, 0}, {record_kind::usage, 0}};
+    for (const auto& [p, n] : d.store->counts()) by_kind[p.kind] += static_cast<double>(n);
+    for (const auto& [k, n] : by_kind) {
+      prometheus::ClientMetric m;
+      m.label = {{"kind", std::string(name(k))}};
+      m.gauge.value = n;
+      records.metric.push_back(m);
+    }
+    out.push_back(records);
+    auto bytes = metrics::gauge_family("cdr_retention_store_bytes", "Bytes of live SST files and memtables, by column family.", 0);
+    bytes.metric.clear();
+    for (const auto& f : d.store->sizes()) {
+      prometheus::ClientMetric m;
+      m.label = {{"column_family", f.name}};
+      m.gauge.value = static_cast<double>(f.bytes);
+      bytes.metric.push_back(m);
+    }
+    out.push_back(bytes);
+    out.push_back(metrics::gauge_family("cdr_retention_store_write_stopped", "1 while RocksDB stops writes, else 0.",
+                                        d.store->write_stopped() ? 1 : 0));
+    out.push_back(metrics::counter_family("cdr_retention_store_write_stall_seconds_total",
+                                          "Time RocksDB delayed or stopped writes, in seconds.",
+                                          static_cast<double>(d.store->stall_micros()) / 1e6));
+    auto lag = metrics::gauge_family("cdr_retention_consumer_lag_messages",
+                                     "Messages between the consumer's position and the partition's end (librdkafka statistics).", 0);
+    lag.metric.clear();
+    if (d.ingest) {
+      for (const auto& [tp, l] : d.ingest->lag()) {
+        prometheus::ClientMetric m;
+        m.label = {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}};
+        m.gauge.value = static_cast<double>(l);
+        lag.metric.push_back(m);
+      }
+    }
+    out.push_back(lag);
+    return out;
+  }));
+  d.ingest_probe = std::make_unique<metrics::ingest_probe>(d.metrics->registry());
+  const auto bootstrap = d.embedded ? d.embedded->bootstrap_servers() : d.config.kafka.brokers;
+  d.ingest = std::make_unique<service::ingest>(d.config, bootstrap, *d.time, *d.store, *d.ingest_probe, d.subject_key,
+                                               [&d](std::string why) {
+                                                 d.exit_code = 1;
+                                                 asio::post(d.io, [&d, why] {
+                                                   spdlog::critical("stopping: {}", why);
+                                                   d.io.stop();
+                                                 });
+                                               });
+  d.ingest->start();
+  spdlog::info("consuming {} and {} as group {}", d.config.kafka.topic_cdr, d.config.kafka.topic_usage,
+               d.config.kafka.group_id);
+  if (d.config.demo.enabled) d.demo = std::make_unique<demo_traffic>(d.config, bootstrap, *d.time);
+
   admin::server_options admin_options{d.config.admin.socket, admin::lookup_group(d.config.admin.socket_group),
                                       d.config.admin.max_connections, d.config.admin.max_request_bytes,
                                       d.config.admin.idle_timeout};
@@ -241,10 +379,20 @@ int daemon::run() {
 
   d.io.run();
 
+  d.demo.reset();
+  const bool clean = d.ingest->stop();
+  d.ingest.reset();
   d.admin.reset();
+  if (!clean) {
+    // The consumer thread is still running; tearing the store down under it
+    // would be worse than leaving now. RocksDB's WAL keeps what was written.
+    spdlog::error("stopped without finishing ingest");
+    std::_Exit(d.exit_code.load());
+  }
+  d.store.reset();
   d.embedded.reset();
   spdlog::info("stopped");
-  return 0;
+  return d.exit_code.load();
 }
 
 }  // namespace cdr::service

@@ -77,8 +77,18 @@ std::string client::read_line() {
 }
 
 nlohmann::json client::call(std::string_view command, const nlohmann::json& args) {
+  return call(command, args, [](const nlohmann::json&) {});
+}
+
+nlohmann::json client::call(std::string_view command, const nlohmann::json& args,
+                            const std::function<void(const nlohmann::json&)>& on_item) {
   const nlohmann::json req{{"id", 1}, {"command", command}, {"args", args}};
-  return nlohmann::json::parse(exchange(req.dump()));
+  auto line = nlohmann::json::parse(exchange(req.dump()));
+  while (line.contains("item")) {
+    on_item(line["item"]);
+    line = nlohmann::json::parse(read_line());
+  }
+  return line;
 }
 
 }  // namespace cdr::admin

@@ -19,13 +19,13 @@
 namespace cdr::admin {
 
 namespace asio = boost::asio;
-using stream = asio::local::stream_protocol;
+using unix_stream = asio::local::stream_protocol;
 
 struct server::state : std::enable_shared_from_this<server::state> {
   state(asio::io_context& io, server_options o, group_policy g, handler h)
       : acceptor(io), options(std::move(o)), groups(g), handle(std::move(h)) {}
 
-  stream::acceptor acceptor;
+  unix_stream::acceptor acceptor;
   server_options options;
   group_policy groups;
   handler handle;
@@ -66,7 +66,7 @@ peer peer_of(int fd) {
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(std::shared_ptr<server::state> owner, stream::socket socket)
+  connection(std::shared_ptr<server::state> owner, unix_stream::socket socket)
       : owner_(std::move(owner)), socket_(std::move(socket)), timer_(socket_.get_executor()) {}
 
   void start() {
@@ -134,7 +134,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   std::shared_ptr<server::state> owner_;
-  stream::socket socket_;
+  unix_stream::socket socket_;
   asio::steady_timer timer_;
   std::string buffer_;
   std::string response_;
@@ -146,7 +146,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
 void server::state::accept() {
   auto self = shared_from_this();
-  acceptor.async_accept([self](boost::system::error_code ec, stream::socket socket) {
+  acceptor.async_accept([self](boost::system::error_code ec, unix_stream::socket socket) {
     if (self->stopped || ec == asio::error::operation_aborted) return;
     if (!ec) {
       auto c = std::make_shared<connection>(self, std::move(socket));
@@ -183,6 +183,15 @@ std::string server::state::process(std::string_view line, const peer& p) {
       e->id = req.id;
       return error_response(*e);
     }
+    if (auto* st = std::get_if<stream>(&out)) {
+      std::string lines;
+      for (auto& item : st->items) {
+        lines += nlohmann::json{{"id", req.id}, {"item", std::move(item)}}.dump(
+                     -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                 "\n";
+      }
+      return lines + ok_response(req.id, std::move(st->result));
+    }
     return ok_response(req.id, std::move(std::get<nlohmann::json>(out)));
   } catch (const std::exception& ex) {
     spdlog::error("admin command \"{}\" failed: {}", req.command, ex.what());
@@ -197,9 +206,9 @@ server::server(asio::io_context& io, server_options options, group_policy groups
   std::error_code ec;
   if (fs::exists(fs::symlink_status(path, ec))) {
     // A socket file is left over from a crash, or a live daemon owns it.
-    stream::socket probe(io);
+    unix_stream::socket probe(io);
     boost::system::error_code probe_ec;
-    probe.connect(stream::endpoint(path), probe_ec);
+    probe.connect(unix_stream::endpoint(path), probe_ec);
     if (!probe_ec) throw std::runtime_error(fmt::format("admin socket {} is in use by a running daemon", path));
     if (!fs::is_socket(fs::symlink_status(path, ec))) {
       throw std::runtime_error(fmt::format("admin socket path {} exists and is not a socket", path));
@@ -209,10 +218,10 @@ server::server(asio::io_context& io, server_options options, group_policy groups
   const auto parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
 
-  state_->acceptor.open(stream());
+  state_->acceptor.open(unix_stream());
   const mode_t old_mask = umask(0117);  // the socket is born 0660
   boost::system::error_code bind_ec;
-  state_->acceptor.bind(stream::endpoint(path), bind_ec);
+  state_->acceptor.bind(unix_stream::endpoint(path), bind_ec);
   umask(old_mask);
   if (bind_ec) throw std::runtime_error(fmt::format("cannot bind admin socket {}: {}", path, bind_ec.message()));
   if (chmod(path.c_str(), 0660) != 0) {

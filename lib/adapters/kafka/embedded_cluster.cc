@@ -24,7 +24,10 @@ void route_logs_to_spdlog(rd_kafka_conf_t* conf) {
 embedded_cluster::embedded_cluster(int brokers, const std::vector<topic_spec>& topics) : brokers_(brokers) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
-  if (rd_kafka_conf_set(conf, "client.id", "cdr-retention-embedded-broker", err, sizeof err) != RD_KAFKA_CONF_OK) {
+  // The handle only hosts the mock cluster: it has no brokers of its own to
+  // warn about.
+  if (rd_kafka_conf_set(conf, "client.id", "cdr-retention-embedded-broker", err, sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     throw std::runtime_error(err);
   }

@@ -32,9 +32,12 @@ std::string_view name(error_code c) {
 }
 
 namespace {
-constexpr std::array<command_spec, 3> command_table{{
+constexpr std::array<command_spec, 5> command_table{{
     {"status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
     {"config", access::viewer, "the effective configuration, secrets redacted"},
+    {"record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
+    {"subject export", access::operator_,
+     "every stored record carrying an identifier, streamed as JSON lines; args: {\"identifier\": X}"},
     {"debug advance-clock", access::operator_,
      "move the simulated clock forward (only with --fake-clock); args: {\"duration\": \"90s\"}"},
 }};

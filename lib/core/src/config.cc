@@ -265,6 +265,9 @@ daemon_config build(const toml::table& root, std::string_view file) {
     r.bad("kafka.topics.dead_letter", "must differ from the input topics");
   }
   c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
+  c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
+  c.kafka.batch_linger = r.duration("kafka.batch_linger");
+  c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout");
   for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
     const auto key = join_key("kafka.properties", k.str());
     if (v.is_string()) {
@@ -288,6 +291,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
     r.bad("storage.compression", "must be \"lz4\" or \"none\"");
   }
   c.storage.block_cache_bytes = r.ranged<std::uint64_t>("storage.block_cache_mb", 1, 1 << 20) << 20;
+  c.storage.subject_key_file = r.non_empty("storage.subject_key_file");
 
   c.admin.socket = r.non_empty("admin.socket");
   if (c.admin.socket.size() >= 108) r.bad("admin.socket", "a Unix socket path must be shorter than 108 bytes");
@@ -329,6 +333,21 @@ daemon_config build(const toml::table& root, std::string_view file) {
   defaults.metadata = r.rule("retention.metadata");
   defaults.usage = r.rule("retention.usage");
   c.retention = retention_policy(defaults, read_overrides(root, defaults, file, r));
+
+  c.demo.enabled = r.boolean("demo.enabled");
+  c.demo.events_per_second = r.number("demo.events_per_second");
+  if (c.demo.events_per_second <= 0 || c.demo.events_per_second > 1e6) {
+    r.bad("demo.events_per_second", "must be greater than 0 and at most 1000000");
+  }
+  c.demo.seed = static_cast<std::uint64_t>(r.ranged<std::int64_t>("demo.seed", 0, INT64_MAX));
+  for (auto [key, target] : {std::pair{"demo.late_fraction", &c.demo.late_fraction},
+                             std::pair{"demo.malformed_fraction", &c.demo.malformed_fraction}}) {
+    *target = r.number(key);
+    if (*target < 0 || *target > 1) r.bad(key, "must be between 0 and 1");
+  }
+  if (c.demo.enabled && !c.kafka.embedded()) {
+    r.bad("demo.enabled", "demo traffic needs kafka.brokers = \"embedded\"");
+  }
 
   toml::table shown = root;
   redact(shown);

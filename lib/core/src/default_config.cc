@@ -10,6 +10,9 @@ brokers = "localhost:9092"
 group_id = "cdr-retention"
 client_id = "cdr-retentiond"
 embedded_partitions = 4
+batch_max_records = 2000
+batch_linger = "50ms"
+shutdown_timeout = "30s"
 
 [kafka.topics]
 cdr = "cdr"
@@ -22,6 +25,7 @@ dead_letter = "cdr-retention-dlq"
 path = "/var/lib/cdr-retention"
 compression = "lz4"
 block_cache_mb = 64
+subject_key_file = "/etc/cdr-retention/subject.key"
 
 [admin]
 socket = "/run/cdr-retention/admin.sock"
@@ -38,6 +42,13 @@ listen = "127.0.0.1:9745"
 [log]
 level = "info"
 format = "auto"
+
+[demo]
+enabled = false
+events_per_second = 200.0
+seed = 1
+late_fraction = 0.01
+malformed_fraction = 0.01
 
 [events]
 max_bytes = 65536

@@ -108,13 +108,17 @@ std::string format_rfc3339(instant t) {
 std::optional<microseconds> parse_duration(std::string_view text) noexcept {
   if (text.size() < 2) return std::nullopt;
   std::int64_t unit = 0;
-  switch (text.back()) {
+  if (text.size() >= 3 && text.substr(text.size() - 2) == "ms") {
+    unit = 1'000;
+    text.remove_suffix(1);
+  } else switch (text.back()) {
     case 's': unit = 1'000'000; break;
     case 'm': unit = 60'000'000; break;
     case 'h': unit = 3'600'000'000; break;
     case 'd': unit = 86'400'000'000; break;
     default: return std::nullopt;
   }
+  if (unit == 1'000 && text.back() != 'm') return std::nullopt;
   const auto digits_part = text.substr(0, text.size() - 1);
   for (char c : digits_part) {
     if (!is_digit(c)) return std::nullopt;
@@ -134,7 +138,7 @@ std::string format_duration(microseconds d) {
   if (us != 0 && us % 3'600'000'000 == 0) return fmt::format("{}h", us / 3'600'000'000);
   if (us != 0 && us % 60'000'000 == 0) return fmt::format("{}m", us / 60'000'000);
   if (us % 1'000'000 == 0) return fmt::format("{}s", us / 1'000'000);
-  return fmt::format("{}us", us);
+  return fmt::format("{}ms", us / 1'000);
 }
 
 }  // namespace cdr

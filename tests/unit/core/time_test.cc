@@ -34,7 +34,9 @@ TEST(duration, parses_the_admin_units) {
   EXPECT_EQ(parse_duration("45m"), minutes{45});
   EXPECT_EQ(parse_duration("12h"), hours{12});
   EXPECT_EQ(parse_duration("17d"), hours{17 * 24});
-  for (const char* bad : {"", "s", "0s", "-5m", "1.5h", "10", "10w", "1h30m", "99999999999999999d", " 5s"}) {
+  EXPECT_EQ(parse_duration("250ms"), milliseconds{250});
+  EXPECT_EQ(format_duration(milliseconds{250}), "250ms");
+  for (const char* bad : {"", "s", "0s", "-5m", "1.5h", "10", "10w", "1h30m", "99999999999999999d", " 5s", "ms", "5mss"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
   }
   EXPECT_EQ(format_duration(seconds{90}), "90s");

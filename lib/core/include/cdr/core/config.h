@@ -30,6 +30,9 @@ struct kafka_config {
   std::string topic_usage;
   std::string topic_dead_letter;
   int embedded_partitions = 0;
+  std::uint32_t batch_max_records = 0;  // records and rejects per RocksDB batch
+  microseconds batch_linger{};          // a partial batch is written after this
+  microseconds shutdown_timeout{};      // SIGTERM: finish the batch, leave the group
   // Passed to librdkafka as they are (security.protocol, sasl.*, ssl.*, ...).
   std::map<std::string, std::string> properties;
   bool embedded() const { return brokers == "embedded"; }
@@ -41,6 +44,16 @@ struct storage_config {
   std::string path;
   compression_kind compression = compression_kind::lz4;
   std::uint64_t block_cache_bytes = 0;
+  std::string subject_key_file;  // HMAC-SHA-256 secret of the subject index
+};
+
+// Demo traffic for the embedded broker (kafka.brokers = "embedded").
+struct demo_config {
+  bool enabled = false;
+  double events_per_second = 0;
+  std::uint64_t seed = 0;
+  double late_fraction = 0;
+  double malformed_fraction = 0;
 };
 
 struct admin_config {
@@ -73,6 +86,7 @@ struct daemon_config {
   log_config log;
   event_rules events;
   retention_policy retention;
+  demo_config demo;
   // The effective configuration as canonical JSON, secrets redacted.
   std::string effective_json;
 };

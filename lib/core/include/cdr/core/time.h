@@ -46,7 +46,8 @@ std::optional<instant> parse_rfc3339(std::string_view text) noexcept;
 // Formats as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction omitted when zero).
 std::string format_rfc3339(instant t);
 
-// Parses `<n>s`, `<n>m`, `<n>h` or `<n>d` (seconds, minutes, hours, days);
+// Parses `<n>ms`, `<n>s`, `<n>m`, `<n>h` or `<n>d` (milliseconds, seconds,
+// minutes, hours, days);
 // n is a positive decimal integer. Returns nullopt otherwise or on overflow.
 std::optional<microseconds> parse_duration(std::string_view text) noexcept;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ class client {
   std::string read_line();
   // Convenience: sends {"id":1,"command":...,"args":...} and parses the reply.
   nlohmann::json call(std::string_view command, const nlohmann::json& args = nlohmann::json::object());
+  // Like call(), handing each streamed item to on_item; returns the final
+  // response.
+  nlohmann::json call(std::string_view command, const nlohmann::json& args,
+                      const std::function<void(const nlohmann::json&)>& on_item);
 
  private:
   int fd_ = -1;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
@@ -27,8 +28,15 @@ struct server_options {
   microseconds idle_timeout = std::chrono::seconds(60);
 };
 
-// A command's outcome: its result object, or an error.
-using reply = std::variant<nlohmann::json, error>;
+// A streamed outcome: each item is sent as its own line
+// {"id": ..., "item": {...}} before the final {"id": ..., "ok": true, "result": ...}.
+struct stream {
+  std::vector<nlohmann::json> items;
+  nlohmann::json result;
+};
+
+// A command's outcome: its result object, a stream, or an error.
+using reply = std::variant<nlohmann::json, error, stream>;
 // Runs an authorized request on the io_context's thread.
 using handler = std::function<reply(const request&, const peer&)>;
 

@@ -1,0 +1,22 @@
+// OpenSSL adapter: hashing and keyed hashing.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cdr::crypto {
+
+// Raw 32-byte SHA-256 and its lower-case hex form.
+std::string sha256(std::string_view data);
+std::string sha256_hex(std::string_view data);
+
+// Raw 32-byte HMAC-SHA-256.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+// Reads a secret key file (at least 16 bytes; a trailing newline is part of
+// the key). Throws std::runtime_error naming the file; never the key.
+std::string load_key_file(const std::string& path);
+
+std::string to_hex(std::string_view bytes);
+
+}  // namespace cdr::crypto

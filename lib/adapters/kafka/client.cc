@@ -1,0 +1,306 @@
+#include "cdr/kafka/client.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cdr/kafka/embedded_cluster.h"
+
+namespace cdr::kafka {
+namespace {
+
+using partition_list = std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)>;
+
+partition_list new_list(std::size_t size) {
+  return {rd_kafka_topic_partition_list_new(static_cast<int>(size)), rd_kafka_topic_partition_list_destroy};
+}
+
+partition_list to_list(const std::map<topic_partition, std::int64_t>& offsets) {
+  auto l = new_list(offsets.size());
+  for (const auto& [tp, off] : offsets) {
+    rd_kafka_topic_partition_list_add(l.get(), tp.topic.c_str(), tp.partition)->offset = off;
+  }
+  return l;
+}
+
+void set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    throw kafka_error(fmt::format("kafka property {}: {}", key, err));
+  }
+}
+
+rd_kafka_conf_t* base_conf(const client_options& o, const std::map<std::string, std::string>& ours) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  try {
+    set(conf, "bootstrap.servers", o.bootstrap_servers);
+    set(conf, "client.id", o.client_id);
+    for (const auto& [k, v] : ours) set(conf, k, v);
+    for (const auto& [k, v] : o.properties) set(conf, k, v);
+  } catch (...) {
+    rd_kafka_conf_destroy(conf);
+    throw;
+  }
+  route_logs_to_spdlog(conf);
+  rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t* rk, int err, const char* reason, void*) {
+    const auto code = static_cast<rd_kafka_resp_err_t>(err);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      spdlog::error("kafka {}: fatal error: {}", rd_kafka_name(rk), reason);
+    } else {
+      // Transient: brokers down, timeouts. librdkafka retries by itself.
+      spdlog::warn("kafka {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+    }
+  });
+  return conf;
+}
+
+}  // namespace
+
+message::~message() {
+  if (m_ != nullptr) rd_kafka_message_destroy(m_);
+}
+std::string message::error() const { return m_->err ? rd_kafka_message_errstr(m_) : std::string(); }
+std::string_view message::topic() const { return rd_kafka_topic_name(m_->rkt); }
+std::int32_t message::partition() const { return m_->partition; }
+std::int64_t message::offset() const { return m_->offset; }
+std::string_view message::value() const {
+  return m_->payload ? std::string_view(static_cast<const char*>(m_->payload), m_->len) : std::string_view();
+}
+std::string_view message::key() const {
+  return m_->key ? std::string_view(static_cast<const char*>(m_->key), m_->key_len) : std::string_view();
+}
+
+struct consumer::impl {
+  rd_kafka_t* rk = nullptr;
+  rebalance_listener* listener = nullptr;
+  mutable std::mutex lag_mutex;
+  std::map<topic_partition, std::int64_t> lag;
+  std::map<topic_partition, std::int64_t> assigned;
+  bool closed = false;
+
+  bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
+
+  void on_assign(rd_kafka_topic_partition_list_t* parts) {
+    // The group's committed offsets, to compare with the store's: the
+    // further one wins. The store is ahead after a crash between its write
+    // and the Kafka commit; the group is ahead when another member stored
+    // those records since this member last owned the partition.
+    auto committed = rd_kafka_topic_partition_list_copy(parts);
+    const auto err = rd_kafka_committed(rk, committed, 30000);
+    if (err) spdlog::warn("kafka: cannot read committed offsets ({}); using the store's", rd_kafka_err2str(err));
+    std::map<topic_partition, std::int64_t> start;
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto& e = parts->elems[i];
+      const topic_partition tp{e.topic, e.partition};
+      const auto local = listener->stored_offset(tp);
+      const std::int64_t group = err ? -1 : committed->elems[i].offset;
+      std::int64_t chosen = local.value_or(-1);
+      if (group >= 0 && group > chosen) chosen = group;
+      e.offset = chosen >= 0 ? chosen : RD_KAFKA_OFFSET_BEGINNING;
+      start[tp] = chosen >= 0 ? chosen : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+    if (cooperative()) {
+      if (auto* e = rd_kafka_incremental_assign(rk, parts)) {
+        spdlog::error("kafka: incremental assign failed: {}", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+    for (const auto& [tp, off] : start) assigned[tp] = off;
+    listener->assigned(start);
+  }
+
+  void on_revoke(rd_kafka_topic_partition_list_t* parts) {
+    std::vector<topic_partition> tps;
+    for (int i = 0; i < parts->cnt; ++i) tps.push_back({parts->elems[i].topic, parts->elems[i].partition});
+    listener->revoking(tps, rd_kafka_assignment_lost(rk) != 0);
+    if (cooperative()) {
+      if (auto* e = rd_kafka_incremental_unassign(rk, parts)) {
+        spdlog::error("kafka: incremental unassign failed: {}", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+    for (const auto& tp : tps) assigned.erase(tp);
+  }
+
+  void on_stats(std::string_view json) {
+    auto doc = nlohmann::json::parse(json, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("topics")) return;
+    std::map<topic_partition, std::int64_t> out;
+    for (const auto& [topic, t] : doc["topics"].items()) {
+      if (!t.contains("partitions")) continue;
+      for (const auto& [p, v] : t["partitions"].items()) {
+        const int partition = std::stoi(p);
+        if (partition < 0 || !assigned.contains({topic, partition})) continue;
+        out[{topic, partition}] = v.value("consumer_lag", static_cast<std::int64_t>(-1));
+      }
+    }
+    std::lock_guard lock(lag_mutex);
+    lag = std::move(out);
+  }
+};
+
+consumer::consumer(const consumer_options& o, rebalance_listener& listener) : impl_(std::make_unique<impl>()) {
+  impl_->listener = &listener;
+  auto* conf = base_conf(o, {{"group.id", o.group_id},
+                             {"enable.auto.commit", "false"},
+                             {"enable.auto.offset.store", "false"},
+                             {"auto.offset.reset", "earliest"},
+                             {"partition.assignment.strategy", "cooperative-sticky"},
+                             {"statistics.interval.ms", std::to_string(o.stats_interval.count())}});
+  rd_kafka_conf_set_opaque(conf, impl_.get());
+  rd_kafka_conf_set_rebalance_cb(conf, [](rd_kafka_t*, rd_kafka_resp_err_t err,
+                                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<impl*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->on_assign(parts);
+    } else {
+      self->on_revoke(parts);
+    }
+  });
+  rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
+    static_cast<impl*>(opaque)->on_stats(std::string_view(json, len));
+    return 0;  // librdkafka frees the JSON
+  });
+  char err[512];
+  impl_->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (impl_->rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw kafka_error(fmt::format("cannot create the Kafka consumer: {}", err));
+  }
+  rd_kafka_poll_set_consumer(impl_->rk);
+  auto topics = new_list(o.topics.size());
+  for (const auto& t : o.topics) rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  if (const auto e = rd_kafka_subscribe(impl_->rk, topics.get())) {
+    rd_kafka_destroy(impl_->rk);
+    throw kafka_error(fmt::format("cannot subscribe: {}", rd_kafka_err2str(e)));
+  }
+}
+
+consumer::~consumer() {
+  close();
+  rd_kafka_destroy(impl_->rk);
+}
+
+message consumer::poll(std::chrono::milliseconds timeout) {
+  message m(rd_kafka_consumer_poll(impl_->rk, static_cast<int>(timeout.count())));
+  char reason[512];
+  if (const auto fatal = rd_kafka_fatal_error(impl_->rk, reason, sizeof reason)) {
+    throw kafka_error(fmt::format("fatal Kafka error {}: {}", rd_kafka_err2name(fatal), reason));
+  }
+  return m;
+}
+
+void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool sync) {
+  if (next.empty()) return;
+  auto list = to_list(next);
+  const auto e = rd_kafka_commit(impl_->rk, list.get(), sync ? 0 : 1);
+  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    spdlog::warn("kafka: committing offsets to the group failed: {} (the store keeps them)", rd_kafka_err2str(e));
+  }
+}
+
+void consumer::pause() {
+  rd_kafka_topic_partition_list_t* a = nullptr;
+  if (rd_kafka_assignment(impl_->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a != nullptr) {
+    rd_kafka_pause_partitions(impl_->rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
+  }
+}
+
+void consumer::resume_at(const std::map<topic_partition, std::int64_t>& next) {
+  if (next.empty()) return;
+  auto list = to_list(next);
+  if (auto* e = rd_kafka_seek_partitions(impl_->rk, list.get(), 10000)) {
+    spdlog::warn("kafka: seek failed: {}", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_resume_partitions(impl_->rk, list.get());
+}
+
+void consumer::close() {
+  if (impl_->closed) return;
+  impl_->closed = true;
+  if (const auto e = rd_kafka_consumer_close(impl_->rk)) {
+    spdlog::warn("kafka: leaving the group: {}", rd_kafka_err2str(e));
+  }
+}
+
+std::map<topic_partition, std::int64_t> consumer::lag() const {
+  std::lock_guard lock(impl_->lag_mutex);
+  return impl_->lag;
+}
+
+struct producer::impl {
+  rd_kafka_t* rk = nullptr;
+  delivery_callback on_delivery;
+};
+
+producer::producer(const client_options& o, delivery_callback on_delivery) : impl_(std::make_unique<impl>()) {
+  impl_->on_delivery = std::move(on_delivery);
+  auto* conf = base_conf(o, {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}});
+  rd_kafka_conf_set_opaque(conf, impl_.get());
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<impl*>(opaque);
+    const auto ticket = reinterpret_cast<std::uintptr_t>(m->_private);
+    if (self->on_delivery) self->on_delivery(ticket, m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "");
+  });
+  char err[512];
+  impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (impl_->rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw kafka_error(fmt::format("cannot create the Kafka producer: {}", err));
+  }
+}
+
+producer::~producer() {
+  rd_kafka_flush(impl_->rk, 5000);
+  rd_kafka_destroy(impl_->rk);
+}
+
+bool producer::produce(const std::string& topic, std::string_view key, std::string_view value,
+                       const std::vector<header>& headers, std::uint64_t ticket, std::string* error) {
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+  for (const auto& h : headers) {
+    rd_kafka_header_add(hdrs, h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
+                        static_cast<ssize_t>(h.value.size()));
+  }
+  rd_kafka_vu_t vu[6];
+  vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vu[0].u.cstr = topic.c_str();
+  vu[1].vtype = RD_KAFKA_VTYPE_KEY;
+  vu[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+  vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vu[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+  vu[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vu[3].u.i = RD_KAFKA_MSG_F_COPY;
+  vu[4].vtype = RD_KAFKA_VTYPE_HEADERS;
+  vu[4].u.headers = hdrs;
+  vu[5].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vu[5].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(ticket));
+  rd_kafka_error_t* failure = rd_kafka_produceva(impl_->rk, vu, 6);
+  const auto e = failure ? rd_kafka_error_code(failure) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (failure) rd_kafka_error_destroy(failure);
+  if (e) {
+    rd_kafka_headers_destroy(hdrs);  // not taken over on failure
+    if (error != nullptr) *error = rd_kafka_err2str(e);
+    return false;
+  }
+  return true;
+}
+
+bool producer::flush(std::chrono::milliseconds timeout) {
+  return rd_kafka_flush(impl_->rk, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void producer::poll() { rd_kafka_poll(impl_->rk, 0); }
+
+}  // namespace cdr::kafka

@@ -1,0 +1,143 @@
+// librdkafka adapter: a group consumer that starts partitions at offsets the
+// owner chooses, and a producer that tracks each delivery. No batch-consume
+// API is used (it can lose messages during a rebalance on 2.0.2).
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct rd_kafka_s;
+struct rd_kafka_message_s;
+
+namespace cdr::kafka {
+
+struct topic_partition {
+  std::string topic;
+  std::int32_t partition = 0;
+  auto operator<=>(const topic_partition&) const = default;
+};
+
+// A Kafka problem the daemon cannot continue through (fatal client error,
+// invalid configuration).
+class kafka_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct client_options {
+  std::string bootstrap_servers;
+  std::string client_id;
+  // Passed to librdkafka as they are, after the daemon's own settings.
+  std::map<std::string, std::string> properties;
+};
+
+// One consumed message; owns the librdkafka message.
+class message {
+ public:
+  explicit message(rd_kafka_message_s* m) : m_(m) {}
+  ~message();
+  message(message&& o) noexcept : m_(o.m_) { o.m_ = nullptr; }
+  message& operator=(message&&) = delete;
+  message(const message&) = delete;
+
+  explicit operator bool() const { return m_ != nullptr; }
+  // Empty when the message is fine; otherwise librdkafka's error text.
+  std::string error() const;
+  std::string_view topic() const;
+  std::int32_t partition() const;
+  std::int64_t offset() const;
+  std::string_view value() const;
+  std::string_view key() const;
+
+ private:
+  rd_kafka_message_s* m_;
+};
+
+// Decisions the consumer asks its owner for; called on the polling thread.
+class rebalance_listener {
+ public:
+  virtual ~rebalance_listener() = default;
+  // The offset the owner's store says to resume from, if it has one.
+  virtual std::optional<std::int64_t> stored_offset(const topic_partition& tp) = 0;
+  // Partitions were assigned, starting at these offsets.
+  virtual void assigned(const std::map<topic_partition, std::int64_t>& start) = 0;
+  // Partitions are being revoked: finish and commit everything consumed
+  // from them now. `lost`: they already belong to another member.
+  virtual void revoking(const std::vector<topic_partition>& partitions, bool lost) = 0;
+};
+
+struct consumer_options : client_options {
+  std::string group_id;
+  std::vector<std::string> topics;
+  std::chrono::milliseconds stats_interval{5000};
+};
+
+class consumer {
+ public:
+  // Subscribes. Throws kafka_error for an invalid configuration.
+  consumer(const consumer_options& options, rebalance_listener& listener);
+  ~consumer();
+  consumer(const consumer&) = delete;
+  consumer& operator=(const consumer&) = delete;
+
+  // Next message, or an empty one after `timeout`. Serves rebalances and
+  // statistics. Throws kafka_error on a fatal client error.
+  message poll(std::chrono::milliseconds timeout);
+  // Commits next offsets to the group (for lag tools); async unless `sync`.
+  void commit(const std::map<topic_partition, std::int64_t>& next, bool sync);
+  // Stops fetching every assigned partition.
+  void pause();
+  // Restarts fetching each partition at the given offset.
+  void resume_at(const std::map<topic_partition, std::int64_t>& next);
+  // Leaves the group (revocations are served first).
+  void close();
+
+  // Consumer lag per partition from the latest statistics (-1: unknown).
+  std::map<topic_partition, std::int64_t> lag() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+struct header {
+  std::string name;
+  std::string value;
+};
+
+class producer {
+ public:
+  // Called with the ticket of each message once it is delivered (ok) or
+  // has finally failed; on the thread that calls poll() or flush().
+  using delivery_callback = std::function<void(std::uint64_t ticket, bool ok, std::string_view error)>;
+
+  producer(const client_options& options, delivery_callback on_delivery);
+  ~producer();
+  producer(const producer&) = delete;
+  producer& operator=(const producer&) = delete;
+
+  // Queues one message; false (with the reason) when the local queue refuses it.
+  bool produce(const std::string& topic, std::string_view key, std::string_view value,
+               const std::vector<header>& headers, std::uint64_t ticket, std::string* error);
+  // Waits up to `timeout` for every queued message; true when none is left.
+  bool flush(std::chrono::milliseconds timeout);
+  void poll();
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace cdr::kafka

@@ -1,0 +1,38 @@
+// Metrics of the ingest path. The ingest code calls plain methods; only this
+// probe knows prometheus-cpp. Labels are topic names, outcomes and reasons:
+// never an identifier.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "cdr/core/event.h"
+#include "cdr/core/ingest.h"
+
+namespace cdr::metrics {
+
+class ingest_probe {
+ public:
+  explicit ingest_probe(prometheus::Registry& registry);
+
+  void events(std::string_view topic, ingest_outcome outcome, std::uint64_t n);
+  void rejected(std::string_view topic, reject_reason reason, std::uint64_t n);
+  // Consumption paused: "write_stall", "no_space", "dead_letter".
+  void paused(std::string_view reason);
+  void batch_written(double seconds, std::uint64_t records);
+
+ private:
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& pauses_;
+  prometheus::Family<prometheus::Histogram>& batch_seconds_;
+  prometheus::Histogram* batch_histogram_;
+  prometheus::Counter& batches_;
+};
+
+}  // namespace cdr::metrics

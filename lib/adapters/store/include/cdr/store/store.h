@@ -1,0 +1,123 @@
+// RocksDB adapter: the only code that knows RocksDB.
+//
+// Column families (docs/architecture.md, "Key layout"):
+//   metadata       prefix(cdr)   + id -> allow-listed CDR members, as sent
+//   identifiers    prefix(cdr)   + id -> the other CDR members, as sent
+//   usage          prefix(usage) + id -> the usage event, as sent
+//   subject_index  prefix(cdr)   + HMAC(identifier) + id -> ""
+//   ids            kind + id -> partition prefix + content digest (idempotency)
+//   system         format version, consumer offsets, partition counts
+// Record column families cut SST files at partition-prefix boundaries, so a
+// partition's data lives in whole files of its own.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cdr/core/config.h"
+#include "cdr/core/key_layout.h"
+
+namespace cdr::store {
+
+inline constexpr std::uint32_t format_version = 1;
+
+// A failed store operation, classified so the caller can pause and retry
+// (stall, no_space) or stop (fatal).
+class store_error : public std::runtime_error {
+ public:
+  enum class kind : std::uint8_t { stall, no_space, fatal };
+  store_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+  kind which() const { return kind_; }
+
+ private:
+  kind kind_;
+};
+
+struct id_entry {
+  partition where;
+  std::uint64_t digest = 0;
+};
+
+struct stored_record {
+  partition where;
+  std::string id;
+  std::string metadata;                    // CDR metadata, or the usage event
+  std::optional<std::string> identifiers;  // absent: none sent, or stripped
+};
+
+class store;
+
+// Everything one consumed batch changes, committed atomically by the store
+// it was made for.
+class write_batch {
+ public:
+  explicit write_batch(const store& s);
+  ~write_batch();
+  write_batch(const write_batch&) = delete;
+  write_batch& operator=(const write_batch&) = delete;
+
+  // identifiers empty: the record carries none (or they were stripped).
+  void put_cdr(const partition& p, std::string_view id, std::string_view metadata,
+               std::string_view identifiers, std::uint64_t digest);
+  void put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest);
+  void put_subject(const partition& p, std::string_view hash, std::string_view id);
+  // The next offset to consume of a topic partition.
+  void set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next);
+
+  std::size_t records() const { return records_; }
+  std::size_t bytes() const;
+  void clear();
+
+ private:
+  friend class store;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::size_t records_ = 0;
+};
+
+class store {
+ public:
+  friend class write_batch;
+  // Opens (creating if needed) the store; throws store_error on failure,
+  // including a format version this build does not understand.
+  explicit store(const storage_config& config);
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Writes the batch atomically (WAL on). Throws store_error; on a stall it
+  // fails fast instead of blocking, so the caller can pause consumption.
+  void commit(write_batch& batch);
+
+  std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;
+  std::optional<std::int64_t> offset(std::string_view topic, std::int32_t kafka_partition) const;
+  std::optional<stored_record> get(record_kind kind, std::string_view id) const;
+  // Records per partition, as kept by the batches.
+  std::map<partition, std::int64_t> counts() const;
+  // Calls fn(partition, record id) for every subject-index entry with this
+  // hash, in partitions of the given kind.
+  void for_each_subject(std::string_view hash, const std::function<void(const partition&, std::string_view)>& fn) const;
+
+  struct family_size {
+    std::string name;
+    std::uint64_t bytes = 0;  // live SST files plus memtables
+  };
+  std::vector<family_size> sizes() const;
+  bool write_stopped() const;
+  std::uint64_t stall_micros() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::string path_;
+};
+
+}  // namespace cdr::store

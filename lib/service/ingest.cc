@@ -1,0 +1,356 @@
+#include "ingest.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cdr/core/key_layout.h"
+#include "cdr/crypto/crypto.h"
+
+namespace cdr::service {
+namespace {
+
+std::string id_key(record_kind kind, std::string_view id) {
+  std::string k(1, static_cast<char>(kind));
+  k.append(id);
+  return k;
+}
+
+constexpr std::uint64_t ticket_of(std::uint64_t generation, std::size_t index) {
+  return (generation << 24) | static_cast<std::uint64_t>(index);
+}
+
+}  // namespace
+
+ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
+               metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal)
+    : config_(config),
+      bootstrap_(std::move(bootstrap)),
+      clock_(time),
+      store_(store),
+      probe_(probe),
+      subject_key_(std::move(subject_key)),
+      on_fatal_(std::move(on_fatal)),
+      parser_(config.events),
+      batch_(store) {}
+
+ingest::~ingest() {
+  stop();
+}
+
+void ingest::start() {
+  kafka::client_options client{bootstrap_, config_.kafka.client_id, config_.kafka.properties};
+  dead_letters_ = std::make_unique<kafka::producer>(
+      client, [this](std::uint64_t ticket, bool ok, std::string_view error) {
+        if ((ticket >> 24) != generation_) return;  // from a discarded batch
+        auto& r = pending_rejects_.at(ticket & 0xffffff);
+        r.delivered = ok;
+        r.failed = !ok;
+        if (!ok) spdlog::warn("dead-letter write failed for {}/{}@{}: {}", r.topic, r.partition, r.offset, error);
+      });
+  kafka::consumer_options co;
+  static_cast<kafka::client_options&>(co) = client;
+  co.group_id = config_.kafka.group_id;
+  co.topics = {config_.kafka.topic_cdr, config_.kafka.topic_usage};
+  consumer_ = std::make_unique<kafka::consumer>(co, *this);
+  thread_ = std::thread([this] { run(); });
+}
+
+bool ingest::stop() {
+  if (!thread_.joinable()) return true;
+  stop_requested_ = true;
+  const auto deadline = std::chrono::steady_clock::now() + config_.kafka.shutdown_timeout;
+  while (!finished_ && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!finished_) {
+    spdlog::error("ingest did not stop within kafka.shutdown_timeout ({}); leaving it behind",
+                  format_duration(config_.kafka.shutdown_timeout));
+    thread_.detach();
+    return false;
+  }
+  thread_.join();
+  return true;
+}
+
+void ingest::run() {
+  try {
+    const auto linger = std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.batch_linger);
+    while (!stop_requested_) {
+      dead_letters_->poll();
+      if (paused_) {
+        if (std::chrono::steady_clock::now() >= retry_at_) {
+          if (try_flush()) {
+            paused_ = false;
+            backoff_ = std::chrono::milliseconds(100);
+            consumer_->resume_at(position_);
+            spdlog::info("ingest resumed (was paused: {})", pause_reason_);
+            pause_reason_.clear();
+          } else {
+            backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+            retry_at_ = std::chrono::steady_clock::now() + backoff_;
+          }
+        }
+        // Served for rebalances; a message fetched before the pause took
+        // effect is dropped here and fetched again after the resume.
+        consumer_->poll(std::chrono::milliseconds(100));
+        continue;
+      }
+      auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
+      if (m) process(m);
+      const std::size_t size = batch_.records() + pending_rejects_.size();
+      const bool due = !pending_next_.empty() &&
+                       (!m || size >= config_.kafka.batch_max_records ||
+                        std::chrono::steady_clock::now() - batch_started_ >= linger);
+      if (due) try_flush();
+    }
+    // SIGTERM: write the batch in flight (retrying while the store or the
+    // dead-letter topic recovers), then leave the group.
+    while (!pending_next_.empty() && !try_flush()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    consumer_->close();
+  } catch (const std::exception& e) {
+    spdlog::critical("ingest stopped: {}", e.what());
+    if (on_fatal_) on_fatal_(e.what());
+  }
+  finished_ = true;
+}
+
+void ingest::process(const kafka::message& m) {
+  if (const auto err = m.error(); !err.empty()) {
+    std::uint64_t held = 0;
+    if (reject_log_.allow(&held)) spdlog::warn("kafka: consume error: {}", err);
+    return;
+  }
+  const std::string topic(m.topic());
+  const kafka::topic_partition tp{topic, m.partition()};
+  if (pending_next_.empty()) batch_started_ = std::chrono::steady_clock::now();
+  pending_next_[tp] = m.offset() + 1;
+  position_[tp] = m.offset() + 1;
+
+  const auto now = clock_.now();
+  if (const auto reason = parser_.parse(m.value(), now, &event_)) {
+    // Forwarded unchanged; its offset is written only once this is acked.
+    const std::size_t index = pending_rejects_.size();
+    pending_rejects_.push_back({topic, m.partition(), m.offset(), *reason, std::string(m.key()), std::string(m.value())});
+    auto& r = pending_rejects_.back();
+    std::string error;
+    if (!dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value,
+                                {{"cdr-retention-reason", std::string(name(*reason))},
+                                 {"cdr-retention-source-topic", topic},
+                                 {"cdr-retention-source-partition", std::to_string(m.partition())},
+                                 {"cdr-retention-source-offset", std::to_string(m.offset())}},
+                                ticket_of(generation_, index), &error)) {
+      r.failed = true;
+    }
+    ++pending_outcomes_[{topic, ingest_outcome::rejected}];
+    ++pending_reasons_[{topic, *reason}];
+    std::uint64_t held = 0;
+    if (reject_log_.allow(&held)) {
+      spdlog::warn("rejected {}/{}@{}: {} ({} more rejections not logged)", topic, m.partition(), m.offset(),
+                   name(*reason), held);
+    }
+    return;
+  }
+
+  const auto& e = event_;
+  const retention_class cls = config_.retention.classify(e.customer_id, e.country);
+  const partition p{e.kind, e.month, cls};
+  const auto late = lateness_of(config_.retention, e.kind, e.month, cls, now);
+  const auto digest =
+      e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
+  auto key = id_key(e.kind, e.id);
+
+  ingest_outcome outcome = ingest_outcome::stored;
+  std::optional<std::uint64_t> seen;
+  std::optional<partition> seen_where;
+  if (auto it = pending_ids_.find(key); it != pending_ids_.end()) {
+    seen = it->second;
+  } else if (auto entry = store_.find_id(e.kind, e.id)) {
+    seen = entry->digest;
+    seen_where = entry->where;
+  }
+  if (seen) {
+    outcome = *seen == digest && (!seen_where || *seen_where == p) ? ingest_outcome::duplicate : ingest_outcome::conflict;
+    if (outcome == ingest_outcome::conflict) {
+      std::uint64_t held = 0;
+      if (conflict_log_.allow(&held)) {
+        spdlog::warn("record {} {} reappeared with different content at {}/{}@{}; the first one is kept "
+                     "({} more conflicts not logged)",
+                     name(e.kind), e.id, topic, m.partition(), m.offset(), held);
+      }
+    }
+  } else if (late == lateness::drop) {
+    outcome = ingest_outcome::dropped_on_ingest;
+  } else {
+    const bool strip = late == lateness::strip;
+    if (e.kind == record_kind::cdr) {
+      batch_.put_cdr(p, e.id, e.metadata, strip ? std::string_view() : std::string_view(e.identifiers), digest);
+      if (!strip) {
+        for (const auto& [field, value] : e.identifier_strings) {
+          batch_.put_subject(p, crypto::hmac_sha256(subject_key_, normalize_identifier(value)), e.id);
+        }
+      }
+    } else {
+      batch_.put_usage(p, e.id, e.metadata, digest);
+    }
+    pending_ids_.emplace(std::move(key), digest);
+    outcome = strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
+  }
+  ++pending_outcomes_[{topic, outcome}];
+}
+
+void ingest::deliver_rejects() {
+  if (pending_rejects_.empty()) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    dead_letters_->flush(std::chrono::milliseconds(500));
+    bool all = true;
+    for (std::size_t i = 0; i < pending_rejects_.size(); ++i) {
+      auto& r = pending_rejects_[i];
+      if (r.delivered) continue;
+      all = false;
+      if (r.failed) {
+        r.failed = false;
+        std::string error;
+        const auto headers = std::vector<kafka::header>{
+            {"cdr-retention-reason", std::string(name(r.reason))},
+            {"cdr-retention-source-topic", r.topic},
+            {"cdr-retention-source-partition", std::to_string(r.partition)},
+            {"cdr-retention-source-offset", std::to_string(r.offset)}};
+        if (!dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value, headers,
+                                    ticket_of(generation_, i), &error)) {
+          r.failed = true;
+        }
+      }
+    }
+    if (all) return;
+    if (std::chrono::steady_clock::now() >= deadline || stop_requested_) {
+      throw kafka::kafka_error("the dead-letter topic does not acknowledge writes");
+    }
+  }
+}
+
+void ingest::flush() {
+  if (pending_next_.empty()) return;
+  const auto started = std::chrono::steady_clock::now();
+  deliver_rejects();
+  for (const auto& [tp, next] : pending_next_) batch_.set_offset(tp.topic, tp.partition, next);
+  store_.commit(batch_);
+  consumer_->commit(pending_next_, false);
+  probe_.batch_written(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                       batch_.records());
+  for (const auto& [k, n] : pending_outcomes_) probe_.events(k.first, k.second, n);
+  for (const auto& [k, n] : pending_reasons_) probe_.rejected(k.first, k.second, n);
+  {
+    std::lock_guard lock(status_mutex_);
+    for (const auto& [tp, next] : pending_next_) {
+      status_["offsets"][tp.topic][std::to_string(tp.partition)] = next;
+    }
+    for (const auto& [k, n] : pending_outcomes_) {
+      auto& slot = status_["events"][std::string(name(k.second))];
+      slot = slot.is_number() ? slot.get<std::uint64_t>() + n : n;
+    }
+  }
+  discard_pending();
+}
+
+bool ingest::try_flush() {
+  try {
+    flush();
+    return true;
+  } catch (const store::store_error& e) {
+    if (e.which() == store::store_error::kind::fatal) throw;
+    pause(e.which() == store::store_error::kind::stall ? "write_stall" : "no_space");
+    spdlog::warn("ingest paused: {}", e.what());
+  } catch (const kafka::kafka_error& e) {
+    pause("dead_letter");
+    spdlog::warn("ingest paused: {}", e.what());
+  }
+  return false;
+}
+
+void ingest::pause(std::string_view reason) {
+  if (!paused_) {
+    consumer_->pause();
+    probe_.paused(reason);
+  }
+  paused_ = true;
+  pause_reason_ = reason;
+  retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  std::lock_guard lock(status_mutex_);
+  status_["state"] = "paused";
+  status_["pause_reason"] = pause_reason_;
+}
+
+void ingest::discard_pending() {
+  batch_.clear();
+  pending_next_.clear();
+  pending_ids_.clear();
+  pending_rejects_.clear();
+  pending_outcomes_.clear();
+  pending_reasons_.clear();
+  ++generation_;
+  std::lock_guard lock(status_mutex_);
+  if (!paused_) {
+    status_["state"] = "running";
+    status_.erase("pause_reason");
+  }
+}
+
+std::optional<std::int64_t> ingest::stored_offset(const kafka::topic_partition& tp) {
+  return store_.offset(tp.topic, tp.partition);
+}
+
+void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& start) {
+  for (const auto& [tp, off] : start) position_[tp] = off;
+  if (paused_) consumer_->pause();
+  spdlog::info("kafka: assigned {} partition(s)", start.size());
+  std::lock_guard lock(status_mutex_);
+  for (const auto& [tp, off] : start) status_["assignment"][tp.topic][std::to_string(tp.partition)] = off;
+}
+
+void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, bool lost) {
+  // Write what was consumed from them, unless they already belong to
+  // another member or the write fails: then drop the whole batch and
+  // re-read every partition this member keeps from the store's offsets.
+  const bool flushed = !lost && try_flush();
+  if (flushed) {
+    std::map<kafka::topic_partition, std::int64_t> done;
+    for (const auto& tp : partitions) {
+      if (auto off = store_.offset(tp.topic, tp.partition)) done[tp] = *off;
+    }
+    consumer_->commit(done, true);
+  } else {
+    discard_pending();
+    for (auto& [tp, pos] : position_) {
+      if (auto off = store_.offset(tp.topic, tp.partition)) pos = *off;
+    }
+  }
+  for (const auto& tp : partitions) position_.erase(tp);
+  spdlog::info("kafka: {} {} partition(s)", lost ? "lost" : "revoked", partitions.size());
+  std::lock_guard lock(status_mutex_);
+  for (const auto& tp : partitions) {
+    if (status_.contains("assignment") && status_["assignment"].contains(tp.topic)) {
+      status_["assignment"][tp.topic].erase(std::to_string(tp.partition));
+    }
+  }
+}
+
+nlohmann::json ingest::status() const {
+  std::lock_guard lock(status_mutex_);
+  auto out = status_;
+  if (!out.contains("state")) out["state"] = "running";
+  nlohmann::json lag = nlohmann::json::object();
+  if (consumer_) {
+    for (const auto& [tp, l] : consumer_->lag()) lag[tp.topic][std::to_string(tp.partition)] = l;
+  }
+  out["lag"] = lag;
+  out["group_id"] = config_.kafka.group_id;
+  return out;
+}
+
+std::map<kafka::topic_partition, std::int64_t> ingest::lag() const {
+  return consumer_ ? consumer_->lag() : std::map<kafka::topic_partition, std::int64_t>{};
+}
+
+}  // namespace cdr::service

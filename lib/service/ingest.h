@@ -1,0 +1,111 @@
+// The ingest pipeline: Kafka messages -> validation -> one atomic RocksDB
+// batch of records and their partitions' next offsets -> group commit.
+// Runs on a thread of its own.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cdr/core/config.h"
+#include "cdr/core/event.h"
+#include "cdr/core/ingest.h"
+#include "cdr/kafka/client.h"
+#include "cdr/logging/logging.h"
+#include "cdr/metrics/ingest_probe.h"
+#include "cdr/store/store.h"
+
+namespace cdr::service {
+
+class ingest final : public kafka::rebalance_listener {
+ public:
+  // `bootstrap`: the brokers to use (the embedded cluster's when embedded).
+  // `on_fatal` is called (on the ingest thread) when ingest cannot go on.
+  ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
+         metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal);
+  ~ingest() override;
+
+  void start();
+  // Finishes the batch in flight, writes it, leaves the group. False when
+  // that took longer than kafka.shutdown_timeout (the thread is detached).
+  bool stop();
+
+  nlohmann::json status() const;
+  std::map<kafka::topic_partition, std::int64_t> lag() const;
+
+ private:
+  struct pending_reject {
+    std::string topic;
+    std::int32_t partition;
+    std::int64_t offset;
+    reject_reason reason;
+    std::string key;
+    std::string value;
+    bool delivered = false;
+    bool failed = false;
+  };
+
+  void run();
+  void process(const kafka::message& m);
+  // Makes the pending batch durable; false (and consumption paused) when
+  // the store or the dead-letter topic cannot take it now.
+  bool try_flush();
+  void flush();
+  void deliver_rejects();
+  void discard_pending();
+  void pause(std::string_view reason);
+  // kafka::rebalance_listener
+  std::optional<std::int64_t> stored_offset(const kafka::topic_partition& tp) override;
+  void assigned(const std::map<kafka::topic_partition, std::int64_t>& start) override;
+  void revoking(const std::vector<kafka::topic_partition>& partitions, bool lost) override;
+
+  const daemon_config& config_;
+  std::string bootstrap_;
+  const clock& clock_;
+  store::store& store_;
+  metrics::ingest_probe& probe_;
+  std::string subject_key_;
+  std::function<void(std::string)> on_fatal_;
+
+  std::unique_ptr<kafka::consumer> consumer_;
+  std::unique_ptr<kafka::producer> dead_letters_;
+  event_parser parser_;
+  parsed_event event_;
+
+  // The batch being built, and everything that becomes true with it.
+  store::write_batch batch_;
+  std::map<kafka::topic_partition, std::int64_t> pending_next_;
+  std::unordered_map<std::string, std::uint64_t> pending_ids_;  // kind byte + id -> digest
+  std::vector<pending_reject> pending_rejects_;
+  std::map<std::pair<std::string, ingest_outcome>, std::uint64_t> pending_outcomes_;
+  std::map<std::pair<std::string, reject_reason>, std::uint64_t> pending_reasons_;
+  std::uint64_t generation_ = 0;  // tells a discarded batch's delivery reports apart
+  std::chrono::steady_clock::time_point batch_started_{};
+
+  // Where each assigned partition resumes after a pause.
+  std::map<kafka::topic_partition, std::int64_t> position_;
+  bool paused_ = false;
+  std::string pause_reason_;
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::chrono::milliseconds backoff_{100};
+
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+  logging::rate_limiter reject_log_{std::chrono::seconds(5)};
+  logging::rate_limiter conflict_log_{std::chrono::seconds(5)};
+
+  mutable std::mutex status_mutex_;
+  nlohmann::json status_;
+  std::map<kafka::topic_partition, std::int64_t> lag_;
+};
+
+}  // namespace cdr::service
