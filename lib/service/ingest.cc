@@ -306,7 +306,10 @@ void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& star
   if (paused_) consumer_->pause();
   spdlog::info("kafka: assigned {} partition(s)", start.size());
   std::lock_guard lock(status_mutex_);
-  for (const auto& [tp, off] : start) status_["assignment"][tp.topic][std::to_string(tp.partition)] = off;
+  for (const auto& [tp, off] : start) {
+    status_["assignment"][tp.topic][std::to_string(tp.partition)] = off;
+    status_["offsets"][tp.topic][std::to_string(tp.partition)] = off;  // resumes where the store is
+  }
 }
 
 void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, bool lost) {

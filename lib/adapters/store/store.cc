@@ -281,6 +281,26 @@ std::optional<stored_record> store::get(record_kind kind, std::string_view id) c
   return r;
 }
 
+void store::for_each_record(
+    record_kind kind, const std::function<void(const partition&, std::string_view, bool)>& fn) const {
+  const auto main_cf = kind == record_kind::cdr ? cf_metadata : cf_usage;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[main_cf]));
+  std::string ignored;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto key = it->key();
+    const auto p = decode_partition(key.ToStringView());
+    if (!p) continue;
+    bool has_identifiers = false;
+    if (kind == record_kind::cdr) {
+      const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ignored);
+      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
+      has_identifiers = s.ok();
+    }
+    fn(*p, record_id_of(key.ToStringView()), has_identifiers);
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot iterate records");
+}
+
 std::map<partition, std::int64_t> store::counts() const {
   std::map<partition, std::int64_t> out;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[cf_system]));

@@ -99,6 +99,9 @@ class store {
   std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;
   std::optional<std::int64_t> offset(std::string_view topic, std::int32_t kafka_partition) const;
   std::optional<stored_record> get(record_kind kind, std::string_view id) const;
+  // Calls fn for every stored record of a kind, in key order.
+  void for_each_record(record_kind kind,
+                       const std::function<void(const partition&, std::string_view id, bool has_identifiers)>& fn) const;
   // Records per partition, as kept by the batches.
   std::map<partition, std::int64_t> counts() const;
   // Calls fn(partition, record id) for every subject-index entry with this

@@ -1,0 +1,308 @@
+// Ingest end to end: the real daemon binary consuming from librdkafka's mock
+// cluster, hosted by the test on its own handle so it outlives a killed
+// daemon. Every test compares the final store, id by id, with an
+// expectation computed here independently of the daemon's code.
+#include <gtest/gtest.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cdr/core/event_generator.h"
+#include "cdr/store/store.h"
+#include "daemon_process.h"
+#include "mock_kafka.h"
+
+namespace cdr::test {
+namespace {
+
+using namespace std::chrono;
+
+// The daemon's simulated now; the generator's events happen before it.
+constexpr const char* now_text = "2025-03-14T10:26:53Z";
+
+struct expected_record {
+  record_kind kind;
+  bool identifiers;
+};
+
+// Independent model of retention.md's defaults: first instants of M+13,
+// 1 January of year(M)+10, and M+36, compared with "now".
+struct model {
+  sys_days now = floor<days>(sys_seconds{seconds{1'741'948'013}});
+
+  static year_month month_of(const std::string& json) {
+    const auto at = json.find("\"occurred_at\":\"");
+    const int y = std::stoi(json.substr(at + 15, 4));
+    const unsigned m = static_cast<unsigned>(std::stoi(json.substr(at + 20, 2)));
+    return year{y} / std::chrono::month{m};
+  }
+  bool due(year_month deadline) const { return sys_days{deadline / 1} <= now; }
+
+  // nullopt: not stored (dropped on ingest).
+  std::optional<expected_record> outcome(const generated_event& e) const {
+    const auto m = month_of(e.json);
+    if (e.kind == record_kind::usage) {
+      if (due(m + months{36})) return std::nullopt;
+      return expected_record{record_kind::usage, false};
+    }
+    if (due(year{static_cast<int>(m.year()) + 10} / January)) return std::nullopt;
+    return expected_record{record_kind::cdr, !due(m + months{13})};
+  }
+};
+
+class ingest : public ::testing::Test {
+ protected:
+  ingest() : kafka_(8) {}
+
+  std::vector<std::string> daemon_args(const std::string& group = "cdr-retention") const {
+    return {"--fake-clock", now_text,
+            "--set", "kafka.brokers=" + kafka_.bootstrap(),
+            "--set", "kafka.group_id=" + group,
+            "--set", "kafka.batch_linger=20ms",
+            "--set", "kafka.properties.\"session.timeout.ms\"=6000",
+            "--set", "kafka.properties.\"heartbeat.interval.ms\"=500",
+            "--set", "storage.compression=none"};
+  }
+
+  std::unique_ptr<daemon_process> start(const temp_dir& dir, const std::string& group = "cdr-retention") {
+    auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(group), dir / "log");
+    EXPECT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
+    return d;
+  }
+
+  // Generates n events; 5% of them are sent twice, 1% malformed, 1% late.
+  void produce(std::size_t n, std::uint64_t seed) {
+    generator_options o;
+    o.seed = seed;
+    o.malformed_fraction = 0.01;
+    o.late_fraction = 0.01;
+    event_generator gen(o);
+    std::mt19937_64 rng(seed);
+    std::vector<std::pair<std::string, generated_event>> redeliver;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto e = gen.next();
+      const std::string topic = e.kind == record_kind::usage ? "usage" : "cdr";
+      kafka_.produce(topic, e.id, e.json);
+      ++messages_;
+      if (e.expected_reject) {
+        malformed_[e.json] = std::string(name(*e.expected_reject));
+      } else if (auto r = model_.outcome(e)) {
+        expected_[std::string(name(e.kind)) + "/" + e.id] = *r;
+      }
+      if (rng() % 100 < 5) redeliver.emplace_back(topic, e);
+      // Redeliveries come later, in a different order.
+      if (redeliver.size() > 50 || (i + 1 == n && !redeliver.empty())) {
+        std::shuffle(redeliver.begin(), redeliver.end(), rng);
+        for (const auto& [t, r] : redeliver) {
+          kafka_.produce(t, r.id, r.json);
+          ++messages_;
+          if (r.expected_reject) ++duplicate_rejects_;
+        }
+        redeliver.clear();
+      }
+    }
+    kafka_.flush();
+  }
+
+  // Sums events_total over outcomes from the status of each daemon.
+  static std::uint64_t consumed(const std::string& socket) {
+    try {
+      const auto s = admin_call(socket, "status");
+      std::uint64_t n = 0;
+      const auto events = s.value(nlohmann::json::json_pointer("/result/kafka/consumer/events"), nlohmann::json::object());
+      for (const auto& [k, v] : events.items()) n += v.get<std::uint64_t>();
+      return n;
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+
+  void wait_consumed(const std::vector<std::string>& sockets, std::uint64_t base = 0,
+                     seconds timeout = seconds(180)) {
+    const auto deadline = steady_clock::now() + timeout;
+    std::uint64_t n = 0;
+    while (steady_clock::now() < deadline) {
+      n = base;
+      for (const auto& s : sockets) n += consumed(s);
+      if (n >= messages_) break;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    ASSERT_EQ(n, messages_) << "every produced message is accounted for exactly once";
+  }
+
+  // Waits until the offsets a daemon has stored cover every produced message
+  // (for tests where restarts reset the daemon's own event counts).
+  void wait_offsets(const std::string& socket, seconds timeout = seconds(180)) {
+    const auto deadline = steady_clock::now() + timeout;
+    std::uint64_t total = 0;
+    while (steady_clock::now() < deadline) {
+      total = 0;
+      try {
+        const auto st = admin_call(socket, "status");
+        const auto offsets =
+            st.value(nlohmann::json::json_pointer("/result/kafka/consumer/offsets"), nlohmann::json::object());
+        for (const auto& [topic, parts] : offsets.items()) {
+          for (const auto& [p, off] : parts.items()) total += off.get<std::uint64_t>();
+        }
+      } catch (const std::exception&) {
+      }
+      if (total >= messages_) break;
+      std::this_thread::sleep_for(milliseconds(300));
+    }
+    ASSERT_EQ(total, messages_) << "stored offsets cover every message";
+  }
+
+  // The records in a stopped daemon's store.
+  static std::map<std::string, expected_record> stored(const temp_dir& dir) {
+    storage_config sc;
+    sc.path = dir / "data";
+    sc.block_cache_bytes = 8 << 20;
+    store::store s(sc);
+    std::map<std::string, expected_record> out;
+    for (auto kind : {record_kind::cdr, record_kind::usage}) {
+      s.for_each_record(kind, [&](const partition&, std::string_view id, bool ids) {
+        const auto key = std::string(name(kind)) + "/" + std::string(id);
+        EXPECT_FALSE(out.contains(key)) << key << " stored twice";
+        out[key] = {kind, ids};
+      });
+    }
+    return out;
+  }
+
+  void expect_exactly(const std::map<std::string, expected_record>& got) {
+    EXPECT_EQ(got.size(), expected_.size());
+    std::size_t missing = 0, extra = 0, wrong = 0;
+    for (const auto& [k, v] : expected_) {
+      auto it = got.find(k);
+      if (it == got.end()) {
+        if (++missing <= 5) ADD_FAILURE() << "missing " << k;
+      } else if (it->second.identifiers != v.identifiers) {
+        if (++wrong <= 5) ADD_FAILURE() << k << " identifiers " << it->second.identifiers << " expected " << v.identifiers;
+      }
+    }
+    for (const auto& [k, v] : got) {
+      if (!expected_.contains(k) && ++extra <= 5) ADD_FAILURE() << "unexpected " << k;
+    }
+    EXPECT_EQ(missing + extra + wrong, 0u);
+  }
+
+  void expect_dead_letters() {
+    const auto dlq = kafka_.read_all("cdr-retention-dlq", malformed_.size() + duplicate_rejects_);
+    std::map<std::string, std::size_t> seen;
+    for (const auto& m : dlq) {
+      ++seen[m.value];
+      ASSERT_TRUE(malformed_.contains(m.value)) << "not a malformed message: " << m.value;
+      EXPECT_EQ(m.headers.at("cdr-retention-reason"), malformed_.at(m.value));
+      EXPECT_TRUE(m.headers.contains("cdr-retention-source-topic"));
+      EXPECT_TRUE(m.headers.contains("cdr-retention-source-partition"));
+      EXPECT_TRUE(m.headers.contains("cdr-retention-source-offset"));
+    }
+    EXPECT_EQ(seen.size(), malformed_.size()) << "every malformed message reached the dead-letter topic";
+    EXPECT_EQ(dlq.size(), malformed_.size() + duplicate_rejects_);
+  }
+
+  mock_kafka kafka_;
+  model model_;
+  std::uint64_t messages_ = 0;
+  std::uint64_t duplicate_rejects_ = 0;
+  std::map<std::string, expected_record> expected_;
+  std::map<std::string, std::string> malformed_;  // message -> reason
+};
+
+TEST_F(ingest, fifty_thousand_events_with_redeliveries_malformed_and_late) {
+  temp_dir dir;
+  auto d = start(dir);
+  produce(50'000, 11);
+  wait_consumed({dir / "a.sock"});
+  const auto status = admin_call(dir / "a.sock", "status")["result"];
+  const auto events = status.value(nlohmann::json::json_pointer("/kafka/consumer/events"), nlohmann::json::object());
+  EXPECT_GT(events.value("duplicate", 0), 2000);
+  EXPECT_GT(events.value("stripped_on_ingest", 0), 100);
+  EXPECT_GT(events.value("dropped_on_ingest", 0), 10);
+  EXPECT_EQ(events.value("rejected", 0), malformed_.size() + duplicate_rejects_);
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
+TEST_F(ingest, graceful_restart_in_the_middle_loses_and_doubles_nothing) {
+  temp_dir dir;
+  auto d = start(dir);
+  produce(10'000, 21);
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  const auto before = consumed(dir / "a.sock");  // gone: 0
+  EXPECT_EQ(before, 0u);
+  d = start(dir);
+  produce(10'000, 22);
+  wait_offsets(dir / "a.sock");
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
+TEST_F(ingest, kill_9_at_five_random_moments_loses_and_doubles_nothing) {
+  temp_dir dir;
+  std::mt19937 rng(5);
+  auto d = start(dir);
+  for (int round = 0; round < 5; ++round) {
+    produce(4'000, 100 + static_cast<std::uint64_t>(round));
+    std::this_thread::sleep_for(milliseconds(200 + rng() % 1500));
+    EXPECT_EQ(d->stop(SIGKILL), -SIGKILL);
+    d = start(dir);
+  }
+  produce(2'000, 200);
+  wait_offsets(dir / "a.sock");
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+}
+
+TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
+  temp_dir dir;
+  auto d = start(dir);
+  produce(5'000, 31);
+  wait_consumed({dir / "a.sock"});
+  const auto before = messages_;
+  rd_kafka_mock_broker_set_down(kafka_.cluster().mock(), 1);
+  std::this_thread::sleep_for(seconds(5));
+  rd_kafka_mock_broker_set_up(kafka_.cluster().mock(), 1);
+  // Fetch and commit requests fail a few times more.
+  rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 8 /* OffsetCommit */, 2,
+                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+  produce(5'000, 32);
+  EXPECT_GT(messages_, before);
+  wait_consumed({dir / "a.sock"});
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
+TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
+  temp_dir a_dir, b_dir;
+  auto a = start(a_dir, "shared");
+  produce(6'000, 41);
+  auto b = start(b_dir, "shared");  // joins: a rebalance moves partitions to b
+  produce(6'000, 42);
+  wait_consumed({a_dir / "a.sock", b_dir / "a.sock"});
+  EXPECT_EQ(a->stop(SIGTERM), 0) << a->log();
+  EXPECT_EQ(b->stop(SIGTERM), 0) << b->log();
+  auto in_a = stored(a_dir);
+  const auto in_b = stored(b_dir);
+  EXPECT_FALSE(in_b.empty()) << "the second consumer got partitions";
+  for (const auto& [k, v] : in_b) {
+    EXPECT_FALSE(in_a.contains(k)) << k << " stored by both consumers";
+    in_a[k] = v;
+  }
+  expect_exactly(in_a);
+}
+
+}  // namespace
+}  // namespace cdr::test

@@ -1,0 +1,86 @@
+#include "mock_kafka.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <stdexcept>
+#include <thread>
+
+namespace cdr::test {
+
+mock_kafka::mock_kafka(int partitions)
+    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}}) {
+  producer_ = std::make_unique<kafka::producer>(
+      kafka::client_options{cluster_.bootstrap_servers(), "test-producer", {{"message.timeout.ms", "120000"}}},
+      [this](std::uint64_t, bool ok, std::string_view) {
+        if (!ok) ++failed_;
+      });
+}
+
+mock_kafka::~mock_kafka() { producer_.reset(); }
+
+void mock_kafka::produce(const std::string& topic, const std::string& key, const std::string& value) {
+  std::string error;
+  while (!producer_->produce(topic, key, value, {}, 0, &error)) {
+    producer_->flush(std::chrono::milliseconds(100));  // local queue full: drain
+  }
+}
+
+void mock_kafka::flush() {
+  while (!producer_->flush(std::chrono::seconds(10))) {
+  }
+  if (failed_ != 0) throw std::runtime_error("test producer: messages were not delivered");
+}
+
+std::vector<read_message> mock_kafka::read_all(const std::string& topic, std::size_t count,
+                                               std::chrono::milliseconds timeout) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "test-reader", err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_poll_set_consumer(rk);
+  // Metadata tells the partition count; assign them all from the beginning.
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  rd_kafka_metadata(rk, 0, t, &md, 10000);
+  auto* list = rd_kafka_topic_partition_list_new(1);
+  for (int i = 0; md != nullptr && i < md->topics[0].partition_cnt; ++i) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+
+  std::vector<read_message> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      read_message r;
+      r.topic = topic;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* hdrs = nullptr;
+      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          r.headers[name] = std::string(static_cast<const char*>(value), size);
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+}  // namespace cdr::test
