@@ -27,7 +27,7 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& 
       clock_(time),
       store_(store),
       probe_(probe),
-      subject_key_(std::move(subject_key)),
+      subject_hash_(subject_key),
       on_fatal_(std::move(on_fatal)),
       parser_(config.events),
       batch_(store) {}
@@ -187,7 +187,7 @@ void ingest::process(const kafka::message& m) {
       batch_.put_cdr(p, e.id, e.metadata, strip ? std::string_view() : std::string_view(e.identifiers), digest);
       if (!strip) {
         for (const auto& [field, value] : e.identifier_strings) {
-          batch_.put_subject(p, crypto::hmac_sha256(subject_key_, normalize_identifier(value)), e.id);
+          batch_.put_subject(p, subject_hash_(normalize_identifier(value)), e.id);
         }
       }
     } else {

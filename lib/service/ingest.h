@@ -18,6 +18,7 @@
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/ingest.h"
+#include "cdr/crypto/crypto.h"
 #include "cdr/kafka/client.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
@@ -72,7 +73,7 @@ class ingest final : public kafka::rebalance_listener {
   const clock& clock_;
   store::store& store_;
   metrics::ingest_probe& probe_;
-  std::string subject_key_;
+  crypto::keyed_hasher subject_hash_;
   std::function<void(std::string)> on_fatal_;
 
   std::unique_ptr<kafka::consumer> consumer_;

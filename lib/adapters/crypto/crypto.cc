@@ -40,6 +40,48 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return out;
 }
 
+struct keyed_hasher::state {
+  EVP_MD_CTX* inner = EVP_MD_CTX_new();
+  EVP_MD_CTX* outer = EVP_MD_CTX_new();
+  EVP_MD_CTX* work = EVP_MD_CTX_new();
+  ~state() {
+    EVP_MD_CTX_free(inner);
+    EVP_MD_CTX_free(outer);
+    EVP_MD_CTX_free(work);
+  }
+};
+
+keyed_hasher::keyed_hasher(std::string_view key) : s_(new state) {
+  // RFC 2104: keys longer than the block are hashed first.
+  std::string k = key.size() > 64 ? sha256(key) : std::string(key);
+  k.resize(64, '\0');
+  unsigned char ipad[64];
+  unsigned char opad[64];
+  for (std::size_t i = 0; i < 64; ++i) {
+    ipad[i] = static_cast<unsigned char>(k[i] ^ 0x36);
+    opad[i] = static_cast<unsigned char>(k[i] ^ 0x5c);
+  }
+  EVP_DigestInit_ex(s_->inner, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(s_->inner, ipad, sizeof ipad);
+  EVP_DigestInit_ex(s_->outer, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(s_->outer, opad, sizeof opad);
+}
+
+keyed_hasher::~keyed_hasher() { delete s_; }
+
+std::string keyed_hasher::operator()(std::string_view data) {
+  unsigned char inner_hash[32];
+  unsigned int len = 0;
+  std::string out(32, '\0');
+  EVP_MD_CTX_copy_ex(s_->work, s_->inner);
+  EVP_DigestUpdate(s_->work, data.data(), data.size());
+  EVP_DigestFinal_ex(s_->work, inner_hash, &len);
+  EVP_MD_CTX_copy_ex(s_->work, s_->outer);
+  EVP_DigestUpdate(s_->work, inner_hash, sizeof inner_hash);
+  EVP_DigestFinal_ex(s_->work, reinterpret_cast<unsigned char*>(out.data()), &len);
+  return out;
+}
+
 std::string load_key_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read key file " + path + ": " + std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/sst_partitioner.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
@@ -186,6 +187,8 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()), pa
     if (i == cf_metadata || i == cf_identifiers || i == cf_usage || i == cf_subject) {
       // Each (kind, month, class) partition gets SST files of its own.
       o.sst_partitioner_factory = rocksdb::NewSstPartitionerFixedPrefixFactory(partition_prefix_size);
+      // Inserts into one partition continue where the last one stopped.
+      o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(partition_prefix_size));
     }
     if (i == cf_system) o.merge_operator = std::make_shared<add_operator>();
     families.emplace_back(cf_names[i], o);

@@ -13,18 +13,16 @@ constexpr std::array<std::string_view, 10> countries{"HR", "DE", "GB", "US", "BR
 constexpr std::array<std::string_view, 5> actions{"api.sms.send", "portal.login", "api.email.send", "portal.report.view", "api.voice.call"};
 constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-// A ULID-shaped id (26 characters) unique per (seed, counter).
+// A ULID-shaped id (26 characters) unique per (seed, counter). Like a real
+// ULID it sorts by creation: the counter comes first, most significant
+// digit first; the seed-derived part makes streams of different seeds differ.
 std::string make_id(std::uint64_t seed, std::uint64_t counter, std::string_view prefix) {
   std::string id(prefix);
-  std::uint64_t hi = seed * 0x9e3779b97f4a7c15ULL;
-  std::uint64_t lo = counter;
+  for (int shift = 60; shift >= 0; shift -= 5) id.push_back(crockford[(counter >> shift) & 31]);
+  std::uint64_t tail = seed * 0x9e3779b97f4a7c15ULL;
   for (int i = 0; i < 13; ++i) {
-    id.push_back(crockford[hi & 31]);
-    hi >>= 5;
-  }
-  for (int i = 0; i < 13; ++i) {
-    id.push_back(crockford[lo & 31]);
-    lo >>= 5;
+    id.push_back(crockford[tail & 31]);
+    tail >>= 5;
   }
   return id;
 }

@@ -1,5 +1,6 @@
 #include "cdr/core/ingest.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace cdr {
@@ -44,6 +45,11 @@ std::string normalize_identifier(std::string_view value) {
     } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
       phone = false;
     }
+  }
+  // Four dot-separated digit groups are an IPv4 address, not a phone number.
+  if (phone && std::count(value.begin(), value.end(), '.') == 3 &&
+      value.find_first_not_of("0123456789.") == std::string_view::npos) {
+    phone = false;
   }
   if (phone && digits.size() >= 2 && digits.compare(0, 2, "00") == 0 && value.front() != '+') digits.erase(0, 2);
   if (phone && digits.size() >= 3 && digits.size() <= 15) return digits;

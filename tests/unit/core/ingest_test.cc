@@ -1,0 +1,42 @@
+#include <gtest/gtest.h>
+
+#include "cdr/core/ingest.h"
+
+namespace cdr {
+namespace {
+
+TEST(ingest_rules, identifiers_are_normalised_for_the_subject_index) {
+  EXPECT_EQ(normalize_identifier("+385 91 123-4567"), "385911234567");
+  EXPECT_EQ(normalize_identifier("00385911234567"), "385911234567");
+  EXPECT_EQ(normalize_identifier("(385) 91.123.4567"), "385911234567");
+  EXPECT_EQ(normalize_identifier(" Jane.Doe@ACME.example "), "jane.doe@acme.example");
+  EXPECT_EQ(normalize_identifier("Acme"), "Acme") << "other identifiers are kept as sent";
+  EXPECT_EQ(normalize_identifier("203.0.113.7"), "203.0.113.7") << "an IPv4 address is not a phone number";
+}
+
+TEST(ingest_rules, lateness_follows_the_deadlines_never_early) {
+  const retention_policy policy;
+  const auto m = month::of(2024, 2);
+  const auto strip_at = *parse_rfc3339("2025-03-01T00:00:00Z");
+  const auto drop_at = *parse_rfc3339("2034-01-01T00:00:00Z");
+  const microseconds tick{1};
+  EXPECT_EQ(lateness_of(policy, record_kind::cdr, m, 0, strip_at - tick), lateness::on_time);
+  EXPECT_EQ(lateness_of(policy, record_kind::cdr, m, 0, strip_at), lateness::strip);
+  EXPECT_EQ(lateness_of(policy, record_kind::cdr, m, 0, drop_at - tick), lateness::strip);
+  EXPECT_EQ(lateness_of(policy, record_kind::cdr, m, 0, drop_at), lateness::drop);
+  const auto usage_at = *parse_rfc3339("2027-02-01T00:00:00Z");
+  EXPECT_EQ(lateness_of(policy, record_kind::usage, m, 0, usage_at - tick), lateness::on_time);
+  EXPECT_EQ(lateness_of(policy, record_kind::usage, m, 0, usage_at), lateness::drop);
+}
+
+TEST(ingest_rules, content_digest_is_stable_and_sensitive) {
+  // Values are on disk: these must never change.
+  EXPECT_EQ(content_digest("{\"a\":1}", "{\"to\":\"+1\"}"), content_digest("{\"a\":1}", "{\"to\":\"+1\"}"));
+  EXPECT_NE(content_digest("{\"a\":1}", "{\"to\":\"+1\"}"), content_digest("{\"a\":1}", "{\"to\":\"+2\"}"));
+  EXPECT_NE(content_digest("ab", "c"), content_digest("a", "bc"));
+  EXPECT_EQ(content_digest(""), content_digest("", ""));
+  EXPECT_EQ(name(ingest_outcome::stripped_on_ingest), "stripped_on_ingest");
+}
+
+}  // namespace
+}  // namespace cdr
