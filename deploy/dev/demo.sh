@@ -11,15 +11,19 @@ cmake --build --preset release
 
 work=${CDR_DEMO_DIR:-$root/build/demo}
 mkdir -p "$work"
+# The subject index's HMAC secret: random, made once, kept with the demo data.
+[ -s "$work/subject.key" ] || { umask 077; head -c 32 /dev/urandom > "$work/subject.key"; }
 ctl="$root/build/release/daemon/cdr-retentionctl --socket $work/admin.sock"
 cat <<MSG
 
-cdr-retentiond is starting on its embedded default (Ctrl-C stops it).
-In another terminal:
-  $ctl status
-  $ctl config
+cdr-retentiond is starting on its embedded default (Ctrl-C stops it): an
+in-process Kafka broker fed with 200 generated events per second (1% late,
+1% malformed). After the group join (~3 s), in another terminal:
+  $ctl status                       # consumer offsets, lag, events by outcome, records
+  $ctl subject export --identifier +38590000042
   curl -s http://127.0.0.1:9745/metrics | grep ^cdr_retention_
 
 MSG
 exec "$root/build/release/daemon/cdr-retentiond" --config "$root/config/demo.toml" \
-  --set "storage.path=$work/data" --set "admin.socket=$work/admin.sock" "$@"
+  --set "storage.path=$work/data" --set "storage.subject_key_file=$work/subject.key" \
+  --set "admin.socket=$work/admin.sock" "$@"

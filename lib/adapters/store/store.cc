@@ -233,8 +233,11 @@ void store::commit(write_batch& batch) {
     put_u64(v, static_cast<std::uint64_t>(n));
     resolved.Merge(impl_->cf[cf_system], k, v);
   }
+  // While RocksDB only slows writes down, the write waits (that throttles the
+  // consumer); while it stops them, fail fast so the consumer pauses and
+  // keeps serving its group instead of blocking for an unknown time.
   rocksdb::WriteOptions wo;
-  wo.no_slowdown = true;  // a stall fails fast: the consumer pauses instead of blocking
+  wo.no_slowdown = write_stopped();
   const auto s = impl_->db->Write(wo, &resolved);
   if (!s.ok()) {
     resolved.RollbackToSavePoint();

@@ -92,8 +92,9 @@ class store {
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  // Writes the batch atomically (WAL on). Throws store_error; on a stall it
-  // fails fast instead of blocking, so the caller can pause consumption.
+  // Writes the batch atomically (WAL on). Throws store_error. While RocksDB
+  // delays writes the call waits; while it stops them it fails fast with
+  // kind::stall, so the caller can pause consumption.
   void commit(write_batch& batch);
 
   std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;
