@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   std::regex_search(status, hwm, std::regex("VmHWM:\\s+(\\d+) kB"));
   kill(daemon, SIGTERM);
   waitpid(daemon, nullptr, 0);
+  std::printf("daemon log: %s/daemon.log\n", dir.c_str());
   const auto disk = dir_bytes(dir + "/data");
   const auto avg_value = value_bytes / n;
 
@@ -162,6 +163,6 @@ int main(int argc, char** argv) {
   } else {
     std::printf("db_bench did not report fillseq:\n%s\n", out.c_str());
   }
-  std::filesystem::remove_all(dir);
+  if (std::getenv("KEEP") == nullptr) std::filesystem::remove_all(dir);
   return 0;
 }

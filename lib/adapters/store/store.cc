@@ -163,7 +163,9 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()), pa
   impl_->stats->set_stats_level(rocksdb::StatsLevel::kExceptTimeForMutex);
   db_options.statistics = impl_->stats;
   // Memory stays bounded: memtables are charged to the block cache.
-  auto cache = rocksdb::NewLRUCache(config.block_cache_bytes);
+  // Index and filter blocks get the cache's high-priority half, so data
+  // blocks cannot push them out.
+  auto cache = rocksdb::NewLRUCache(config.block_cache_bytes, -1, false, 0.5);
   db_options.write_buffer_manager =
       std::make_shared<rocksdb::WriteBufferManager>(config.block_cache_bytes / 2, cache);
 
@@ -179,7 +181,16 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()), pa
     o.level_compaction_dynamic_level_bytes = true;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
+    // Filters and indexes are partitioned (a lookup reads one small
+    // partition, not a whole file's filter), cached with high priority, and
+    // their top levels pinned: memory stays bounded by the cache while
+    // id lookups at ingest stay off the disk.
+    t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    t.partition_filters = true;
+    t.metadata_block_size = 4096;
     t.cache_index_and_filter_blocks = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_top_level_index_and_filter = true;
     t.pin_l0_filter_and_index_blocks_in_cache = true;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     t.format_version = 5;
@@ -190,12 +201,21 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()), pa
       // Inserts into one partition continue where the last one stopped.
       o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(partition_prefix_size));
     }
+    if (i == cf_ids) {
+      // Ids arrive in creation order (ULIDs) per kind: insert with a hint.
+      o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+    }
     if (i == cf_system) o.merge_operator = std::make_shared<add_operator>();
     families.emplace_back(cf_names[i], o);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
   const auto s = rocksdb::DB::Open(db_options, config.path, families, &handles, &db);
+  if (!s.ok() && s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    throw store_error(store_error::kind::fatal,
+                      fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
+                                  config.path, s.ToString()));
+  }
   if (!s.ok()) raise(s, fmt::format("cannot open the store at {}", config.path));
   impl_->db.reset(db);
   for (std::size_t i = 0; i < cf_count; ++i) impl_->cf[i] = handles[i];
