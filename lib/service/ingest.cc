@@ -84,6 +84,8 @@ void ingest::run() {
             consumer_->resume_at(position_);
             spdlog::info("ingest resumed (was paused: {})", pause_reason_);
             pause_reason_.clear();
+            discard_pending();  // updates the status to running
+            continue;           // the next message is consumed, not dropped
           } else {
             backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
             retry_at_ = std::chrono::steady_clock::now() + backoff_;

@@ -285,6 +285,32 @@ TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
   expect_dead_letters();
 }
 
+TEST_F(ingest, an_unwritable_dead_letter_topic_pauses_consumption_instead_of_skipping) {
+  temp_dir dir;
+  auto d = start(dir);
+  auto* mock = kafka_.cluster().mock();
+  rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+  produce(3'000, 51);
+  // The batch holding the first malformed message cannot be made durable:
+  // consumption pauses and no offset moves past it.
+  const auto deadline = steady_clock::now() + seconds(60);
+  nlohmann::json consumer;
+  while (steady_clock::now() < deadline) {
+    consumer = admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"];
+    if (consumer.value("pause_reason", "") == "dead_letter") break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_EQ(consumer.value("pause_reason", ""), "dead_letter") << consumer.dump();
+  EXPECT_LT(consumed(dir / "a.sock"), messages_);
+  rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NO_ERROR);
+  wait_consumed({dir / "a.sock"});
+  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("state", ""), "running");
+  EXPECT_NE(d->log().find("ingest resumed (was paused: dead_letter)"), std::string::npos);
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
 TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
   temp_dir a_dir, b_dir;
   auto a = start(a_dir, "shared");
