@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
 
 #include <filesystem>
 
@@ -122,6 +126,40 @@ TEST(daemon_cli, the_real_clock_refuses_advance_clock) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unavailable"), std::string::npos) << r.err;
   EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(daemon_cli, tells_systemd_ready_watchdog_and_stopping) {
+  temp_dir dir;
+  const auto path = dir / "notify.sock";
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{0, 200'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  daemon_process d(write_test_config(dir), {}, dir / "log", {"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=200000"});
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  std::string seen;
+  const auto read_for = [&](std::chrono::milliseconds span) {
+    const auto until = std::chrono::steady_clock::now() + span;
+    char buf[512];
+    while (std::chrono::steady_clock::now() < until) {
+      const auto n = recv(fd, buf, sizeof buf, 0);
+      if (n > 0) seen.append(buf, static_cast<std::size_t>(n)).push_back('|');
+    }
+  };
+  read_for(std::chrono::milliseconds(1000));
+  EXPECT_NE(seen.find("READY=1"), std::string::npos) << seen;
+  // Pings at half the interval (100 ms): several within a second.
+  std::size_t pings = 0;
+  for (auto p = seen.find("WATCHDOG=1"); p != std::string::npos; p = seen.find("WATCHDOG=1", p + 1)) ++pings;
+  EXPECT_GE(pings, 4u) << seen;
+  kill(d.pid(), SIGTERM);
+  read_for(std::chrono::milliseconds(500));
+  EXPECT_NE(seen.find("STOPPING=1"), std::string::npos) << seen;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+  close(fd);
 }
 
 TEST(ctl, usage_errors_and_unreachable_daemon_have_their_exit_codes) {

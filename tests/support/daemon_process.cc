@@ -21,7 +21,8 @@ int decode_status(int status) {
   return -1000;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
+pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd,
+            const std::vector<std::string>& extra_env = {}) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -32,6 +33,7 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
     dup2(err_fd, STDERR_FILENO);
     const int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, STDIN_FILENO);
+    for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
     execv(args[0], args.data());
     _exit(127);
   }
@@ -87,12 +89,12 @@ std::string write_test_config(const temp_dir& dir, const std::string& extra) {
 }
 
 daemon_process::daemon_process(const std::string& config_path, const std::vector<std::string>& extra_args,
-                               std::string log_path)
+                               std::string log_path, const std::vector<std::string>& extra_env)
     : log_path_(std::move(log_path)) {
   std::vector<std::string> argv{CDR_RETENTIOND_PATH, "--config", config_path};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_ = spawn(argv, fd, fd);
+  pid_ = spawn(argv, fd, fd, extra_env);
   close(fd);
 }
 

@@ -34,7 +34,7 @@ class daemon_process {
   // Starts cdr-retentiond --config config_path extra_args..., stdout and
   // stderr to `log_path`.
   daemon_process(const std::string& config_path, const std::vector<std::string>& extra_args,
-                 std::string log_path);
+                 std::string log_path, const std::vector<std::string>& extra_env = {});
   ~daemon_process();  // SIGKILL if still running
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;

@@ -1,5 +1,6 @@
 #include "cdr/store/store.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -91,6 +92,10 @@ struct write_batch::impl {
   rocksdb::ColumnFamilyHandle* h(std::size_t i) const { return (*cf)[i]; }
   rocksdb::WriteBatch batch;
   std::map<partition, std::int64_t> counts;
+  // Subject-index keys are random within a partition; written sorted at
+  // commit, they reach the memtable in order and its insert hint works.
+  std::vector<std::string> subjects;
+  bool subjects_written = false;
   std::string key;
   std::string value;
 };
@@ -103,6 +108,8 @@ std::size_t write_batch::bytes() const { return impl_->batch.GetDataSize(); }
 void write_batch::clear() {
   impl_->batch.Clear();
   impl_->counts.clear();
+  impl_->subjects.clear();
+  impl_->subjects_written = false;
   records_ = 0;
 }
 
@@ -143,7 +150,7 @@ void write_batch::put_usage(const partition& p, std::string_view id, std::string
 }
 
 void write_batch::put_subject(const partition& p, std::string_view hash, std::string_view id) {
-  impl_->batch.Put(impl_->h(cf_subject), subject_key(p, hash, id), "");
+  impl_->subjects.push_back(subject_key(p, hash, id));
 }
 
 void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next) {
@@ -243,6 +250,12 @@ store::~store() = default;
 
 void store::commit(write_batch& batch) {
   auto& resolved = batch.impl_->batch;
+  if (!batch.impl_->subjects_written) {
+    auto& subjects = batch.impl_->subjects;
+    std::sort(subjects.begin(), subjects.end());
+    for (const auto& k : subjects) resolved.Put(impl_->cf[cf_subject], k, "");
+    batch.impl_->subjects_written = true;
+  }
   // The count merges are added for this attempt only: a failed write rolls
   // them back, so a retried batch does not count twice.
   resolved.SetSavePoint();
