@@ -116,24 +116,25 @@ check consume_any(od::value v, int depth) {
   return check::broken;
 }
 
+// When v is not of the expected type: consumes it and says `bad` (or
+// `broken` for invalid JSON). nullopt when it is.
+std::optional<check> unexpected_type(od::value v, od::json_type expected) {
+  od::json_type t{};
+  if (v.type().get(t)) return check::broken;
+  if (t == expected) return std::nullopt;
+  return consume_any(v, 1) == check::broken ? check::broken : check::bad;
+}
+
 // A string value checked by pred; any other type is consumed and `bad`.
 template <typename Pred>
 check string_value(od::value v, std::string_view* out, Pred pred) {
-  od::json_type t{};
-  if (v.type().get(t)) return check::broken;
-  if (t != od::json_type::string) {
-    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
-  }
+  if (auto c = unexpected_type(v, od::json_type::string)) return *c;
   if (v.get_string().get(*out)) return check::broken;
   return pred(*out) ? check::ok : check::bad;
 }
 
 check non_negative_integer(od::value v) {
-  od::json_type t{};
-  if (v.type().get(t)) return check::broken;
-  if (t != od::json_type::number) {
-    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
-  }
+  if (auto c = unexpected_type(v, od::json_type::number)) return *c;
   od::number n;
   if (v.get_number().get(n)) return check::broken;
   switch (n.get_number_type()) {
@@ -145,11 +146,7 @@ check non_negative_integer(od::value v) {
 
 // route: an object of short strings. Captures route.country.
 check route_value(od::value v, std::string_view* country) {
-  od::json_type t{};
-  if (v.type().get(t)) return check::broken;
-  if (t != od::json_type::object) {
-    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
-  }
+  if (auto c = unexpected_type(v, od::json_type::object)) return *c;
   od::object o;
   if (v.get_object().get(o)) return check::broken;
   check result = check::ok;
@@ -169,11 +166,7 @@ check route_value(od::value v, std::string_view* country) {
 
 // price: exactly {"amount": decimal string, "currency": ISO 4217 code}.
 check price_value(od::value v) {
-  od::json_type t{};
-  if (v.type().get(t)) return check::broken;
-  if (t != od::json_type::object) {
-    return consume_any(v, 1) == check::broken ? check::broken : check::bad;
-  }
+  if (auto c = unexpected_type(v, od::json_type::object)) return *c;
   od::object o;
   if (v.get_object().get(o)) return check::broken;
   check result = check::ok;

@@ -109,6 +109,8 @@ struct invalid_case {
   const char* message_part;
 };
 
+void PrintTo(const invalid_case& c, std::ostream* os) { *os << c.name; }
+
 class invalid_config : public ::testing::TestWithParam<invalid_case> {};
 
 TEST_P(invalid_config, is_refused_with_file_line_and_key) {

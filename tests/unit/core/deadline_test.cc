@@ -26,6 +26,8 @@ struct deadline_case {
   const char* usage;        // usage data leaves at
 };
 
+void PrintTo(const deadline_case& c, std::ostream* os) { *os << c.occurred_at; }
+
 class default_deadlines : public ::testing::TestWithParam<deadline_case> {};
 
 TEST_P(default_deadlines, match_the_notice) {

@@ -133,6 +133,9 @@ struct malformed_case {
   reject_reason reason;
 };
 
+// Test names show the case's name, not its bytes.
+void PrintTo(const malformed_case& c, std::ostream* os) { *os << c.name; }
+
 std::string cdr_with(const std::string& fields) {
   return R"({"type":"cdr","id":"r-1","customer_id":"acme","occurred_at":"2025-03-14T09:26:53Z","channel":"sms")" +
          fields + "}";
