@@ -185,7 +185,7 @@ struct daemon::impl {
     for (auto k : kinds) {
       if (auto r = store->get(k, *id_text)) return record_json(*r);
     }
-    return admin::error{req.id, admin::error_code::invalid_argument, "no stored record has that id"};
+    return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
   }
 
   admin::reply subject_export(const admin::request& req, const admin::peer& peer) {

@@ -8,11 +8,13 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
+#include "cdr/admin/client.h"
 #include "cdr/core/event_generator.h"
 #include "cdr/store/store.h"
 #include "daemon_process.h"
@@ -309,6 +311,72 @@ TEST_F(ingest, an_unwritable_dead_letter_topic_pauses_consumption_instead_of_ski
   EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
   expect_exactly(stored(dir));
   expect_dead_letters();
+}
+
+TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
+  temp_dir dir;
+  auto d = start(dir);
+  const auto cdr = [](const std::string& id, const std::string& at, const std::string& ids) {
+    return R"({"type":"cdr","id":")" + id + R"(","customer_id":"acme","occurred_at":")" + at +
+           R"(","channel":"sms","route":{"country":"HR"})" + ids + "}";
+  };
+  // Three records of the subject (two months, both directions, different
+  // spellings), one of another subject, and one too old to keep identifiers.
+  const std::vector<std::pair<std::string, std::string>> events{
+      {"s-1", cdr("s-1", "2025-03-01T10:00:00Z", R"(,"to":"+385 91 555 0001")")},
+      {"s-2", cdr("s-2", "2025-02-11T10:00:00+01:00", R"(,"from":"00385915550001","to":"+447700900123")")},
+      {"s-3", cdr("s-3", "2025-03-02T10:00:00Z", R"(,"to":"Jane.Doe@Example.com","msisdn":"+385915550001")")},
+      {"other", cdr("other", "2025-03-02T10:00:00Z", R"(,"to":"+385915550002")")},
+      {"old", cdr("old", "2023-01-05T10:00:00Z", R"(,"to":"+385915550001")")},
+  };
+  for (const auto& [id, json] : events) {
+    kafka_.produce("cdr", id, json);
+    ++messages_;
+  }
+  kafka_.flush();
+  wait_consumed({dir / "a.sock"});
+
+  std::vector<nlohmann::json> items;
+  admin::client c(dir / "a.sock", std::chrono::seconds(10));
+  const auto done = c.call("subject export", {{"identifier", "+385-91-555-0001"}},
+                           [&](const nlohmann::json& item) { items.push_back(item); });
+  ASSERT_EQ(done["ok"], true) << done.dump();
+  EXPECT_EQ(done["result"]["records"], 3);
+  std::set<std::string> ids;
+  for (const auto& item : items) {
+    ids.insert(item["id"]);
+    EXPECT_EQ(item["kind"], "cdr");
+    EXPECT_FALSE(item["identifiers"].is_null()) << item.dump();
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"s-1", "s-2", "s-3"}));
+  EXPECT_EQ(done["result"]["subject"].get<std::string>().size(), 64u) << "the keyed hash, never the identifier";
+  EXPECT_EQ(done.dump().find("5550001"), std::string::npos);
+
+  // E-mail addresses match case-insensitively.
+  items.clear();
+  const auto mail = c.call("subject export", {{"identifier", "jane.doe@example.COM"}},
+                           [&](const nlohmann::json& item) { items.push_back(item); });
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["id"], "s-3");
+
+  // The CLI writes the records as JSON lines.
+  const auto cli = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "subject", "export",
+                                "--identifier", "+385915550001"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(std::count(cli.out.begin(), cli.out.end(), '\n'), 3) << cli.out;
+
+  auto r = admin_call(dir / "a.sock", "record get", {{"id", "s-2"}});
+  ASSERT_EQ(r["ok"], true) << r.dump();
+  EXPECT_EQ(r["result"]["month"], "2025-02");
+  EXPECT_EQ(r["result"]["metadata"]["route"]["country"], "HR");
+  EXPECT_EQ(r["result"]["identifiers"]["from"], "00385915550001") << "identifiers are kept as sent";
+  r = admin_call(dir / "a.sock", "record get", {{"id", "old"}, {"kind", "cdr"}});
+  ASSERT_EQ(r["ok"], true) << r.dump();
+  EXPECT_TRUE(r["result"]["identifiers"].is_null()) << "stored without identifiers: past its strip deadline";
+  EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "nope"}})["error"]["code"], "not_found");
+  EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "s-1"}, {"kind", "fax"}})["error"]["code"],
+            "invalid_argument");
+  EXPECT_EQ(d->stop(SIGTERM), 0);
 }
 
 TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {

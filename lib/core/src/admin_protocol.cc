@@ -26,6 +26,7 @@ std::string_view name(error_code c) {
     case error_code::request_too_large: return "request_too_large";
     case error_code::busy: return "busy";
     case error_code::unavailable: return "unavailable";
+    case error_code::not_found: return "not_found";
     case error_code::internal: return "internal";
   }
   return "internal";

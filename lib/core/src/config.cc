@@ -268,8 +268,16 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
   c.kafka.batch_linger = r.duration("kafka.batch_linger");
   c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout");
+  // Properties the no-loss guarantee depends on, or that have keys of
+  // their own, cannot be passed through.
+  static const std::set<std::string> reserved{"bootstrap.servers", "group.id", "client.id",
+                                              "enable.auto.commit", "enable.auto.offset.store"};
   for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
     const auto key = join_key("kafka.properties", k.str());
+    if (reserved.contains(std::string(k.str()))) {
+      fail(&v, key, "is set by the daemon (use kafka.brokers, kafka.group_id or kafka.client_id; offsets are "
+                    "stored and committed by the daemon itself)", file);
+    }
     if (v.is_string()) {
       c.kafka.properties.emplace(k.str(), *v.value<std::string>());
     } else if (v.is_integer() || v.is_boolean() || v.is_floating_point()) {

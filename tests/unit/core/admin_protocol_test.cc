@@ -70,6 +70,9 @@ TEST(admin_protocol, every_command_is_documented_with_a_right) {
   }
   EXPECT_EQ(find_command("status")->required, access::viewer);
   EXPECT_EQ(find_command("debug advance-clock")->required, access::operator_);
+  // Commands that reveal data are for operators only.
+  EXPECT_EQ(find_command("record get")->required, access::operator_);
+  EXPECT_EQ(find_command("subject export")->required, access::operator_);
 }
 
 }  // namespace

@@ -145,6 +145,7 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"bad_period", "[retention.identifiers]\nperiod = \"12 weeks\"\n", "retention.identifiers.period", 2, "months"},
         invalid_case{"bad_anchor", "[retention.metadata]\nanchor = \"decade_start\"\n", "retention.metadata.anchor", 2, "month_start"},
         invalid_case{"property_array", "[kafka.properties]\n\"x\" = [1]\n", "kafka.properties.x", 2, "strings, numbers or booleans"},
+        invalid_case{"property_reserved", "[kafka.properties]\n\"enable.auto.commit\" = true\n", "kafka.properties.enable.auto.commit", 2, "set by the daemon"},
         invalid_case{"override_without_selector", "[[retention.overrides]]\nid = 1\nname = \"x\"\n", "retention.overrides[0]", 1, "at least one"},
         invalid_case{"override_bad_id", "[[retention.overrides]]\nid = 0\nname = \"x\"\ncountries = [\"KR\"]\n", "retention.overrides[0].id", 2, "between 1 and 65535"},
         invalid_case{"override_unknown_key", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountry = [\"KR\"]\n", "retention.overrides[0].country", 4, "unknown key"},

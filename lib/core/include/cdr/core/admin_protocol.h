@@ -31,6 +31,7 @@ enum class error_code : std::uint8_t {
   request_too_large,
   busy,               // too many connections
   unavailable,        // the command exists but cannot run in this mode
+  not_found,          // the record (or other object) named does not exist
   internal,
 };
 std::string_view name(error_code c);
