@@ -37,7 +37,10 @@ void print_usage(std::FILE* out) {
   for (const auto& c : cdr::admin::commands()) {
     std::string words(c.name);
     if (auto it = positionals.find(words); it != positionals.end()) {
-      for (const auto& p : it->second) words += " " + std::string(p == "duration" ? "DURATION" : p);
+      for (const auto& p : it->second) {
+        words += ' ';
+        words += p == "duration" ? "DURATION" : p;
+      }
     }
     std::fprintf(out, "  %-32s %s [%s]\n", words.c_str(), std::string(c.summary).c_str(),
                  std::string(cdr::admin::name(c.required)).c_str());
@@ -55,7 +58,12 @@ void print_usage(std::FILE* out) {
 // Flattens nested objects to "a.b: value" lines for people.
 void print_human(const nlohmann::json& v, const std::string& prefix) {
   if (v.is_object() && !v.empty()) {
-    for (const auto& [k, child] : v.items()) print_human(child, prefix.empty() ? k : prefix + "." + k);
+    for (const auto& [k, child] : v.items()) {
+      std::string key = prefix;
+      if (!key.empty()) key += '.';
+      key += k;
+      print_human(child, key);
+    }
     return;
   }
   const auto text = v.is_string() ? v.get<std::string>() : v.dump();
@@ -109,7 +117,8 @@ int main(int argc, char** argv) {
   std::size_t used = 0;
   std::string candidate;
   for (std::size_t j = i; j < words.size() && words[j].rfind("--", 0) != 0; ++j) {
-    candidate += (j == i ? "" : " ") + words[j];
+    if (j != i) candidate += ' ';
+    candidate += words[j];
     if (cdr::admin::find_command(candidate) != nullptr) {
       command = candidate;
       used = j + 1;

@@ -98,7 +98,7 @@ void ingest::run() {
       }
       auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
       if (m) process(m);
-      const std::size_t size = batch_.records() + pending_rejects_.size();
+      const std::size_t size = staged_count_ + batch_.records() + pending_rejects_.size();
       const bool due = !pending_next_.empty() &&
                        (!m || size >= config_.kafka.batch_max_records ||
                         std::chrono::steady_clock::now() - batch_started_ >= linger);
@@ -156,49 +156,70 @@ void ingest::process(const kafka::message& m) {
 
   const auto& e = event_;
   const retention_class cls = config_.retention.classify(e.customer_id, e.country);
-  const partition p{e.kind, e.month, cls};
-  const auto late = lateness_of(config_.retention, e.kind, e.month, cls, now);
-  const auto digest =
-      e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
-  auto key = id_key(e.kind, e.id);
-
-  ingest_outcome outcome = ingest_outcome::stored;
-  std::optional<std::uint64_t> seen;
-  std::optional<partition> seen_where;
-  if (auto it = pending_ids_.find(key); it != pending_ids_.end()) {
-    seen = it->second;
-  } else if (auto entry = store_.find_id(e.kind, e.id)) {
-    seen = entry->digest;
-    seen_where = entry->where;
-  }
-  if (seen) {
-    outcome = *seen == digest && (!seen_where || *seen_where == p) ? ingest_outcome::duplicate : ingest_outcome::conflict;
-    if (outcome == ingest_outcome::conflict) {
-      std::uint64_t held = 0;
-      if (conflict_log_.allow(&held)) {
-        spdlog::warn("record {} {} reappeared with different content at {}/{}@{}; the first one is kept "
-                     "({} more conflicts not logged)",
-                     name(e.kind), e.id, topic, m.partition(), m.offset(), held);
-      }
+  if (staged_count_ == staged_.size()) staged_.emplace_back();
+  auto& st = staged_[staged_count_++];
+  st.topic = topic;
+  st.kind = e.kind;
+  st.id.assign(e.id);
+  st.where = partition{e.kind, e.month, cls};
+  st.late = lateness_of(config_.retention, e.kind, e.month, cls, now);
+  st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
+  st.metadata.assign(e.metadata);
+  st.identifiers.assign(e.identifiers);
+  st.subject_hashes.clear();
+  if (e.kind == record_kind::cdr && st.late == lateness::on_time) {
+    for (const auto& [field, value] : e.identifier_strings) {
+      st.subject_hashes.push_back(subject_hash_(normalize_identifier(value)));
     }
-  } else if (late == lateness::drop) {
-    outcome = ingest_outcome::dropped_on_ingest;
-  } else {
-    const bool strip = late == lateness::strip;
-    if (e.kind == record_kind::cdr) {
-      batch_.put_cdr(p, e.id, e.metadata, strip ? std::string_view() : std::string_view(e.identifiers), digest);
-      if (!strip) {
-        for (const auto& [field, value] : e.identifier_strings) {
-          batch_.put_subject(p, subject_hash_(normalize_identifier(value)), e.id);
+  }
+}
+
+void ingest::resolve_staged() {
+  if (staged_count_ == 0) return;
+  std::vector<std::pair<record_kind, std::string_view>> ids;
+  ids.reserve(staged_count_);
+  for (std::size_t i = 0; i < staged_count_; ++i) ids.emplace_back(staged_[i].kind, staged_[i].id);
+  const auto found = store_.find_ids(ids);
+  for (std::size_t i = 0; i < staged_count_; ++i) {
+    auto& st = staged_[i];
+    auto key = id_key(st.kind, st.id);
+    ingest_outcome outcome = ingest_outcome::stored;
+    std::optional<std::uint64_t> seen;
+    std::optional<partition> seen_where;
+    if (auto it = pending_ids_.find(key); it != pending_ids_.end()) {
+      seen = it->second;  // earlier in this batch
+    } else if (found[i]) {
+      seen = found[i]->digest;
+      seen_where = found[i]->where;
+    }
+    if (seen) {
+      outcome = *seen == st.digest && (!seen_where || *seen_where == st.where) ? ingest_outcome::duplicate
+                                                                               : ingest_outcome::conflict;
+      if (outcome == ingest_outcome::conflict) {
+        std::uint64_t held = 0;
+        if (conflict_log_.allow(&held)) {
+          spdlog::warn("record {} {} reappeared on {} with different content; the first one is kept "
+                       "({} more conflicts not logged)",
+                       name(st.kind), st.id, st.topic, held);
         }
       }
+    } else if (st.late == lateness::drop) {
+      outcome = ingest_outcome::dropped_on_ingest;
     } else {
-      batch_.put_usage(p, e.id, e.metadata, digest);
+      const bool strip = st.late == lateness::strip;
+      if (st.kind == record_kind::cdr) {
+        batch_.put_cdr(st.where, st.id, st.metadata, strip ? std::string_view() : std::string_view(st.identifiers),
+                       st.digest);
+        for (const auto& hash : st.subject_hashes) batch_.put_subject(st.where, hash, st.id);
+      } else {
+        batch_.put_usage(st.where, st.id, st.metadata, st.digest);
+      }
+      pending_ids_.emplace(std::move(key), st.digest);
+      outcome = strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
     }
-    pending_ids_.emplace(std::move(key), digest);
-    outcome = strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
+    ++pending_outcomes_[{st.topic, outcome}];
   }
-  ++pending_outcomes_[{topic, outcome}];
+  staged_count_ = 0;
 }
 
 void ingest::deliver_rejects() {
@@ -235,6 +256,7 @@ void ingest::deliver_rejects() {
 void ingest::flush() {
   if (pending_next_.empty()) return;
   const auto started = std::chrono::steady_clock::now();
+  resolve_staged();
   deliver_rejects();
   for (const auto& [tp, next] : pending_next_) batch_.set_offset(tp.topic, tp.partition, next);
   store_.commit(batch_);
@@ -286,6 +308,7 @@ void ingest::pause(std::string_view reason) {
 
 void ingest::discard_pending() {
   batch_.clear();
+  staged_count_ = 0;
   pending_next_.clear();
   pending_ids_.clear();
   pending_rejects_.clear();

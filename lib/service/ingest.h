@@ -54,8 +54,24 @@ class ingest final : public kafka::rebalance_listener {
     bool failed = false;
   };
 
+  // An accepted event waiting for the batch's id lookup.
+  struct staged_event {
+    std::string topic;
+    record_kind kind;
+    std::string id;
+    partition where;
+    lateness late;
+    std::uint64_t digest;
+    std::string metadata;
+    std::string identifiers;
+    std::vector<std::string> subject_hashes;
+  };
+
   void run();
   void process(const kafka::message& m);
+  // Looks up every staged id at once and decides each event's outcome in
+  // consumption order.
+  void resolve_staged();
   // Makes the pending batch durable; false (and consumption paused) when
   // the store or the dead-letter topic cannot take it now.
   bool try_flush();
@@ -86,6 +102,8 @@ class ingest final : public kafka::rebalance_listener {
   std::map<kafka::topic_partition, std::int64_t> pending_next_;
   std::unordered_map<std::string, std::uint64_t> pending_ids_;  // kind byte + id -> digest
   std::vector<pending_reject> pending_rejects_;
+  std::vector<staged_event> staged_;
+  std::size_t staged_count_ = 0;  // staged_ keeps its strings' capacity across batches
   std::map<std::pair<std::string, ingest_outcome>, std::uint64_t> pending_outcomes_;
   std::map<std::pair<std::string, reject_reason>, std::uint64_t> pending_reasons_;
   std::uint64_t generation_ = 0;  // tells a discarded batch's delivery reports apart

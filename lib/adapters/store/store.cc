@@ -279,16 +279,45 @@ void store::commit(write_batch& batch) {
   resolved.PopSavePoint();
 }
 
+namespace {
+std::optional<id_entry> decode_id_entry(std::string_view v);
+}  // namespace
+
 std::optional<id_entry> store::find_id(record_kind kind, std::string_view id) const {
   std::string v;
   const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_ids], id_key(kind, id), &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) raise(s, "cannot read the id index");
+  return decode_id_entry(v);
+}
+
+namespace {
+std::optional<id_entry> decode_id_entry(std::string_view v) {
   const auto p = decode_partition(v);
   if (!p || v.size() != partition_prefix_size + 8) {
     throw store_error(store_error::kind::fatal, "corrupt id index entry");
   }
-  return id_entry{*p, get_u64(std::string_view(v).substr(partition_prefix_size))};
+  return id_entry{*p, get_u64(v.substr(partition_prefix_size))};
+}
+}  // namespace
+
+std::vector<std::optional<id_entry>> store::find_ids(
+    const std::vector<std::pair<record_kind, std::string_view>>& ids) const {
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& [kind, id] : ids) keys.push_back(id_key(kind, id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf[cf_ids], slices.size(), slices.data(), values.data(),
+                      statuses.data());
+  std::vector<std::optional<id_entry>> out(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) raise(statuses[i], "cannot read the id index");
+    out[i] = decode_id_entry(values[i].ToStringView());
+  }
+  return out;
 }
 
 std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t kafka_partition) const {

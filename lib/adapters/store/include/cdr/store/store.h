@@ -98,6 +98,8 @@ class store {
   void commit(write_batch& batch);
 
   std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;
+  // The same for many ids at once (one batched lookup).
+  std::vector<std::optional<id_entry>> find_ids(const std::vector<std::pair<record_kind, std::string_view>>& ids) const;
   std::optional<std::int64_t> offset(std::string_view topic, std::int32_t kafka_partition) const;
   std::optional<stored_record> get(record_kind kind, std::string_view id) const;
   // Calls fn for every stored record of a kind, in key order.
