@@ -7,6 +7,9 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <algorithm>
 #include <map>
@@ -377,6 +380,52 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
   EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "s-1"}, {"kind", "fax"}})["error"]["code"],
             "invalid_argument");
   EXPECT_EQ(d->stop(SIGTERM), 0);
+}
+
+// A full disk: the store lives on a small tmpfs. The daemon pauses with
+// reason no_space, commits no offset past what it stored, and resumes when
+// the filesystem grows.
+TEST_F(ingest, a_full_disk_pauses_consumption_and_resumes_when_space_returns) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  temp_dir dir;
+  const auto small = dir / "small";
+  std::filesystem::create_directories(small);
+  if (run_command({"/bin/mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", small}).exit_code != 0) {
+    GTEST_SKIP() << "cannot mount tmpfs here";
+  }
+  struct unmount {
+    std::string path;
+    ~unmount() { run_command({"/bin/umount", "-l", path}); }
+  } guard{small};
+  auto args = daemon_args();
+  args.insert(args.end(), {"--set", "storage.path=" + small + "/data"});
+  auto d = std::make_unique<daemon_process>(write_test_config(dir), args, dir / "log");
+  ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
+  produce(20'000, 61);
+
+  const auto deadline = steady_clock::now() + seconds(90);
+  nlohmann::json consumer;
+  while (steady_clock::now() < deadline && !d->wait_exit(milliseconds(0))) {
+    try {
+      consumer = admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"];
+    } catch (const std::exception&) {
+    }
+    if (consumer.value("pause_reason", "") == "no_space") break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_EQ(consumer.value("pause_reason", ""), "no_space") << consumer.dump() << d->log();
+  EXPECT_LT(consumed(dir / "a.sock"), messages_);
+  const auto metrics = http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
+  EXPECT_NE(metrics.find("cdr_retention_ingest_pauses_total{reason=\"no_space\"}"), std::string::npos);
+
+  ASSERT_EQ(run_command({"/bin/mount", "-o", "remount,size=256m", small}).exit_code, 0);
+  wait_consumed({dir / "a.sock"});
+  EXPECT_NE(d->log().find("ingest resumed (was paused: no_space)"), std::string::npos) << d->log();
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  // stored() opens dir/data: point it at the tmpfs store.
+  std::filesystem::create_symlink(small + "/data", dir / "data");
+  expect_exactly(stored(dir));
+  expect_dead_letters();
 }
 
 TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {

@@ -75,6 +75,10 @@ class add_operator final : public rocksdb::AssociativeMergeOperator {
 
 struct store::impl {
   std::unique_ptr<rocksdb::DB> db;
+  // A write failed for lack of space: RocksDB then refuses writes until
+  // Resume() succeeds, which it does once space is back.
+  bool needs_resume = false;
+  store_error::kind resume_kind = store_error::kind::fatal;
   std::array<rocksdb::ColumnFamilyHandle*, cf_count> cf{};
 
   std::shared_ptr<rocksdb::Statistics> stats;
@@ -249,6 +253,15 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()), pa
 store::~store() = default;
 
 void store::commit(write_batch& batch) {
+  if (impl_->needs_resume) {
+    // Busy: RocksDB is already recovering on its own; the write below tells
+    // whether it has. Any other failure keeps the reason of the first error.
+    const auto r = impl_->db->Resume();
+    if (!r.ok() && !r.IsBusy()) {
+      throw store_error(impl_->resume_kind, fmt::format("the store cannot resume writing yet: {}", r.ToString()));
+    }
+    if (r.ok()) impl_->needs_resume = false;
+  }
   auto& resolved = batch.impl_->batch;
   if (!batch.impl_->subjects_written) {
     auto& subjects = batch.impl_->subjects;
@@ -274,6 +287,13 @@ void store::commit(write_batch& batch) {
   const auto s = impl_->db->Write(wo, &resolved);
   if (!s.ok()) {
     resolved.RollbackToSavePoint();
+    if (s.IsNoSpace() || s.IsIOError()) {
+      if (!impl_->needs_resume) impl_->resume_kind = s.IsNoSpace() ? store_error::kind::no_space : store_error::kind::fatal;
+      impl_->needs_resume = true;
+      if (impl_->resume_kind == store_error::kind::no_space) {
+        throw store_error(store_error::kind::no_space, fmt::format("cannot write a batch: {}", s.ToString()));
+      }
+    }
     raise(s, "cannot write a batch");
   }
   resolved.PopSavePoint();
