@@ -84,6 +84,19 @@ struct consumer::impl {
 
   bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
 
+  // Adds (assign) or removes partitions, incrementally under the cooperative
+  // protocol, wholesale under the eager one.
+  void change_assignment(rd_kafka_topic_partition_list_t* parts, bool add) {
+    if (!cooperative()) {
+      rd_kafka_assign(rk, add ? parts : nullptr);
+      return;
+    }
+    if (auto* e = add ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts)) {
+      spdlog::error("kafka: incremental {} failed: {}", add ? "assign" : "unassign", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
+  }
+
   void on_assign(rd_kafka_topic_partition_list_t* parts) {
     // The group's committed offsets, to compare with the store's: the
     // further one wins. The store is ahead after a crash between its write
@@ -104,14 +117,7 @@ struct consumer::impl {
       start[tp] = chosen >= 0 ? chosen : 0;
     }
     rd_kafka_topic_partition_list_destroy(committed);
-    if (cooperative()) {
-      if (auto* e = rd_kafka_incremental_assign(rk, parts)) {
-        spdlog::error("kafka: incremental assign failed: {}", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-      }
-    } else {
-      rd_kafka_assign(rk, parts);
-    }
+    change_assignment(parts, true);
     for (const auto& [tp, off] : start) assigned[tp] = off;
     listener->assigned(start);
   }
@@ -120,14 +126,7 @@ struct consumer::impl {
     std::vector<topic_partition> tps;
     for (int i = 0; i < parts->cnt; ++i) tps.push_back({parts->elems[i].topic, parts->elems[i].partition});
     listener->revoking(tps, rd_kafka_assignment_lost(rk) != 0);
-    if (cooperative()) {
-      if (auto* e = rd_kafka_incremental_unassign(rk, parts)) {
-        spdlog::error("kafka: incremental unassign failed: {}", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-      }
-    } else {
-      rd_kafka_assign(rk, nullptr);
-    }
+    change_assignment(parts, false);
     for (const auto& tp : tps) assigned.erase(tp);
   }
 
