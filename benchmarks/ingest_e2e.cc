@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
   cdr::kafka::embedded_cluster cluster(1, {{"cdr", 16}, {"usage", 16}, {"cdr-retention-dlq", 1}});
   std::ofstream(dir + "/cdr.toml") << "[kafka]\nbrokers = \"" << cluster.bootstrap_servers() << "\"\n"
                                    << "[storage]\npath = \"" << dir << "/data\"\nsubject_key_file = \"" << dir
-                                   << "/subject.key\"\n[admin]\nsocket = \"" << dir << "/a.sock\"\n"
+                                   << "/subject.key\"\n"
+                                   << "block_cache_mb = " << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "64") << "\n"
+                                   << "[admin]\nsocket = \"" << dir << "/a.sock\"\n"
                                    << "[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n";
   const pid_t daemon = spawn({CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock", "2025-03-14T10:26:53Z"},
                              dir + "/daemon.log");

@@ -243,8 +243,6 @@ server::~server() {
   std::filesystem::remove(state_->options.path, ec);
 }
 
-void server::set_groups(const group_policy& groups) { state_->groups = groups; }
-
 std::uint32_t server::connections() const { return state_->active; }
 
 std::optional<gid_t> lookup_group(const std::string& name) {

@@ -107,8 +107,6 @@ struct write_batch::impl {
 write_batch::write_batch(const store& s) : impl_(std::make_unique<impl>()) { impl_->cf = &s.impl_->cf; }
 write_batch::~write_batch() = default;
 
-std::size_t write_batch::bytes() const { return impl_->batch.GetDataSize(); }
-
 void write_batch::clear() {
   impl_->batch.Clear();
   impl_->counts.clear();
@@ -163,7 +161,7 @@ void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partitio
   impl_->batch.Put(impl_->h(cf_system), offset_key(topic, kafka_partition), v);
 }
 
-store::store(const storage_config& config) : impl_(std::make_unique<impl>()), path_(config.path) {
+store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;

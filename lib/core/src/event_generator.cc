@@ -27,6 +27,9 @@ std::string make_id(std::uint64_t seed, std::uint64_t counter, std::string_view 
   return id;
 }
 
+// The phone number of subject n (E.164).
+std::string phone_of(std::uint32_t n) { return fmt::format("+3859{:08}", n); }
+
 }  // namespace
 
 event_generator::event_generator(generator_options options)
@@ -40,7 +43,6 @@ std::uint64_t event_generator::random() {
   return z ^ (z >> 31);
 }
 
-std::string event_generator::phone_of(std::uint32_t n) { return fmt::format("+3859{:08}", n); }
 
 void event_generator::next(generated_event* out) {
   ++counter_;

@@ -44,11 +44,8 @@ class event_generator {
     next(&e);
     return e;
   }
-  std::uint64_t produced() const { return counter_; }
   // Moves the generator's "now" (live traffic follows the daemon's clock).
   void set_now(instant now) { options_.now = now; }
-  // The phone number of subject n (E.164), as the generator writes it.
-  static std::string phone_of(std::uint32_t n);
 
  private:
   std::uint64_t random();

@@ -49,7 +49,6 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  void set_groups(const group_policy& groups);
   std::uint32_t connections() const;
 
   struct state;

@@ -72,7 +72,6 @@ class write_batch {
   void set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next);
 
   std::size_t records() const { return records_; }
-  std::size_t bytes() const;
   void clear();
 
  private:
@@ -118,12 +117,10 @@ class store {
   std::vector<family_size> sizes() const;
   bool write_stopped() const;
   std::uint64_t stall_micros() const;
-  const std::string& path() const { return path_; }
 
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
-  std::string path_;
 };
 
 }  // namespace cdr::store
