@@ -20,7 +20,7 @@ cdr-retentiond is starting on its embedded default (Ctrl-C stops it): an
 in-process Kafka broker fed with 200 generated events per second (1% late,
 1% malformed). After the group join (~3 s), in another terminal:
   $ctl status                       # consumer offsets, lag, events by outcome, records
-  $ctl subject export --identifier +38590000042
+  $ctl subject export --identifier +385900000042
   curl -s http://127.0.0.1:9745/metrics | grep ^cdr_retention_
 
 MSG

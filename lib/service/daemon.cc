@@ -126,10 +126,10 @@ struct daemon::impl {
     if (ingest) kafka["consumer"] = ingest->status();
     if (demo) kafka["demo_events_produced"] = demo->produced();
     nlohmann::json records{{"cdr", 0}, {"usage", 0}};
-    nlohmann::json partitions = nlohmann::json::array();
+    std::size_t partitions = 0;
     for (const auto& [p, n] : store->counts()) {
       records[std::string(name(p.kind))] = records[std::string(name(p.kind))].get<std::int64_t>() + n;
-      partitions.push_back({{"partition", p.to_string()}, {"records", n}});
+      ++partitions;
     }
     nlohmann::json bytes = nlohmann::json::object();
     for (const auto& f : store->sizes()) bytes[f.name] = f.bytes;
