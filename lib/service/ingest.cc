@@ -327,8 +327,15 @@ std::optional<std::int64_t> ingest::stored_offset(const kafka::topic_partition& 
 }
 
 void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& start) {
-  for (const auto& [tp, off] : start) position_[tp] = off;
-  if (paused_) consumer_->pause();
+  for (const auto& [tp, off] : start) {
+    position_[tp] = off;
+    start_[tp] = off;
+  }
+  if (paused_) {
+    consumer_->pause();
+  } else {
+    consumer_->resume(start);
+  }
   spdlog::info("kafka: assigned {} partition(s)", start.size());
   std::lock_guard lock(status_mutex_);
   for (const auto& [tp, off] : start) {
@@ -337,24 +344,49 @@ void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& star
   }
 }
 
+std::optional<std::int64_t> ingest::durable_position(const kafka::topic_partition& tp) const {
+  // The assignment started at the larger of the store's and the group's
+  // offsets; an older offset in this store (from an earlier ownership) must
+  // never move the group or this member back over records another member
+  // stored.
+  auto off = store_.offset(tp.topic, tp.partition);
+  if (const auto start = start_.find(tp); start != start_.end()) {
+    off = std::max(off.value_or(start->second), start->second);
+  }
+  return off;
+}
+
 void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, bool lost) {
   // Write what was consumed from them, unless they already belong to
   // another member or the write fails: then drop the whole batch and
   // re-read every partition this member keeps from the store's offsets.
-  const bool flushed = !lost && try_flush();
-  if (flushed) {
+  // A batch that already failed is not retried here: a revocation must not
+  // block (the coordinator would drop this member from the group).
+  const bool flushed = !lost && !paused_ && try_flush();
+  if (!lost) {
+    // The next owner starts at the group's committed offset: make it exactly
+    // what this store holds (async commits may lag behind it).
     std::map<kafka::topic_partition, std::int64_t> done;
     for (const auto& tp : partitions) {
-      if (auto off = store_.offset(tp.topic, tp.partition)) done[tp] = *off;
+      if (auto off = durable_position(tp)) done[tp] = *off;
     }
     consumer_->commit(done, true);
-  } else {
+  }
+  if (!flushed) {
+    // The dropped batch held messages of the partitions this member keeps:
+    // pause, and resume them where the store (or their assignment) starts,
+    // so they are consumed again.
     discard_pending();
     for (auto& [tp, pos] : position_) {
-      if (auto off = store_.offset(tp.topic, tp.partition)) pos = *off;
+      if (auto off = durable_position(tp)) pos = *off;
     }
+    pause("rebalance");
+    retry_at_ = std::chrono::steady_clock::now();
   }
-  for (const auto& tp : partitions) position_.erase(tp);
+  for (const auto& tp : partitions) {
+    position_.erase(tp);
+    start_.erase(tp);
+  }
   spdlog::info("kafka: {} {} partition(s)", lost ? "lost" : "revoked", partitions.size());
   std::lock_guard lock(status_mutex_);
   for (const auto& tp : partitions) {

@@ -79,6 +79,9 @@ class ingest final : public kafka::rebalance_listener {
   void deliver_rejects();
   void discard_pending();
   void pause(std::string_view reason);
+  // Where a partition's durable data ends: the store's offset, never before
+  // where its assignment started.
+  std::optional<std::int64_t> durable_position(const kafka::topic_partition& tp) const;
   // kafka::rebalance_listener
   std::optional<std::int64_t> stored_offset(const kafka::topic_partition& tp) override;
   void assigned(const std::map<kafka::topic_partition, std::int64_t>& start) override;
@@ -109,8 +112,10 @@ class ingest final : public kafka::rebalance_listener {
   std::uint64_t generation_ = 0;  // tells a discarded batch's delivery reports apart
   std::chrono::steady_clock::time_point batch_started_{};
 
-  // Where each assigned partition resumes after a pause.
+  // Where each assigned partition resumes after a pause, and where its
+  // assignment started (for partitions the store has no offset of yet).
   std::map<kafka::topic_partition, std::int64_t> position_;
+  std::map<kafka::topic_partition, std::int64_t> start_;
   bool paused_ = false;
   std::string pause_reason_;
   std::chrono::steady_clock::time_point retry_at_{};

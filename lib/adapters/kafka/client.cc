@@ -80,6 +80,7 @@ struct consumer::impl {
   mutable std::mutex lag_mutex;
   std::map<topic_partition, std::int64_t> lag;
   std::map<topic_partition, std::int64_t> assigned;
+  bool ever_assigned = false;
   bool closed = false;
 
   bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
@@ -160,6 +161,7 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
                                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->ever_assigned = true;
       self->on_assign(parts);
     } else {
       self->on_revoke(parts);
@@ -225,8 +227,23 @@ void consumer::resume_at(const std::map<topic_partition, std::int64_t>& next) {
   rd_kafka_resume_partitions(impl_->rk, list.get());
 }
 
+void consumer::resume(const std::map<topic_partition, std::int64_t>& partitions) {
+  if (partitions.empty()) return;
+  auto list = to_list(partitions);
+  rd_kafka_resume_partitions(impl_->rk, list.get());
+}
+
 void consumer::close() {
   if (impl_->closed) return;
+  // librdkafka 2.0.2 aborts when a cooperative-sticky consumer is destroyed
+  // before its first assignment (librdkafka issue 4312, fixed in 2.3.0), so
+  // a daemon stopped while joining its group first finishes the join. The
+  // messages polled meanwhile are not processed: their offsets stay where
+  // the store has them.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!impl_->ever_assigned && std::chrono::steady_clock::now() < deadline) {
+    message ignored(rd_kafka_consumer_poll(impl_->rk, 100));
+  }
   impl_->closed = true;
   if (const auto e = rd_kafka_consumer_close(impl_->rk)) {
     spdlog::warn("kafka: leaving the group: {}", rd_kafka_err2str(e));

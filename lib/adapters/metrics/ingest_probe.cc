@@ -16,7 +16,7 @@ ingest_probe::ingest_probe(prometheus::Registry& r)
                     .Register(r)),
       pauses_(prometheus::BuildCounter()
                   .Name("cdr_retention_ingest_pauses_total")
-                  .Help("Times consumption paused, by reason (write_stall, no_space, dead_letter).")
+                  .Help("Times consumption paused, by reason (write_stall, no_space, dead_letter, rebalance).")
                   .Register(r)),
       batch_seconds_(prometheus::BuildHistogram()
                          .Name("cdr_retention_ingest_batch_write_seconds")

@@ -99,6 +99,10 @@ class consumer {
   void pause();
   // Restarts fetching each partition at the given offset.
   void resume_at(const std::map<topic_partition, std::int64_t>& next);
+  // Restarts fetching where each partition is. librdkafka keeps a
+  // partition's pause across revocation and re-assignment, so newly
+  // assigned partitions are resumed explicitly.
+  void resume(const std::map<topic_partition, std::int64_t>& partitions);
   // Leaves the group (revocations are served first).
   void close();
 

@@ -22,7 +22,8 @@ class ingest_probe {
 
   void events(std::string_view topic, ingest_outcome outcome, std::uint64_t n);
   void rejected(std::string_view topic, reject_reason reason, std::uint64_t n);
-  // Consumption paused: "write_stall", "no_space", "dead_letter".
+  // Consumption paused: "write_stall", "no_space", "dead_letter", or
+  // "rebalance" (a batch had to be dropped and its partitions re-read).
   void paused(std::string_view reason);
   void batch_written(double seconds, std::uint64_t records);
 
