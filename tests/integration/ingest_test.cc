@@ -428,48 +428,6 @@ TEST_F(ingest, a_full_disk_pauses_consumption_and_resumes_when_space_returns) {
   expect_dead_letters();
 }
 
-// A rebalance while the batch cannot be written (dead-letter topic down):
-// the batch is dropped and the partitions that stay are consumed again from
-// the store's offsets. Nothing is lost and no member stores a record twice.
-// Across the two members this fault case is at-least-once: a record may
-// land in both stores when the timing of the group's commits is unlucky
-// (docs/architecture.md, "Ingest, step by step", 8).
-TEST_F(ingest, a_rebalance_while_paused_drops_the_batch_and_loses_nothing) {
-  temp_dir a_dir, b_dir;
-  auto* mock = kafka_.cluster().mock();
-  auto a = start(a_dir, "shared");
-  rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
-  produce(4'000, 71);
-  auto deadline = steady_clock::now() + seconds(60);
-  while (steady_clock::now() < deadline &&
-         admin_call(a_dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("pause_reason", "") != "dead_letter") {
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  auto b = start(b_dir, "shared");  // the rebalance happens while a is paused
-  produce(2'000, 72);
-  std::this_thread::sleep_for(seconds(3));
-  rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NO_ERROR);
-  deadline = steady_clock::now() + seconds(180);
-  while (steady_clock::now() < deadline && consumed(a_dir / "a.sock") + consumed(b_dir / "a.sock") < messages_) {
-    std::this_thread::sleep_for(milliseconds(200));
-  }
-  EXPECT_EQ(a->stop(SIGTERM), 0) << a->log();
-  EXPECT_EQ(b->stop(SIGTERM), 0) << b->log();
-  auto in_a = stored(a_dir);  // stored() fails on a record stored twice in one member
-  for (const auto& [k, v] : stored(b_dir)) in_a[k] = v;
-  expect_exactly(in_a);  // the union: every expected record, nothing else
-  // Read the whole topic (it may hold repeats here), then compare distinct
-  // messages.
-  const auto dlq = kafka_.read_all("cdr-retention-dlq", 4 * (malformed_.size() + duplicate_rejects_), seconds(15));
-  std::set<std::string> seen;
-  for (const auto& m : dlq) {
-    ASSERT_TRUE(malformed_.contains(m.value));
-    EXPECT_EQ(m.headers.at("cdr-retention-reason"), malformed_.at(m.value));
-    seen.insert(m.value);
-  }
-  EXPECT_EQ(seen.size(), malformed_.size()) << "every malformed message reached the dead-letter topic";
-}
-
 TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
   temp_dir a_dir, b_dir;
   auto a = start(a_dir, "shared");
