@@ -288,45 +288,28 @@ int daemon::run() {
   d.store = std::make_unique<store::store>(d.config.storage);
   spdlog::info("store open at {}", d.config.storage.path);
   d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
-    std::vector<prometheus::MetricFamily> out;
-    auto records = metrics::gauge_family("cdr_retention_records", "Records stored, by kind.", 0);
-    records.metric.clear();
     std::map<record_kind, double> by_kind{{record_kind::cdr, 0}, {record_kind::usage, 0}};
     for (const auto& [p, n] : d.store->counts()) by_kind[p.kind] += static_cast<double>(n);
-    for (const auto& [k, n] : by_kind) {
-      prometheus::ClientMetric m;
-      m.label = {{"kind", std::string(name(k))}};
-      m.gauge.value = n;
-      records.metric.push_back(m);
-    }
-    out.push_back(records);
-    auto bytes = metrics::gauge_family("cdr_retention_store_bytes", "Bytes of live SST files and memtables, by column family.", 0);
-    bytes.metric.clear();
-    for (const auto& f : d.store->sizes()) {
-      prometheus::ClientMetric m;
-      m.label = {{"column_family", f.name}};
-      m.gauge.value = static_cast<double>(f.bytes);
-      bytes.metric.push_back(m);
-    }
-    out.push_back(bytes);
-    out.push_back(metrics::gauge_family("cdr_retention_store_write_stopped", "1 while RocksDB stops writes, else 0.",
-                                        d.store->write_stopped() ? 1 : 0));
-    out.push_back(metrics::counter_family("cdr_retention_store_write_stall_seconds_total",
-                                          "Time RocksDB delayed or stopped writes, in seconds.",
-                                          static_cast<double>(d.store->stall_micros()) / 1e6));
-    auto lag = metrics::gauge_family("cdr_retention_consumer_lag_messages",
-                                     "Messages between the consumer's position and the partition's end (librdkafka statistics).", 0);
-    lag.metric.clear();
+    std::vector<std::pair<prometheus::Labels, double>> records, bytes, lag;
+    for (const auto& [k, n] : by_kind) records.push_back({{{"kind", std::string(name(k))}}, n});
+    for (const auto& f : d.store->sizes()) bytes.push_back({{{"column_family", f.name}}, static_cast<double>(f.bytes)});
     if (d.ingest) {
       for (const auto& [tp, l] : d.ingest->lag()) {
-        prometheus::ClientMetric m;
-        m.label = {{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}};
-        m.gauge.value = static_cast<double>(l);
-        lag.metric.push_back(m);
+        lag.push_back({{{"topic", tp.topic}, {"partition", std::to_string(tp.partition)}}, static_cast<double>(l)});
       }
     }
-    out.push_back(lag);
-    return out;
+    return std::vector<prometheus::MetricFamily>{
+        metrics::labelled_gauge_family("cdr_retention_records", "Records stored, by kind.", records),
+        metrics::labelled_gauge_family("cdr_retention_store_bytes",
+                                       "Bytes of live SST files and memtables, by column family.", bytes),
+        metrics::gauge_family("cdr_retention_store_write_stopped", "1 while RocksDB stops writes, else 0.",
+                              d.store->write_stopped() ? 1 : 0),
+        metrics::counter_family("cdr_retention_store_write_stall_seconds_total",
+                                "Time RocksDB delayed or stopped writes, in seconds.",
+                                static_cast<double>(d.store->stall_micros()) / 1e6),
+        metrics::labelled_gauge_family(
+            "cdr_retention_consumer_lag_messages",
+            "Messages between the consumer's position and the partition's end (librdkafka statistics).", lag)};
   }));
   d.ingest_probe = std::make_unique<metrics::ingest_probe>(d.metrics->registry());
   const auto bootstrap = d.embedded ? d.embedded->bootstrap_servers() : d.config.kafka.brokers;

@@ -132,18 +132,8 @@ void ingest::process(const kafka::message& m) {
   const auto now = clock_.now();
   if (const auto reason = parser_.parse(m.value(), now, &event_)) {
     // Forwarded unchanged; its offset is written only once this is acked.
-    const std::size_t index = pending_rejects_.size();
     pending_rejects_.push_back({topic, m.partition(), m.offset(), *reason, std::string(m.key()), std::string(m.value())});
-    auto& r = pending_rejects_.back();
-    std::string error;
-    if (!dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value,
-                                {{"cdr-retention-reason", std::string(name(*reason))},
-                                 {"cdr-retention-source-topic", topic},
-                                 {"cdr-retention-source-partition", std::to_string(m.partition())},
-                                 {"cdr-retention-source-offset", std::to_string(m.offset())}},
-                                ticket_of(generation_, index), &error)) {
-      r.failed = true;
-    }
+    produce_reject(pending_rejects_.size() - 1);
     ++pending_outcomes_[{topic, ingest_outcome::rejected}];
     ++pending_reasons_[{topic, *reason}];
     std::uint64_t held = 0;
@@ -222,6 +212,17 @@ void ingest::resolve_staged() {
   staged_count_ = 0;
 }
 
+void ingest::produce_reject(std::size_t index) {
+  auto& r = pending_rejects_[index];
+  std::string error;
+  r.failed = !dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value,
+                                     {{"cdr-retention-reason", std::string(name(r.reason))},
+                                      {"cdr-retention-source-topic", r.topic},
+                                      {"cdr-retention-source-partition", std::to_string(r.partition)},
+                                      {"cdr-retention-source-offset", std::to_string(r.offset)}},
+                                     ticket_of(generation_, index), &error);
+}
+
 void ingest::deliver_rejects() {
   if (pending_rejects_.empty()) return;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -232,19 +233,7 @@ void ingest::deliver_rejects() {
       auto& r = pending_rejects_[i];
       if (r.delivered) continue;
       all = false;
-      if (r.failed) {
-        r.failed = false;
-        std::string error;
-        const auto headers = std::vector<kafka::header>{
-            {"cdr-retention-reason", std::string(name(r.reason))},
-            {"cdr-retention-source-topic", r.topic},
-            {"cdr-retention-source-partition", std::to_string(r.partition)},
-            {"cdr-retention-source-offset", std::to_string(r.offset)}};
-        if (!dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value, headers,
-                                    ticket_of(generation_, i), &error)) {
-          r.failed = true;
-        }
-      }
+      if (r.failed) produce_reject(i);
     }
     if (all) return;
     if (std::chrono::steady_clock::now() >= deadline || stop_requested_) {

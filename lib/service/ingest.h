@@ -76,6 +76,9 @@ class ingest final : public kafka::rebalance_listener {
   // the store or the dead-letter topic cannot take it now.
   bool try_flush();
   void flush();
+  // Sends pending_rejects_[index] to the dead-letter topic, unchanged, with
+  // the reason and its source in headers; marks it failed if refused.
+  void produce_reject(std::size_t index);
   void deliver_rejects();
   void discard_pending();
   void pause(std::string_view reason);

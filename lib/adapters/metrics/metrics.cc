@@ -95,6 +95,21 @@ prometheus::MetricFamily counter_family(std::string name, std::string help, doub
   return single(std::move(name), std::move(help), prometheus::MetricType::Counter, value);
 }
 
+prometheus::MetricFamily labelled_gauge_family(
+    std::string name, std::string help, const std::vector<std::pair<prometheus::Labels, double>>& samples) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Gauge;
+  for (const auto& [labels, value] : samples) {
+    prometheus::ClientMetric m;
+    for (const auto& [k, v] : labels) m.label.push_back({k, v});
+    m.gauge.value = value;
+    f.metric.push_back(std::move(m));
+  }
+  return f;
+}
+
 std::shared_ptr<prometheus::Collectable> make_process_collector() {
   return std::make_shared<process_collector>();
 }

@@ -14,6 +14,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/labels.h>
 #include <prometheus/registry.h>
 
 #include "cdr/core/config.h"
@@ -39,6 +40,9 @@ class callback_collector final : public prometheus::Collectable {
 // Builds a family with one unlabelled gauge or counter sample.
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
+// Builds a gauge family with one sample per label set.
+prometheus::MetricFamily labelled_gauge_family(
+    std::string name, std::string help, const std::vector<std::pair<prometheus::Labels, double>>& samples);
 
 // The standard process_* metrics, read from /proc/self at scrape time.
 std::shared_ptr<prometheus::Collectable> make_process_collector();
