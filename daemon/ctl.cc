@@ -26,6 +26,7 @@ constexpr int exit_denied = 4;
 // Positional arguments of each command, by protocol argument name.
 const std::map<std::string, std::vector<std::string>> positionals{
     {"debug advance-clock", {"duration"}},
+    {"hold release", {"id"}},
 };
 
 void print_usage(std::FILE* out) {
@@ -39,7 +40,7 @@ void print_usage(std::FILE* out) {
     if (auto it = positionals.find(words); it != positionals.end()) {
       for (const auto& p : it->second) {
         words += ' ';
-        words += p == "duration" ? "DURATION" : p;
+        words += p == "duration" ? "DURATION" : "ID";
       }
     }
     std::fprintf(out, "  %-32s %s [%s]\n", words.c_str(), std::string(c.summary).c_str(),
@@ -50,7 +51,8 @@ void print_usage(std::FILE* out) {
       "  --socket PATH     admin socket path\n"
       "  --json            print the daemon's JSON response instead of text\n"
       "  --timeout SECONDS how long to wait for the daemon (default 30)\n"
-      "\nExit codes: 0 success, 1 the daemon refused or failed the command, 2 usage error,\n"
+      "\nExit codes: 0 success, 1 the daemon refused or failed the command (or verify found\n"
+      "            a problem), 2 usage error,\n"
       "            3 the daemon cannot be reached, 4 permission denied.\n",
       out);
 }
@@ -182,9 +184,10 @@ int main(int argc, char** argv) {
   const bool ok = response.value("ok", false);
   if (json) {
     std::printf("%s\n", response.dump(2).c_str());
-  } else if (ok && command == "subject export") {
-    // stdout holds only the records (JSON lines); the summary goes to stderr.
-    std::fprintf(stderr, "%s records\n", response["result"]["records"].dump().c_str());
+  } else if (ok && (command == "subject export" || command == "audit export")) {
+    // stdout holds only the streamed JSON lines; the summary goes to stderr.
+    std::fprintf(stderr, "%s %s\n", response["result"]["records"].dump().c_str(),
+                 command == "audit export" ? "entries" : "records");
   } else if (ok) {
     print_human(response["result"], "");
   } else {
@@ -192,6 +195,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cdr-retentionctl: %s: %s\n", err.value("code", "error").c_str(),
                  err.value("message", "").c_str());
   }
+  // verify and audit verify succeed as commands but may find a problem.
+  if (ok && response["result"].is_object() && response["result"].value("ok", true) == false) return exit_command_failed;
   if (ok) return exit_ok;
   return response["error"].value("code", "") == "permission_denied" ? exit_denied : exit_command_failed;
 }

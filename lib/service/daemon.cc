@@ -13,14 +13,17 @@
 #include <spdlog/spdlog.h>
 
 #include "cdr/admin/server.h"
+#include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/kafka/embedded_cluster.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/metrics.h"
+#include "cdr/metrics/retention_probe.h"
 #include "cdr/store/store.h"
 #include "demo.h"
 #include "ingest.h"
+#include "retention.h"
 
 namespace cdr::service {
 namespace asio = boost::asio;
@@ -95,6 +98,8 @@ struct daemon::impl {
   std::unique_ptr<kafka::embedded_cluster> embedded;
   std::unique_ptr<store::store> store;
   std::unique_ptr<metrics::ingest_probe> ingest_probe;
+  std::unique_ptr<metrics::retention_probe> retention_probe;
+  std::unique_ptr<service::retention> retention;
   std::unique_ptr<service::ingest> ingest;
   std::unique_ptr<demo_traffic> demo;
   std::unique_ptr<admin::server> admin;
@@ -200,15 +205,114 @@ struct daemon::impl {
     store->for_each_subject(hash, [&](const partition&, std::string_view id) {
       if (auto r = store->get(record_kind::cdr, id)) out.items.push_back(record_json(*r));
     });
-    out.result = {{"records", out.items.size()}, {"subject", crypto::to_hex(hash)}};
-    spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, crypto::to_hex(hash).substr(0, 16),
+    out.result = {{"records", out.items.size()}, {"subject", cdr::to_hex(hash)}};
+    retention->subject_exported(hash, out.items.size(), peer.uid);
+    spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, cdr::to_hex(hash).substr(0, 16),
                  out.items.size());
+    return out;
+  }
+
+  admin::reply sweep(const admin::request& req, const admin::peer& peer) {
+    const auto dry = req.args.find("dry_run");
+    if (dry != req.args.end() && !dry->is_boolean()) {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"dry_run\" must be true or false"};
+    }
+    auto as_of = admin::string_arg(req, "as_of");
+    if (auto* e = std::get_if<admin::error>(&as_of)) return *e;
+    const auto& text = std::get<std::optional<std::string>>(as_of);
+    const bool dry_run = dry != req.args.end() && dry->get<bool>();
+    if (text && !dry_run) {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"as_of\" needs \"dry_run\": a sweep runs now"};
+    }
+    if (dry_run) {
+      const auto t = text ? parse_rfc3339(*text) : std::optional<instant>(time->now());
+      if (!t) return admin::error{req.id, admin::error_code::invalid_argument, "\"as_of\" must be an RFC 3339 time"};
+      return retention->forecast(*t);
+    }
+    return retention->sweep("admin", peer.uid);
+  }
+
+  admin::reply hold(const admin::request& req, const admin::peer& peer) {
+    if (req.command == "hold list") return retention->hold_list();
+    if (req.command == "hold add") {
+      auto r = retention->hold_add(req.args, peer.uid);
+      if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
+      return std::get<nlohmann::json>(std::move(r));
+    }
+    const auto it = req.args.find("id");
+    std::optional<std::uint64_t> id;
+    if (it != req.args.end() && it->is_number_unsigned()) id = it->get<std::uint64_t>();
+    if (it != req.args.end() && it->is_string()) {
+      const auto& s = it->get_ref<const std::string&>();
+      char* end = nullptr;
+      const auto v = std::strtoull(s.c_str(), &end, 10);
+      if (!s.empty() && *end == '\0' && s[0] != '-') id = v;
+    }
+    if (!id) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" must be a hold id"};
+    if (auto r = retention->hold_release(*id, peer.uid)) return *r;
+    return admin::error{req.id, admin::error_code::not_found, "no active hold has that id"};
+  }
+
+  admin::reply subject_erase(const admin::request& req, const admin::peer& peer) {
+    auto arg = admin::string_arg(req, "identifier");
+    if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+    const auto& identifier = std::get<std::optional<std::string>>(arg);
+    if (!identifier || identifier->empty()) {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"identifier\" is required"};
+    }
+    return retention->subject_erase(*identifier, peer.uid);
+  }
+
+  admin::reply audit(const admin::request& req) {
+    if (req.command == "audit verify") {
+      const auto v = retention->audit().verify();
+      nlohmann::json out{{"ok", v.ok}, {"entries", v.entries}, {"path", retention->audit().path()}};
+      if (!v.ok) {
+        out["problem"] = v.problem;
+        out["line"] = v.line;
+      }
+      return out;
+    }
+    auto since = admin::string_arg(req, "since");
+    if (auto* e = std::get_if<admin::error>(&since)) return *e;
+    std::optional<instant> from;
+    if (const auto& text = std::get<std::optional<std::string>>(since)) {
+      from = parse_rfc3339(*text);
+      if (!from) return admin::error{req.id, admin::error_code::invalid_argument, "\"since\" must be an RFC 3339 time"};
+    }
+    admin::stream out;
+    out.items = retention->audit().read(from);
+    out.result = {{"records", out.items.size()}};
     return out;
   }
 
   admin::reply handle(const admin::request& req, const admin::peer& peer) {
     admin::reply out;
-    if (req.command == "record get") {
+    try {
+      out = dispatch(req, peer);
+    } catch (const std::exception& e) {
+      spdlog::error("admin: \"{}\" failed: {}", req.command, e.what());
+      out = admin::error{req.id, admin::error_code::internal, e.what()};
+    }
+    const auto* e = std::get_if<admin::error>(&out);
+    probe->admin_request(req.command, e ? admin::name(e->code) : "ok");
+    spdlog::debug("admin: uid {} ran \"{}\": {}", peer.uid, req.command, e ? e->message : "ok");
+    return out;
+  }
+
+  admin::reply dispatch(const admin::request& req, const admin::peer& peer) {
+    admin::reply out;
+    if (req.command == "sweep") {
+      out = sweep(req, peer);
+    } else if (req.command.rfind("hold ", 0) == 0) {
+      out = hold(req, peer);
+    } else if (req.command == "subject erase") {
+      out = subject_erase(req, peer);
+    } else if (req.command == "verify") {
+      out = retention->verify();
+    } else if (req.command.rfind("audit ", 0) == 0) {
+      out = audit(req);
+    } else if (req.command == "record get") {
       out = record_get(req);
     } else if (req.command == "subject export") {
       out = subject_export(req, peer);
@@ -221,9 +325,6 @@ struct daemon::impl {
     } else {
       out = admin::error{req.id, admin::error_code::unknown_command, "no handler for " + req.command};
     }
-    const auto* e = std::get_if<admin::error>(&out);
-    probe->admin_request(req.command, e ? admin::name(e->code) : "ok");
-    spdlog::debug("admin: uid {} ran \"{}\": {}", peer.uid, req.command, e ? e->message : "ok");
     return out;
   }
 
@@ -279,7 +380,8 @@ int daemon::run() {
     d.embedded = std::make_unique<kafka::embedded_cluster>(
         1, std::vector<kafka::topic_spec>{{d.config.kafka.topic_cdr, p},
                                           {d.config.kafka.topic_usage, p},
-                                          {d.config.kafka.topic_dead_letter, p}});
+                                          {d.config.kafka.topic_dead_letter, p},
+                                          {d.config.kafka.topic_deletion_events, p}});
     spdlog::warn("kafka.brokers = \"embedded\": an in-process mock broker on {} (not for production)",
                  d.embedded->bootstrap_servers());
   }
@@ -313,6 +415,26 @@ int daemon::run() {
   }));
   d.ingest_probe = std::make_unique<metrics::ingest_probe>(d.metrics->registry());
   const auto bootstrap = d.embedded ? d.embedded->bootstrap_servers() : d.config.kafka.brokers;
+  d.retention_probe = std::make_unique<metrics::retention_probe>(d.metrics->registry());
+  d.retention = std::make_unique<service::retention>(d.config, bootstrap, *d.time, *d.store, *d.retention_probe,
+                                                     d.subject_key);
+  d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
+    const auto g = d.retention->figures();
+    return std::vector<prometheus::MetricFamily>{
+        metrics::gauge_family("cdr_retention_overdue_partitions",
+                              "Partitions past a deadline, not yet swept and not held (0 when healthy).",
+                              static_cast<double>(g.overdue_partitions)),
+        metrics::gauge_family("cdr_retention_overdue_records", "Records in overdue partitions (0 when healthy).",
+                              static_cast<double>(g.overdue_records)),
+        metrics::gauge_family("cdr_retention_holds_active", "Active legal holds.", static_cast<double>(g.holds_active)),
+        metrics::gauge_family("cdr_retention_records_held",
+                              "Records kept past their deadline in the held store by legal holds.",
+                              static_cast<double>(g.records_held)),
+        metrics::gauge_family("cdr_retention_deletion_events_pending",
+                              "Deletion events in the outbox, not yet acknowledged by Kafka.",
+                              static_cast<double>(g.events_pending))};
+  }));
+  d.retention->start();
   d.ingest = std::make_unique<service::ingest>(d.config, bootstrap, *d.time, *d.store, *d.ingest_probe, d.subject_key,
                                                [&d](std::string why) {
                                                  d.exit_code = 1;
@@ -320,7 +442,8 @@ int daemon::run() {
                                                    spdlog::critical("stopping: {}", why);
                                                    d.io.stop();
                                                  });
-                                               });
+                                               },
+                                               [&d] { return d.retention->holds(); });
   d.ingest->start();
   spdlog::info("consuming {} and {} as group {}", d.config.kafka.topic_cdr, d.config.kafka.topic_usage,
                d.config.kafka.group_id);
@@ -366,12 +489,14 @@ int daemon::run() {
   const bool clean = d.ingest->stop();
   d.ingest.reset();
   d.admin.reset();
+  d.retention->stop();
   if (!clean) {
     // The consumer thread is still running; tearing the store down under it
     // would be worse than leaving now. RocksDB's WAL keeps what was written.
     spdlog::error("stopped without finishing ingest");
     std::_Exit(d.exit_code.load());
   }
+  d.retention.reset();
   d.store.reset();
   d.embedded.reset();
   spdlog::info("stopped");

@@ -21,7 +21,8 @@ constexpr std::uint64_t ticket_of(std::uint64_t generation, std::size_t index) {
 }  // namespace
 
 ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-               metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal)
+               metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal,
+               std::function<std::shared_ptr<const std::vector<hold>>()> holds)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
       clock_(time),
@@ -29,6 +30,7 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& 
       probe_(probe),
       subject_hash_(subject_key),
       on_fatal_(std::move(on_fatal)),
+      holds_(std::move(holds)),
       parser_(config.events),
       batch_(store) {}
 
@@ -125,7 +127,10 @@ void ingest::process(const kafka::message& m) {
   }
   const std::string topic(m.topic());
   const kafka::topic_partition tp{topic, m.partition()};
-  if (pending_next_.empty()) batch_started_ = std::chrono::steady_clock::now();
+  if (pending_next_.empty()) {
+    batch_started_ = std::chrono::steady_clock::now();
+    batch_holds_ = holds_ ? holds_() : nullptr;
+  }
   pending_next_[tp] = m.offset() + 1;
   position_[tp] = m.offset() + 1;
 
@@ -151,13 +156,16 @@ void ingest::process(const kafka::message& m) {
   st.topic = topic;
   st.kind = e.kind;
   st.id.assign(e.id);
+  st.customer.assign(e.customer_id);
   st.where = partition{e.kind, e.month, cls};
   st.late = lateness_of(config_.retention, e.kind, e.month, cls, now);
   st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
   st.subject_hashes.clear();
-  if (e.kind == record_kind::cdr && st.late == lateness::on_time) {
+  // Late events need their subject hashes only to match legal holds.
+  const bool any_holds = batch_holds_ && !batch_holds_->empty();
+  if (e.kind == record_kind::cdr && (st.late == lateness::on_time || any_holds)) {
     for (const auto& [field, value] : e.identifier_strings) {
       st.subject_hashes.push_back(subject_hash_(normalize_identifier(value)));
     }
@@ -193,6 +201,18 @@ void ingest::resolve_staged() {
                        name(st.kind), st.id, st.topic, held);
         }
       }
+    } else if (st.late != lateness::on_time && batch_holds_ &&
+               any_covers(*batch_holds_, st.where, st.customer, st.subject_hashes)) {
+      // A legal hold names this late event: it is kept in full, its
+      // past-deadline parts in the held family.
+      if (st.late == lateness::drop) {
+        batch_.put_held(st.where, st.id, st.metadata, st.identifiers, st.subject_hashes);
+        batch_.put_id(st.kind, st.id, st.where, st.digest);
+      } else {
+        batch_.put_cdr(st.where, st.id, st.metadata, {}, st.digest);
+        batch_.put_held(st.where, st.id, {}, st.identifiers, st.subject_hashes);
+      }
+      pending_ids_.emplace(std::move(key), st.digest);
     } else if (st.late == lateness::drop) {
       outcome = ingest_outcome::dropped_on_ingest;
     } else {
@@ -200,7 +220,9 @@ void ingest::resolve_staged() {
       if (st.kind == record_kind::cdr) {
         batch_.put_cdr(st.where, st.id, st.metadata, strip ? std::string_view() : std::string_view(st.identifiers),
                        st.digest);
-        for (const auto& hash : st.subject_hashes) batch_.put_subject(st.where, hash, st.id);
+        if (!strip) {
+          for (const auto& hash : st.subject_hashes) batch_.put_subject(st.where, hash, st.id);
+        }
       } else {
         batch_.put_usage(st.where, st.id, st.metadata, st.digest);
       }
@@ -273,6 +295,13 @@ bool ingest::try_flush() {
     return true;
   } catch (const store::store_error& e) {
     if (e.which() == store::store_error::kind::fatal) throw;
+    if (e.which() == store::store_error::kind::stale) {
+      // A sweep closed a partition after this batch was built: build it
+      // again from the store's offsets, deciding lateness anew.
+      spdlog::info("ingest: {}; re-reading the batch", e.what());
+      rewind("partition_closed");
+      return false;
+    }
     pause(e.which() == store::store_error::kind::stall ? "write_stall" : "no_space");
     spdlog::warn("ingest paused: {}", e.what());
   } catch (const kafka::kafka_error& e) {
@@ -293,6 +322,18 @@ void ingest::pause(std::string_view reason) {
   std::lock_guard lock(status_mutex_);
   status_["state"] = "paused";
   status_["pause_reason"] = pause_reason_;
+}
+
+void ingest::rewind(std::string_view reason) {
+  // The dropped batch held messages of the partitions this member keeps:
+  // pause, and resume them where the store (or their assignment) starts,
+  // so they are consumed again.
+  discard_pending();
+  for (auto& [tp, pos] : position_) {
+    if (auto off = durable_position(tp)) pos = *off;
+  }
+  pause(reason);
+  retry_at_ = std::chrono::steady_clock::now();
 }
 
 void ingest::discard_pending() {
@@ -361,17 +402,7 @@ void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, boo
     }
     consumer_->commit(done, true);
   }
-  if (!flushed) {
-    // The dropped batch held messages of the partitions this member keeps:
-    // pause, and resume them where the store (or their assignment) starts,
-    // so they are consumed again.
-    discard_pending();
-    for (auto& [tp, pos] : position_) {
-      if (auto off = durable_position(tp)) pos = *off;
-    }
-    pause("rebalance");
-    retry_at_ = std::chrono::steady_clock::now();
-  }
+  if (!flushed) rewind("rebalance");
   for (const auto& tp : partitions) {
     position_.erase(tp);
     start_.erase(tp);

@@ -18,6 +18,7 @@
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/ingest.h"
+#include "cdr/core/retention.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/kafka/client.h"
 #include "cdr/logging/logging.h"
@@ -30,8 +31,10 @@ class ingest final : public kafka::rebalance_listener {
  public:
   // `bootstrap`: the brokers to use (the embedded cluster's when embedded).
   // `on_fatal` is called (on the ingest thread) when ingest cannot go on.
+  // `holds`: the active legal holds (late events they name are kept).
   ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-         metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal);
+         metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal,
+         std::function<std::shared_ptr<const std::vector<hold>>()> holds);
   ~ingest() override;
 
   void start();
@@ -59,6 +62,7 @@ class ingest final : public kafka::rebalance_listener {
     std::string topic;
     record_kind kind;
     std::string id;
+    std::string customer;
     partition where;
     lateness late;
     std::uint64_t digest;
@@ -82,6 +86,9 @@ class ingest final : public kafka::rebalance_listener {
   void deliver_rejects();
   void discard_pending();
   void pause(std::string_view reason);
+  // Drops the pending batch and re-reads every assigned partition from
+  // where the store ends (after a pause for `reason`).
+  void rewind(std::string_view reason);
   // Where a partition's durable data ends: the store's offset, never before
   // where its assignment started.
   std::optional<std::int64_t> durable_position(const kafka::topic_partition& tp) const;
@@ -97,6 +104,8 @@ class ingest final : public kafka::rebalance_listener {
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
   std::function<void(std::string)> on_fatal_;
+  std::function<std::shared_ptr<const std::vector<hold>>()> holds_;
+  std::shared_ptr<const std::vector<hold>> batch_holds_;  // the holds this batch was built with
 
   std::unique_ptr<kafka::consumer> consumer_;
   std::unique_ptr<kafka::producer> dead_letters_;

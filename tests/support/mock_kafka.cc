@@ -8,7 +8,7 @@
 namespace cdr::test {
 
 mock_kafka::mock_kafka(int partitions)
-    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}}) {
+    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}, {"cdr-retention-events", 1}}) {
   producer_ = std::make_unique<kafka::producer>(
       kafka::client_options{cluster_.bootstrap_servers(), "test-producer", {{"message.timeout.ms", "120000"}, {"socket.timeout.ms", "5000"}}},
       [this](std::uint64_t, bool ok, std::string_view) {

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "cdr/core/hex.h"
+
 namespace cdr::crypto {
 
 std::string sha256(std::string_view data) {
@@ -18,19 +20,7 @@ std::string sha256(std::string_view data) {
   return out;
 }
 
-std::string to_hex(std::string_view bytes) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) { return to_hex(sha256(data)); }
+std::string sha256_hex(std::string_view data) { return cdr::to_hex(sha256(data)); }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::string out(32, '\0');

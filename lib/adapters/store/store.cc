@@ -2,29 +2,79 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/sst_file_reader.h>
 #include <rocksdb/sst_partitioner.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
+#include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
 namespace cdr::store {
 namespace {
 
-enum cf : std::size_t { cf_default, cf_metadata, cf_identifiers, cf_usage, cf_subject, cf_ids, cf_system, cf_count };
+enum cf : std::size_t {
+  cf_default,
+  cf_metadata,
+  cf_identifiers,
+  cf_usage,
+  cf_subject,
+  cf_ids,
+  cf_held,
+  cf_system,
+  cf_count
+};
 constexpr std::array<const char*, cf_count> cf_names{"default", "metadata", "identifiers", "usage",
-                                                    "subject_index", "ids", "system"};
+                                                    "subject_index", "ids", "held", "system"};
+
+constexpr std::size_t cf_of(family f) {
+  switch (f) {
+    case family::metadata: return cf_metadata;
+    case family::identifiers: return cf_identifiers;
+    case family::usage: return cf_usage;
+    case family::subject_index: return cf_subject;
+    case family::held: return cf_held;
+  }
+  return cf_held;
+}
+std::optional<family> family_of(std::size_t c) {
+  switch (c) {
+    case cf_metadata: return family::metadata;
+    case cf_identifiers: return family::identifiers;
+    case cf_usage: return family::usage;
+    case cf_subject: return family::subject_index;
+    case cf_held: return family::held;
+    default: return std::nullopt;
+  }
+}
 
 constexpr std::string_view key_format = "format_version";
 constexpr char offset_tag = 'o';
 constexpr char count_tag = 'c';
+constexpr char state_tag = 's';
+constexpr char entry_tag = 'q';
+
+std::string tagged(char tag, std::string_view rest) {
+  std::string k(1, tag);
+  k.append(rest);
+  return k;
+}
+std::uint8_t state_bits(partition_state s) {
+  return static_cast<std::uint8_t>((s.stripped ? 1 : 0) | (s.dropped ? 2 : 0));
+}
+partition_state state_of_bits(std::uint8_t b) { return {(b & 1) != 0, (b & 2) != 0}; }
 
 void put_u64(std::string& out, std::uint64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -64,6 +114,38 @@ class add_operator final : public rocksdb::AssociativeMergeOperator {
   const char* Name() const override { return "cdr.add_int64"; }
 };
 
+// Prefixes of dropped partitions, shared with the id index's compaction
+// filter: an id whose partition was dropped leaves the index with the next
+// compaction of its file, at no per-record cost to the sweep.
+class dropped_set {
+ public:
+  bool contains(std::string_view prefix) const {
+    std::shared_lock lock(mutex_);
+    return prefixes_.count(std::string(prefix)) != 0;
+  }
+  void add(std::string prefix) {
+    std::unique_lock lock(mutex_);
+    prefixes_.insert(std::move(prefix));
+  }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::set<std::string, std::less<>> prefixes_;
+};
+
+class dropped_ids_filter final : public rocksdb::CompactionFilter {
+ public:
+  explicit dropped_ids_filter(std::shared_ptr<dropped_set> dropped) : dropped_(std::move(dropped)) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+    return value.size() >= partition_prefix_size &&
+           dropped_->contains(std::string_view(value.data(), partition_prefix_size));
+  }
+  const char* Name() const override { return "cdr.dropped_ids"; }
+
+ private:
+  std::shared_ptr<dropped_set> dropped_;
+};
+
 [[noreturn]] void raise(const rocksdb::Status& s, std::string_view what) {
   auto k = store_error::kind::fatal;
   if (s.IsIncomplete() || s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) k = store_error::kind::stall;
@@ -82,6 +164,40 @@ struct store::impl {
   std::array<rocksdb::ColumnFamilyHandle*, cf_count> cf{};
 
   std::shared_ptr<rocksdb::Statistics> stats;
+  std::shared_ptr<dropped_set> dropped = std::make_shared<dropped_set>();
+  std::unique_ptr<dropped_ids_filter> ids_filter;
+  std::string path;
+
+  // Serialises batch commits with retention changes, so no batch built
+  // before a sweep closed a partition can write into it afterwards.
+  std::mutex write_mutex;
+  std::map<partition, partition_state> states;  // guarded by write_mutex
+
+  rocksdb::ColumnFamilyHandle* h(family f) const { return cf[cf_of(f)]; }
+
+  // Writes a batch; after a failure for lack of space RocksDB refuses writes
+  // until Resume() succeeds, which it does once space is back.
+  void write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, std::string_view what) {
+    if (needs_resume) {
+      // Busy: RocksDB is already recovering on its own; the write below tells
+      // whether it has. Any other failure keeps the reason of the first error.
+      const auto r = db->Resume();
+      if (!r.ok() && !r.IsBusy()) {
+        throw store_error(resume_kind, fmt::format("the store cannot resume writing yet: {}", r.ToString()));
+      }
+      if (r.ok()) needs_resume = false;
+    }
+    const auto s = db->Write(wo, batch);
+    if (s.ok()) return;
+    if (s.IsNoSpace() || s.IsIOError()) {
+      if (!needs_resume) resume_kind = s.IsNoSpace() ? store_error::kind::no_space : store_error::kind::fatal;
+      needs_resume = true;
+      if (resume_kind == store_error::kind::no_space) {
+        throw store_error(store_error::kind::no_space, fmt::format("{}: {}", what, s.ToString()));
+      }
+    }
+    raise(s, what);
+  }
 
   ~impl() {
     for (auto* h : cf) {
@@ -100,6 +216,8 @@ struct write_batch::impl {
   // commit, they reach the memtable in order and its insert hint works.
   std::vector<std::string> subjects;
   bool subjects_written = false;
+  // Partitions the batch writes identifiers (or subject entries) into.
+  std::set<partition> identifier_partitions;
   std::string key;
   std::string value;
 };
@@ -112,6 +230,7 @@ void write_batch::clear() {
   impl_->counts.clear();
   impl_->subjects.clear();
   impl_->subjects_written = false;
+  impl_->identifier_partitions.clear();
   records_ = 0;
 }
 
@@ -126,8 +245,8 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
   // Column families are addressed by id here and resolved at commit.
   b.Put(impl_->h(cf_metadata), k, rocksdb::Slice(metadata.data(), metadata.size()));
   if (!identifiers.empty()) {
-    b.Put(impl_->h(cf_identifiers), k,
-            rocksdb::Slice(identifiers.data(), identifiers.size()));
+    b.Put(impl_->h(cf_identifiers), k, rocksdb::Slice(identifiers.data(), identifiers.size()));
+    impl_->identifier_partitions.insert(p);
   }
   auto& v = impl_->value;
   v.assign(k.data(), partition_prefix_size);
@@ -153,6 +272,26 @@ void write_batch::put_usage(const partition& p, std::string_view id, std::string
 
 void write_batch::put_subject(const partition& p, std::string_view hash, std::string_view id) {
   impl_->subjects.push_back(subject_key(p, hash, id));
+  impl_->identifier_partitions.insert(p);
+}
+
+void write_batch::put_held(const partition& p, std::string_view id, std::string_view metadata,
+                           std::string_view identifiers, const std::vector<std::string>& subject_hashes) {
+  auto& b = impl_->batch;
+  const auto key = record_key(p, id);
+  if (!metadata.empty()) b.Put(impl_->h(cf_held), held_key(held_tag::record, key), metadata);
+  if (!identifiers.empty()) b.Put(impl_->h(cf_held), held_key(held_tag::identifiers, key), identifiers);
+  for (const auto& hash : subject_hashes) {
+    b.Put(impl_->h(cf_held), held_key(held_tag::subject, subject_key(p, hash, id)), "");
+  }
+  ++records_;
+}
+
+void write_batch::put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest) {
+  auto& v = impl_->value;
+  v = partition_prefix(p);
+  put_u64(v, digest);
+  impl_->batch.Put(impl_->h(cf_ids), id_key(kind, id), v);
 }
 
 void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next) {
@@ -207,12 +346,15 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
     if (i == cf_metadata || i == cf_identifiers || i == cf_usage || i == cf_subject) {
       // Each (kind, month, class) partition gets SST files of its own.
       o.sst_partitioner_factory = rocksdb::NewSstPartitionerFixedPrefixFactory(partition_prefix_size);
-      // Inserts into one partition continue where the last one stopped.
-      o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(partition_prefix_size));
+      // No memtable insert hint here: RocksDB 7.8 reuses a prefix's hint
+      // for the range-tombstone memtable, which corrupts it when a sweep's
+      // DeleteRange shares a prefix with recent inserts.
     }
     if (i == cf_ids) {
       // Ids arrive in creation order (ULIDs) per kind: insert with a hint.
       o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+      impl_->ids_filter = std::make_unique<dropped_ids_filter>(impl_->dropped);
+      o.compaction_filter = impl_->ids_filter.get();
     }
     if (i == cf_system) o.merge_operator = std::make_shared<add_operator>();
     families.emplace_back(cf_names[i], o);
@@ -227,7 +369,20 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   }
   if (!s.ok()) raise(s, fmt::format("cannot open the store at {}", config.path));
   impl_->db.reset(db);
+  impl_->path = config.path;
   for (std::size_t i = 0; i < cf_count; ++i) impl_->cf[i] = handles[i];
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), impl_->cf[cf_system]));
+    const std::string start(1, state_tag);
+    for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+      const auto p = decode_partition(it->key().ToStringView().substr(1));
+      if (!p || it->value().size() != 1) continue;
+      const auto st = state_of_bits(static_cast<std::uint8_t>(it->value()[0]));
+      impl_->states[*p] = st;
+      if (st.dropped) impl_->dropped->add(partition_prefix(*p));
+    }
+    if (!it->status().ok()) raise(it->status(), "cannot read partition states");
+  }
 
   std::string version;
   const auto vs = db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], key_format, &version);
@@ -251,14 +406,17 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
 store::~store() = default;
 
 void store::commit(write_batch& batch) {
-  if (impl_->needs_resume) {
-    // Busy: RocksDB is already recovering on its own; the write below tells
-    // whether it has. Any other failure keeps the reason of the first error.
-    const auto r = impl_->db->Resume();
-    if (!r.ok() && !r.IsBusy()) {
-      throw store_error(impl_->resume_kind, fmt::format("the store cannot resume writing yet: {}", r.ToString()));
+  std::lock_guard lock(impl_->write_mutex);
+  for (const auto& [p, n] : batch.impl_->counts) {
+    if (auto it = impl_->states.find(p); it != impl_->states.end() && it->second.dropped) {
+      throw store_error(store_error::kind::stale, fmt::format("partition {} was dropped by a sweep", p.to_string()));
     }
-    if (r.ok()) impl_->needs_resume = false;
+  }
+  for (const auto& p : batch.impl_->identifier_partitions) {
+    if (auto it = impl_->states.find(p); it != impl_->states.end() && (it->second.stripped || it->second.dropped)) {
+      throw store_error(store_error::kind::stale,
+                        fmt::format("partition {} was stripped by a sweep", p.to_string()));
+    }
   }
   auto& resolved = batch.impl_->batch;
   if (!batch.impl_->subjects_written) {
@@ -282,17 +440,11 @@ void store::commit(write_batch& batch) {
   // keeps serving its group instead of blocking for an unknown time.
   rocksdb::WriteOptions wo;
   wo.no_slowdown = write_stopped();
-  const auto s = impl_->db->Write(wo, &resolved);
-  if (!s.ok()) {
+  try {
+    impl_->write(wo, &resolved, "cannot write a batch");
+  } catch (...) {
     resolved.RollbackToSavePoint();
-    if (s.IsNoSpace() || s.IsIOError()) {
-      if (!impl_->needs_resume) impl_->resume_kind = s.IsNoSpace() ? store_error::kind::no_space : store_error::kind::fatal;
-      impl_->needs_resume = true;
-      if (impl_->resume_kind == store_error::kind::no_space) {
-        throw store_error(store_error::kind::no_space, fmt::format("cannot write a batch: {}", s.ToString()));
-      }
-    }
-    raise(s, "cannot write a batch");
+    throw;
   }
   resolved.PopSavePoint();
 }
@@ -351,18 +503,15 @@ std::optional<stored_record> store::get(record_kind kind, std::string_view id) c
   if (!entry) return std::nullopt;
   const auto key = record_key(entry->where, id);
   stored_record r{entry->where, std::string(id), {}, std::nullopt};
-  const auto main_cf = kind == record_kind::cdr ? cf_metadata : cf_usage;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[main_cf], key, &r.metadata);
-  if (s.IsNotFound()) return std::nullopt;  // its partition was dropped
-  if (!s.ok()) raise(s, "cannot read a record");
+  // A record lives in its partition's family until a sweep removes it, and
+  // in the held family when a legal hold kept it.
+  auto metadata = value(kind == record_kind::cdr ? family::metadata : family::usage, key);
+  if (!metadata) metadata = value(family::held, held_key(held_tag::record, key));
+  if (!metadata) return std::nullopt;  // its partition was dropped
+  r.metadata = std::move(*metadata);
   if (kind == record_kind::cdr) {
-    std::string ids;
-    s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ids);
-    if (s.ok()) {
-      r.identifiers = std::move(ids);
-    } else if (!s.IsNotFound()) {
-      raise(s, "cannot read a record's identifiers");
-    }
+    r.identifiers = value(family::identifiers, key);
+    if (!r.identifiers) r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
   }
   return r;
 }
@@ -415,6 +564,254 @@ void store::for_each_subject(std::string_view hash,
     }
   }
   if (!it->status().ok()) raise(it->status(), "cannot read the subject index");
+  // Held entries: few, so all of them are read.
+  scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
+       [&](std::string_view key, std::string_view) {
+         const auto inner = key.substr(1);
+         const auto p = decode_partition(inner);
+         if (p && inner.size() > partition_prefix_size + hash.size() &&
+             inner.substr(partition_prefix_size, hash.size()) == hash) {
+           fn(*p, inner.substr(partition_prefix_size + hash.size()));
+         }
+         return true;
+       });
+}
+
+// --- Retention ---
+
+std::string_view name(family f) {
+  switch (f) {
+    case family::metadata: return "metadata";
+    case family::identifiers: return "identifiers";
+    case family::usage: return "usage";
+    case family::subject_index: return "subject_index";
+    case family::held: return "held";
+  }
+  return "?";
+}
+
+std::optional<family> family_from_name(std::string_view text) {
+  for (auto f : {family::metadata, family::identifiers, family::usage, family::subject_index, family::held}) {
+    if (name(f) == text) return f;
+  }
+  return std::nullopt;
+}
+
+struct change::impl {
+  const store::impl* s = nullptr;
+  rocksdb::WriteBatch batch;
+  std::map<partition, partition_state> states;
+};
+
+change::change(const store& s) : impl_(std::make_unique<impl>()) { impl_->s = s.impl_.get(); }
+change::~change() = default;
+
+void change::put(family f, std::string_view key, std::string_view value) {
+  impl_->batch.Put(impl_->s->h(f), key, value);
+}
+void change::remove(family f, std::string_view key) { impl_->batch.Delete(impl_->s->h(f), key); }
+void change::remove_range(family f, const key_range& r) {
+  impl_->batch.DeleteRange(impl_->s->h(f), r.begin, r.end);
+}
+void change::set_state(const partition& p, partition_state st) {
+  const auto prefix = partition_prefix(p);
+  impl_->batch.Put(impl_->s->cf[cf_system], tagged(state_tag, prefix),
+                   std::string(1, static_cast<char>(state_bits(st))));
+  if (st.dropped) impl_->batch.Delete(impl_->s->cf[cf_system], tagged(count_tag, prefix));
+  impl_->states[p] = st;
+}
+void change::put_entry(std::string_view key, std::string_view value) {
+  impl_->batch.Put(impl_->s->cf[cf_system], tagged(entry_tag, key), value);
+}
+void change::remove_entry(std::string_view key) {
+  impl_->batch.Delete(impl_->s->cf[cf_system], tagged(entry_tag, key));
+}
+bool change::empty() const { return impl_->batch.Count() == 0; }
+
+void store::apply(change& c) {
+  std::lock_guard lock(impl_->write_mutex);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  impl_->write(wo, &c.impl_->batch, "cannot write a retention change");
+  for (const auto& [p, st] : c.impl_->states) {
+    impl_->states[p] = st;
+    if (st.dropped) impl_->dropped->add(partition_prefix(p));
+  }
+}
+
+std::map<partition, partition_state> store::states() const {
+  std::lock_guard lock(impl_->write_mutex);
+  return impl_->states;
+}
+
+std::vector<std::pair<std::string, std::string>> store::entries(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto start = tagged(entry_tag, prefix);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[cf_system]));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    out.emplace_back(it->key().ToString().substr(1), it->value().ToString());
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot read the service's entries");
+  return out;
+}
+
+std::optional<std::string> store::entry(std::string_view key) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], tagged(entry_tag, key), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) raise(s, "cannot read an entry");
+  return v;
+}
+
+std::optional<std::string> store::value(family f, std::string_view key) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->h(f), key, &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) raise(s, "cannot read a value");
+  return v;
+}
+
+void store::scan(family f, const key_range& r,
+                 const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(r.end);
+  if (!r.end.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->h(f)));
+  for (it->Seek(r.begin); it->Valid(); it->Next()) {
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot scan a key range");
+}
+
+namespace {
+
+bool in_range(std::string_view key, const key_range& r) {
+  return key >= std::string_view(r.begin) && (r.end.empty() || key < std::string_view(r.end));
+}
+bool overlaps(std::string_view smallest, std::string_view largest, const key_range& r) {
+  return largest >= std::string_view(r.begin) && (r.end.empty() || smallest < std::string_view(r.end));
+}
+
+// Looks for WAL records that put a key into one of the ranges.
+class wal_scanner final : public rocksdb::WriteBatch::Handler {
+ public:
+  wal_scanner(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out)
+      : ranges_(ranges), out_(out) {}
+  rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    check(cf, key);
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status MergeCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    check(cf, key);
+    return rocksdb::Status::OK();
+  }
+  // Deletions carry keys but no values; they are what a purge writes.
+  rocksdb::Status DeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
+  rocksdb::Status SingleDeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
+  rocksdb::Status DeleteRangeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return rocksdb::Status::OK();
+  }
+  std::string file;
+
+ private:
+  void check(std::uint32_t cf, const rocksdb::Slice& key) {
+    const auto f = family_of(cf);
+    if (!f) return;
+    for (const auto& [rf, r] : ranges_) {
+      if (rf == *f && in_range(key.ToStringView(), r)) {
+        out_.push_back({*f, file, key.ToString()});
+        return;
+      }
+    }
+  }
+  const std::vector<std::pair<family, key_range>>& ranges_;
+  std::vector<residue>& out_;
+};
+
+}  // namespace
+
+store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const {
+  disk_check out;
+  std::vector<rocksdb::LiveFileMetaData> files;
+  impl_->db->GetLiveFilesMetaData(&files);
+  rocksdb::Options options;
+  for (const auto& f : files) {
+    std::optional<family> fam;
+    for (std::size_t i = 0; i < cf_count; ++i) {
+      if (f.column_family_name == cf_names[i]) fam = family_of(i);
+    }
+    if (!fam) continue;
+    std::vector<const key_range*> hits;
+    for (const auto& [rf, r] : ranges) {
+      if (rf == *fam && overlaps(f.smallestkey, f.largestkey, r)) hits.push_back(&r);
+    }
+    if (hits.empty()) continue;
+    rocksdb::SstFileReader reader(options);
+    const auto path = f.db_path + f.name;
+    if (const auto s = reader.Open(path); !s.ok()) raise(s, fmt::format("cannot open {}", path));
+    ++out.sst_files_read;
+    rocksdb::ReadOptions ro;
+    ro.ignore_range_deletions = true;  // the raw keys in the file, not what reads would see
+    ro.verify_checksums = true;
+    std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
+    for (const auto* r : hits) {
+      for (it->Seek(r->begin); it->Valid() && in_range(it->key().ToStringView(), *r); it->Next()) {
+        out.residues.push_back({*fam, f.name, it->key().ToString()});
+      }
+      if (!it->status().ok()) raise(it->status(), fmt::format("cannot read {}", path));
+    }
+  }
+  rocksdb::VectorLogPtr wals;
+  if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
+  out.wal_files = wals.size();
+  if (!wals.empty()) {
+    std::unique_ptr<rocksdb::TransactionLogIterator> it;
+    const auto s = impl_->db->GetUpdatesSince(wals.front()->StartSequence(), &it);
+    if (!s.ok()) raise(s, "cannot read the WAL");
+    wal_scanner scanner(ranges, out.residues);
+    scanner.file = "WAL";
+    for (; it->Valid(); it->Next()) {
+      auto batch = it->GetBatch();
+      if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
+    }
+  }
+  return out;
+}
+
+std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>>& ranges) {
+  if (ranges.empty()) return {};
+  // Every memtable is flushed, so every WAL file written before the removal
+  // becomes obsolete and is deleted (WAL archiving and recycling are off).
+  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  if (const auto s = impl_->db->Flush(fo, all); !s.ok()) raise(s, "cannot flush before a purge");
+  // Whole files inside a range go without rewriting anything: partitions
+  // have SST files of their own.
+  for (const auto& [f, r] : ranges) {
+    const rocksdb::Slice b(r.begin);
+    const rocksdb::Slice e(r.end);
+    const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
+    if (!s.ok()) raise(s, "cannot delete files in a purged range");
+  }
+  // Files that still hold keys of a range (shared with other keys, or in
+  // level 0) are rewritten down to the bottom level without them.
+  auto left = check_on_disk(ranges).residues;
+  std::set<std::pair<family, std::size_t>> compacted;
+  for (const auto& res : left) {
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      const auto& [f, r] = ranges[i];
+      if (f != res.where || !in_range(res.key, r) || !compacted.insert({f, i}).second) continue;
+      rocksdb::CompactRangeOptions co;
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      co.exclusive_manual_compaction = false;
+      const rocksdb::Slice b(r.begin);
+      const rocksdb::Slice e(r.end);
+      const auto s = impl_->db->CompactRange(co, impl_->h(f), &b, r.end.empty() ? nullptr : &e);
+      if (!s.ok()) raise(s, "cannot compact a purged range");
+    }
+  }
+  return left.empty() ? left : check_on_disk(ranges).residues;
 }
 
 std::vector<store::family_size> store::sizes() const {

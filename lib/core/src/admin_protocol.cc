@@ -33,12 +33,23 @@ std::string_view name(error_code c) {
 }
 
 namespace {
-constexpr std::array<command_spec, 5> command_table{{
+constexpr std::array<command_spec, 13> command_table{{
     {"status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
     {"config", access::viewer, "the effective configuration, secrets redacted"},
     {"record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
     {"subject export", access::operator_,
      "every stored record carrying an identifier, streamed as JSON lines; args: {\"identifier\": X}"},
+    {"sweep", access::operator_,
+     "run a retention sweep now and report it; args: {\"dry_run\": true, \"as_of\": RFC3339} only forecasts"},
+    {"hold add", access::operator_,
+     "add a legal hold; args: customer, subject, from_month, to_month, kind (at least one), reason, reference"},
+    {"hold list", access::viewer, "the active legal holds"},
+    {"hold release", access::operator_, "release a legal hold; args: {\"id\": ID}"},
+    {"subject erase", access::operator_,
+     "erase an end user's identifiers from every month now (held ones when released); args: {\"identifier\": X}"},
+    {"verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone"},
+    {"audit export", access::operator_, "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
+    {"audit verify", access::viewer, "check the audit trail's hash chain"},
     {"debug advance-clock", access::operator_,
      "move the simulated clock forward (only with --fake-clock); args: {\"duration\": \"90s\"}"},
 }};

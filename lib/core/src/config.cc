@@ -264,6 +264,16 @@ daemon_config build(const toml::table& root, std::string_view file) {
   if (c.kafka.topic_dead_letter == c.kafka.topic_cdr || c.kafka.topic_dead_letter == c.kafka.topic_usage) {
     r.bad("kafka.topics.dead_letter", "must differ from the input topics");
   }
+  c.kafka.topic_deletion_events = r.non_empty("kafka.topics.deletion_events");
+  for (const auto* other : {&c.kafka.topic_cdr, &c.kafka.topic_usage, &c.kafka.topic_dead_letter}) {
+    if (c.kafka.topic_deletion_events == *other) {
+      r.bad("kafka.topics.deletion_events", "must differ from the input and dead-letter topics");
+    }
+  }
+  c.sweep.interval = r.duration("sweep.interval");
+  if (c.sweep.interval < std::chrono::seconds(1)) r.bad("sweep.interval", "must be at least 1s");
+  c.sweep.jitter = r.duration("sweep.jitter");
+  if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");
   c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
   c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
   c.kafka.batch_linger = r.duration("kafka.batch_linger");

@@ -18,6 +18,7 @@ shutdown_timeout = "30s"
 cdr = "cdr"
 usage = "usage"
 dead_letter = "cdr-retention-dlq"
+deletion_events = "cdr-retention-events"
 
 [kafka.properties]
 
@@ -26,6 +27,10 @@ path = "/var/lib/cdr-retention"
 compression = "lz4"
 block_cache_mb = 64
 subject_key_file = "/etc/cdr-retention/subject.key"
+
+[sweep]
+interval = "1h"
+jitter = "5m"
 
 [admin]
 socket = "/run/cdr-retention/admin.sock"

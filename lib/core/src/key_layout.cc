@@ -71,4 +71,24 @@ key_range partition_range(const partition& p) {
   return r;
 }
 
+key_range point_range(std::string_view key) {
+  key_range r{std::string(key), std::string(key)};
+  r.end.push_back('\0');
+  return r;
+}
+
+key_range prefix_range(std::string_view prefix) {
+  key_range r{std::string(prefix), std::string(prefix)};
+  // The smallest key greater than every key with this prefix.
+  while (!r.end.empty() && static_cast<unsigned char>(r.end.back()) == 0xff) r.end.pop_back();
+  if (!r.end.empty()) r.end.back() = static_cast<char>(static_cast<unsigned char>(r.end.back()) + 1);
+  return r;
+}
+
+std::string held_key(held_tag tag, std::string_view key) {
+  std::string out(1, static_cast<char>(tag));
+  out.append(key);
+  return out;
+}
+
 }  // namespace cdr

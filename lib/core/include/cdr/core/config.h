@@ -29,6 +29,7 @@ struct kafka_config {
   std::string topic_cdr;
   std::string topic_usage;
   std::string topic_dead_letter;
+  std::string topic_deletion_events;
   int embedded_partitions = 0;
   std::uint32_t batch_max_records = 0;  // records and rejects per RocksDB batch
   microseconds batch_linger{};          // a partial batch is written after this
@@ -45,6 +46,11 @@ struct storage_config {
   compression_kind compression = compression_kind::lz4;
   std::uint64_t block_cache_bytes = 0;
   std::string subject_key_file;  // HMAC-SHA-256 secret of the subject index
+};
+
+struct sweep_config {
+  microseconds interval{};  // between scheduled sweeps
+  microseconds jitter{};    // a random extra delay of up to this much
 };
 
 // Demo traffic for the embedded broker (kafka.brokers = "embedded").
@@ -81,6 +87,7 @@ struct log_config {
 struct daemon_config {
   kafka_config kafka;
   storage_config storage;
+  sweep_config sweep;
   admin_config admin;
   metrics_config metrics;
   log_config log;

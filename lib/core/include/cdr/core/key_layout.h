@@ -53,5 +53,19 @@ struct key_range {
   std::string end;
 };
 key_range partition_range(const partition& p);
+// [key, key + "\0"): exactly one key.
+key_range point_range(std::string_view key);
+// Every key that starts with `prefix`.
+key_range prefix_range(std::string_view prefix);
+
+// The held column family (records a legal hold keeps past their deadline,
+// the Korea annex's "separate database") reuses the keys above behind a
+// one-byte tag, so each tag is a range of its own ordered by partition.
+enum class held_tag : char {
+  record = 'm',       // + record key -> CDR metadata or usage event
+  identifiers = 'i',  // + record key -> CDR identifiers
+  subject = 's',      // + subject key -> ""
+};
+std::string held_key(held_tag tag, std::string_view key);
 
 }  // namespace cdr

@@ -34,6 +34,4 @@ class keyed_hasher {
 // the key). Throws std::runtime_error naming the file; never the key.
 std::string load_key_file(const std::string& path);
 
-std::string to_hex(std::string_view bytes);
-
 }  // namespace cdr::crypto

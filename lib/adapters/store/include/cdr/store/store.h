@@ -6,7 +6,11 @@
 //   usage          prefix(usage) + id -> the usage event, as sent
 //   subject_index  prefix(cdr)   + HMAC(identifier) + id -> ""
 //   ids            kind + id -> partition prefix + content digest (idempotency)
-//   system         format version, consumer offsets, partition counts
+//   held           records a legal hold keeps past their deadline, behind a
+//                  one-byte tag (cdr::held_tag)
+//   system         format version, consumer offsets, partition counts,
+//                  partition states, and the service's own entries
+//                  (holds, journals, audit and event outboxes) under "q"
 // Record column families cut SST files at partition-prefix boundaries, so a
 // partition's data lives in whole files of its own.
 #pragma once
@@ -23,6 +27,7 @@
 
 #include "cdr/core/config.h"
 #include "cdr/core/key_layout.h"
+#include "cdr/core/retention.h"
 
 namespace cdr::store {
 
@@ -32,13 +37,20 @@ inline constexpr std::uint32_t format_version = 1;
 // (stall, no_space) or stop (fatal).
 class store_error : public std::runtime_error {
  public:
-  enum class kind : std::uint8_t { stall, no_space, fatal };
+  // stale: the batch writes into a partition a sweep has closed since it
+  // was built; build it again with the current time.
+  enum class kind : std::uint8_t { stall, no_space, stale, fatal };
   store_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
   kind which() const { return kind_; }
 
  private:
   kind kind_;
 };
+
+// The column families a retention change or a scan can name.
+enum class family : std::uint8_t { metadata, identifiers, usage, subject_index, held };
+std::string_view name(family f);
+std::optional<family> family_from_name(std::string_view text);
 
 struct id_entry {
   partition where;
@@ -68,6 +80,12 @@ class write_batch {
                std::string_view identifiers, std::uint64_t digest);
   void put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest);
   void put_subject(const partition& p, std::string_view hash, std::string_view id);
+  // A late record a legal hold keeps: written to the held family (with its
+  // id-index entry). metadata empty: only identifiers are held (the
+  // metadata went to its partition with put_cdr).
+  void put_held(const partition& p, std::string_view id, std::string_view metadata, std::string_view identifiers,
+                const std::vector<std::string>& subject_hashes);
+  void put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest);
   // The next offset to consume of a topic partition.
   void set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next);
 
@@ -81,9 +99,43 @@ class write_batch {
   std::size_t records_ = 0;
 };
 
+// A retention change (sweep action, hold, erasure, journal), applied
+// atomically and synced by store::apply.
+class change {
+ public:
+  explicit change(const store& s);
+  ~change();
+  change(const change&) = delete;
+  change& operator=(const change&) = delete;
+
+  void put(family f, std::string_view key, std::string_view value);
+  void remove(family f, std::string_view key);
+  void remove_range(family f, const key_range& r);
+  // Marks what sweeps have done to a partition; a dropped partition's
+  // record count is removed.
+  void set_state(const partition& p, partition_state s);
+  // The service's own entries in the system family (under "q").
+  void put_entry(std::string_view key, std::string_view value);
+  void remove_entry(std::string_view key);
+  bool empty() const;
+
+ private:
+  friend class store;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// A key that should be gone from the files on disk but is not.
+struct residue {
+  family where = family::identifiers;
+  std::string file;  // SST or WAL file name
+  std::string key;
+};
+
 class store {
  public:
   friend class write_batch;
+  friend class change;
   // Opens (creating if needed) the store; throws store_error on failure,
   // including a format version this build does not understand.
   explicit store(const storage_config& config);
@@ -109,6 +161,31 @@ class store {
   // Calls fn(partition, record id) for every subject-index entry with this
   // hash, in partitions of the given kind.
   void for_each_subject(std::string_view hash, const std::function<void(const partition&, std::string_view)>& fn) const;
+
+  // --- Retention (sweeps, holds, erasure, verification) ---
+  void apply(change& c);
+  std::map<partition, partition_state> states() const;
+  // The service's entries whose key starts with prefix, in key order.
+  std::vector<std::pair<std::string, std::string>> entries(std::string_view prefix) const;
+  std::optional<std::string> entry(std::string_view key) const;
+  std::optional<std::string> value(family f, std::string_view key) const;
+  // Calls fn(key, value) for the keys in [r.begin, r.end) (an empty end:
+  // to the last key) until fn returns false.
+  void scan(family f, const key_range& r,
+            const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // Makes removed ranges physically gone: flushes every memtable (so no
+  // live WAL keeps their bytes), deletes the files inside each range,
+  // compacts the ranges some file still has keys of, then checks.
+  // Returns what is still on disk (empty when purged).
+  std::vector<residue> purge(const std::vector<std::pair<family, key_range>>& ranges);
+  // Reads the keys of every live SST file overlapping the ranges, and every
+  // live WAL record, and reports those that fall in a range.
+  struct disk_check {
+    std::vector<residue> residues;
+    std::size_t sst_files_read = 0;
+    std::size_t wal_files = 0;
+  };
+  disk_check check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const;
 
   struct family_size {
     std::string name;

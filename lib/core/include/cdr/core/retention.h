@@ -1,0 +1,107 @@
+// Legal holds and sweep planning (spec/retention.md): which partitions a
+// sweep strips or drops at a given instant, which it must leave alone, and
+// which records inside a partition a hold keeps. Pure: the caller supplies
+// the counts, the partitions' states, the holds and the time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cdr/core/key_layout.h"
+#include "cdr/core/month.h"
+#include "cdr/core/policy.h"
+#include "cdr/core/time.h"
+
+namespace cdr {
+
+// A legal hold (notice §11): records it names survive every sweep until it
+// is released. At least one selector is set.
+struct hold {
+  std::uint64_t id = 0;
+  std::optional<std::string> customer;
+  std::optional<std::string> subject;  // keyed hash (raw 32 bytes) of the normalised identifier
+  std::optional<month> from_month;     // inclusive
+  std::optional<month> to_month;       // inclusive
+  std::optional<record_kind> kind;
+  std::string reason;
+  std::string reference;
+  instant created_at{};
+  std::uint32_t created_by = 0;  // uid of the requester
+
+  // Whether the hold names records of this partition at all.
+  bool covers_partition(const partition& p) const;
+  // Whether it names every record of the partitions it covers (no customer
+  // or subject selector): those partitions are left whole.
+  bool whole() const { return !customer && !subject; }
+  // Whether it names one record of partition p with this customer and these
+  // subject hashes (raw).
+  bool covers(const partition& p, std::string_view customer_id, std::span<const std::string> subject_hashes) const;
+
+  friend bool operator==(const hold&, const hold&) = default;
+};
+nlohmann::json to_json(const hold& h);
+std::optional<hold> hold_from_json(const nlohmann::json& j);
+
+// The selectors of a `hold add` request (args as in docs/admin-protocol.md),
+// validated; an error message otherwise. `subject_hash` turns an identifier
+// into its keyed hash: the raw value is never kept.
+std::variant<hold, std::string> hold_from_request(const nlohmann::json& args,
+                                                  const std::function<std::string(std::string_view)>& subject_hash);
+
+// Any active hold that covers the record.
+bool any_covers(std::span<const hold> holds, const partition& p, std::string_view customer_id,
+                std::span<const std::string> subject_hashes);
+
+// The customer_id of a stored record (CDR metadata or usage event); empty
+// when it has none.
+std::string customer_of(std::string_view record_json);
+// The string values of a stored CDR identifiers object (what the subject
+// index hashes, once normalised).
+std::vector<std::string> identifier_values(std::string_view identifiers_json);
+
+// What sweeps have already done to a partition.
+struct partition_state {
+  bool stripped = false;  // identifiers and their index entries removed
+  bool dropped = false;   // the whole records removed
+  friend bool operator==(const partition_state&, const partition_state&) = default;
+};
+
+struct planned_action {
+  retention_action action = retention_action::strip_identifiers;
+  partition where;
+  month deadline = month::of(1970, 1);  // acted on from deadline.start()
+  std::int64_t records = 0;             // records the partition holds
+  // Holds that name some of its records: those are copied to the held
+  // store before the partition is removed.
+  std::vector<std::uint64_t> partial_holds;
+  // Holds that name the whole partition: the action waits for their release.
+  std::vector<std::uint64_t> whole_holds;
+  bool deferred() const { return !whole_holds.empty(); }
+};
+
+// Every action due at `now` (deadline <= now, never before), oldest deadline
+// first. A drop of a CDR partition also removes its identifiers, so a
+// partition whose drop is due gets the drop only.
+std::vector<planned_action> plan_sweep(const retention_policy& policy, const std::map<partition, std::int64_t>& counts,
+                                       const std::map<partition, partition_state>& states,
+                                       std::span<const hold> holds, instant now);
+
+// Partitions past their deadline, not done and not held (0 when healthy).
+struct overdue_summary {
+  std::size_t partitions = 0;
+  std::int64_t records = 0;
+};
+overdue_summary overdue_of(std::span<const planned_action> plan);
+
+nlohmann::json to_json(const planned_action& a);
+
+}  // namespace cdr

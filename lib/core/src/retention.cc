@@ -1,0 +1,198 @@
+#include "cdr/core/retention.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "cdr/core/hex.h"
+
+namespace cdr {
+
+bool hold::covers_partition(const partition& p) const {
+  if (kind && *kind != p.kind) return false;
+  if (from_month && p.month < *from_month) return false;
+  if (to_month && p.month > *to_month) return false;
+  return true;
+}
+
+bool hold::covers(const partition& p, std::string_view customer_id, std::span<const std::string> subject_hashes) const {
+  if (!covers_partition(p)) return false;
+  if (customer && *customer != customer_id) return false;
+  if (subject && std::find(subject_hashes.begin(), subject_hashes.end(), *subject) == subject_hashes.end()) {
+    return false;
+  }
+  return true;
+}
+
+bool any_covers(std::span<const hold> holds, const partition& p, std::string_view customer_id,
+                std::span<const std::string> subject_hashes) {
+  return std::any_of(holds.begin(), holds.end(),
+                     [&](const hold& h) { return h.covers(p, customer_id, subject_hashes); });
+}
+
+nlohmann::json to_json(const hold& h) {
+  nlohmann::json j{{"id", h.id},
+                   {"reason", h.reason},
+                   {"reference", h.reference},
+                   {"created_at", format_rfc3339(h.created_at)},
+                   {"created_by", h.created_by}};
+  j["customer"] = h.customer ? nlohmann::json(*h.customer) : nlohmann::json(nullptr);
+  j["subject"] = h.subject ? nlohmann::json(to_hex(*h.subject)) : nlohmann::json(nullptr);
+  j["from_month"] = h.from_month ? nlohmann::json(h.from_month->to_string()) : nlohmann::json(nullptr);
+  j["to_month"] = h.to_month ? nlohmann::json(h.to_month->to_string()) : nlohmann::json(nullptr);
+  j["kind"] = h.kind ? nlohmann::json(name(*h.kind)) : nlohmann::json(nullptr);
+  return j;
+}
+
+namespace {
+
+std::optional<std::string> opt_string(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+std::optional<hold> hold_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("id") || !j["id"].is_number_unsigned()) return std::nullopt;
+  hold h;
+  h.id = j["id"].get<std::uint64_t>();
+  h.customer = opt_string(j, "customer");
+  if (auto s = opt_string(j, "subject")) {
+    h.subject = from_hex(*s);
+    if (!h.subject) return std::nullopt;
+  }
+  if (auto s = opt_string(j, "from_month")) {
+    h.from_month = month::parse(*s);
+    if (!h.from_month) return std::nullopt;
+  }
+  if (auto s = opt_string(j, "to_month")) {
+    h.to_month = month::parse(*s);
+    if (!h.to_month) return std::nullopt;
+  }
+  if (auto s = opt_string(j, "kind")) {
+    h.kind = record_kind_from_name(*s);
+    if (!h.kind) return std::nullopt;
+  }
+  h.reason = opt_string(j, "reason").value_or("");
+  h.reference = opt_string(j, "reference").value_or("");
+  if (auto s = opt_string(j, "created_at")) {
+    if (auto t = parse_rfc3339(*s)) h.created_at = *t;
+  }
+  h.created_by = j.value("created_by", 0U);
+  return h;
+}
+
+std::variant<hold, std::string> hold_from_request(const nlohmann::json& args,
+                                                  const std::function<std::string(std::string_view)>& subject_hash) {
+  for (const auto& [k, v] : args.items()) {
+    static constexpr std::array<std::string_view, 7> known{"customer", "subject", "from_month", "to_month",
+                                                           "kind",     "reason",  "reference"};
+    if (std::find(known.begin(), known.end(), k) == known.end()) return fmt::format("unknown argument \"{}\"", k);
+    if (!v.is_string()) return fmt::format("argument \"{}\" must be a string", k);
+  }
+  hold h;
+  h.customer = opt_string(args, "customer");
+  if (h.customer && (h.customer->empty() || h.customer->size() > 64)) {
+    return std::string("\"customer\" must be a customer id (1-64 characters)");
+  }
+  if (auto s = opt_string(args, "subject")) {
+    if (s->empty()) return std::string("\"subject\" must be a phone number or e-mail address");
+    h.subject = subject_hash(*s);
+  }
+  for (auto [key, slot] : {std::pair{"from_month", &h.from_month}, std::pair{"to_month", &h.to_month}}) {
+    if (auto s = opt_string(args, key)) {
+      *slot = month::parse(*s);
+      if (!*slot) return fmt::format("\"{}\" must be a month as YYYY-MM", key);
+    }
+  }
+  if (h.from_month && h.to_month && *h.from_month > *h.to_month) {
+    return std::string("\"from_month\" is after \"to_month\"");
+  }
+  if (auto s = opt_string(args, "kind")) {
+    h.kind = record_kind_from_name(*s);
+    if (!h.kind) return std::string("\"kind\" must be cdr or usage");
+  }
+  if (!h.customer && !h.subject && !h.from_month && !h.to_month && !h.kind) {
+    return std::string("a hold needs at least one selector: customer, subject, from_month, to_month or kind");
+  }
+  h.reason = opt_string(args, "reason").value_or("");
+  h.reference = opt_string(args, "reference").value_or("");
+  if (h.reason.empty()) return std::string("\"reason\" is required");
+  if (h.reference.empty()) return std::string("\"reference\" is required");
+  return h;
+}
+
+std::string customer_of(std::string_view record_json) {
+  const auto j = nlohmann::json::parse(record_json, nullptr, false);
+  if (!j.is_object()) return {};
+  const auto it = j.find("customer_id");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::vector<std::string> identifier_values(std::string_view identifiers_json) {
+  std::vector<std::string> out;
+  const auto j = nlohmann::json::parse(identifiers_json, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::vector<planned_action> plan_sweep(const retention_policy& policy, const std::map<partition, std::int64_t>& counts,
+                                       const std::map<partition, partition_state>& states,
+                                       std::span<const hold> holds, instant now) {
+  std::map<partition, std::int64_t> all = counts;
+  for (const auto& [p, s] : states) all.try_emplace(p, 0);
+  std::vector<planned_action> out;
+  for (const auto& [p, n] : all) {
+    partition_state st;
+    if (auto it = states.find(p); it != states.end()) st = it->second;
+    if (st.dropped) continue;
+    const auto due = [&](retention_action a) { return policy.deadline(a, p.month, p.cls).start() <= now; };
+    std::optional<retention_action> action;
+    if (p.kind == record_kind::usage) {
+      if (due(retention_action::drop_usage)) action = retention_action::drop_usage;
+    } else if (due(retention_action::drop_metadata)) {
+      action = retention_action::drop_metadata;
+    } else if (!st.stripped && due(retention_action::strip_identifiers)) {
+      action = retention_action::strip_identifiers;
+    }
+    if (!action) continue;
+    planned_action a{*action, p, policy.deadline(*action, p.month, p.cls), n, {}, {}};
+    for (const auto& h : holds) {
+      if (!h.covers_partition(p)) continue;
+      (h.whole() ? a.whole_holds : a.partial_holds).push_back(h.id);
+    }
+    out.push_back(std::move(a));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const planned_action& a, const planned_action& b) { return a.deadline < b.deadline; });
+  return out;
+}
+
+overdue_summary overdue_of(std::span<const planned_action> plan) {
+  overdue_summary s;
+  for (const auto& a : plan) {
+    if (a.deferred()) continue;
+    ++s.partitions;
+    s.records += a.records;
+  }
+  return s;
+}
+
+nlohmann::json to_json(const planned_action& a) {
+  nlohmann::json j{{"action", name(a.action)},
+                   {"kind", name(a.where.kind)},
+                   {"month", a.where.month.to_string()},
+                   {"class", a.where.cls},
+                   {"deadline", format_rfc3339(a.deadline.start())},
+                   {"records", a.records}};
+  if (!a.partial_holds.empty()) j["partial_holds"] = a.partial_holds;
+  if (!a.whole_holds.empty()) j["deferred_by_holds"] = a.whole_holds;
+  return j;
+}
+
+}  // namespace cdr

@@ -1,0 +1,406 @@
+// Retention end to end: the real daemon binary on a simulated clock,
+// consuming crafted events from librdkafka's mock cluster (hosted by the
+// test), sweeping, holding, erasing. Every expectation comes from a model
+// written here with std::chrono calendar types, not from the planner.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "daemon_process.h"
+#include "mock_kafka.h"
+
+namespace cdr::test {
+namespace {
+
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+std::string ym_text(year_month ym) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u", static_cast<int>(ym.year()), static_cast<unsigned>(ym.month()));
+  return buf;
+}
+std::string at(year_month ym, int day, int hour) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%sT%02d:00:00Z", (ym_text(ym) + "-" + (day < 10 ? "0" : "") + std::to_string(day)).c_str(),
+                hour);
+  return buf;
+}
+unsigned days_in(year_month ym) {
+  return static_cast<unsigned>((sys_days{(ym + months{1}) / 1} - sys_days{ym / 1}).count());
+}
+
+// One record the test sent, and what the notice says about it.
+struct sent {
+  std::string id;
+  bool usage = false;
+  year_month month;
+  std::string customer;
+  std::string phone;  // the identifier planted in it (CDRs)
+
+  year_month strip_at() const { return month + months{13}; }
+  year_month drop_at() const { return usage ? month + months{36} : year{static_cast<int>(month.year()) + 10} / January; }
+  // At the first instant of month `now`.
+  bool present(year_month now) const { return now < drop_at(); }
+  bool identifiers(year_month now) const { return !usage && present(now) && now < strip_at(); }
+};
+
+class retention : public ::testing::Test {
+ protected:
+  retention() : kafka_(2) {}
+  void TearDown() override {
+    if (HasFailure()) {
+      const auto log = read_file(dir_ / "log");
+      std::cerr << "--- daemon log (tail) ---\n" << log.substr(log.size() > 6000 ? log.size() - 6000 : 0) << "\n";
+    }
+  }
+
+  std::vector<std::string> args(const std::string& clock) const {
+    return {"--fake-clock", clock,
+            "--set", "kafka.brokers=" + kafka_.bootstrap(),
+            "--set", "kafka.batch_linger=20ms",
+            "--set", "kafka.properties.\"session.timeout.ms\"=6000",
+            "--set", "kafka.properties.\"heartbeat.interval.ms\"=500",
+            "--set", "storage.compression=none"};
+  }
+  std::unique_ptr<daemon_process> start(const std::string& clock) {
+    auto d = std::make_unique<daemon_process>(write_test_config(dir_), args(clock), dir_ / "log");
+    EXPECT_TRUE(d->wait_ready(sock())) << d->log();
+    return d;
+  }
+  std::string sock() const { return dir_ / "a.sock"; }
+
+  nlohmann::json call(const std::string& command, const nlohmann::json& a = nlohmann::json::object()) {
+    auto r = admin_call(sock(), command, a);
+    EXPECT_TRUE(r.value("ok", false)) << command << ": " << r.dump();
+    return r.value("result", nlohmann::json());
+  }
+
+  const sent& send_cdr(year_month m, const std::string& when, const std::string& customer, const std::string& phone) {
+    sent s{"c-" + std::to_string(++ids_), false, m, customer, phone};
+    kafka_.produce("cdr", s.id,
+                   R"({"type":"cdr","id":")" + s.id + R"(","customer_id":")" + customer + R"(","occurred_at":")" +
+                       when + R"(","channel":"sms","from":")" + phone + R"(","to":"someone)" + std::to_string(ids_) +
+                       R"(@example.org"})");
+    ++messages_;
+    return sent_.emplace_back(std::move(s));
+  }
+  const sent& send_usage(year_month m, const std::string& when, const std::string& customer) {
+    sent s{"u-" + std::to_string(++ids_), true, m, customer, ""};
+    kafka_.produce("usage", s.id,
+                   R"({"type":"usage","id":")" + s.id + R"(","customer_id":")" + customer + R"(","occurred_at":")" +
+                       when + R"(","account_user":"jane@acme.example","ip":"203.0.113.7"})");
+    ++messages_;
+    return sent_.emplace_back(std::move(s));
+  }
+
+  // Waits until the daemon's stored offsets cover every message sent.
+  void wait_stored() {
+    kafka_.flush();
+    const auto deadline = steady_clock::now() + seconds(120);
+    std::uint64_t total = 0;
+    while (steady_clock::now() < deadline) {
+      total = 0;
+      try {
+        const auto st = admin_call(sock(), "status");
+        const auto offsets =
+            st.value(nlohmann::json::json_pointer("/result/kafka/consumer/offsets"), nlohmann::json::object());
+        for (const auto& [t, parts] : offsets.items()) {
+          for (const auto& [p, off] : parts.items()) total += off.get<std::uint64_t>();
+        }
+      } catch (const std::exception&) {
+      }
+      if (total >= messages_) return;
+      std::this_thread::sleep_for(milliseconds(30));
+    }
+    FAIL() << "stored offsets " << total << " of " << messages_;
+  }
+
+  // What `record get` shows: nullopt when absent, else whether it has identifiers.
+  std::optional<bool> get(const sent& s) {
+    const auto r = admin_call(sock(), "record get", {{"id", s.id}, {"kind", s.usage ? "usage" : "cdr"}});
+    if (!r.value("ok", false)) {
+      EXPECT_EQ(r["error"]["code"], "not_found") << r.dump();
+      return std::nullopt;
+    }
+    if (s.usage) return false;
+    const auto& ids = r["result"]["identifiers"];
+    if (!ids.is_null()) {
+      EXPECT_EQ(ids["from"], s.phone) << "identifiers come back byte-exact";
+    }
+    return !ids.is_null();
+  }
+
+  void expect_model(const sent& s, year_month now) {
+    const auto got = get(s);
+    EXPECT_EQ(got.has_value(), s.present(now)) << s.id << " of " << ym_text(s.month) << " at " << ym_text(now);
+    if (got) {
+      EXPECT_EQ(*got, s.identifiers(now)) << s.id << " identifiers, of " << ym_text(s.month) << " at " << ym_text(now);
+    }
+  }
+
+  // Every file under the data directory, searched for raw bytes.
+  std::size_t occurrences(const std::string& needle) const {
+    std::size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "data")) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (auto pos = bytes.find(needle); pos != std::string::npos; pos = bytes.find(needle, pos + 1)) ++n;
+    }
+    return n;
+  }
+
+  temp_dir dir_;
+  mock_kafka kafka_;
+  std::vector<sent> sent_;
+  std::uint64_t messages_ = 0;
+  std::uint64_t ids_ = 0;
+};
+
+// Eleven years, one month at a time: events of every month arrive on time,
+// late ones for earlier months; after each month's sweep nothing is kept past
+// its deadline and nothing is removed before it.
+TEST_F(retention, eleven_year_walk_never_late_never_early) {
+  std::mt19937_64 rng(20151);
+  year_month now = 2015y / January;
+  auto d = start("2015-01-01T00:00:00Z");
+  for (int step = 0; step <= 132; ++step) {
+    if (step > 0) {
+      call("debug advance-clock", {{"duration", std::to_string(days_in(now)) + "d"}});
+      now += months{1};
+    }
+    const std::string c = "cust-" + std::to_string(step % 3);
+    send_cdr(now, at(now, 1, 3), c, "+1415555" + std::to_string(1000 + step));
+    send_cdr(now, at(now, 1, 5), c, "+1415556" + std::to_string(1000 + step));
+    send_usage(now, at(now, 1, 4), c);
+    const auto late = now - months{1 + static_cast<int>(rng() % 140)};
+    send_cdr(late, at(late, 10, 9), c, "+1415557" + std::to_string(1000 + step));
+    send_usage(late, at(late, 10, 9), c);
+    wait_stored();
+    call("sweep");
+    for (const auto& s : sent_) {
+      const bool boundary = s.strip_at() == now || s.strip_at() == now + months{1} || s.drop_at() == now ||
+                            s.drop_at() == now + months{1};
+      if (boundary || step % 12 == 0 || step == 132) expect_model(s, now);
+    }
+    if (HasFailure()) FAIL() << "at " << ym_text(now);
+  }
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_GT(v["partitions"].size(), 100u);
+  EXPECT_TRUE(call("audit verify")["ok"].get<bool>());
+  // Nothing is due now that has not been done.
+  const auto f = call("sweep", {{"dry_run", true}});
+  EXPECT_TRUE(f["actions"].empty()) << f.dump();
+}
+
+// Holds keep what they name, through strips; release lets the next sweep
+// remove it; a hold added after a strip brings nothing back; late events a
+// hold names are kept whole.
+TEST_F(retention, holds_keep_release_and_never_resurrect) {
+  const year_month m = 2024y / June;
+  auto d = start("2025-05-15T00:00:00Z");
+  std::vector<sent> a, b;
+  for (int i = 0; i < 5; ++i) {
+    a.push_back(send_cdr(m, at(m, 3 + i, 10), "cust-a", "+3361234560" + std::to_string(i)));
+    b.push_back(send_cdr(m, at(m, 3 + i, 11), "cust-b", "+3361234570" + std::to_string(i)));
+  }
+  const auto other_month = send_cdr(2024y / May, at(2024y / May, 20, 10), "cust-b", "+33612345800");
+  wait_stored();
+  const auto h = call("hold add", {{"customer", "cust-a"}, {"reason", "litigation"}, {"reference", "CASE-1"}});
+  const auto whole = call("hold add", {{"from_month", "2024-05"}, {"to_month", "2024-05"}, {"kind", "cdr"},
+                                       {"reason", "investigation"}, {"reference", "LE-7"}});
+  EXPECT_EQ(admin_call(sock(), "hold add", {{"reason", "x"}, {"reference", "y"}})["error"]["code"], "invalid_argument");
+  call("debug advance-clock", {{"duration", "48d"}});  // 2025-07-02: May and June 2024 are due
+  const auto r = call("sweep");
+  ASSERT_EQ(r["deferred"].size(), 1u) << r.dump();  // May 2024, held whole
+  EXPECT_EQ(r["deferred"][0]["month"], "2024-05");
+  for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(true)) << "held: " << s.id;
+  for (const auto& s : b) EXPECT_EQ(get(s), std::optional<bool>(false)) << "stripped: " << s.id;
+  EXPECT_EQ(get(other_month), std::optional<bool>(true));
+  // A late event of the stripped month: kept whole for cust-a, stripped for cust-b.
+  const auto late_a = send_cdr(m, at(m, 28, 10), "cust-a", "+33612345900");
+  const auto late_b = send_cdr(m, at(m, 28, 11), "cust-b", "+33612345901");
+  wait_stored();
+  EXPECT_EQ(get(late_a), std::optional<bool>(true));
+  EXPECT_EQ(get(late_b), std::optional<bool>(false));
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+  EXPECT_EQ(call("hold list")["holds"].size(), 2u);
+
+  // A hold added after the strip brings nothing back.
+  const auto late_hold = call("hold add", {{"customer", "cust-b"}, {"reason", "late request"}, {"reference", "CASE-2"}});
+  call("sweep");
+  for (const auto& s : b) EXPECT_EQ(get(s), std::optional<bool>(false));
+  call("hold release", {{"id", late_hold["id"].get<std::uint64_t>()}});
+
+  call("hold release", {{"id", std::to_string(h["id"].get<std::uint64_t>())}});
+  call("hold release", {{"id", whole["id"].get<std::uint64_t>()}});
+  EXPECT_EQ(admin_call(sock(), "hold release", {{"id", "999"}})["error"]["code"], "not_found");
+  for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(true)) << "kept until the next sweep";
+  call("sweep");
+  for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(false)) << "released: " << s.id;
+  EXPECT_EQ(get(late_a), std::optional<bool>(false));
+  EXPECT_EQ(get(other_month), std::optional<bool>(false));
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+  EXPECT_EQ(occurrences("+336123456"), 0u) << "no held copy is left on disk";
+  EXPECT_EQ(occurrences("+33612345800"), 0u);
+}
+
+// A subject across 13 months, one of them held: export, erase, export,
+// release, export; raw bytes of erased and stripped identifiers are gone
+// from every file while those of months not yet due are still there.
+TEST_F(retention, subject_erasure_and_raw_byte_scan) {
+  const std::string x = "+14155550100";
+  auto d = start("2026-11-01T00:00:00Z");
+  const year_month first = 2025y / November;
+  for (int i = 0; i < 13; ++i) {
+    const auto m = first + months{i};
+    send_cdr(m, at(m, 1, 1), "cust-x", x);
+    send_cdr(m, at(m, 1, 2), "cust-x", "+4930123456" + std::to_string(i % 10));  // another subject
+  }
+  const auto stripped = send_cdr(first, at(first, 2, 1), "cust-z", "+81312345678");
+  wait_stored();
+  EXPECT_GE(occurrences(x), 13u) << "the scan sees identifiers wherever they are (here: the WAL)";
+  const auto before = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "subject export", "--identifier",
+                                   "001 (415) 555-0100"});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(std::count(before.out.begin(), before.out.end(), '\n'), 13);
+
+  call("hold add", {{"from_month", "2026-03"}, {"to_month", "2026-03"}, {"reason", "tax audit"}, {"reference", "T-9"}});
+  const auto e = call("subject erase", {{"identifier", x}});
+  EXPECT_EQ(e["erased"], 12);
+  ASSERT_EQ(e["deferred"].size(), 1u);
+  EXPECT_EQ(e["deferred"][0]["month"], "2026-03");
+  EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 1);
+  EXPECT_EQ(call("subject export", {{"identifier", "+49301234560"}})["records"], 2);
+
+  call("hold release", {{"id", "1"}});  // the deferred erasure happens now
+  EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0);
+
+  call("debug advance-clock", {{"duration", "30d"}});  // 2026-12-01: November 2025 is due
+  call("sweep");
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  ASSERT_EQ(v["subjects"].size(), 1u);
+  EXPECT_GT(v["subjects"][0]["keys"].get<int>(), 13);
+
+  EXPECT_EQ(occurrences(x), 0u) << "an erased subject's identifiers are in no file";
+  EXPECT_EQ(occurrences(stripped.phone), 0u) << "a stripped month's identifiers are in no file";
+  EXPECT_GT(occurrences("+49301234565"), 0u) << "identifiers of months not yet due are found (the scan works)";
+  EXPECT_EQ(get(stripped), std::optional<bool>(false));
+
+  // The audit trail recorded all of it, chained; tampering is detected.
+  const auto trail = call("audit export");
+  EXPECT_EQ(call("audit verify")["ok"], true);
+  const auto path = dir_ / "data/audit.jsonl";
+  const auto original = read_file(path);
+  EXPECT_EQ(original.find(x), std::string::npos) << "subjects appear as keyed hashes only";
+  EXPECT_NE(original.find("\"erase_subject\""), std::string::npos);
+  EXPECT_NE(original.find("\"hold_release\""), std::string::npos);
+  EXPECT_NE(original.find("\"subject_export\""), std::string::npos);
+  auto altered = original;
+  altered.replace(altered.find("\"records\":12"), 12, "\"records\":11");
+  write_file(path, altered);
+  const auto bad = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "audit verify"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("does not match its hash"), std::string::npos) << bad.out;
+  auto removed = original;
+  const auto second_line = removed.find('\n') + 1;
+  removed.erase(second_line, removed.find('\n', second_line) + 1 - second_line);
+  write_file(path, removed);
+  EXPECT_EQ(call("audit verify")["ok"], false);
+  write_file(path, original.substr(0, original.rfind('\n', original.size() - 2) + 1));  // last entry cut
+  EXPECT_EQ(call("audit verify")["ok"], false);
+  write_file(path, original);
+  EXPECT_EQ(call("audit verify")["ok"], true);
+}
+
+// kill -9 at random moments of sweeps; each restart finishes the work. The
+// final store equals the model, verify passes, and the deletion events
+// (deduplicated by event id) are exactly the actions that happened.
+TEST_F(retention, kill_during_sweeps_then_complete) {
+  std::mt19937_64 rng(4242);
+  year_month now = 2020y / January;
+  auto clock_text = [&] { return at(now, 1, 0); };
+  std::unique_ptr<daemon_process> d = start(clock_text());
+  for (int round = 0; round < 5; ++round) {
+    for (int i = 1; i <= 12; ++i) {
+      const auto m = now - months{i};
+      for (int k = 0; k < 4; ++k) send_cdr(m, at(m, 5 + k, 12), "cust-k", "+4420794600" + std::to_string(k));
+    }
+    for (int i = 1; i <= 30; ++i) send_usage(now - months{i}, at(now - months{i}, 9, 9), "cust-k");
+    wait_stored();
+    const int days = static_cast<int>((sys_days{(now + months{40}) / 1} - sys_days{now / 1}).count());
+    call("debug advance-clock", {{"duration", std::to_string(days) + "d"}});
+    now += months{40};
+    std::thread sweeper([&] {
+      try {
+        (void)admin_call(sock(), "sweep");
+      } catch (const std::exception&) {
+        // the daemon was killed under it
+      }
+    });
+    std::this_thread::sleep_for(microseconds(rng() % 150'000));
+    kill(d->pid(), SIGKILL);
+    sweeper.join();
+    d.reset();
+    d = start(clock_text());  // the start-up sweep finishes what was cut short
+    call("sweep");
+  }
+  for (const auto& s : sent_) expect_model(s, now);
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_EQ(call("audit verify")["ok"], true);
+  EXPECT_EQ(call("sweep")["actions"].size(), 0u) << "a second sweep changes nothing";
+
+  // Actions from the audit trail vs deletion events.
+  std::set<std::string> audited;
+  const auto exported = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "audit export"});
+  ASSERT_EQ(exported.exit_code, 0);
+  std::istringstream lines(exported.out);
+  std::map<std::uint64_t, std::string> expected_events;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    const auto& e = j["entry"];
+    const auto action = e.value("action", "");
+    if (action == "strip_identifiers" || action == "drop_metadata" || action == "drop_usage") {
+      const auto key = action + " " + e["kind"].get<std::string>() + " " + e["month"].get<std::string>();
+      EXPECT_TRUE(audited.insert(key).second) << "one audit entry per action: " << key;
+      expected_events[j["op"].get<std::uint64_t>()] = key;
+    }
+  }
+  for (const auto& s : sent_) {
+    const auto m = ym_text(s.month);
+    if (!s.present(now)) {
+      EXPECT_TRUE(audited.contains((s.usage ? "drop_usage usage " : "drop_metadata cdr ") + m)) << m;
+    } else if (!s.usage && !s.identifiers(now)) {
+      EXPECT_TRUE(audited.contains("strip_identifiers cdr " + m)) << m;
+    }
+  }
+  std::map<std::uint64_t, std::string> delivered;
+  const auto deadline = steady_clock::now() + seconds(60);
+  while (delivered.size() < expected_events.size() && steady_clock::now() < deadline) {
+    delivered.clear();
+    for (const auto& m : kafka_.read_all("cdr-retention-events", 1'000'000, seconds(3))) {
+      const auto j = nlohmann::json::parse(m.value);
+      delivered[j["event_id"].get<std::uint64_t>()] =
+          j["action"].get<std::string>() + " " + j["kind"].get<std::string>() + " " + j["month"].get<std::string>();
+      EXPECT_EQ(m.key, std::to_string(j["event_id"].get<std::uint64_t>()));
+    }
+  }
+  EXPECT_EQ(delivered, expected_events);
+}
+
+}  // namespace
+}  // namespace cdr::test
