@@ -147,12 +147,23 @@ struct daemon::impl {
             {"config", {{"path", options.config_path}, {"digest", "sha256:" + digest}}},
             {"metrics", {{"listen", metrics->address()}}},
             {"kafka", kafka},
+            {"retention", retention_status()},
             {"storage",
              {{"path", config.storage.path},
               {"records", records},
               {"partitions", partitions},
               {"bytes", bytes},
               {"write_stopped", store->write_stopped()}}}};
+  }
+
+  nlohmann::json retention_status() const {
+    const auto g = retention->figures();
+    return {{"holds_active", g.holds_active},
+            {"records_held", g.records_held},
+            {"overdue_partitions", g.overdue_partitions},
+            {"overdue_records", g.overdue_records},
+            {"deletion_events_pending", g.events_pending},
+            {"sweep_interval", format_duration(config.sweep.interval)}};
   }
 
   admin::reply advance_clock(const admin::request& req) {

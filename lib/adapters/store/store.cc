@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -175,6 +176,10 @@ struct store::impl {
 
   rocksdb::ColumnFamilyHandle* h(family f) const { return cf[cf_of(f)]; }
 
+  // Adds the live WAL records that put a key into one of the ranges; returns
+  // the number of live WAL files.
+  std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out) const;
+
   // Writes a batch; after a failure for lack of space RocksDB refuses writes
   // until Resume() succeeds, which it does once space is back.
   void write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, std::string_view what) {
@@ -306,7 +311,9 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.bytes_per_sync = 1 << 20;
-  db_options.max_total_wal_size = 256 << 20;
+  // Bounds the live WAL: the system family's few bytes per batch would
+  // otherwise keep old WAL files alive, and a purge reads the live WAL.
+  db_options.max_total_wal_size = 64 << 20;
   impl_->stats = rocksdb::CreateDBStatistics();
   impl_->stats->set_stats_level(rocksdb::StatsLevel::kExceptTimeForMutex);
   db_options.statistics = impl_->stats;
@@ -730,7 +737,37 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
 
 }  // namespace
 
+std::size_t store::impl::wal_residues(const std::vector<std::pair<family, key_range>>& ranges,
+                                      std::vector<residue>& out) const {
+  rocksdb::VectorLogPtr wals;
+  if (const auto s = db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
+  if (wals.empty()) return 0;
+  std::unique_ptr<rocksdb::TransactionLogIterator> it;
+  if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
+  wal_scanner scanner(ranges, out);
+  scanner.file = "WAL";
+  for (; it->Valid(); it->Next()) {
+    auto batch = it->GetBatch();
+    if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
+  }
+  return wals.size();
+}
+
 store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const {
+  auto out = check_files(ranges);
+  out.wal_files = impl_->wal_residues(ranges, out.residues);
+  return out;
+}
+
+store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges) const {
+  // Files listed as live stay on disk while they are read. A compaction that
+  // replaces one meanwhile writes only keys the listed files have, so what
+  // they hold is what the replacement can hold.
+  if (const auto s = impl_->db->DisableFileDeletions(); !s.ok()) raise(s, "cannot pin the live files");
+  struct enable {
+    rocksdb::DB* db;
+    ~enable() { db->EnableFileDeletions(/*force=*/false); }
+  } pin{impl_->db.get()};
   disk_check out;
   std::vector<rocksdb::LiveFileMetaData> files;
   impl_->db->GetLiveFilesMetaData(&files);
@@ -756,23 +793,9 @@ store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_r
     std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
     for (const auto* r : hits) {
       for (it->Seek(r->begin); it->Valid() && in_range(it->key().ToStringView(), *r); it->Next()) {
-        out.residues.push_back({*fam, f.name, it->key().ToString()});
+        out.residues.push_back({*fam, f.name, it->key().ToString(), f.being_compacted});
       }
       if (!it->status().ok()) raise(it->status(), fmt::format("cannot read {}", path));
-    }
-  }
-  rocksdb::VectorLogPtr wals;
-  if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
-  out.wal_files = wals.size();
-  if (!wals.empty()) {
-    std::unique_ptr<rocksdb::TransactionLogIterator> it;
-    const auto s = impl_->db->GetUpdatesSince(wals.front()->StartSequence(), &it);
-    if (!s.ok()) raise(s, "cannot read the WAL");
-    wal_scanner scanner(ranges, out.residues);
-    scanner.file = "WAL";
-    for (; it->Valid(); it->Next()) {
-      auto batch = it->GetBatch();
-      if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
     }
   }
   return out;
@@ -780,38 +803,90 @@ store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_r
 
 std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>>& ranges) {
   if (ranges.empty()) return {};
-  // Every memtable is flushed, so every WAL file written before the removal
-  // becomes obsolete and is deleted (WAL archiving and recycling are off).
-  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
-  rocksdb::FlushOptions fo;
-  fo.wait = true;
-  if (const auto s = impl_->db->Flush(fo, all); !s.ok()) raise(s, "cannot flush before a purge");
-  // Whole files inside a range go without rewriting anything: partitions
-  // have SST files of their own.
-  for (const auto& [f, r] : ranges) {
-    const rocksdb::Slice b(r.begin);
-    const rocksdb::Slice e(r.end);
-    const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
-    if (!s.ok()) raise(s, "cannot delete files in a purged range");
-  }
-  // Files that still hold keys of a range (shared with other keys, or in
-  // level 0) are rewritten down to the bottom level without them.
-  auto left = check_on_disk(ranges).residues;
-  std::set<std::pair<family, std::size_t>> compacted;
-  for (const auto& res : left) {
-    for (std::size_t i = 0; i < ranges.size(); ++i) {
-      const auto& [f, r] = ranges[i];
-      if (f != res.where || !in_range(res.key, r) || !compacted.insert({f, i}).second) continue;
-      rocksdb::CompactRangeOptions co;
-      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-      co.exclusive_manual_compaction = false;
-      const rocksdb::Slice b(r.begin);
-      const rocksdb::Slice e(r.end);
-      const auto s = impl_->db->CompactRange(co, impl_->h(f), &b, r.end.empty() ? nullptr : &e);
-      if (!s.ok()) raise(s, "cannot compact a purged range");
+  // Removed keys still in a live WAL (written since the last flush): every
+  // memtable is flushed, which makes every WAL up to the current one
+  // obsolete (WAL archiving and recycling are off); RocksDB deletes them
+  // right after, in the background, and the purge waits for that.
+  std::vector<residue> in_wal;
+  impl_->wal_residues(ranges, in_wal);
+  if (!in_wal.empty()) {
+    std::unique_ptr<rocksdb::LogFile> current;
+    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
+    std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
+    if (const auto s = impl_->db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, "cannot flush before a purge");
+    for (int i = 0; i < 5000; ++i) {
+      rocksdb::VectorLogPtr wals;
+      if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
+      if (wals.empty() || wals.front()->LogNumber() > current->LogNumber()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  return left.empty() ? left : check_on_disk(ranges).residues;
+  // Whole files inside a range go without rewriting anything: partitions
+  // have SST files of their own. A file a background compaction is reading
+  // (RocksDB rewrites bottommost files once, to zero their sequence
+  // numbers) is skipped by DeleteFilesInRange; its output lies inside the
+  // range too, so the deletion is retried once that compaction is done.
+  std::vector<residue> left;
+  for (int attempt = 0;; ++attempt) {
+    for (const auto& [f, r] : ranges) {
+      const rocksdb::Slice b(r.begin);
+      const rocksdb::Slice e(r.end);
+      const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
+      if (!s.ok()) raise(s, "cannot delete files in a purged range");
+    }
+    // (The WAL cannot get new keys of these ranges: ingest batches into a
+    // closed partition are refused, and retention changes run one at a time.)
+    left = check_files(ranges).residues;
+    const bool busy = std::any_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
+    if (!busy || attempt == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Files that still hold keys of a range (shared with other keys, or in
+  // level 0) are rewritten down to the bottom level without them: one
+  // compaction per family and partition, spanning its residues.
+  std::map<std::pair<family, std::string>, key_range> spans;
+  for (const auto& res : left) {
+    const auto group = res.key.substr(0, partition_prefix_size + (res.where == family::held ? 1 : 0));
+    auto [it, fresh] = spans.try_emplace({res.where, group}, point_range(res.key));
+    if (!fresh) {
+      it->second.begin = std::min(it->second.begin, res.key);
+      it->second.end = std::max(it->second.end, point_range(res.key).end);
+    }
+  }
+  for (const auto& [key, r] : spans) {
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    co.exclusive_manual_compaction = false;
+    const rocksdb::Slice b(r.begin);
+    const rocksdb::Slice e(r.end);
+    if (const auto s = impl_->db->CompactRange(co, impl_->h(key.first), &b, &e); !s.ok()) {
+      raise(s, "cannot compact a purged range");
+    }
+  }
+  return left.empty() ? left : check_files(ranges).residues;
+}
+
+void store::settle(bool compact) {
+  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
+  if (const auto s = impl_->db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, "cannot flush");
+  for (auto* h : compact ? all : std::vector<rocksdb::ColumnFamilyHandle*>{}) {
+    rocksdb::CompactRangeOptions co;
+    co.exclusive_manual_compaction = false;
+    // Rewrites the bottom level too, with sequence numbers zeroed, as
+    // RocksDB does to bottommost files some time after they are written.
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    if (const auto s = impl_->db->CompactRange(co, h, nullptr, nullptr); !s.ok()) raise(s, "cannot compact");
+  }
+  for (;;) {
+    std::uint64_t running = 0;
+    std::uint64_t pending = 0;
+    std::uint64_t flushes = 0;
+    impl_->db->GetIntProperty("rocksdb.num-running-compactions", &running);
+    impl_->db->GetIntProperty("rocksdb.compaction-pending", &pending);
+    impl_->db->GetIntProperty("rocksdb.num-running-flushes", &flushes);
+    if (running == 0 && pending == 0 && flushes == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::vector<store::family_size> store::sizes() const {

@@ -130,6 +130,7 @@ struct residue {
   family where = family::identifiers;
   std::string file;  // SST or WAL file name
   std::string key;
+  bool compacting = false;  // its file is input of a running compaction
 };
 
 class store {
@@ -186,6 +187,14 @@ class store {
     std::size_t wal_files = 0;
   };
   disk_check check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const;
+  // The same for the SST files only.
+  disk_check check_files(const std::vector<std::pair<family, key_range>>& ranges) const;
+
+  // Flushes every memtable and waits until no compaction is pending or
+  // running (benchmarks and checkpoints start from a settled store).
+  // compact: first compacts everything out of level 0, as months are long
+  // before their deadlines.
+  void settle(bool compact = false);
 
   struct family_size {
     std::string name;

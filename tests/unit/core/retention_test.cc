@@ -1,0 +1,165 @@
+// Sweep planning and legal holds: when each partition's action becomes due
+// (never a microsecond early), what a drop supersedes, what holds defer or
+// keep, and the hold request's validation.
+#include <gtest/gtest.h>
+
+#include "cdr/core/hex.h"
+#include "cdr/core/retention.h"
+
+namespace cdr {
+namespace {
+
+instant at(const char* text) { return parse_rfc3339(text).value(); }
+partition cdr_of(int y, int m, retention_class c = 0) { return {record_kind::cdr, month::of(y, m), c}; }
+partition usage_of(int y, int m) { return {record_kind::usage, month::of(y, m), 0}; }
+
+std::vector<planned_action> plan(const std::map<partition, std::int64_t>& counts, instant now,
+                                 const std::map<partition, partition_state>& states = {},
+                                 const std::vector<hold>& holds = {}) {
+  return plan_sweep(retention_policy{}, counts, states, holds, now);
+}
+
+TEST(sweep_plan, strip_is_due_at_the_first_instant_of_month_plus_13_never_before) {
+  const std::map<partition, std::int64_t> counts{{cdr_of(2024, 3), 10}};
+  EXPECT_TRUE(plan(counts, at("2025-03-31T23:59:59.999999Z")).empty());
+  const auto p = plan(counts, at("2025-04-01T00:00:00Z"));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].action, retention_action::strip_identifiers);
+  EXPECT_EQ(p[0].deadline, month::of(2025, 4));
+  EXPECT_EQ(p[0].records, 10);
+  EXPECT_TRUE(plan(counts, at("2025-04-01T00:00:00Z"), {{cdr_of(2024, 3), {true, false}}}).empty())
+      << "a stripped partition is not stripped again";
+}
+
+TEST(sweep_plan, drop_supersedes_strip_and_follows_it) {
+  const std::map<partition, std::int64_t> counts{{cdr_of(2015, 12), 3}, {usage_of(2022, 11), 4}};
+  // 1 January 2025: the 2015 CDRs (metadata deadline) and usage of 2022-11
+  // (M+36 = 2025-11) are not both due.
+  auto p = plan(counts, at("2025-01-01T00:00:00Z"));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].action, retention_action::drop_metadata) << "due strip and drop: the drop only";
+  EXPECT_TRUE(plan(counts, at("2024-12-31T23:59:59Z"), {{cdr_of(2015, 12), {true, false}}}).empty());
+  p = plan(counts, at("2025-11-01T00:00:00Z"), {{cdr_of(2015, 12), {true, true}}});
+  ASSERT_EQ(p.size(), 1u) << "dropped partitions are done";
+  EXPECT_EQ(p[0].action, retention_action::drop_usage);
+  EXPECT_EQ(p[0].where, usage_of(2022, 11));
+}
+
+TEST(sweep_plan, oldest_deadline_first_and_states_without_counts_are_planned) {
+  const std::map<partition, std::int64_t> counts{{cdr_of(2020, 5), 1}, {cdr_of(2019, 1), 1}};
+  const std::map<partition, partition_state> states{{cdr_of(2018, 7), {true, false}}};
+  const auto p = plan(counts, at("2029-12-31T00:00:00Z"), states);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0].where, cdr_of(2020, 5));  // deadline 2021-06
+  EXPECT_EQ(p[0].action, retention_action::strip_identifiers);
+  EXPECT_EQ(p[1].where, cdr_of(2018, 7));  // deadline 2028-01
+  EXPECT_EQ(p[1].action, retention_action::drop_metadata);
+  EXPECT_EQ(p[2].where, cdr_of(2019, 1));  // deadline 2029-01
+  EXPECT_EQ(p[2].action, retention_action::drop_metadata);
+}
+
+TEST(sweep_plan, override_classes_have_their_own_deadlines) {
+  class_rules strict;
+  strict.identifiers = {3, anchor::month_end};
+  retention_policy policy({}, {{7, "strict", {"acme"}, {}, strict}});
+  const std::map<partition, std::int64_t> counts{{cdr_of(2025, 1, 0), 1}, {cdr_of(2025, 1, 7), 1}};
+  const auto p = plan_sweep(policy, counts, {}, {}, at("2025-05-01T00:00:00Z"));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].where.cls, 7);
+}
+
+TEST(sweep_plan, whole_holds_defer_partial_holds_copy_and_overdue_counts_what_is_not_held) {
+  hold whole;
+  whole.id = 1;
+  whole.from_month = month::of(2024, 1);
+  whole.to_month = month::of(2024, 1);
+  hold partial;
+  partial.id = 2;
+  partial.customer = "acme";
+  partial.kind = record_kind::cdr;
+  const std::map<partition, std::int64_t> counts{{cdr_of(2024, 1), 5}, {cdr_of(2024, 2), 7}, {usage_of(2020, 1), 9}};
+  const std::vector<hold> holds{whole, partial};
+  const auto p = plan(counts, at("2025-06-01T00:00:00Z"), {}, holds);
+  ASSERT_EQ(p.size(), 3u);
+  const auto find = [&](const partition& w) {
+    return *std::find_if(p.begin(), p.end(), [&](const planned_action& a) { return a.where == w; });
+  };
+  EXPECT_TRUE(find(cdr_of(2024, 1)).deferred());
+  EXPECT_EQ(find(cdr_of(2024, 2)).partial_holds, std::vector<std::uint64_t>{2});
+  EXPECT_FALSE(find(cdr_of(2024, 2)).deferred());
+  EXPECT_TRUE(find(usage_of(2020, 1)).partial_holds.empty()) << "a cdr-only hold names no usage";
+  const auto o = overdue_of(p);
+  EXPECT_EQ(o.partitions, 2u);
+  EXPECT_EQ(o.records, 16);
+}
+
+TEST(holds, cover_by_customer_subject_month_and_kind) {
+  hold h;
+  h.customer = "acme";
+  h.subject = std::string(32, 'x');
+  h.from_month = month::of(2024, 3);
+  const std::vector<std::string> with{std::string(32, 'y'), std::string(32, 'x')};
+  const std::vector<std::string> without{std::string(32, 'y')};
+  EXPECT_TRUE(h.covers(cdr_of(2024, 3), "acme", with));
+  EXPECT_FALSE(h.covers(cdr_of(2024, 2), "acme", with)) << "before from_month";
+  EXPECT_FALSE(h.covers(cdr_of(2024, 3), "other", with));
+  EXPECT_FALSE(h.covers(cdr_of(2024, 3), "acme", without));
+  EXPECT_FALSE(h.whole());
+  EXPECT_TRUE(any_covers(std::vector<hold>{h}, cdr_of(2030, 1), "acme", with));
+}
+
+TEST(holds, requests_are_validated_and_subjects_kept_as_hashes_only) {
+  const auto hasher = [](std::string_view s) { return "H(" + std::string(s) + ")"; };
+  auto ok = hold_from_request({{"subject", "+1 415"}, {"from_month", "2024-01"}, {"to_month", "2024-12"},
+                               {"kind", "cdr"}, {"reason", "r"}, {"reference", "x-1"}},
+                              hasher);
+  ASSERT_TRUE(std::holds_alternative<hold>(ok)) << std::get<std::string>(ok);
+  const auto& h = std::get<hold>(ok);
+  EXPECT_EQ(h.subject, "H(+1 415)");
+  const auto j = to_json(h);
+  EXPECT_EQ(j["subject"], to_hex("H(+1 415)"));
+  EXPECT_EQ(hold_from_json(j), h) << "round trip";
+
+  const std::vector<std::pair<nlohmann::json, std::string>> bad{
+      {{{"reason", "r"}, {"reference", "x"}}, "at least one selector"},
+      {{{"customer", "a"}, {"reference", "x"}}, "\"reason\" is required"},
+      {{{"customer", "a"}, {"reason", "r"}}, "\"reference\" is required"},
+      {{{"from_month", "2024-13"}, {"reason", "r"}, {"reference", "x"}}, "YYYY-MM"},
+      {{{"from_month", "2024-05"}, {"to_month", "2024-04"}, {"reason", "r"}, {"reference", "x"}}, "after"},
+      {{{"kind", "sms"}, {"reason", "r"}, {"reference", "x"}}, "cdr or usage"},
+      {{{"customer", 5}, {"reason", "r"}, {"reference", "x"}}, "must be a string"},
+      {{{"colour", "red"}, {"reason", "r"}, {"reference", "x"}}, "unknown argument"},
+  };
+  for (const auto& [args, message] : bad) {
+    const auto r = hold_from_request(args, hasher);
+    ASSERT_TRUE(std::holds_alternative<std::string>(r)) << args.dump();
+    EXPECT_NE(std::get<std::string>(r).find(message), std::string::npos) << std::get<std::string>(r);
+  }
+}
+
+TEST(stored_records, customer_and_identifier_values) {
+  EXPECT_EQ(customer_of(R"({"type":"cdr","customer_id":"acme-eu-1","id":"x"})"), "acme-eu-1");
+  EXPECT_EQ(customer_of("not json"), "");
+  EXPECT_EQ(identifier_values(R"({"from":"+1415","to":"a@b.c","meta":{"n":1},"n":3})"),
+            (std::vector<std::string>{"+1415", "a@b.c"}));
+}
+
+TEST(hex, round_trip_and_rejects) {
+  EXPECT_EQ(to_hex(std::string("\x00\xff\x10", 3)), "00ff10");
+  EXPECT_EQ(from_hex("00FF10"), std::string("\x00\xff\x10", 3));
+  EXPECT_FALSE(from_hex("abc"));
+  EXPECT_FALSE(from_hex("zz"));
+}
+
+TEST(key_layout, point_prefix_and_held_ranges) {
+  const auto p = point_range("ab");
+  EXPECT_EQ(p.begin, "ab");
+  EXPECT_EQ(p.end, std::string("ab\0", 3));
+  EXPECT_EQ(prefix_range("ab").end, "ac");
+  EXPECT_EQ(prefix_range("a\xff").end, "b");
+  EXPECT_EQ(prefix_range("\xff").end, "") << "unbounded";
+  EXPECT_EQ(held_key(held_tag::identifiers, "k"), "ik");
+}
+
+}  // namespace
+}  // namespace cdr
