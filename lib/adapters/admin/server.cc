@@ -5,13 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -29,8 +32,12 @@ struct server::state : std::enable_shared_from_this<server::state> {
   server_options options;
   group_policy groups;
   handler handle;
-  std::uint32_t active = 0;
-  bool stopped = false;
+  std::atomic<std::uint32_t> active{0};
+  std::atomic<bool> stopped{false};
+  // Commands run here, not on the io thread: a sweep that takes seconds
+  // must not hold up the main loop (signals, the systemd watchdog) or other
+  // admin requests.
+  asio::thread_pool workers{2};
 
   void accept();
   std::string process(std::string_view line, const peer& p);
@@ -122,15 +129,24 @@ class connection : public std::enable_shared_from_this<connection> {
             self->timer_.cancel();
             return;  // peer closed, idle timeout or shutdown
           }
-          std::string_view line(self->buffer_.data(), n - 1);
-          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-          self->response_ = self->owner_->process(line, self->peer_);
+          std::string line(self->buffer_.data(), n - 1);
+          if (!line.empty() && line.back() == '\r') line.pop_back();
           self->buffer_.erase(0, n);
-          asio::async_write(self->socket_, asio::buffer(self->response_),
-                            [self](boost::system::error_code wec, std::size_t) {
-                              if (!wec) self->read();
-                            });
+          self->timer_.cancel();  // a long command is not idleness
+          asio::post(self->owner_->workers, [self, line = std::move(line)] {
+            auto response = self->owner_->process(line, self->peer_);
+            asio::post(self->socket_.get_executor(),
+                       [self, response = std::move(response)]() mutable { self->reply(std::move(response)); });
+          });
         });
+  }
+
+  void reply(std::string response) {
+    response_ = std::move(response);
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(response_), [self](boost::system::error_code ec, std::size_t) {
+      if (!ec) self->read();
+    });
   }
 
   std::shared_ptr<server::state> owner_;
@@ -239,6 +255,7 @@ server::~server() {
   state_->stopped = true;
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
+  state_->workers.join();  // commands in progress finish before their handler goes
   std::error_code ec;
   std::filesystem::remove(state_->options.path, ec);
 }
