@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
@@ -46,7 +48,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
 namespace {
 
 // The peer's credentials from SO_PEERCRED, and its supplementary groups as
-// the kernel has them for that process.
+// the kernel recorded them at connect time (SO_PEERGROUPS, Linux 4.13): no
+// /proc access needed, so the unit can hide other processes (ProtectProc).
 peer peer_of(int fd) {
   peer p;
   ucred cred{};
@@ -58,6 +61,18 @@ peer peer_of(int fd) {
   }
   p.uid = cred.uid;
   p.gid = cred.gid;
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      p.groups.assign(groups.begin(), groups.end());
+      return p;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(bytes / sizeof(gid_t) + 1);  // the kernel said how many
+  }
+  // Older kernels: the groups the process has now.
   std::ifstream status(fmt::format("/proc/{}/status", cred.pid));
   std::string line;
   while (std::getline(status, line)) {
