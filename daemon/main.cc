@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   }
   auto& config = std::get<cdr::daemon_config>(parsed);
 
-  cdr::service::daemon_options options{args.config, std::nullopt};
+  cdr::service::daemon_options options{args.config, args.sets, std::nullopt};
   if (args.fake_clock) {
     options.fake_clock = cdr::parse_rfc3339(*args.fake_clock);
     if (!options.fake_clock) {

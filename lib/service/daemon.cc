@@ -3,11 +3,20 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +26,7 @@
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/kafka/embedded_cluster.h"
+#include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/metrics.h"
 #include "cdr/metrics/retention_probe.h"
@@ -68,7 +78,11 @@ struct daemon_probe {
       : admin_requests(prometheus::BuildCounter()
                            .Name("cdr_retention_admin_requests_total")
                            .Help("Admin socket requests by command and outcome (ok or an error code).")
-                           .Register(r)) {
+                           .Register(r)),
+        reloads(prometheus::BuildCounter()
+                    .Name("cdr_retention_config_reloads_total")
+                    .Help("SIGHUP configuration reloads by result (applied or refused).")
+                    .Register(r)) {
     prometheus::BuildGauge()
         .Name("cdr_retention_build_info")
         .Help("Build information; the value is always 1.")
@@ -80,7 +94,21 @@ struct daemon_probe {
     admin_requests.Add({{"command", std::string(command)}, {"outcome", std::string(outcome)}}).Increment();
   }
   prometheus::Family<prometheus::Counter>& admin_requests;
+  prometheus::Family<prometheus::Counter>& reloads;
 };
+
+// "a.b.c" -> value, for comparing two effective configurations.
+void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else {
+    out[prefix] = j;
+  }
+}
+
+// Keys a SIGHUP applies; every other change needs a restart.
+const std::set<std::string> reloadable_keys{"log.level", "sweep.interval", "sweep.jitter", "admin.operator_group",
+                                            "admin.viewer_group"};
 
 }  // namespace
 
@@ -107,13 +135,19 @@ struct daemon::impl {
   std::atomic<int> exit_code{0};
   std::chrono::steady_clock::time_point started_steady = std::chrono::steady_clock::now();
 
-  admin::group_policy groups() const {
+  // What `config` shows: the configuration in effect (start-up values plus
+  // reloaded keys). Guarded: admin commands run on worker threads.
+  mutable std::mutex effective_mutex;
+  nlohmann::json effective;
+  std::vector<std::string> restart_needed;
+
+  static admin::group_policy groups(const admin_config& admin) {
     admin::group_policy g;
     g.daemon_uid = static_cast<std::uint32_t>(geteuid());
-    g.operator_gid = admin::lookup_group(config.admin.operator_group);
-    g.viewer_gid = admin::lookup_group(config.admin.viewer_group);
-    for (const auto& [key, name, gid] : {std::tuple{"admin.operator_group", &config.admin.operator_group, g.operator_gid},
-                                         std::tuple{"admin.viewer_group", &config.admin.viewer_group, g.viewer_gid}}) {
+    g.operator_gid = admin::lookup_group(admin.operator_group);
+    g.viewer_gid = admin::lookup_group(admin.viewer_group);
+    for (const auto& [key, name, gid] : {std::tuple{"admin.operator_group", &admin.operator_group, g.operator_gid},
+                                         std::tuple{"admin.viewer_group", &admin.viewer_group, g.viewer_gid}}) {
       if (!name->empty() && !gid) spdlog::warn("{}: group \"{}\" does not exist; nobody gets its rights", key, *name);
     }
     return g;
@@ -144,7 +178,7 @@ struct daemon::impl {
             {"started_at", format_rfc3339(started)},
             {"uptime_seconds", uptime},
             {"clock", {{"source", time->simulated() ? "simulated" : "real"}, {"now", format_rfc3339(time->now())}}},
-            {"config", {{"path", options.config_path}, {"digest", "sha256:" + digest}}},
+            {"config", config_status()},
             {"metrics", {{"listen", metrics->address()}}},
             {"kafka", kafka},
             {"retention", retention_status()},
@@ -156,6 +190,59 @@ struct daemon::impl {
               {"write_stopped", store->write_stopped()}}}};
   }
 
+  nlohmann::json config_status() const {
+    std::lock_guard lock(effective_mutex);
+    return {{"path", options.config_path}, {"digest", "sha256:" + digest}, {"restart_needed_for", restart_needed}};
+  }
+
+  // SIGHUP: re-read the file (with the same --set overrides). Reloadable
+  // keys apply now; others are reported as needing a restart; an invalid
+  // file changes nothing.
+  void reload() {
+    std::ifstream file(options.config_path);
+    std::stringstream text;
+    text << file.rdbuf();
+    auto parsed = file ? parse_config(text.str(), options.config_path, options.overrides)
+                       : std::variant<daemon_config, config_error>(
+                             config_error{options.config_path, 0, "", "cannot read the file"});
+    if (auto* err = std::get_if<config_error>(&parsed)) {
+      spdlog::error("configuration reload refused, the running configuration stays: {}", err->to_string());
+      probe->reloads.Add({{"result", "refused"}}).Increment();
+      return;
+    }
+    const auto& next = std::get<daemon_config>(parsed);
+    std::map<std::string, nlohmann::json> before, after;
+    {
+      std::lock_guard lock(effective_mutex);
+      flatten(effective, "", before);
+    }
+    flatten(nlohmann::json::parse(next.effective_json), "", after);
+    std::vector<std::string> applied, restart;
+    for (const auto& [key, value] : after) {
+      const auto it = before.find(key);
+      if (it != before.end() && it->second == value) continue;
+      (reloadable_keys.count(key) != 0 ? applied : restart).push_back(key);
+    }
+    for (const auto& [key, value] : before) {
+      if (after.count(key) == 0) restart.push_back(key);
+    }
+    logging::set_level(next.log.level);
+    retention->set_schedule(next.sweep.interval, next.sweep.jitter);
+    admin->set_groups(groups(next.admin));
+    {
+      std::lock_guard lock(effective_mutex);
+      for (const auto& key : applied) {
+        std::string pointer = "/" + key;
+        std::replace(pointer.begin(), pointer.end(), '.', '/');
+        effective[nlohmann::json::json_pointer(pointer)] = after[key];
+      }
+      restart_needed = restart;
+    }
+    probe->reloads.Add({{"result", "applied"}}).Increment();
+    spdlog::warn("configuration reloaded from {}: applied [{}]; needs a restart: [{}]", options.config_path,
+                 fmt::join(applied, ", "), fmt::join(restart, ", "));
+  }
+
   nlohmann::json retention_status() const {
     const auto g = retention->figures();
     return {{"holds_active", g.holds_active},
@@ -163,7 +250,7 @@ struct daemon::impl {
             {"overdue_partitions", g.overdue_partitions},
             {"overdue_records", g.overdue_records},
             {"deletion_events_pending", g.events_pending},
-            {"sweep_interval", format_duration(config.sweep.interval)}};
+            {"sweep_interval", format_duration(retention->interval())}};
   }
 
   admin::reply advance_clock(const admin::request& req) {
@@ -274,6 +361,19 @@ struct daemon::impl {
     return retention->subject_erase(*identifier, peer.uid);
   }
 
+  admin::reply checkpoint(const admin::request& req, const admin::peer& peer) {
+    auto arg = admin::string_arg(req, "to");
+    if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+    const auto& to = std::get<std::optional<std::string>>(arg);
+    if (!to || to->empty() || (*to)[0] != '/') {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must be an absolute directory path"};
+    }
+    if (std::filesystem::exists(*to)) {
+      return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must not exist yet"};
+    }
+    return retention->checkpoint(*to, peer.uid);
+  }
+
   admin::reply audit(const admin::request& req) {
     if (req.command == "audit verify") {
       const auto v = retention->audit().verify();
@@ -321,6 +421,8 @@ struct daemon::impl {
       out = subject_erase(req, peer);
     } else if (req.command == "verify") {
       out = retention->verify();
+    } else if (req.command == "checkpoint") {
+      out = checkpoint(req, peer);
     } else if (req.command.rfind("audit ", 0) == 0) {
       out = audit(req);
     } else if (req.command == "record get") {
@@ -330,7 +432,8 @@ struct daemon::impl {
     } else if (req.command == "status") {
       out = status();
     } else if (req.command == "config") {
-      out = nlohmann::json::parse(config.effective_json);
+      std::lock_guard lock(effective_mutex);
+      out = effective;
     } else if (req.command == "debug advance-clock") {
       out = advance_clock(req);
     } else {
@@ -467,15 +570,16 @@ int daemon::run() {
     throw std::runtime_error(fmt::format("admin.socket_group: group \"{}\" does not exist", d.config.admin.socket_group));
   }
   d.admin = std::make_unique<admin::server>(
-      d.io, admin_options, d.groups(),
+      d.io, admin_options, impl::groups(d.config.admin),
       [&d](const admin::request& r, const admin::peer& p) { return d.handle(r, p); });
+  d.effective = nlohmann::json::parse(d.config.effective_json);
   spdlog::info("admin socket at {}", d.config.admin.socket);
 
   asio::signal_set signals(d.io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP received: configuration reload is not supported by this version; restart to apply changes");
+      d.reload();
       signals.async_wait(on_signal);
       return;
     }

@@ -1,5 +1,6 @@
 #include "retention.h"
 
+#include <filesystem>
 #include <random>
 #include <set>
 
@@ -77,7 +78,9 @@ retention::retention(const daemon_config& config, std::string bootstrap, const c
       store_(store),
       probe_(probe),
       subject_key_(std::move(subject_key)),
-      audit_(store, config.storage.path + "/audit.jsonl") {
+      audit_(store, config.storage.path + "/audit.jsonl"),
+      interval_us_(config.sweep.interval.count()),
+      jitter_us_(config.sweep.jitter.count()) {
   if (auto v = store_.entry("op_counter")) op_counter_ = std::stoull(*v);
   if (auto v = store_.entry("hold_counter")) hold_counter_ = std::stoull(*v);
   load_holds();
@@ -151,21 +154,44 @@ void retention::stop() {
   producer_.reset();
 }
 
+void retention::set_schedule(microseconds interval, microseconds jitter) {
+  {
+    std::lock_guard lock(wake_mutex_);
+    interval_us_ = interval.count();
+    jitter_us_ = jitter.count();
+    reschedule_ = true;
+  }
+  wake_.notify_all();
+}
+
 void retention::schedule_loop() {
   std::mt19937_64 rng(std::random_device{}());
+  const auto delay = [&] {
+    const auto j = jitter_us_.load();
+    return microseconds(interval_us_.load() + (j > 0 ? std::uniform_int_distribution<std::int64_t>(0, j)(rng) : 0));
+  };
   std::string_view trigger = "startup";
+  auto last = std::chrono::steady_clock::now();
+  auto next = last;  // the first sweep runs at once
   for (;;) {
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_until(lock, next, [this] { return stopping_ || reschedule_; });
+      if (stopping_) return;
+      if (reschedule_) {
+        reschedule_ = false;
+        next = last + delay();
+        continue;
+      }
+    }
     try {
       sweep(trigger, 0);
     } catch (const std::exception& e) {
       spdlog::error("{} sweep failed: {}", trigger, e.what());
     }
     trigger = "schedule";
-    const auto jitter = config_.sweep.jitter.count() > 0
-                            ? std::uniform_int_distribution<std::int64_t>(0, config_.sweep.jitter.count())(rng)
-                            : 0;
-    std::unique_lock lock(wake_mutex_);
-    if (wake_.wait_for(lock, config_.sweep.interval + microseconds(jitter), [this] { return stopping_; })) return;
+    last = std::chrono::steady_clock::now();
+    next = last + delay();
   }
 }
 
@@ -681,6 +707,21 @@ nlohmann::json retention::verify() const {
           {"partitions", partitions},
           {"subjects", subjects},
           {"residues", samples}};
+}
+
+nlohmann::json retention::checkpoint(const std::string& dir, std::uint32_t uid) {
+  std::lock_guard lock(ops_);  // no retention change between the store and the trail
+  audit_.drain();
+  const auto started = std::chrono::steady_clock::now();
+  store_.checkpoint(dir);
+  std::error_code ec;
+  std::filesystem::copy_file(audit_.path(), dir + "/audit.jsonl", ec);
+  if (ec && std::filesystem::exists(audit_.path())) {
+    throw std::runtime_error(fmt::format("cannot copy the audit trail into {}: {}", dir, ec.message()));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("checkpoint of the store written to {} by uid {} in {:.3f}s", dir, uid, seconds);
+  return {{"path", dir}, {"seconds", seconds}};
 }
 
 retention::gauges retention::figures() const {

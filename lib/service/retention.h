@@ -46,6 +46,10 @@ class retention {
   // now, then every sweep.interval plus jitter) and the event publisher.
   void start();
   void stop();
+  // A new sweep.interval / sweep.jitter (configuration reload): the next
+  // scheduled sweep is planned again from the last one.
+  void set_schedule(microseconds interval, microseconds jitter);
+  microseconds interval() const { return microseconds(interval_us_.load()); }
 
   // One sweep now. trigger: "schedule", "startup" or "admin".
   nlohmann::json sweep(std::string_view trigger, std::uint32_t uid);
@@ -65,6 +69,9 @@ class retention {
   void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid);
 
   nlohmann::json verify() const;
+  // A consistent copy of the store and the audit trail in `dir` (which must
+  // not exist yet): restorable by pointing storage.path at it.
+  nlohmann::json checkpoint(const std::string& dir, std::uint32_t uid);
   audit_trail& audit() { return audit_; }
 
   // Scrape-time figures.
@@ -114,6 +121,9 @@ class retention {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool publish_now_ = false;
+  bool reschedule_ = false;
+  std::atomic<std::int64_t> interval_us_;
+  std::atomic<std::int64_t> jitter_us_;
   std::thread scheduler_;
   std::thread publisher_;
   std::unique_ptr<kafka::producer> producer_;

@@ -2,10 +2,13 @@
 # Checks the deployment files: the systemd unit (systemd-analyze verify, and
 # an exposure of at most 2.0 from `systemd-analyze security --offline=yes`),
 # the sysusers file, and the Prometheus alert rules (promtool check rules,
-# promtool test rules). Usage: check_deploy.sh SOURCE_DIR DAEMON_BINARY
+# promtool test rules), and that the container and Kubernetes files use
+# configurations, flags, commands and metrics that exist.
+# Usage: check_deploy.sh SOURCE_DIR DAEMON_BINARY CTL_BINARY
 set -euo pipefail
 src=$1
 daemon=$2
+ctl=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -30,5 +33,27 @@ promtool test rules alerts.test.yml
 # Every alert has a runbook section in docs/operations.md.
 for anchor in $(sed -n 's/.*runbook_url: "docs\/operations.md#\([a-z]*\)".*/\1/p' alerts.yml); do
   grep -qi "^### $anchor\$" "$src/docs/operations.md" || { echo "no runbook for $anchor" >&2; exit 1; }
+done
+
+# Container and Kubernetes: their configurations are valid, the flags and
+# commands their entrypoints and probes use exist.
+"$daemon" --check-config --config "$src/deploy/container/cdr-retention.toml" > /dev/null
+"$daemon" --check-config --config "$src/deploy/kubernetes/cdr-retention.toml" \
+  --set 'kafka.client_id="cdr-retention-0"' > /dev/null
+help=$("$ctl" --help)
+for word in "--timeout" "--socket" " status "; do
+  grep -q -- "$word" <<< "$help" || { echo "cdr-retentionctl has no $word" >&2; exit 1; }
+done
+grep -q 'ENTRYPOINT \["/usr/local/bin/cdr-retentiond", "--config", "/etc/cdr-retention/cdr-retention.toml"\]' \
+  "$src/deploy/container/Containerfile"
+grep -q 'COPY --from=build /opt/cdr-retention/bin/ /usr/local/bin/' "$src/deploy/container/Containerfile"
+for f in statefulset.yaml service.yaml podmonitor.yaml cdr-retention.toml; do
+  grep -q "$f" "$src/deploy/kubernetes/kustomization.yaml"
+done
+python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$src/deploy/grafana/cdr-retention.json"
+# Every metric the dashboard and the alerts use is documented (and so exists).
+for m in $(grep -ohE 'cdr_retention_[a-z_]+' "$src/deploy/grafana/cdr-retention.json" "$src/deploy/prometheus/alerts.yml" |
+           sed -E 's/_(bucket|sum|count)$//' | sort -u); do
+  grep -q "\`$m\`" "$src/docs/metrics.md" || { echo "undocumented metric $m" >&2; exit 1; }
 done
 echo "deployment files OK"

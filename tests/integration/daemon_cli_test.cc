@@ -2,6 +2,8 @@
 // and the simulated clock.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -75,6 +77,43 @@ TEST(daemon_cli, sigterm_and_sigint_stop_cleanly) {
     EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "the socket file is removed at exit";
     EXPECT_NE(d.log().find("stopped"), std::string::npos);
   }
+}
+
+// SIGHUP re-reads the file: reloadable keys apply, others are reported as
+// needing a restart, and an invalid file is refused with the old one kept.
+TEST(daemon_cli, sighup_reloads_what_it_can_and_refuses_an_invalid_file) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir, "[sweep]\ninterval = \"1h\"\n");
+  daemon_process d(cfg, {"--set", "log.level=\"info\""}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  const auto wait_log = [&](const std::string& text) {
+    for (int i = 0; i < 100 && d.log().find(text) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return d.log().find(text) != std::string::npos;
+  };
+  auto text = read_file(cfg);
+  text.replace(text.find("interval = \"1h\""), 15, "interval = \"2h\"\njitter = \"1m\"");
+  text.replace(text.find("[storage]\n"), 10, "[storage]\nblock_cache_mb = 32\n");
+  write_file(cfg, text);
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_log("configuration reloaded")) << d.log();
+  auto st = admin_call(dir / "a.sock", "status")["result"];
+  EXPECT_EQ(st["retention"]["sweep_interval"], "2h");
+  EXPECT_EQ(st["config"]["restart_needed_for"], nlohmann::json::array({"storage.block_cache_mb"}));
+  const auto shown = admin_call(dir / "a.sock", "config")["result"];
+  EXPECT_EQ(shown["sweep"]["interval"], "2h") << "config shows what is in effect";
+  EXPECT_EQ(shown["storage"]["block_cache_mb"], 64) << "not reloadable: still the start-up value";
+
+  write_file(cfg, text + "[nonsense\n");
+  ASSERT_EQ(kill(d.pid(), SIGHUP), 0);
+  ASSERT_TRUE(wait_log("configuration reload refused")) << d.log();
+  st = admin_call(dir / "a.sock", "status")["result"];
+  EXPECT_EQ(st["retention"]["sweep_interval"], "2h") << "the running configuration stays";
+  const auto metrics = http_get(st["metrics"]["listen"].get<std::string>(), "/metrics");
+  EXPECT_NE(metrics.find("cdr_retention_config_reloads_total{result=\"applied\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("cdr_retention_config_reloads_total{result=\"refused\"} 1"), std::string::npos);
+  EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
 TEST(daemon_cli, a_second_daemon_on_the_same_store_and_socket_is_refused) {

@@ -326,6 +326,46 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(call("audit verify")["ok"], true);
 }
 
+// A checkpoint taken while the daemon runs, restored into a second daemon,
+// serves the same records and the same audit trail.
+TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
+  auto d = start("2026-11-01T00:00:00Z");
+  std::vector<sent> records;
+  for (int i = 0; i < 20; ++i) {
+    const auto m = 2026y / October;
+    records.push_back(send_cdr(m, at(m, 1 + i, 8), "cust-c", "+3531234567" + std::to_string(i % 10)));
+  }
+  records.push_back(send_usage(2026y / October, at(2026y / October, 3, 3), "cust-c"));
+  wait_stored();
+  call("hold add", {{"customer", "cust-c"}, {"reason", "backup test"}, {"reference", "B-1"}});
+  const std::string copy = dir_ / "backup";
+  EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", "relative/dir"}})["error"]["code"], "invalid_argument");
+  const auto r = call("checkpoint", {{"to", copy}});
+  EXPECT_EQ(r["path"], copy);
+  EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", copy}})["error"]["code"], "invalid_argument") << "exists";
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+
+  // The second daemon: the checkpoint as its store, its own socket.
+  temp_dir other;
+  write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
+  write_file(other / "cdr.toml", "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy +
+                                     "\"\nsubject_key_file = \"" + (other / "subject.key") +
+                                     "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
+                                     "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
+  daemon_process second(other / "cdr.toml", {"--fake-clock", "2026-11-02T00:00:00Z"}, other / "log");
+  ASSERT_TRUE(second.wait_ready(other / "a.sock")) << second.log();
+  for (const auto& s : records) {
+    const auto got = admin_call(other / "a.sock", "record get", {{"id", s.id}, {"kind", s.usage ? "usage" : "cdr"}});
+    ASSERT_TRUE(got.value("ok", false)) << s.id << ": " << got.dump();
+    if (!s.usage) {
+      EXPECT_EQ(got["result"]["identifiers"]["from"], s.phone);
+    }
+  }
+  EXPECT_EQ(admin_call(other / "a.sock", "hold list")["result"]["holds"].size(), 1u);
+  EXPECT_EQ(admin_call(other / "a.sock", "audit verify")["result"]["ok"], true);
+  EXPECT_EQ(second.stop(SIGTERM), 0);
+}
+
 // kill -9 at random moments of sweeps; each restart finishes the work. The
 // final store equals the model, verify passes, and the deletion events
 // (deduplicated by event id) are exactly the actions that happened.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -32,7 +33,8 @@ struct server::state : std::enable_shared_from_this<server::state> {
 
   unix_stream::acceptor acceptor;
   server_options options;
-  group_policy groups;
+  std::mutex groups_mutex;
+  group_policy groups;  // guarded by groups_mutex
   handler handle;
   std::atomic<std::uint32_t> active{0};
   std::atomic<bool> stopped{false};
@@ -200,7 +202,10 @@ std::string server::state::process(std::string_view line, const peer& p) {
   if (auto* e = std::get_if<error>(&parsed)) return error_response(*e);
   auto& req = std::get<request>(parsed);
   const auto* spec = find_command(req.command);
-  const auto granted = access_of(p, groups);
+  const auto granted = [&] {
+    std::lock_guard lock(groups_mutex);
+    return access_of(p, groups);
+  }();
   if (granted < spec->required) {
     spdlog::warn("admin socket: refused \"{}\" to uid {} (needs {}, has {})", req.command, p.uid,
                  name(spec->required), name(granted));
@@ -273,6 +278,11 @@ server::~server() {
   state_->workers.join();  // commands in progress finish before their handler goes
   std::error_code ec;
   std::filesystem::remove(state_->options.path, ec);
+}
+
+void server::set_groups(group_policy groups) {
+  std::lock_guard lock(state_->groups_mutex);
+  state_->groups = groups;
 }
 
 std::uint32_t server::connections() const { return state_->active; }

@@ -78,4 +78,6 @@ bool rate_limiter::allow(std::uint64_t* suppressed) {
   return false;
 }
 
+void set_level(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
 }  // namespace cdr::logging

@@ -20,6 +20,7 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/transaction_log.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -864,6 +865,15 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
     }
   }
   return left.empty() ? left : check_files(ranges).residues;
+}
+
+void store::checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) raise(s, "cannot start a checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  if (const auto s = cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0); !s.ok()) {
+    raise(s, fmt::format("cannot write a checkpoint to {}", dir));
+  }
 }
 
 void store::settle(bool compact) {

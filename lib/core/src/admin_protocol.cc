@@ -33,7 +33,7 @@ std::string_view name(error_code c) {
 }
 
 namespace {
-constexpr std::array<command_spec, 13> command_table{{
+constexpr std::array<command_spec, 14> command_table{{
     {"status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
     {"config", access::viewer, "the effective configuration, secrets redacted"},
     {"record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
@@ -50,6 +50,8 @@ constexpr std::array<command_spec, 13> command_table{{
     {"verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone"},
     {"audit export", access::operator_, "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
     {"audit verify", access::viewer, "check the audit trail's hash chain"},
+    {"checkpoint", access::operator_,
+     "a consistent copy of the store and audit trail in a new directory; args: {\"to\": DIR}"},
     {"debug advance-clock", access::operator_,
      "move the simulated clock forward (only with --fake-clock); args: {\"duration\": \"90s\"}"},
 }};

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cdr/core/config.h"
 #include "cdr/core/time.h"
@@ -13,6 +14,8 @@ namespace cdr::service {
 
 struct daemon_options {
   std::string config_path;
+  // The --set overrides, applied again when SIGHUP re-reads the file.
+  std::vector<std::string> overrides;
   // Set by --fake-clock: the daemon runs on a simulated clock from here.
   std::optional<instant> fake_clock;
 };

@@ -45,6 +45,8 @@ class server {
   // Binds and listens. Throws std::runtime_error when the path is taken by
   // a live daemon or cannot be bound.
   server(boost::asio::io_context& io, server_options options, group_policy groups, handler h);
+  // Replaces who is operator and viewer (configuration reload).
+  void set_groups(group_policy groups);
   ~server();  // stops accepting, closes connections, removes the socket file
   server(const server&) = delete;
   server& operator=(const server&) = delete;

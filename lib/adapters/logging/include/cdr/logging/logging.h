@@ -14,6 +14,8 @@ namespace cdr::logging {
 // Installs the default logger on stderr: human text on a terminal (or with
 // format = text), JSON lines otherwise (or with format = json).
 void setup(const log_config& config);
+// Changes the level of the installed logger (configuration reload).
+void set_level(const std::string& level);
 
 // Lets one message through per interval and counts the ones it held back,
 // so a flood of bad input cannot flood the log. Thread safe.

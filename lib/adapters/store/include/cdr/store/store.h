@@ -190,6 +190,11 @@ class store {
   // The same for the SST files only.
   disk_check check_files(const std::vector<std::pair<family, key_range>>& ranges) const;
 
+  // A consistent copy of the store in `dir` (which must not exist), made of
+  // hard links where the file system allows; memtables are flushed first,
+  // so the copy needs no WAL replay.
+  void checkpoint(const std::string& dir);
+
   // Flushes every memtable and waits until no compaction is pending or
   // running (benchmarks and checkpoints start from a settled store).
   // compact: first compacts everything out of level 0, as months are long
