@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "cdr/core/key_layout.h"
 #include "cdr/crypto/crypto.h"
 
 namespace cdr::service {
@@ -17,12 +18,6 @@ namespace {
 
 constexpr std::string_view pending_prefix = "audit/";
 constexpr std::string_view head_key = "audit_head";
-
-std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
-  return out;
-}
 
 // The hash of a line is the SHA-256 of the line without its "hash" member
 // (nlohmann dumps members sorted, so this is canonical).

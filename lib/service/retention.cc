@@ -15,17 +15,6 @@ namespace {
 
 using ranges_t = std::vector<std::pair<store::family, key_range>>;
 
-std::string be64(std::uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
-  return out;
-}
-std::uint64_t from_be64(std::string_view s) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
 constexpr std::string_view journal_prefix = "journal/";
 constexpr std::string_view event_prefix = "event/";
 constexpr std::string_view hold_prefix = "hold/";
@@ -212,7 +201,7 @@ void retention::publish_loop() {
       }
       acked_.clear();
       for (const auto& [key, value] : pending) {
-        const auto op = from_be64(std::string_view(key).substr(event_prefix.size()));
+        const auto op = read_be64(std::string_view(key).substr(event_prefix.size()));
         std::string error;
         if (!producer_->produce(config_.kafka.topic_deletion_events, std::to_string(op), value, {}, op, &error)) {
           spdlog::warn("deletion event {} not queued: {}", op, error);
@@ -221,7 +210,7 @@ void retention::publish_loop() {
       producer_->flush(std::chrono::seconds(10));
       store::change c(store_);
       for (const auto& [key, value] : pending) {
-        const auto op = from_be64(std::string_view(key).substr(event_prefix.size()));
+        const auto op = read_be64(std::string_view(key).substr(event_prefix.size()));
         if (acked_.count(op) != 0) c.remove_entry(key);
       }
       if (!c.empty()) store_.apply(c);
@@ -545,7 +534,7 @@ nlohmann::json retention::finish_journals() {
   store::change c(store_);
   for (std::size_t i = 0; i < journals.size(); ++i) {
     const auto& key = journals[i].first;
-    const auto op = from_be64(std::string_view(key).substr(journal_prefix.size()));
+    const auto op = read_be64(std::string_view(key).substr(journal_prefix.size()));
     auto& j = parsed[i];
     if (j.is_object()) {
       auto entry = j.value("audit", nlohmann::json::object());

@@ -78,20 +78,11 @@ std::uint8_t state_bits(partition_state s) {
 }
 partition_state state_of_bits(std::uint8_t b) { return {(b & 1) != 0, (b & 2) != 0}; }
 
-void put_u64(std::string& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-std::uint64_t get_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
 std::string offset_key(std::string_view topic, std::int32_t p) {
   std::string k(1, offset_tag);
   k.append(topic);
   k.push_back('\0');
-  put_u64(k, static_cast<std::uint32_t>(p));
+  append_be64(k, static_cast<std::uint32_t>(p));
   return k;
 }
 
@@ -107,10 +98,10 @@ class add_operator final : public rocksdb::AssociativeMergeOperator {
  public:
   bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
              std::string* new_value, rocksdb::Logger*) const override {
-    std::uint64_t sum = existing != nullptr && existing->size() == 8 ? get_u64({existing->data(), 8}) : 0;
-    if (value.size() == 8) sum += get_u64({value.data(), 8});
+    std::uint64_t sum = existing != nullptr && existing->size() == 8 ? read_be64({existing->data(), 8}) : 0;
+    if (value.size() == 8) sum += read_be64({value.data(), 8});
     new_value->clear();
-    put_u64(*new_value, sum);
+    append_be64(*new_value, sum);
     return true;
   }
   const char* Name() const override { return "cdr.add_int64"; }
@@ -256,7 +247,7 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
   }
   auto& v = impl_->value;
   v.assign(k.data(), partition_prefix_size);
-  put_u64(v, digest);
+  append_be64(v, digest);
   b.Put(impl_->h(cf_ids), id_key(record_kind::cdr, id), v);
   ++impl_->counts[p];
   ++records_;
@@ -270,7 +261,7 @@ void write_batch::put_usage(const partition& p, std::string_view id, std::string
   impl_->batch.Put(impl_->h(cf_usage), k, rocksdb::Slice(body.data(), body.size()));
   auto& v = impl_->value;
   v.assign(k.data(), partition_prefix_size);
-  put_u64(v, digest);
+  append_be64(v, digest);
   impl_->batch.Put(impl_->h(cf_ids), id_key(record_kind::usage, id), v);
   ++impl_->counts[p];
   ++records_;
@@ -296,13 +287,13 @@ void write_batch::put_held(const partition& p, std::string_view id, std::string_
 void write_batch::put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest) {
   auto& v = impl_->value;
   v = partition_prefix(p);
-  put_u64(v, digest);
+  append_be64(v, digest);
   impl_->batch.Put(impl_->h(cf_ids), id_key(kind, id), v);
 }
 
 void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next) {
   std::string v;
-  put_u64(v, static_cast<std::uint64_t>(next));
+  append_be64(v, static_cast<std::uint64_t>(next));
   impl_->batch.Put(impl_->h(cf_system), offset_key(topic, kafka_partition), v);
 }
 
@@ -396,18 +387,18 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   const auto vs = db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], key_format, &version);
   if (vs.IsNotFound()) {
     std::string v;
-    put_u64(v, format_version);
+    append_be64(v, format_version);
     rocksdb::WriteOptions wo;
     wo.sync = true;
     const auto ws = db->Put(wo, impl_->cf[cf_system], key_format, v);
     if (!ws.ok()) raise(ws, "cannot write the store's format version");
   } else if (!vs.ok()) {
     raise(vs, "cannot read the store's format version");
-  } else if (version.size() != 8 || get_u64(version) != format_version) {
+  } else if (version.size() != 8 || read_be64(version) != format_version) {
     throw store_error(store_error::kind::fatal,
                       fmt::format("the store at {} has on-disk format {} but this build reads format {}; "
                                   "use the matching cdr-retentiond version",
-                                  config.path, version.size() == 8 ? get_u64(version) : 0, format_version));
+                                  config.path, version.size() == 8 ? read_be64(version) : 0, format_version));
   }
 }
 
@@ -440,7 +431,7 @@ void store::commit(write_batch& batch) {
     std::string k(1, count_tag);
     append_partition_prefix(k, p);
     std::string v;
-    put_u64(v, static_cast<std::uint64_t>(n));
+    append_be64(v, static_cast<std::uint64_t>(n));
     resolved.Merge(impl_->cf[cf_system], k, v);
   }
   // While RocksDB only slows writes down, the write waits (that throttles the
@@ -475,7 +466,7 @@ std::optional<id_entry> decode_id_entry(std::string_view v) {
   if (!p || v.size() != partition_prefix_size + 8) {
     throw store_error(store_error::kind::fatal, "corrupt id index entry");
   }
-  return id_entry{*p, get_u64(v.substr(partition_prefix_size))};
+  return id_entry{*p, read_be64(v.substr(partition_prefix_size))};
 }
 }  // namespace
 
@@ -503,7 +494,7 @@ std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t k
   const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], offset_key(topic, kafka_partition), &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok() || v.size() != 8) raise(s, "cannot read a stored offset");
-  return static_cast<std::int64_t>(get_u64(v));
+  return static_cast<std::int64_t>(read_be64(v));
 }
 
 std::optional<stored_record> store::get(record_kind kind, std::string_view id) const {
@@ -551,7 +542,7 @@ std::map<partition, std::int64_t> store::counts() const {
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
     const auto key = it->key().ToStringView().substr(1);
     if (auto p = decode_partition(key); p && it->value().size() == 8) {
-      out[*p] = static_cast<std::int64_t>(get_u64(it->value().ToStringView()));
+      out[*p] = static_cast<std::int64_t>(read_be64(it->value().ToStringView()));
     }
   }
   if (!it->status().ok()) raise(it->status(), "cannot read partition counts");

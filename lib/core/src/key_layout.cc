@@ -4,6 +4,22 @@
 
 namespace cdr {
 
+void append_be64(std::string& out, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::string be64(std::uint64_t v) {
+  std::string out;
+  append_be64(out, v);
+  return out;
+}
+
+std::uint64_t read_be64(std::string_view s) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+
 std::string partition::to_string() const {
   return fmt::format("{}/{}/{}", name(kind), month.to_string(), cls);
 }

@@ -151,6 +151,12 @@ TEST(hex, round_trip_and_rejects) {
   EXPECT_FALSE(from_hex("zz"));
 }
 
+TEST(key_layout, be64_round_trips_in_numeric_order) {
+  EXPECT_EQ(be64(0x0102030405060708ULL), std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+  EXPECT_EQ(read_be64(be64(18'446'744'073'709'551'615ULL)), 18'446'744'073'709'551'615ULL);
+  EXPECT_LT(be64(255), be64(256));
+}
+
 TEST(key_layout, point_prefix_and_held_ranges) {
   const auto p = point_range("ab");
   EXPECT_EQ(p.begin, "ab");

@@ -24,6 +24,13 @@ namespace cdr {
 inline constexpr std::size_t partition_prefix_size = 7;
 inline constexpr std::size_t subject_hash_size = 32;  // HMAC-SHA-256
 
+// Unsigned 64-bit integers as 8 big-endian bytes (byte order = numeric
+// order), used for stored counts, offsets, digests and sequence keys.
+void append_be64(std::string& out, std::uint64_t v);
+std::string be64(std::uint64_t v);
+// Reads the first 8 bytes (fewer if s is shorter).
+std::uint64_t read_be64(std::string_view s);
+
 struct partition {
   record_kind kind = record_kind::cdr;
   cdr::month month = month::of(1970, 1);
