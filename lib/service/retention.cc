@@ -241,13 +241,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
       }
     }
     report["released"] = release_held(uid);
-    auto erasures = nlohmann::json::array();
-    for (const auto& [key, value] : store_.entries(deferred_prefix)) {
-      if (auto hash = from_hex(std::string_view(key).substr(deferred_prefix.size()))) {
-        erasures.push_back(erase(*hash, uid, "deferred"));
-      }
-    }
-    report["deferred_erasures"] = erasures;
+    report["deferred_erasures"] = erase_deferred(uid, "deferred");
     report["purge"] = finish_journals();
     ok = true;
   } catch (...) {
@@ -259,11 +253,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
   probe_.sweep(trigger, seconds, ok, to_seconds(now));
   report["duration_seconds"] = seconds;
   audit_.drain();
-  {
-    std::lock_guard l(wake_mutex_);
-    publish_now_ = true;
-  }
-  wake_.notify_all();
+  wake_publisher();
   if (!report["actions"].empty() || !report["released"].empty()) {
     spdlog::info("{} sweep: {} action(s), {} deferred by holds, {} held release(s) in {:.3f}s", trigger,
                  report["actions"].size(), report["deferred"].size(), report["released"].size(), seconds);
@@ -328,10 +318,9 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
   }
   const auto ranges = removal_ranges(a.action, p);
   for (const auto& [f, r] : ranges) c.remove_range(f, r);
-  auto st = store_.states()[p];
-  st.stripped = true;
-  st.dropped = st.dropped || drop;
-  c.set_state(p, st);
+  // The planner never plans a dropped partition: after this it is stripped,
+  // and dropped too when the action drops.
+  c.set_state(p, partition_state{true, drop});
   const auto op = next_op(c);
   const auto now = clock_.now();
   auto entry = partition_json(p);
@@ -514,6 +503,24 @@ nlohmann::json retention::erase(const std::string& hash, std::uint32_t uid, std:
   return result;
 }
 
+nlohmann::json retention::erase_deferred(std::uint32_t uid, std::string_view trigger) {
+  auto erasures = nlohmann::json::array();
+  for (const auto& [key, value] : store_.entries(deferred_prefix)) {
+    if (auto hash = from_hex(std::string_view(key).substr(deferred_prefix.size()))) {
+      erasures.push_back(erase(*hash, uid, trigger));
+    }
+  }
+  return erasures;
+}
+
+void retention::wake_publisher() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    publish_now_ = true;
+  }
+  wake_.notify_all();
+}
+
 nlohmann::json retention::finish_journals() {
   const auto journals = store_.entries(journal_prefix);
   if (journals.empty()) return nlohmann::json::object();
@@ -593,12 +600,7 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
   load_holds();
   // Erasures the hold deferred happen now; held records go at the next
   // sweep (their deadline has passed).
-  auto erasures = nlohmann::json::array();
-  for (const auto& [k, value] : store_.entries(deferred_prefix)) {
-    if (auto hash = from_hex(std::string_view(k).substr(deferred_prefix.size()))) {
-      erasures.push_back(erase(*hash, uid, "hold_release"));
-    }
-  }
+  auto erasures = erase_deferred(uid, "hold_release");
   finish_journals();
   audit_.drain();
   spdlog::info("legal hold {} released by uid {}", id, uid);
@@ -613,11 +615,7 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   result["purge"] = finish_journals();
   result["duration_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   audit_.drain();
-  {
-    std::lock_guard l(wake_mutex_);
-    publish_now_ = true;
-  }
-  wake_.notify_all();
+  wake_publisher();
   spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
                result["subject"].get<std::string>().substr(0, 16), result["erased"].get<std::int64_t>(),
                result["deferred"].size());

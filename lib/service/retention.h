@@ -93,6 +93,10 @@ class retention {
   // Removes held copies no active hold names any more, once due.
   nlohmann::json release_held(std::uint32_t uid);
   nlohmann::json erase(const std::string& hash, std::uint32_t uid, std::string_view trigger);
+  // Runs every erasure a hold deferred again (those no hold covers now go).
+  nlohmann::json erase_deferred(std::uint32_t uid, std::string_view trigger);
+  // Tells the publisher thread new deletion events wait in the outbox.
+  void wake_publisher();
   // Physical step of every journalled action, then their audit entries and
   // deletion events.
   nlohmann::json finish_journals();
