@@ -273,12 +273,11 @@ struct daemon::impl {
   }
 
   admin::reply record_get(const admin::request& req) {
-    auto id = admin::string_arg(req, "id");
+    auto id = admin::required_string_arg(req, "id");
     auto kind = admin::string_arg(req, "kind");
     if (auto* e = std::get_if<admin::error>(&id)) return *e;
     if (auto* e = std::get_if<admin::error>(&kind)) return *e;
-    const auto& id_text = std::get<std::optional<std::string>>(id);
-    if (!id_text || id_text->empty()) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" is required"};
+    const auto& id_text = std::get<std::string>(id);
     std::vector<record_kind> kinds{record_kind::cdr, record_kind::usage};
     if (const auto& k = std::get<std::optional<std::string>>(kind)) {
       const auto parsed = record_kind_from_name(*k);
@@ -286,19 +285,16 @@ struct daemon::impl {
       kinds = {*parsed};
     }
     for (auto k : kinds) {
-      if (auto r = store->get(k, *id_text)) return record_json(*r);
+      if (auto r = store->get(k, id_text)) return record_json(*r);
     }
     return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
   }
 
   admin::reply subject_export(const admin::request& req, const admin::peer& peer) {
-    auto arg = admin::string_arg(req, "identifier");
+    auto arg = admin::required_string_arg(req, "identifier");
     if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-    const auto& identifier = std::get<std::optional<std::string>>(arg);
-    if (!identifier || identifier->empty()) {
-      return admin::error{req.id, admin::error_code::invalid_argument, "\"identifier\" is required"};
-    }
-    const auto hash = crypto::hmac_sha256(subject_key, normalize_identifier(*identifier));
+    const auto& identifier = std::get<std::string>(arg);
+    const auto hash = crypto::hmac_sha256(subject_key, normalize_identifier(identifier));
     admin::stream out;
     store->for_each_subject(hash, [&](const partition&, std::string_view id) {
       if (auto r = store->get(record_kind::cdr, id)) out.items.push_back(record_json(*r));
@@ -352,13 +348,10 @@ struct daemon::impl {
   }
 
   admin::reply subject_erase(const admin::request& req, const admin::peer& peer) {
-    auto arg = admin::string_arg(req, "identifier");
+    auto arg = admin::required_string_arg(req, "identifier");
     if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-    const auto& identifier = std::get<std::optional<std::string>>(arg);
-    if (!identifier || identifier->empty()) {
-      return admin::error{req.id, admin::error_code::invalid_argument, "\"identifier\" is required"};
-    }
-    return retention->subject_erase(*identifier, peer.uid);
+    const auto& identifier = std::get<std::string>(arg);
+    return retention->subject_erase(identifier, peer.uid);
   }
 
   admin::reply checkpoint(const admin::request& req, const admin::peer& peer) {

@@ -124,4 +124,12 @@ std::variant<std::optional<std::string>, error> string_arg(const request& r, std
   return std::optional<std::string>{it->get<std::string>()};
 }
 
+std::variant<std::string, error> required_string_arg(const request& r, std::string_view key) {
+  auto arg = string_arg(r, key);
+  if (auto* e = std::get_if<error>(&arg)) return *e;
+  auto& text = std::get<std::optional<std::string>>(arg);
+  if (!text || text->empty()) return error{r.id, error_code::invalid_argument, fmt::format("\"{}\" is required", key)};
+  return std::move(*text);
+}
+
 }  // namespace cdr::admin

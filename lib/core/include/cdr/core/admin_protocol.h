@@ -79,5 +79,7 @@ access access_of(const peer& p, const group_policy& g);
 
 // Reads a string argument; nullopt when absent; error when not a string.
 std::variant<std::optional<std::string>, error> string_arg(const request& r, std::string_view key);
+// Reads a string argument that must be present and non-empty.
+std::variant<std::string, error> required_string_arg(const request& r, std::string_view key);
 
 }  // namespace cdr::admin
