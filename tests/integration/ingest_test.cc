@@ -147,16 +147,7 @@ class ingest : public ::testing::Test {
     const auto deadline = steady_clock::now() + timeout;
     std::uint64_t total = 0;
     while (steady_clock::now() < deadline) {
-      total = 0;
-      try {
-        const auto st = admin_call(socket, "status");
-        const auto offsets =
-            st.value(nlohmann::json::json_pointer("/result/kafka/consumer/offsets"), nlohmann::json::object());
-        for (const auto& [topic, parts] : offsets.items()) {
-          for (const auto& [p, off] : parts.items()) total += off.get<std::uint64_t>();
-        }
-      } catch (const std::exception&) {
-      }
+      total = stored_offsets(socket);
       if (total >= messages_) break;
       std::this_thread::sleep_for(milliseconds(300));
     }

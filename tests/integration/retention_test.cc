@@ -110,16 +110,7 @@ class retention : public ::testing::Test {
     const auto deadline = steady_clock::now() + seconds(120);
     std::uint64_t total = 0;
     while (steady_clock::now() < deadline) {
-      total = 0;
-      try {
-        const auto st = admin_call(sock(), "status");
-        const auto offsets =
-            st.value(nlohmann::json::json_pointer("/result/kafka/consumer/offsets"), nlohmann::json::object());
-        for (const auto& [t, parts] : offsets.items()) {
-          for (const auto& [p, off] : parts.items()) total += off.get<std::uint64_t>();
-        }
-      } catch (const std::exception&) {
-      }
+      total = stored_offsets(sock());
       if (total >= messages_) return;
       std::this_thread::sleep_for(milliseconds(30));
     }

@@ -136,6 +136,21 @@ nlohmann::json admin_call(const std::string& socket, const std::string& command,
   return c.call(command, args);
 }
 
+std::uint64_t stored_offsets(const std::string& socket) {
+  try {
+    const auto st = admin_call(socket, "status");
+    const auto offsets =
+        st.value(nlohmann::json::json_pointer("/result/kafka/consumer/offsets"), nlohmann::json::object());
+    std::uint64_t total = 0;
+    for (const auto& [topic, parts] : offsets.items()) {
+      for (const auto& [p, off] : parts.items()) total += off.get<std::uint64_t>();
+    }
+    return total;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 std::string http_get(const std::string& host_port, const std::string& path) {
   const auto colon = host_port.rfind(':');
   addrinfo hints{};

@@ -59,6 +59,10 @@ class daemon_process {
 nlohmann::json admin_call(const std::string& socket, const std::string& command,
                           const nlohmann::json& args = nlohmann::json::object());
 
+// The sum of the next offsets the daemon has stored over every topic
+// partition (status: kafka.consumer.offsets); 0 while it does not answer.
+std::uint64_t stored_offsets(const std::string& socket);
+
 // GET http://host:port/path over a plain TCP socket; returns the body.
 std::string http_get(const std::string& host_port, const std::string& path);
 
