@@ -168,6 +168,12 @@ struct store::impl {
 
   rocksdb::ColumnFamilyHandle* h(family f) const { return cf[cf_of(f)]; }
 
+  // Flushes the memtables of every column family (waits for it).
+  void flush_all(std::string_view what) {
+    std::vector<rocksdb::ColumnFamilyHandle*> all(cf.begin(), cf.end());
+    if (const auto s = db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, what);
+  }
+
   // Adds the live WAL records that put a key into one of the ranges; returns
   // the number of live WAL files.
   std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out) const;
@@ -804,8 +810,7 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   if (!in_wal.empty()) {
     std::unique_ptr<rocksdb::LogFile> current;
     if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
-    std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
-    if (const auto s = impl_->db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, "cannot flush before a purge");
+    impl_->flush_all("cannot flush before a purge");
     for (int i = 0; i < 5000; ++i) {
       rocksdb::VectorLogPtr wals;
       if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
@@ -868,9 +873,9 @@ void store::checkpoint(const std::string& dir) {
 }
 
 void store::settle(bool compact) {
-  std::vector<rocksdb::ColumnFamilyHandle*> all(impl_->cf.begin(), impl_->cf.end());
-  if (const auto s = impl_->db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, "cannot flush");
-  for (auto* h : compact ? all : std::vector<rocksdb::ColumnFamilyHandle*>{}) {
+  impl_->flush_all("cannot flush");
+  for (auto* h : impl_->cf) {
+    if (!compact) continue;
     rocksdb::CompactRangeOptions co;
     co.exclusive_manual_compaction = false;
     // Rewrites the bottom level too, with sequence numbers zeroed, as
