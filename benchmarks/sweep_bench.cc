@@ -24,9 +24,11 @@
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
+#include "cdr/crypto/keystore.h"
 #include "cdr/metrics/retention_probe.h"
 #include "cdr/store/store.h"
 #include "retention.h"
+#include "vault.h"
 
 namespace {
 
@@ -48,8 +50,9 @@ std::string metadata_of(const std::string& id, month m) {
 }
 
 // Writes n records of month m in batches of `batch` (ingest writes up to
-// 2000), each with two identifiers and their subject-index entries.
-void fill(store::store& s, month m, std::uint64_t first, std::uint64_t n, crypto::keyed_hasher& hash,
+// 2000), each with two identifiers, sealed as ingest seals them, and their
+// subject-index entries.
+void fill(store::store& s, service::vault& keys, month m, std::uint64_t first, std::uint64_t n,
           const std::function<std::string(std::uint64_t)>& phone = {}, std::size_t batch = 2000) {
   store::write_batch b(s);
   const partition p{record_kind::cdr, m, 0};
@@ -57,9 +60,12 @@ void fill(store::store& s, month m, std::uint64_t first, std::uint64_t n, crypto
     const auto id = id_of(i);
     const auto from = phone ? phone(i) : "+4915112" + std::to_string(1000000 + i % 9000000);
     const auto to = "user" + std::to_string(i % 100000) + "@example.org";
-    b.put_cdr(p, id, metadata_of(id, m), R"({"from":")" + from + R"(","to":")" + to + R"("})", i);
-    b.put_subject(p, hash(normalize_identifier(from)), id);
-    b.put_subject(p, hash(normalize_identifier(to)), id);
+    const auto lease = keys.lease();
+    const auto sealed = keys.seal(key_scope::partition, p, record_key(p, id),
+                                  R"({"from":")" + from + R"(","to":")" + to + R"("})");
+    b.put_cdr(p, id, metadata_of(id, m), *sealed, i);
+    b.put_subject(p, *keys.index_hash(key_scope::partition, p, normalize_identifier(from), true), id);
+    b.put_subject(p, *keys.index_hash(key_scope::partition, p, normalize_identifier(to), true), id);
     if (b.records() == batch) {
       s.commit(b);
       b.clear();
@@ -98,17 +104,18 @@ int main(int argc, char** argv) {
                              {"storage.path=\"" + (dir / "data").string() + "\"", "storage.block_cache_mb=256"});
   auto& config = std::get<daemon_config>(parsed);
   store::store s(config.storage);
-  crypto::keyed_hasher hash(subject_secret);
+  crypto::keystore keystore((dir / "keystore.json").string(), crypto::random_bytes(32), true);
+  service::vault keys(keystore);
   prometheus::Registry registry;
   metrics::retention_probe probe(registry);
   manual_clock clock(parse_rfc3339("2020-12-15T00:00:00Z").value());
-  service::retention r(config, "", clock, s, probe, std::string(subject_secret));
+  service::retention r(config, "", clock, s, probe, std::string(subject_secret), keys);
 
   const auto a = month::of(2019, 12);  // strip 2021-01-01, drop 2029-01-01
   const auto b = month::of(2020, 1);   // strip 2021-02-01, drop 2030-01-01
   auto t0 = steady::now();
-  fill(s, a, 0, small, hash);
-  fill(s, b, small, large, hash);
+  fill(s, keys, a, 0, small);
+  fill(s, keys, b, small, large);
   const double fill_s = std::chrono::duration<double>(steady::now() - t0).count();
   // By its deadline a month has long been compacted out of level 0.
   s.settle(true);
@@ -122,10 +129,9 @@ int main(int argc, char** argv) {
   std::atomic<std::uint64_t> written{0};
   std::atomic<std::int32_t> live_month{month::of(2021, 1).index()};
   std::thread writer([&] {
-    crypto::keyed_hasher h(subject_secret);
     std::uint64_t next = 100'000'000;
     while (!stop) {
-      fill(s, month::from_index(live_month), next, 250, h, {}, 250);
+      fill(s, keys, month::from_index(live_month), next, 250, {}, 250);
       next += 250;
       written += 250;
     }
@@ -177,7 +183,7 @@ int main(int argc, char** argv) {
   const auto first = month::of(2030, 1);
   std::uint64_t next = 500'000'000;
   for (int m = 0; m < 13; ++m) {
-    fill(s, first.plus(m), next, 100'000, hash, [](std::uint64_t i) {
+    fill(s, keys, first.plus(m), next, 100'000, [](std::uint64_t i) {
       // Every 125th record belongs to one of 100 subjects: 8 a month each.
       return i % 125 == 0 ? "+4917000" + std::to_string((i / 125) % 100 + 100) : "+4915" + std::to_string(i);
     });

@@ -27,6 +27,11 @@ Options:
   --set KEY=VALUE        override one configuration key, e.g. --set storage.path=/srv/cdr
                          (repeatable; applied after the file, in order)
   --check-config         validate the configuration, print the effective one, and exit
+  --new-keystore         start with a new, empty key store although the store was written
+                         under another one (lost for good): its identifiers stay unreadable
+  --rewrap-master-key FILE
+                         wrap every data key of storage.keystore_path under the master key
+                         in FILE (master key rotation), then exit; the daemon must be stopped
   --fake-clock=RFC3339   TESTS ONLY: run on a simulated clock starting at this instant;
                          the admin command `debug advance-clock` moves it
   --version              print the version and exit
@@ -40,6 +45,8 @@ struct arguments {
   std::vector<std::string> sets;
   bool check = false;
   std::optional<std::string> fake_clock;
+  bool new_keystore = false;
+  std::optional<std::string> rewrap;
 };
 
 // Accepts both `--name value` and `--name=value`.
@@ -75,6 +82,10 @@ int main(int argc, char** argv) {
       }
       if (a == "--check-config") {
         args.check = true;
+      } else if (a == "--new-keystore") {
+        args.new_keystore = true;
+      } else if (take_value(argc, argv, i, "--rewrap-master-key", &value)) {
+        args.rewrap = value;
       } else if (take_value(argc, argv, i, "--config", &value)) {
         args.config = value;
       } else if (take_value(argc, argv, i, "--set", &value)) {
@@ -104,7 +115,7 @@ int main(int argc, char** argv) {
   }
   auto& config = std::get<cdr::daemon_config>(parsed);
 
-  cdr::service::daemon_options options{args.config, args.sets, std::nullopt};
+  cdr::service::daemon_options options{args.config, args.sets, std::nullopt, args.new_keystore};
   if (args.fake_clock) {
     options.fake_clock = cdr::parse_rfc3339(*args.fake_clock);
     if (!options.fake_clock) {
@@ -119,6 +130,18 @@ int main(int argc, char** argv) {
   }
 
   cdr::logging::setup(config.log);
+  if (args.rewrap) {
+    try {
+      cdr::service::rewrap_master_key(config, *args.rewrap);
+      std::printf("%s: every data key is now wrapped under the master key in %s; set storage.master_key_file to it "
+                  "and start the daemon\n",
+                  config.storage.keystore_path.c_str(), args.rewrap->c_str());
+      return exit_ok;
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot rewrap the key store: {}", e.what());
+      return exit_failure;
+    }
+  }
   try {
     cdr::service::daemon d(std::move(config), std::move(options));
     return d.run();

@@ -25,6 +25,7 @@
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
+#include "cdr/crypto/keystore.h"
 #include "cdr/kafka/embedded_cluster.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
@@ -58,14 +59,19 @@ nlohmann::json as_json(const std::string& text) {
   return j.is_discarded() ? nlohmann::json(text) : j;
 }
 
-nlohmann::json record_json(const store::stored_record& r) {
+// A stored record as JSON, its identifiers opened. When they cannot be
+// ("key_destroyed": stripped in a restored copy; "unreadable": tampered),
+// identifiers is null and identifiers_status says why.
+nlohmann::json record_json(const store::stored_record& r, const retention& keeper) {
   nlohmann::json out{{"kind", name(r.where.kind)},
                      {"id", r.id},
                      {"month", r.where.month.to_string()},
                      {"class", r.where.cls}};
   if (r.where.kind == record_kind::cdr) {
     out["metadata"] = as_json(r.metadata);
-    out["identifiers"] = r.identifiers ? as_json(*r.identifiers) : nlohmann::json(nullptr);
+    const auto ids = keeper.identifiers_of(r);
+    out["identifiers"] = ids.json ? as_json(*ids.json) : nlohmann::json(nullptr);
+    if (!ids.json && ids.status != "none") out["identifiers_status"] = ids.status;
   } else {
     out["record"] = as_json(r.metadata);
   }
@@ -106,6 +112,52 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
   }
 }
 
+// Opens the key store (creating it, and its directory, for a new store).
+// A missing key store next to an existing store is refused unless
+// new_keystore: its identifiers would silently become unreadable.
+std::unique_ptr<crypto::keystore> open_keystore(const storage_config& c, bool new_keystore) {
+  auto master = crypto::load_master_key(c.master_key_file);
+  const bool exists = crypto::keystore::exists(c.keystore_path);
+  const bool store_exists = std::filesystem::exists(std::filesystem::path(c.path) / "CURRENT");
+  if (!exists && store_exists && !new_keystore) {
+    throw std::runtime_error(fmt::format(
+        "the key store {} (storage.keystore_path) is missing, but the store at {} exists: restore the key store "
+        "from its backup (docs/operations.md, \"Key store\"); or, if it is lost for good, start once with "
+        "--new-keystore, knowing that the identifiers already stored stay unreadable",
+        c.keystore_path, c.path));
+  }
+  if (!exists) {
+    const auto dir = std::filesystem::path(c.keystore_path).parent_path();
+    if (!dir.empty()) {
+      std::filesystem::create_directories(dir);
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+    }
+    spdlog::warn("creating a new key store at {}", c.keystore_path);
+  }
+  auto keys = std::make_unique<crypto::keystore>(c.keystore_path, std::move(master), !exists);
+  spdlog::info("key store {} open: {} live key(s), {} destroyed", c.keystore_path, keys->live(),
+               keys->destroyed_total());
+  return keys;
+}
+
+// Records which key store the store is sealed under; a store written under
+// another key store is refused (unless new_keystore).
+void bind_keystore(store::store& s, const crypto::keystore& keys, bool new_keystore) {
+  const auto id = cdr::to_hex(keys.id());
+  const auto bound = s.entry("keystore_id");
+  if (bound && *bound == id) return;
+  if (bound && !new_keystore) {
+    throw std::runtime_error(fmt::format(
+        "the store was written under key store {} but {} is key store {}: point storage.keystore_path at the "
+        "right one (or start with --new-keystore if it is lost for good)",
+        *bound, keys.path(), id));
+  }
+  if (bound) spdlog::warn("--new-keystore: identifiers sealed under key store {} stay unreadable", *bound);
+  store::change c(s);
+  c.put_entry("keystore_id", id);
+  s.apply(c);
+}
+
 // Keys a SIGHUP applies; every other change needs a restart.
 const std::set<std::string> reloadable_keys{"log.level", "sweep.interval", "sweep.jitter", "admin.operator_group",
                                             "admin.viewer_group"};
@@ -124,6 +176,8 @@ struct daemon::impl {
   std::unique_ptr<metrics::endpoint> metrics;
   std::unique_ptr<daemon_probe> probe;
   std::unique_ptr<kafka::embedded_cluster> embedded;
+  std::unique_ptr<crypto::keystore> keystore;
+  std::unique_ptr<service::vault> vault;
   std::unique_ptr<store::store> store;
   std::unique_ptr<metrics::ingest_probe> ingest_probe;
   std::unique_ptr<metrics::retention_probe> retention_probe;
@@ -182,6 +236,11 @@ struct daemon::impl {
             {"metrics", {{"listen", metrics->address()}}},
             {"kafka", kafka},
             {"retention", retention_status()},
+            {"keystore",
+             {{"path", keystore->path()},
+              {"keys_live", keystore->live()},
+              {"keys_destroyed", keystore->destroyed_total()},
+              {"decrypt_failures", vault->decrypt_failures()}}},
             {"storage",
              {{"path", config.storage.path},
               {"records", records},
@@ -285,7 +344,7 @@ struct daemon::impl {
       kinds = {*parsed};
     }
     for (auto k : kinds) {
-      if (auto r = store->get(k, id_text)) return record_json(*r);
+      if (auto r = store->get(k, id_text)) return record_json(*r, *retention);
     }
     return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
   }
@@ -294,11 +353,12 @@ struct daemon::impl {
     auto arg = admin::required_string_arg(req, "identifier");
     if (auto* e = std::get_if<admin::error>(&arg)) return *e;
     const auto& identifier = std::get<std::string>(arg);
-    const auto hash = crypto::hmac_sha256(subject_key, normalize_identifier(identifier));
+    const auto normalized = normalize_identifier(identifier);
+    const auto hash = crypto::hmac_sha256(subject_key, normalized);
     admin::stream out;
-    store->for_each_subject(hash, [&](const partition&, std::string_view id) {
-      if (auto r = store->get(record_kind::cdr, id)) out.items.push_back(record_json(*r));
-    });
+    for (const auto& key : retention->subject_records(normalized)) {
+      if (auto r = store->get(record_kind::cdr, record_id_of(key))) out.items.push_back(record_json(*r, *retention));
+    }
     out.result = {{"records", out.items.size()}, {"subject", cdr::to_hex(hash)}};
     retention->subject_exported(hash, out.items.size(), peer.uid);
     spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, cdr::to_hex(hash).substr(0, 16),
@@ -467,6 +527,10 @@ int daemon::run() {
   d.started = d.time->now();
   spdlog::info("cdr-retentiond {} ({}) starting, config {} (sha256:{})", version(), revision(),
                d.options.config_path, d.digest.substr(0, 12));
+  // The keys first: a wrong master key or a lost key store stops the start
+  // before anything is written.
+  d.subject_key = crypto::load_key_file(d.config.storage.subject_key_file);
+  d.keystore = open_keystore(d.config.storage, d.options.new_keystore);
 
   d.metrics = std::make_unique<metrics::endpoint>(d.config.metrics);
   d.probe = std::make_unique<daemon_probe>(d.metrics->registry());
@@ -493,9 +557,10 @@ int daemon::run() {
                  d.embedded->bootstrap_servers());
   }
 
-  d.subject_key = crypto::load_key_file(d.config.storage.subject_key_file);
   d.store = std::make_unique<store::store>(d.config.storage);
   spdlog::info("store open at {}", d.config.storage.path);
+  bind_keystore(*d.store, *d.keystore, d.options.new_keystore);
+  d.vault = std::make_unique<service::vault>(*d.keystore);
   d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
     std::map<record_kind, double> by_kind{{record_kind::cdr, 0}, {record_kind::usage, 0}};
     for (const auto& [p, n] : d.store->counts()) by_kind[p.kind] += static_cast<double>(n);
@@ -524,7 +589,7 @@ int daemon::run() {
   const auto bootstrap = d.embedded ? d.embedded->bootstrap_servers() : d.config.kafka.brokers;
   d.retention_probe = std::make_unique<metrics::retention_probe>(d.metrics->registry());
   d.retention = std::make_unique<service::retention>(d.config, bootstrap, *d.time, *d.store, *d.retention_probe,
-                                                     d.subject_key);
+                                                     d.subject_key, *d.vault);
   d.metrics->add(std::make_shared<metrics::callback_collector>([&d] {
     const auto g = d.retention->figures();
     return std::vector<prometheus::MetricFamily>{
@@ -539,10 +604,18 @@ int daemon::run() {
                               static_cast<double>(g.records_held)),
         metrics::gauge_family("cdr_retention_deletion_events_pending",
                               "Deletion events in the outbox, not yet acknowledged by Kafka.",
-                              static_cast<double>(g.events_pending))};
+                              static_cast<double>(g.events_pending)),
+        metrics::labelled_gauge_family(
+            "cdr_retention_keys", "Data keys in the key store (live) and destroyed since it was created.",
+            {{{{"state", "live"}}, static_cast<double>(d.keystore->live())},
+             {{{"state", "destroyed"}}, static_cast<double>(d.keystore->destroyed_total())}}),
+        metrics::counter_family("cdr_retention_decrypt_failures_total",
+                                "Identifier values that did not decrypt (tampered or corrupt), since start.",
+                                static_cast<double>(d.vault->decrypt_failures()))};
   }));
   d.retention->start();
   d.ingest = std::make_unique<service::ingest>(d.config, bootstrap, *d.time, *d.store, *d.ingest_probe, d.subject_key,
+                                               *d.vault,
                                                [&d](std::string why) {
                                                  d.exit_code = 1;
                                                  asio::post(d.io, [&d, why] {
@@ -606,9 +679,19 @@ int daemon::run() {
   }
   d.retention.reset();
   d.store.reset();
+  d.vault.reset();
+  d.keystore.reset();
   d.embedded.reset();
   spdlog::info("stopped");
   return d.exit_code.load();
+}
+
+void rewrap_master_key(const daemon_config& config, const std::string& new_master_file) {
+  // Opening the store takes its lock: a running daemon (which may add keys
+  // meanwhile) makes this fail instead of losing them.
+  store::store locked(config.storage);
+  crypto::keystore keys(config.storage.keystore_path, crypto::load_master_key(config.storage.master_key_file), false);
+  keys.rewrap(crypto::load_master_key(new_master_file));
 }
 
 }  // namespace cdr::service

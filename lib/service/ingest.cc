@@ -21,7 +21,8 @@ constexpr std::uint64_t ticket_of(std::uint64_t generation, std::size_t index) {
 }  // namespace
 
 ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-               metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal,
+               metrics::ingest_probe& probe, std::string subject_key, vault& keys,
+               std::function<void(std::string)> on_fatal,
                std::function<std::shared_ptr<const std::vector<hold>>()> holds)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
@@ -29,6 +30,7 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& 
       store_(store),
       probe_(probe),
       subject_hash_(subject_key),
+      vault_(keys),
       on_fatal_(std::move(on_fatal)),
       holds_(std::move(holds)),
       parser_(config.events),
@@ -162,13 +164,9 @@ void ingest::process(const kafka::message& m) {
   st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
-  st.subject_hashes.clear();
-  // Late events need their subject hashes only to match legal holds.
-  const bool any_holds = batch_holds_ && !batch_holds_->empty();
-  if (e.kind == record_kind::cdr && (st.late == lateness::on_time || any_holds)) {
-    for (const auto& [field, value] : e.identifier_strings) {
-      st.subject_hashes.push_back(subject_hash_(normalize_identifier(value)));
-    }
+  st.subjects.clear();
+  if (e.kind == record_kind::cdr) {
+    for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
   }
 }
 
@@ -201,37 +199,58 @@ void ingest::resolve_staged() {
                        name(st.kind), st.id, st.topic, held);
         }
       }
-    } else if (st.late != lateness::on_time && batch_holds_ &&
-               any_covers(*batch_holds_, st.where, st.customer, st.subject_hashes)) {
-      // A legal hold names this late event: it is kept in full, its
-      // past-deadline parts in the held family.
-      if (st.late == lateness::drop) {
-        batch_.put_held(st.where, st.id, st.metadata, st.identifiers, st.subject_hashes);
-        batch_.put_id(st.kind, st.id, st.where, st.digest);
-      } else {
-        batch_.put_cdr(st.where, st.id, st.metadata, {}, st.digest);
-        batch_.put_held(st.where, st.id, {}, st.identifiers, st.subject_hashes);
-      }
-      pending_ids_.emplace(std::move(key), st.digest);
-    } else if (st.late == lateness::drop) {
-      outcome = ingest_outcome::dropped_on_ingest;
     } else {
-      const bool strip = st.late == lateness::strip;
-      if (st.kind == record_kind::cdr) {
-        batch_.put_cdr(st.where, st.id, st.metadata, strip ? std::string_view() : std::string_view(st.identifiers),
-                       st.digest);
-        if (!strip) {
-          for (const auto& hash : st.subject_hashes) batch_.put_subject(st.where, hash, st.id);
-        }
-      } else {
-        batch_.put_usage(st.where, st.id, st.metadata, st.digest);
-      }
-      pending_ids_.emplace(std::move(key), st.digest);
-      outcome = strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
+      outcome = store_event(st);
+      if (outcome != ingest_outcome::dropped_on_ingest) pending_ids_.emplace(std::move(key), st.digest);
     }
     ++pending_outcomes_[{st.topic, outcome}];
   }
   staged_count_ = 0;
+}
+
+ingest_outcome ingest::store_event(staged_event& st) {
+  const auto rk = st.kind == record_kind::cdr ? record_key(st.where, st.id) : std::string();
+  std::optional<std::string> sealed;
+  if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
+    // nullopt: the partition's key is destroyed, so a sweep has stripped
+    // it since this event's lateness was decided: it is late after all.
+    sealed = vault_.seal(key_scope::partition, st.where, rk, st.identifiers);
+    if (!sealed) st.late = lateness::strip;
+  }
+  if (st.late != lateness::on_time && batch_holds_ && !batch_holds_->empty()) {
+    hashes_.clear();
+    for (const auto& s : st.subjects) hashes_.push_back(subject_hash_(s));
+    if (any_covers(*batch_holds_, st.where, st.customer, hashes_)) {
+      // A legal hold names this late event: it is kept in full, its
+      // past-deadline parts in the held family, sealed under the held key.
+      std::string held;
+      hashes_.clear();
+      if (!st.identifiers.empty()) {
+        held = *vault_.seal(key_scope::held, st.where, held_key(held_tag::identifiers, rk), st.identifiers);
+        for (const auto& s : st.subjects) hashes_.push_back(*vault_.index_hash(key_scope::held, st.where, s, true));
+      }
+      if (st.late == lateness::drop) {
+        batch_.put_held(st.where, st.id, st.metadata, held, hashes_);
+        batch_.put_id(st.kind, st.id, st.where, st.digest);
+      } else {
+        batch_.put_cdr(st.where, st.id, st.metadata, {}, st.digest);
+        batch_.put_held(st.where, st.id, {}, held, hashes_);
+      }
+      return ingest_outcome::stored;
+    }
+  }
+  if (st.late == lateness::drop) return ingest_outcome::dropped_on_ingest;
+  if (st.kind == record_kind::usage) {
+    batch_.put_usage(st.where, st.id, st.metadata, st.digest);
+    return ingest_outcome::stored;
+  }
+  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(*sealed) : std::string_view(), st.digest);
+  if (sealed) {
+    for (const auto& s : st.subjects) {
+      batch_.put_subject(st.where, *vault_.index_hash(key_scope::partition, st.where, s, true), st.id);
+    }
+  }
+  return st.late == lateness::strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
 }
 
 void ingest::produce_reject(std::size_t index) {
@@ -267,8 +286,16 @@ void ingest::deliver_rejects() {
 void ingest::flush() {
   if (pending_next_.empty()) return;
   const auto started = std::chrono::steady_clock::now();
-  resolve_staged();
   deliver_rejects();
+  // Sealed and committed under one lease: no key this batch uses is
+  // destroyed before its records are durable.
+  const auto lease = vault_.lease();
+  if (!batch_epoch_) batch_epoch_ = vault_.epoch();
+  if (*batch_epoch_ != vault_.epoch()) {
+    // Keys were destroyed since a failed attempt sealed this batch.
+    throw store::store_error(store::store_error::kind::stale, "data keys were destroyed since the batch was sealed");
+  }
+  resolve_staged();
   for (const auto& [tp, next] : pending_next_) batch_.set_offset(tp.topic, tp.partition, next);
   store_.commit(batch_);
   consumer_->commit(pending_next_, false);
@@ -344,6 +371,7 @@ void ingest::discard_pending() {
   pending_rejects_.clear();
   pending_outcomes_.clear();
   pending_reasons_.clear();
+  batch_epoch_.reset();
   ++generation_;
   std::lock_guard lock(status_mutex_);
   if (!paused_) {

@@ -24,6 +24,7 @@
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/store/store.h"
+#include "vault.h"
 
 namespace cdr::service {
 
@@ -32,9 +33,10 @@ class ingest final : public kafka::rebalance_listener {
   // `bootstrap`: the brokers to use (the embedded cluster's when embedded).
   // `on_fatal` is called (on the ingest thread) when ingest cannot go on.
   // `holds`: the active legal holds (late events they name are kept).
+  // `subject_key`: names subjects in holds; `keys` seals identifiers.
   ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-         metrics::ingest_probe& probe, std::string subject_key, std::function<void(std::string)> on_fatal,
-         std::function<std::shared_ptr<const std::vector<hold>>()> holds);
+         metrics::ingest_probe& probe, std::string subject_key, vault& keys,
+         std::function<void(std::string)> on_fatal, std::function<std::shared_ptr<const std::vector<hold>>()> holds);
   ~ingest() override;
 
   void start();
@@ -68,7 +70,7 @@ class ingest final : public kafka::rebalance_listener {
     std::uint64_t digest;
     std::string metadata;
     std::string identifiers;
-    std::vector<std::string> subject_hashes;
+    std::vector<std::string> subjects;  // normalised identifier values
   };
 
   void run();
@@ -76,6 +78,8 @@ class ingest final : public kafka::rebalance_listener {
   // Looks up every staged id at once and decides each event's outcome in
   // consumption order.
   void resolve_staged();
+  // Stores one new event (sealing its identifiers); its outcome.
+  ingest_outcome store_event(staged_event& st);
   // Makes the pending batch durable; false (and consumption paused) when
   // the store or the dead-letter topic cannot take it now.
   bool try_flush();
@@ -103,6 +107,9 @@ class ingest final : public kafka::rebalance_listener {
   store::store& store_;
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
+  vault& vault_;
+  std::vector<std::string> hashes_;  // scratch
+  std::optional<std::uint64_t> batch_epoch_;  // the key epoch the batch was sealed in
   std::function<void(std::string)> on_fatal_;
   std::function<std::shared_ptr<const std::vector<hold>>()> holds_;
   std::shared_ptr<const std::vector<hold>> batch_holds_;  // the holds this batch was built with

@@ -9,6 +9,7 @@
 
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
+#include "failpoint.h"
 
 namespace cdr::service {
 namespace {
@@ -60,13 +61,14 @@ nlohmann::json partition_json(const partition& p) {
 }  // namespace
 
 retention::retention(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-                     metrics::retention_probe& probe, std::string subject_key)
+                     metrics::retention_probe& probe, std::string subject_key, vault& keys)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
       clock_(time),
       store_(store),
       probe_(probe),
       subject_key_(std::move(subject_key)),
+      vault_(keys),
       audit_(store, config.storage.path + "/audit.jsonl"),
       interval_us_(config.sweep.interval.count()),
       jitter_us_(config.sweep.jitter.count()) {
@@ -114,6 +116,10 @@ void retention::journal(store::change& c, std::uint64_t op, const ranges_t& rang
 void retention::start() {
   {
     std::lock_guard lock(ops_);
+    // Keys a stop left undestroyed (or a restored key store brought back)
+    // go first; then the actions a stop interrupted are finished.
+    const auto keys = destroy_unused_keys("recovery", 0);
+    if (!keys.empty()) spdlog::warn("destroyed {} data key(s) a stop left behind", keys.size());
     const auto done = finish_journals();
     if (!done.empty()) spdlog::warn("finished {} retention action(s) interrupted by a stop", done.value("actions", 0));
   }
@@ -242,6 +248,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
     }
     report["released"] = release_held(uid);
     report["deferred_erasures"] = erase_deferred(uid, "deferred");
+    report["keys_destroyed"] = destroy_unused_keys(trigger, uid);
     report["purge"] = finish_journals();
     ok = true;
   } catch (...) {
@@ -289,28 +296,45 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
         partial.push_back(h);
       }
     }
-    std::map<std::string, std::vector<std::string>, std::less<>> subjects;
-    if (p.kind == record_kind::cdr) {
-      store_.scan(store::family::subject_index, range, [&](std::string_view key, std::string_view) {
-        if (key.size() > partition_prefix_size + subject_hash_size) {
-          subjects[std::string(key.substr(partition_prefix_size + subject_hash_size))].emplace_back(
-              key.substr(partition_prefix_size, subject_hash_size));
-        }
-        return true;
-      });
-    }
-    static const std::vector<std::string> none;
+    // Matching a subject selector needs every record's identifiers opened;
+    // customer selectors only the metadata.
+    const bool by_subject =
+        std::any_of(partial.begin(), partial.end(), [](const hold& h) { return h.subject.has_value(); });
+    std::vector<std::string> hashes;
     store_.scan(main_family(p.kind), range, [&](std::string_view key, std::string_view value) {
-      const auto id = record_id_of(key);
-      const auto s = subjects.find(id);
-      const auto& hashes = s == subjects.end() ? none : s->second;
+      std::optional<std::string> plain;
+      std::optional<std::string> sealed;
+      const auto open = [&] {
+        if (sealed || p.kind != record_kind::cdr) return;
+        sealed = store_.value(store::family::identifiers, key).value_or(std::string());
+        if (sealed->empty()) return;
+        auto o = open_identifiers(store::family::identifiers, p, key, *sealed);
+        if (o.status == vault::open_status::ok) {
+          plain = std::move(o.plaintext);
+        } else {
+          spdlog::error("a legal hold may name record {} of {}, but its identifiers cannot be opened ({})",
+                        record_id_of(key), p.to_string(),
+                        o.status == vault::open_status::unreadable ? "unreadable" : "key destroyed");
+        }
+      };
+      hashes.clear();
+      if (by_subject) {
+        open();
+        if (plain) hashes = subject_hashes_of(*plain);
+      }
       if (!any_covers(partial, p, customer_of(value), hashes)) return true;
       if (drop) c.put(store::family::held, held_key(held_tag::record, key), value);
-      if (p.kind == record_kind::cdr) {
-        if (auto ident = store_.value(store::family::identifiers, key)) {
-          c.put(store::family::held, held_key(held_tag::identifiers, key), *ident);
+      open();
+      if (plain) {
+        // Re-sealed under the held key, which lives as long as held copies
+        // of this partition do (the partition key is destroyed now).
+        const auto id = record_id_of(key);
+        const auto hk = held_key(held_tag::identifiers, key);
+        c.put(store::family::held, hk, *vault_.seal(key_scope::held, p, hk, *plain));
+        for (const auto& v : identifier_values(*plain)) {
+          const auto h = vault_.index_hash(key_scope::held, p, normalize_identifier(v), true);
+          c.put(store::family::held, held_key(held_tag::subject, subject_key(p, *h, id)), "");
         }
-        for (const auto& h : hashes) c.put(store::family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
       }
       ++held;
       return true;
@@ -347,8 +371,8 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
 
 struct retention::held_record {
   bool record = false;
-  bool identifiers = false;
-  std::vector<std::string> hashes;
+  std::optional<std::string> identifiers;  // sealed under the held key
+  std::vector<std::string> hashes;         // of its held subject entries
   std::string metadata;
 };
 
@@ -366,7 +390,7 @@ nlohmann::json retention::release_held(std::uint32_t uid) {
         it.metadata = value;
         break;
       }
-      case held_tag::identifiers: items[std::string(inner)].identifiers = true; break;
+      case held_tag::identifiers: items[std::string(inner)].identifiers = std::string(value); break;
       case held_tag::subject:
         if (inner.size() > partition_prefix_size + subject_hash_size) {
           std::string rk(inner.substr(0, partition_prefix_size));
@@ -390,7 +414,12 @@ nlohmann::json retention::release_held(std::uint32_t uid) {
     const auto id = record_id_of(rk);
     const auto metadata =
         it.record ? it.metadata : store_.value(main_family(p->kind), rk).value_or(std::string());
-    if (any_covers(*h, *p, customer_of(metadata), it.hashes)) continue;
+    std::vector<std::string> subjects;
+    if (it.identifiers) {
+      const auto o = open_identifiers(store::family::held, *p, held_key(held_tag::identifiers, rk), *it.identifiers);
+      if (o.status == vault::open_status::ok) subjects = subject_hashes_of(o.plaintext);
+    }
+    if (any_covers(*h, *p, customer_of(metadata), subjects)) continue;
     const auto due = [&](retention_action a) { return config_.retention.deadline(a, p->month, p->cls).start() <= now; };
     const bool drop_due = due(p->kind == record_kind::cdr ? retention_action::drop_metadata : retention_action::drop_usage);
     const bool strip_due = p->kind == record_kind::cdr && (drop_due || due(retention_action::strip_identifiers));
@@ -433,16 +462,16 @@ nlohmann::json retention::release_held(std::uint32_t uid) {
   return out;
 }
 
-nlohmann::json retention::erase(const std::string& hash, std::uint32_t uid, std::string_view trigger) {
+nlohmann::json retention::erase(const std::string& subject, const std::vector<std::string>& record_keys,
+                                std::uint32_t uid, std::string_view trigger) {
   const auto now = clock_.now();
   const auto h = holds();
-  std::vector<std::pair<partition, std::string>> found;
-  store_.for_each_subject(hash, [&](const partition& p, std::string_view id) { found.emplace_back(p, std::string(id)); });
   store::change c(store_);
   ranges_t ranges;
   std::set<std::string> done;
   std::set<month> months;
   auto deferred = nlohmann::json::array();
+  auto deferred_keys = nlohmann::json::array();
   auto erased_keys = nlohmann::json::array();
   std::int64_t erased = 0;
   const auto remove = [&](store::family f, std::string key) {
@@ -450,33 +479,62 @@ nlohmann::json retention::erase(const std::string& hash, std::uint32_t uid, std:
     erased_keys.push_back({store::name(f), to_hex(key)});
     ranges.push_back({f, point_range(key)});
   };
-  for (const auto& [p, id] : found) {
-    const auto key = record_key(p, id);
-    if (!done.insert(key).second) continue;
-    auto ident = store_.value(store::family::identifiers, key);
-    if (!ident) ident = store_.value(store::family::held, held_key(held_tag::identifiers, key));
+  for (const auto& key : record_keys) {
+    const auto p = decode_partition(key);
+    if (!p || !done.insert(key).second) continue;
+    const auto id = record_id_of(key);
+    // Its identifiers sit in the partition (sealed under its key) or in
+    // the held family (under the held key); both are opened to find every
+    // identifier's index entry and to match legal holds.
+    struct source {
+      store::family family;
+      key_scope scope;
+      std::string key;
+      std::string plain;  // opened; empty if it does not open
+      std::vector<std::string> values;
+    };
+    std::vector<source> sources;
+    for (const auto& [f, scope, k] : {std::tuple{store::family::identifiers, key_scope::partition, key},
+                                      std::tuple{store::family::held, key_scope::held,
+                                                 held_key(held_tag::identifiers, key)}}) {
+      const auto sealed = store_.value(f, k);
+      if (!sealed) continue;
+      auto& src = sources.emplace_back(source{f, scope, k, {}, {}});
+      auto o = open_identifiers(f, *p, k, *sealed);
+      if (o.status == vault::open_status::ok) {
+        src.plain = std::move(o.plaintext);
+        src.values = identifier_values(src.plain);
+      }
+    }
+    std::vector<std::string> hashes{subject};
+    for (const auto& src : sources) {
+      for (auto& hh : subject_hashes_of(src.plain)) hashes.push_back(std::move(hh));
+    }
     auto meta = store_.value(store::family::metadata, key);
     if (!meta) meta = store_.value(store::family::held, held_key(held_tag::record, key));
-    auto hashes = subject_hashes_of(ident.value_or("{}"));
-    if (std::find(hashes.begin(), hashes.end(), hash) == hashes.end()) hashes.push_back(hash);
-    if (any_covers(*h, p, customer_of(meta.value_or("{}")), hashes)) {
-      deferred.push_back({{"month", p.month.to_string()}, {"class", p.cls}, {"id", id}});
+    if (any_covers(*h, *p, customer_of(meta.value_or("{}")), hashes)) {
+      deferred.push_back({{"month", p->month.to_string()}, {"class", p->cls}, {"id", id}});
+      deferred_keys.push_back(to_hex(key));
       continue;
     }
-    remove(store::family::identifiers, key);
-    remove(store::family::held, held_key(held_tag::identifiers, key));
-    for (const auto& hh : hashes) {
-      const auto sk = subject_key(p, hh, id);
-      remove(store::family::subject_index, sk);
-      remove(store::family::held, held_key(held_tag::subject, sk));
+    for (const auto& src : sources) {
+      remove(src.family, src.key);
+      for (const auto& v : src.values) {
+        const auto hash = vault_.index_hash(src.scope, *p, normalize_identifier(v), false);
+        if (!hash) continue;
+        const auto sk = subject_key(*p, *hash, id);
+        remove(src.scope == key_scope::held ? store::family::held : store::family::subject_index,
+               src.scope == key_scope::held ? held_key(held_tag::subject, sk) : sk);
+      }
     }
-    months.insert(p.month);
+    if (sources.empty()) continue;
+    months.insert(p->month);
     ++erased;
   }
-  const auto hex = to_hex(hash);
+  const auto hex = to_hex(subject);
   const auto deferred_key = std::string(deferred_prefix) + hex;
   if (!deferred.empty()) {
-    c.put_entry(deferred_key, nlohmann::json{{"since", format_rfc3339(now)}, {"records", deferred.size()}}.dump());
+    c.put_entry(deferred_key, nlohmann::json{{"since", format_rfc3339(now)}, {"records", deferred_keys}}.dump());
   } else if (store_.entry(deferred_key)) {
     c.remove_entry(deferred_key);
   }
@@ -506,11 +564,86 @@ nlohmann::json retention::erase(const std::string& hash, std::uint32_t uid, std:
 nlohmann::json retention::erase_deferred(std::uint32_t uid, std::string_view trigger) {
   auto erasures = nlohmann::json::array();
   for (const auto& [key, value] : store_.entries(deferred_prefix)) {
-    if (auto hash = from_hex(std::string_view(key).substr(deferred_prefix.size()))) {
-      erasures.push_back(erase(*hash, uid, trigger));
+    const auto subject = from_hex(std::string_view(key).substr(deferred_prefix.size()));
+    const auto j = nlohmann::json::parse(value, nullptr, false);
+    if (!subject || !j.is_object() || !j.contains("records") || !j["records"].is_array()) continue;
+    std::vector<std::string> keys;
+    for (const auto& k : j["records"]) {
+      if (auto bytes = k.is_string() ? from_hex(k.get<std::string>()) : std::nullopt) keys.push_back(std::move(*bytes));
     }
+    erasures.push_back(erase(*subject, keys, uid, trigger));
   }
   return erasures;
+}
+
+vault::opened retention::open_identifiers(store::family f, const partition& p, std::string_view key,
+                                          std::string_view sealed) const {
+  auto o = vault_.open(f == store::family::held ? key_scope::held : key_scope::partition, p, key, sealed);
+  if (o.status == vault::open_status::unreadable) {
+    spdlog::error("the identifiers of record {} of {} do not decrypt: tampered or corrupt", record_id_of(
+                      f == store::family::held ? key.substr(1) : key), p.to_string());
+  }
+  return o;
+}
+
+retention::identifiers_view retention::identifiers_of(const store::stored_record& r) const {
+  if (!r.identifiers) return {std::nullopt, "none"};
+  const auto key = record_key(r.where, r.id);
+  auto o = r.identifiers_held
+               ? open_identifiers(store::family::held, r.where, held_key(held_tag::identifiers, key), *r.identifiers)
+               : open_identifiers(store::family::identifiers, r.where, key, *r.identifiers);
+  switch (o.status) {
+    case vault::open_status::ok: return {std::move(o.plaintext), "present"};
+    case vault::open_status::key_destroyed: return {std::nullopt, "key_destroyed"};
+    case vault::open_status::unreadable: return {std::nullopt, "unreadable"};
+  }
+  return {std::nullopt, "unreadable"};
+}
+
+std::vector<std::string> retention::subject_records(std::string_view normalized) const {
+  std::vector<std::string> out;
+  for (const auto& [scope, p] : vault_.live()) {
+    if (p.kind != record_kind::cdr) continue;
+    const auto hash = vault_.index_hash(scope, p, normalized, false);
+    if (!hash) continue;
+    for (const auto& id : store_.subject_ids(p, *hash, scope == key_scope::held)) out.push_back(record_key(p, id));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+nlohmann::json retention::destroy_unused_keys(std::string_view trigger, std::uint32_t uid) {
+  // Exclusive: no ingest batch is sealing under these keys meanwhile, and
+  // the store shows every batch sealed before.
+  const auto guard = vault_.exclusive();
+  const auto states = store_.states();
+  std::vector<std::pair<key_scope, partition>> unused;
+  for (const auto& [scope, p] : vault_.live()) {
+    if (scope == key_scope::partition) {
+      const auto st = states.find(p);
+      if (st != states.end() && (st->second.stripped || st->second.dropped)) unused.emplace_back(scope, p);
+    } else {
+      bool any = false;
+      store_.scan(store::family::held, prefix_range(held_key(held_tag::identifiers, partition_prefix(p))),
+                  [&](std::string_view, std::string_view) { return !(any = true); });
+      if (!any) unused.emplace_back(scope, p);
+    }
+  }
+  auto names = nlohmann::json::array();
+  if (unused.empty()) return names;
+  failpoint("before_key_destruction");
+  for (const auto& [scope, p] : unused) names.push_back(key_name(scope, p));
+  // Journalled first: the audit entry follows with the purge, and a crash
+  // after this commit still leaves the keys to the next start's pass.
+  store::change c(store_);
+  const auto op = next_op(c);
+  journal(c, op, {}, {{"action", "destroy_keys"}, {"keys", names}, {"trigger", trigger}, {"requested_by", uid}},
+          nullptr);
+  store_.apply(c);
+  const auto destroyed = vault_.destroy(unused);
+  spdlog::info("destroyed {} data key(s) ({}): {}", destroyed.size(), trigger, names.dump());
+  return names;
 }
 
 void retention::wake_publisher() {
@@ -601,6 +734,7 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
   // Erasures the hold deferred happen now; held records go at the next
   // sweep (their deadline has passed).
   auto erasures = erase_deferred(uid, "hold_release");
+  destroy_unused_keys("hold_release", uid);
   finish_journals();
   audit_.drain();
   spdlog::info("legal hold {} released by uid {}", id, uid);
@@ -608,10 +742,12 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
 }
 
 nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid) {
-  const auto hash = crypto::hmac_sha256(subject_key_, normalize_identifier(identifier));
+  const auto normalized = normalize_identifier(identifier);
+  const auto hash = crypto::hmac_sha256(subject_key_, normalized);
   std::lock_guard lock(ops_);
   const auto started = std::chrono::steady_clock::now();
-  auto result = erase(hash, uid, "admin");
+  auto result = erase(hash, subject_records(normalized), uid, "admin");
+  destroy_unused_keys("erasure", uid);
   result["purge"] = finish_journals();
   result["duration_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   audit_.drain();
@@ -637,6 +773,12 @@ nlohmann::json retention::verify() const {
   ranges_t ranges;
   std::vector<std::size_t> owner;  // index into checks, per range
   auto checks = nlohmann::json::array();
+  // A stripped partition's key must be gone too.
+  std::set<partition> live;
+  for (const auto& [scope, p] : vault_.live()) {
+    if (scope == key_scope::partition) live.insert(p);
+  }
+  std::size_t live_keys = 0;
   for (const auto& [p, st] : store_.states()) {
     if (!st.stripped && !st.dropped) continue;
     const auto action = p.kind == record_kind::usage ? retention_action::drop_usage
@@ -644,6 +786,8 @@ nlohmann::json retention::verify() const {
                                                      : retention_action::strip_identifiers;
     auto item = partition_json(p);
     item["state"] = st.dropped ? "dropped" : "stripped";
+    if (p.kind == record_kind::cdr) live_keys += live.count(p);
+    if (p.kind == record_kind::cdr) item["key"] = live.count(p) != 0 ? "live" : "destroyed";
     for (auto& r : removal_ranges(action, p)) {
       ranges.push_back(std::move(r));
       owner.push_back(checks.size());
@@ -679,7 +823,7 @@ nlohmann::json retention::verify() const {
   for (std::size_t i = 0; i < checks.size(); ++i) {
     auto& item = checks[i];
     item["keys_on_disk"] = found[i];
-    item["ok"] = found[i] == 0;
+    item["ok"] = found[i] == 0 && item.value("key", "destroyed") != "live";
     (item.contains("subject") ? subjects : partitions).push_back(std::move(item));
   }
   auto samples = nlohmann::json::array();
@@ -688,7 +832,12 @@ nlohmann::json retention::verify() const {
                        {"file", disk.residues[i].file},
                        {"key", to_hex(disk.residues[i].key)}});
   }
-  return {{"ok", disk.residues.empty()},
+  return {{"ok", disk.residues.empty() && live_keys == 0},
+          {"keystore",
+           {{"path", vault_.keys().path()},
+            {"keys_live", vault_.keys().live()},
+            {"keys_destroyed", vault_.keys().destroyed_total()},
+            {"stripped_partitions_with_live_keys", live_keys}}},
           {"sst_files_read", disk.sst_files_read},
           {"wal_files", disk.wal_files},
           {"partitions", partitions},
@@ -708,7 +857,10 @@ nlohmann::json retention::checkpoint(const std::string& dir, std::uint32_t uid) 
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info("checkpoint of the store written to {} by uid {} in {:.3f}s", dir, uid, seconds);
-  return {{"path", dir}, {"seconds", seconds}};
+  return {{"path", dir},
+          {"seconds", seconds},
+          {"keystore", "not included: identifiers in the copy open only with the live key store (" +
+                           vault_.keys().path() + ")"}};
 }
 
 retention::gauges retention::figures() const {

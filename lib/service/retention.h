@@ -32,14 +32,16 @@
 #include "cdr/kafka/client.h"
 #include "cdr/metrics/retention_probe.h"
 #include "cdr/store/store.h"
+#include "vault.h"
 
 namespace cdr::service {
 
 class retention {
  public:
-  // `bootstrap`: the brokers the deletion events go to.
+  // `bootstrap`: the brokers the deletion events go to. `subject_key`
+  // names subjects in holds and the audit trail; `keys` seals identifiers.
   retention(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-            metrics::retention_probe& probe, std::string subject_key);
+            metrics::retention_probe& probe, std::string subject_key, vault& keys);
   ~retention();
 
   // Finishes actions a crash interrupted, then starts the schedule (a sweep
@@ -69,6 +71,15 @@ class retention {
   void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid);
 
   nlohmann::json verify() const;
+  // The record keys (partition prefix + id) whose identifiers include this
+  // normalised identifier, in live partitions and held copies.
+  std::vector<std::string> subject_records(std::string_view normalized) const;
+  // A record's identifiers, opened; status says why they are absent.
+  struct identifiers_view {
+    std::optional<std::string> json;
+    std::string_view status;  // "present", "none" (none sent or stripped), "key_destroyed", "unreadable"
+  };
+  identifiers_view identifiers_of(const store::stored_record& r) const;
   // A consistent copy of the store and the audit trail in `dir` (which must
   // not exist yet): restorable by pointing storage.path at it.
   nlohmann::json checkpoint(const std::string& dir, std::uint32_t uid);
@@ -92,11 +103,21 @@ class retention {
   nlohmann::json remove_partition(const planned_action& a, std::string_view trigger, std::uint32_t uid);
   // Removes held copies no active hold names any more, once due.
   nlohmann::json release_held(std::uint32_t uid);
-  nlohmann::json erase(const std::string& hash, std::uint32_t uid, std::string_view trigger);
+  // Erases the identifiers of these records (for the subject with this
+  // keyed hash), except those a hold covers: those are deferred.
+  nlohmann::json erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
+                       std::string_view trigger);
   // Runs every erasure a hold deferred again (those no hold covers now go).
   nlohmann::json erase_deferred(std::uint32_t uid, std::string_view trigger);
   // Tells the publisher thread new deletion events wait in the outbox.
   void wake_publisher();
+  // Destroys the data keys that protect nothing any more: partition keys of
+  // stripped partitions, held keys without held copies. Journalled and
+  // audited; returns the names.
+  nlohmann::json destroy_unused_keys(std::string_view trigger, std::uint32_t uid);
+  // Opens a sealed identifiers value stored under `key` in family f.
+  vault::opened open_identifiers(store::family f, const partition& p, std::string_view key,
+                                 std::string_view sealed) const;
   // Physical step of every journalled action, then their audit entries and
   // deletion events.
   nlohmann::json finish_journals();
@@ -113,6 +134,7 @@ class retention {
   store::store& store_;
   metrics::retention_probe& probe_;
   std::string subject_key_;
+  vault& vault_;
   audit_trail audit_;
 
   mutable std::mutex ops_;  // one retention operation at a time

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -79,9 +80,12 @@ command_result run_command(const std::vector<std::string>& argv, std::chrono::mi
 std::string write_test_config(const temp_dir& dir, const std::string& extra) {
   const auto path = dir / "cdr.toml";
   write_file(dir / "subject.key", "test-subject-key-0123456789abcdef");
+  if (!std::filesystem::exists(dir / "master.key")) write_file(dir / "master.key", test_master_key);
   write_file(path, "[kafka]\nbrokers = \"embedded\"\nembedded_partitions = 2\n"
                    "[storage]\npath = \"" + (dir / "data") + "\"\n"
                    "subject_key_file = \"" + (dir / "subject.key") + "\"\n"
+                   "keystore_path = \"" + (dir / "keys/keystore.json") + "\"\n"
+                   "master_key_file = \"" + (dir / "master.key") + "\"\n"
                    "[admin]\nsocket = \"" + (dir / "a.sock") + "\"\n"
                    "[metrics]\nlisten = \"127.0.0.1:0\"\n"
                    "[log]\nformat = \"json\"\n" + extra);

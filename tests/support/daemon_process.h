@@ -25,8 +25,11 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-// Writes a config for one test daemon in `dir`: embedded broker, data and
-// socket inside dir, metrics on a free loopback port, then `extra` TOML.
+// The master key write_test_config writes (unless dir/master.key exists).
+inline constexpr const char* test_master_key = "test-master-key-0123456789abcdef-0123456789";
+// Writes a config for one test daemon in `dir`: embedded broker; data/,
+// keys/ (the key store), subject.key, master.key and a.sock inside dir;
+// metrics on a free loopback port; then `extra` TOML.
 std::string write_test_config(const temp_dir& dir, const std::string& extra = "");
 
 class daemon_process {

@@ -400,6 +400,16 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
     if (!ws.ok()) raise(ws, "cannot write the store's format version");
   } else if (!vs.ok()) {
     raise(vs, "cannot read the store's format version");
+  } else if (version.size() == 8 && read_be64(version) == 1) {
+    throw store_error(
+        store_error::kind::fatal,
+        fmt::format("the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
+                    "plain text; this build reads format {} (identifiers encrypted under keys a strip destroys) and "
+                    "does not convert it in place, because the plain-text copies would stay in the old files. "
+                    "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
+                    "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
+                    "delete the old directory (docs/operations.md, \"Upgrading\")",
+                    config.path, format_version));
   } else if (version.size() != 8 || read_be64(version) != format_version) {
     throw store_error(store_error::kind::fatal,
                       fmt::format("the store at {} has on-disk format {} but this build reads format {}; "
@@ -516,7 +526,10 @@ std::optional<stored_record> store::get(record_kind kind, std::string_view id) c
   r.metadata = std::move(*metadata);
   if (kind == record_kind::cdr) {
     r.identifiers = value(family::identifiers, key);
-    if (!r.identifiers) r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
+    if (!r.identifiers) {
+      r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
+      r.identifiers_held = r.identifiers.has_value();
+    }
   }
   return r;
 }
@@ -555,31 +568,16 @@ std::map<partition, std::int64_t> store::counts() const {
   return out;
 }
 
-void store::for_each_subject(std::string_view hash,
-                             const std::function<void(const partition&, std::string_view)>& fn) const {
-  // One seek per partition that may hold identifiers: the hash follows the
-  // partition prefix in the key.
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[cf_subject]));
-  for (const auto& [p, n] : counts()) {
-    if (p.kind != record_kind::cdr) continue;
-    std::string prefix = partition_prefix(p);
-    prefix.append(hash);
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      fn(p, it->key().ToStringView().substr(prefix.size()));
-    }
-  }
-  if (!it->status().ok()) raise(it->status(), "cannot read the subject index");
-  // Held entries: few, so all of them are read.
-  scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
-       [&](std::string_view key, std::string_view) {
-         const auto inner = key.substr(1);
-         const auto p = decode_partition(inner);
-         if (p && inner.size() > partition_prefix_size + hash.size() &&
-             inner.substr(partition_prefix_size, hash.size()) == hash) {
-           fn(*p, inner.substr(partition_prefix_size + hash.size()));
-         }
-         return true;
-       });
+std::vector<std::string> store::subject_ids(const partition& p, std::string_view hash, bool held) const {
+  std::string prefix = partition_prefix(p);
+  prefix.append(hash);
+  if (held) prefix = held_key(held_tag::subject, prefix);
+  std::vector<std::string> out;
+  scan(held ? family::held : family::subject_index, prefix_range(prefix), [&](std::string_view key, std::string_view) {
+    out.emplace_back(key.substr(prefix.size()));
+    return true;
+  });
+  return out;
 }
 
 // --- Retention ---

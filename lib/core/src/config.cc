@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -72,6 +73,19 @@ void fill_defaults(toml::table& into, const toml::table& defaults) {
 }
 
 bool free_form(std::string_view path) { return path == "kafka.properties"; }
+
+// Whether `inner` names `outer` or something under it, compared lexically
+// (no file system access: a symbolic link can still hide it).
+bool path_within(const std::string& inner, const std::string& outer) {
+  const auto a = std::filesystem::path(inner).lexically_normal();
+  const auto b = std::filesystem::path(outer).lexically_normal();
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
+    if (bi->empty() && std::next(bi) == b.end()) break;  // trailing slash
+    if (ai == a.end() || *ai != *bi) return false;
+  }
+  return true;
+}
 
 // Every key must exist in the defaults with the same type.
 void check_schema(const toml::table& t, const toml::table& schema, const std::string& prefix,
@@ -310,6 +324,13 @@ daemon_config build(const toml::table& root, std::string_view file) {
   }
   c.storage.block_cache_bytes = r.ranged<std::uint64_t>("storage.block_cache_mb", 1, 1 << 20) << 20;
   c.storage.subject_key_file = r.non_empty("storage.subject_key_file");
+  c.storage.keystore_path = r.non_empty("storage.keystore_path");
+  c.storage.master_key_file = r.non_empty("storage.master_key_file");
+  if (!c.storage.path.empty() && !c.storage.keystore_path.empty() &&
+      path_within(c.storage.keystore_path, c.storage.path)) {
+    r.bad("storage.keystore_path",
+          "must be outside storage.path: checkpoints and snapshots of the data must not carry the keys");
+  }
 
   c.admin.socket = r.non_empty("admin.socket");
   if (c.admin.socket.size() >= 108) r.bad("admin.socket", "a Unix socket path must be shorter than 108 bytes");

@@ -27,6 +27,8 @@ path = "/var/lib/cdr-retention"
 compression = "lz4"
 block_cache_mb = 64
 subject_key_file = "/etc/cdr-retention/subject.key"
+keystore_path = "/var/lib/cdr-retention-keys/keystore.json"
+master_key_file = "/etc/cdr-retention/master.key"
 
 [sweep]
 interval = "1h"

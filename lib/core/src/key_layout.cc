@@ -107,4 +107,32 @@ std::string held_key(held_tag tag, std::string_view key) {
   return out;
 }
 
+std::string key_name(key_scope scope, const partition& p) {
+  return fmt::format("{}/{}", static_cast<char>(scope), p.to_string());
+}
+
+std::optional<std::pair<key_scope, partition>> parse_key_name(std::string_view name) {
+  // scope "/" kind "/" YYYY-MM "/" class
+  if (name.size() < 2 || name[1] != '/' || (name[0] != 'p' && name[0] != 'h')) return std::nullopt;
+  const auto scope = static_cast<key_scope>(name[0]);
+  name.remove_prefix(2);
+  const auto slash1 = name.find('/');
+  if (slash1 == std::string_view::npos) return std::nullopt;
+  const auto slash2 = name.find('/', slash1 + 1);
+  if (slash2 == std::string_view::npos) return std::nullopt;
+  const auto kind = record_kind_from_name(name.substr(0, slash1));
+  const auto m = month::parse(name.substr(slash1 + 1, slash2 - slash1 - 1));
+  const auto cls_text = name.substr(slash2 + 1);
+  if (!kind || !m || cls_text.empty() || cls_text.size() > 5) return std::nullopt;
+  std::uint32_t cls = 0;
+  for (char c : cls_text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    cls = cls * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (cls > 0xffff) return std::nullopt;
+  const partition p{*kind, *m, static_cast<retention_class>(cls)};
+  if (key_name(scope, p) != std::string(1, static_cast<char>(scope)) + "/" + std::string(name)) return std::nullopt;
+  return std::pair{scope, p};
+}
+
 }  // namespace cdr

@@ -31,6 +31,8 @@ TEST(config, defaults_are_the_production_defaults) {
   EXPECT_EQ(c.storage.path, "/var/lib/cdr-retention");
   EXPECT_EQ(c.storage.compression, compression_kind::lz4);
   EXPECT_EQ(c.storage.block_cache_bytes, 64u << 20);
+  EXPECT_EQ(c.storage.keystore_path, "/var/lib/cdr-retention-keys/keystore.json");
+  EXPECT_EQ(c.storage.master_key_file, "/etc/cdr-retention/master.key");
   EXPECT_EQ(c.admin.socket, "/run/cdr-retention/admin.sock");
   EXPECT_EQ(c.admin.idle_timeout, std::chrono::seconds(60));
   EXPECT_EQ(c.metrics.host, "127.0.0.1");
@@ -136,6 +138,8 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"dlq_is_input", "[kafka.topics]\ndead_letter = \"cdr\"\n", "kafka.topics.dead_letter", 2, "must differ"},
         invalid_case{"out_of_range", "[admin]\nmax_connections = 0\n", "admin.max_connections", 2, "between 1 and 4096"},
         invalid_case{"bad_enum", "[storage]\ncompression = \"zstd\"\n", "storage.compression", 2, "\"lz4\" or \"none\""},
+        invalid_case{"keystore_in_data", "[storage]\npath = \"/srv/cdr\"\nkeystore_path = \"/srv/cdr/./keys/k.json\"\n", "storage.keystore_path", 3, "outside storage.path"},
+        invalid_case{"keystore_is_data", "[storage]\npath = \"data/\"\nkeystore_path = \"data\"\n", "storage.keystore_path", 3, "outside storage.path"},
         invalid_case{"bad_duration", "[admin]\nidle_timeout = \"1 minute\"\n", "admin.idle_timeout", 2, "duration"},
         invalid_case{"bad_listen", "[metrics]\nlisten = \"9745\"\n", "metrics.listen", 2, "host:port"},
         invalid_case{"bad_port", "[metrics]\nlisten = \"127.0.0.1:99999\"\n", "metrics.listen", 2, "port"},

@@ -47,5 +47,22 @@ TEST(key_layout, decodes_what_it_encodes) {
   EXPECT_FALSE(decode_partition(std::string("\x07\0\0\0\0\0\0", 7)));
 }
 
+TEST(key_layout, key_names_round_trip_and_reject_anything_else) {
+  const partition p{record_kind::cdr, month::of(2025, 3), 513};
+  EXPECT_EQ(key_name(key_scope::partition, p), "p/cdr/2025-03/513");
+  EXPECT_EQ(key_name(key_scope::held, p), "h/cdr/2025-03/513");
+  for (auto scope : {key_scope::partition, key_scope::held}) {
+    const auto parsed = parse_key_name(key_name(scope, p));
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->first, scope);
+    EXPECT_EQ(parsed->second, p);
+  }
+  for (std::string_view bad : {"", "p", "p/", "x/cdr/2025-03/0", "p/cdr/2025-13/0", "p/sms/2025-03/0",
+                               "p/cdr/2025-03/", "p/cdr/2025-03/65536", "p/cdr/2025-03/01", "p/cdr/2025-03/-1",
+                               "p/cdr/2025-03/0/x"}) {
+    EXPECT_FALSE(parse_key_name(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace cdr

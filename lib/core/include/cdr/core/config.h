@@ -45,7 +45,9 @@ struct storage_config {
   std::string path;
   compression_kind compression = compression_kind::lz4;
   std::uint64_t block_cache_bytes = 0;
-  std::string subject_key_file;  // HMAC-SHA-256 secret of the subject index
+  std::string subject_key_file;  // HMAC-SHA-256 secret naming subjects in holds and the audit trail
+  std::string keystore_path;     // the data keys identifiers are encrypted under
+  std::string master_key_file;   // wraps every data key
 };
 
 struct sweep_config {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 
 #include "cdr/core/month.h"
@@ -74,5 +75,14 @@ enum class held_tag : char {
   subject = 's',      // + subject key -> ""
 };
 std::string held_key(held_tag tag, std::string_view key);
+
+// Names of the data keys in the key store (docs/architecture.md, "Keys"):
+// one per partition of CDRs. `partition` encrypts the partition's
+// identifier values and keys its subject index, and is destroyed when the
+// partition is stripped; `held` does the same for the copies legal holds
+// keep of it, and is destroyed once none is left.
+enum class key_scope : char { partition = 'p', held = 'h' };
+std::string key_name(key_scope scope, const partition& p);  // e.g. "p/cdr/2025-03/0"
+std::optional<std::pair<key_scope, partition>> parse_key_name(std::string_view name);
 
 }  // namespace cdr

@@ -18,7 +18,17 @@ struct daemon_options {
   std::vector<std::string> overrides;
   // Set by --fake-clock: the daemon runs on a simulated clock from here.
   std::optional<instant> fake_clock;
+  // Set by --new-keystore: start with a new, empty key store although the
+  // store was written under another (lost) one; its identifiers stay
+  // unreadable.
+  bool new_keystore = false;
 };
+
+// --rewrap-master-key: wraps every data key of the configured key store
+// under the master key in new_master_file (the data is not re-encrypted).
+// Run while the daemon is stopped; then point storage.master_key_file at the
+// new file. Throws std::runtime_error.
+void rewrap_master_key(const daemon_config& config, const std::string& new_master_file);
 
 std::string_view version();
 std::string_view revision();

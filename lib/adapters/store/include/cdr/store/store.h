@@ -2,9 +2,10 @@
 //
 // Column families (docs/architecture.md, "Key layout"):
 //   metadata       prefix(cdr)   + id -> allow-listed CDR members, as sent
-//   identifiers    prefix(cdr)   + id -> the other CDR members, as sent
+//   identifiers    prefix(cdr)   + id -> the other CDR members as sent, sealed
+//                  (AES-256-GCM) under the partition's data key
 //   usage          prefix(usage) + id -> the usage event, as sent
-//   subject_index  prefix(cdr)   + HMAC(identifier) + id -> ""
+//   subject_index  prefix(cdr)   + HMAC(partition's index key, identifier) + id -> ""
 //   ids            kind + id -> partition prefix + content digest (idempotency)
 //   held           records a legal hold keeps past their deadline, behind a
 //                  one-byte tag (cdr::held_tag)
@@ -31,7 +32,9 @@
 
 namespace cdr::store {
 
-inline constexpr std::uint32_t format_version = 1;
+// 1: pre-release, identifiers in plain text (refused at open).
+// 2: identifier values sealed under per-partition data keys.
+inline constexpr std::uint32_t format_version = 2;
 
 // A failed store operation, classified so the caller can pause and retry
 // (stall, no_space) or stop (fatal).
@@ -61,7 +64,8 @@ struct stored_record {
   partition where;
   std::string id;
   std::string metadata;                    // CDR metadata, or the usage event
-  std::optional<std::string> identifiers;  // absent: none sent, or stripped
+  std::optional<std::string> identifiers;  // sealed; absent: none sent, or stripped
+  bool identifiers_held = false;           // read from the held family
 };
 
 class store;
@@ -159,9 +163,9 @@ class store {
                        const std::function<void(const partition&, std::string_view id, bool has_identifiers)>& fn) const;
   // Records per partition, as kept by the batches.
   std::map<partition, std::int64_t> counts() const;
-  // Calls fn(partition, record id) for every subject-index entry with this
-  // hash, in partitions of the given kind.
-  void for_each_subject(std::string_view hash, const std::function<void(const partition&, std::string_view)>& fn) const;
+  // The record ids of partition p with a subject-index entry of this hash
+  // (held: the held family's subject entries of p).
+  std::vector<std::string> subject_ids(const partition& p, std::string_view hash, bool held) const;
 
   // --- Retention (sweeps, holds, erasure, verification) ---
   void apply(change& c);

@@ -1,0 +1,92 @@
+// The key store: the data keys identifiers are encrypted under, each wrapped
+// (AES-256-GCM) by a master key read from a file, in one small file of its
+// own outside the RocksDB data directory and outside every checkpoint.
+//
+// File format (JSON, docs/operations.md "Key store"):
+//   {"format": 1, "id": hex(16 random bytes),
+//    "check": hex(sealed marker),               -- opens only under the right master key
+//    "keys": {name: hex(sealed 64-byte key pair), ...},
+//    "destroyed": [name, ...], "destroyed_total": n}
+// Every change is written to a temporary file, synced, renamed over the old
+// one and the directory synced; the old file's blocks are then overwritten
+// with zeros, so a destroyed key's wrapped bytes are not left behind in it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cdr::crypto {
+
+// A missing or wrong master key, an unreadable or corrupt key store file,
+// or a failed write. The message names files, never key bytes.
+class keystore_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One data key: a 256-bit AES-256-GCM key for values and a 256-bit
+// HMAC-SHA-256 key for the subject index, both random.
+struct data_key {
+  std::string cipher;
+  std::string index;
+  data_key() = default;
+  data_key(const data_key&) = default;
+  data_key& operator=(const data_key&) = default;
+  ~data_key();
+};
+
+// Reads a master key file (at least 32 bytes). Throws keystore_error.
+std::string load_master_key(const std::string& path);
+
+class keystore {
+ public:
+  // Opens the key store at path with the master key (the file's bytes).
+  // A missing file is created (empty) only when create is true. Throws
+  // keystore_error when the master key does not open it.
+  keystore(std::string path, std::string master_key, bool create);
+  ~keystore();
+  keystore(const keystore&) = delete;
+  keystore& operator=(const keystore&) = delete;
+
+  static bool exists(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  // Random id of this key store, recorded by the store it protects.
+  const std::string& id() const { return id_; }
+
+  std::optional<data_key> get(std::string_view name) const;
+  // The key, created (and written) if absent. nullopt when the name was
+  // destroyed and reuse is false: a destroyed key never comes back.
+  std::optional<data_key> get_or_create(std::string_view name, bool reuse);
+  // Removes the keys (those present) and rewrites the file; returns the
+  // names actually destroyed.
+  std::vector<std::string> destroy(const std::vector<std::string>& names);
+
+  std::vector<std::string> names() const;
+  bool destroyed(std::string_view name) const;
+  std::size_t live() const;
+  std::uint64_t destroyed_total() const;
+
+  // Wraps every key under a new master key and rewrites the file (master
+  // key rotation; the data is not re-encrypted).
+  void rewrap(std::string new_master_key);
+
+ private:
+  struct entry;
+  void write_locked();
+  std::string path_;
+  std::string kek_;
+  std::string id_;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<entry>> keys_;
+  std::vector<std::string> destroyed_;
+  std::uint64_t destroyed_total_ = 0;
+};
+
+}  // namespace cdr::crypto

@@ -1,0 +1,291 @@
+#include "cdr/crypto/keystore.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "cdr/core/hex.h"
+#include "cdr/crypto/aead.h"
+#include "cdr/crypto/crypto.h"
+
+namespace cdr::crypto {
+namespace {
+
+constexpr int file_format = 1;
+constexpr std::string_view check_marker = "cdr-retention key store";
+
+std::string errno_text() { return std::strerror(errno); }
+
+// The key-encryption key: the master key file's bytes through HMAC, so any
+// file of at least 32 random bytes serves.
+std::string kek_of(const std::string& master) { return hmac_sha256(master, "cdr-retention key store KEK v1"); }
+
+void write_all(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    const auto n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw keystore_error("cannot write " + what + ": " + errno_text());
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void sync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw keystore_error("cannot open directory " + dir.string() + ": " + errno_text());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw keystore_error("cannot sync directory " + dir.string() + ": " + errno_text());
+}
+
+}  // namespace
+
+data_key::~data_key() {
+  cleanse(cipher);
+  cleanse(index);
+}
+
+struct keystore::entry {
+  std::string name;
+  data_key key;
+  std::string wrapped;  // as written: unchanged until a rewrap
+};
+
+std::string load_master_key(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw keystore_error("cannot read the master key file " + path + ": " + errno_text());
+  std::stringstream s;
+  s << in.rdbuf();
+  auto key = s.str();
+  if (key.size() < 32) {
+    throw keystore_error("the master key file " + path + " holds " + std::to_string(key.size()) +
+                         " bytes; it needs at least 32 random bytes (head -c 32 /dev/urandom > FILE)");
+  }
+  return key;
+}
+
+bool keystore::exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+keystore::keystore(std::string path, std::string master_key, bool create)
+    : path_(std::move(path)), kek_(kek_of(master_key)) {
+  cleanse(master_key);
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) {
+    if (errno != ENOENT || !create) {
+      throw keystore_error("cannot read the key store " + path_ + ": " + errno_text());
+    }
+    id_ = random_bytes(16);
+    std::lock_guard lock(mutex_);
+    write_locked();
+    return;
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  const auto j = nlohmann::json::parse(s.str(), nullptr, false);
+  const auto bad = [&](std::string_view why) {
+    return keystore_error("the key store " + path_ + " is corrupt: " + std::string(why));
+  };
+  if (!j.is_object() || j.value("format", 0) != file_format) throw bad("not a format-1 key store");
+  const auto id = from_hex(j.value("id", ""));
+  const auto check = from_hex(j.value("check", ""));
+  if (!id || id->size() != 16 || !check) throw bad("no id or check value");
+  id_ = *id;
+  aead wrap(kek_);
+  const auto marker = wrap.open(*check, "check/" + id_);
+  if (!marker || *marker != check_marker) {
+    throw keystore_error("the master key does not open the key store " + path_ +
+                         " (wrong storage.master_key_file, or a key store of another installation)");
+  }
+  if (!j.contains("keys") || !j["keys"].is_object()) throw bad("no keys object");
+  for (const auto& [name, value] : j["keys"].items()) {
+    const auto sealed = value.is_string() ? from_hex(value.get<std::string>()) : std::nullopt;
+    auto pair = sealed ? wrap.open(*sealed, id_ + "/" + name) : std::nullopt;
+    if (!pair || pair->size() != 2 * aead_key_size) throw bad("key " + name + " does not unwrap");
+    auto e = std::make_unique<entry>();
+    e->name = name;
+    e->key.cipher = pair->substr(0, aead_key_size);
+    e->key.index = pair->substr(aead_key_size);
+    e->wrapped = *sealed;
+    cleanse(*pair);
+    keys_.push_back(std::move(e));
+  }
+  for (const auto& name : j.value("destroyed", nlohmann::json::array())) {
+    if (name.is_string()) destroyed_.push_back(name.get<std::string>());
+  }
+  destroyed_total_ = j.value("destroyed_total", static_cast<std::uint64_t>(destroyed_.size()));
+}
+
+keystore::~keystore() { cleanse(kek_); }
+
+void keystore::write_locked() {
+  aead wrap(kek_);
+  nlohmann::json keys = nlohmann::json::object();
+  for (const auto& e : keys_) {
+    if (e->wrapped.empty()) {
+      std::string pair = e->key.cipher + e->key.index;
+      e->wrapped = wrap.seal(pair, id_ + "/" + e->name);
+      cleanse(pair);
+    }
+    keys[e->name] = to_hex(e->wrapped);
+  }
+  const nlohmann::json j{{"format", file_format},
+                         {"id", to_hex(id_)},
+                         {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
+                         {"keys", keys},
+                         {"destroyed", destroyed_},
+                         {"destroyed_total", destroyed_total_}};
+  const std::filesystem::path target(path_);
+  const auto tmp = path_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw keystore_error("cannot write the key store " + tmp + ": " + errno_text());
+  try {
+    write_all(fd, j.dump() + "\n", tmp);
+    if (::fsync(fd) != 0) throw keystore_error("cannot sync " + tmp + ": " + errno_text());
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  // Keep the old file open across the rename, then overwrite its blocks:
+  // the new file is already in place, so a crash loses nothing.
+  const int old = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    if (old >= 0) ::close(old);
+    throw keystore_error("cannot replace the key store " + path_ + ": " + errno_text());
+  }
+  sync_dir(target.parent_path());
+  if (old >= 0) {
+    struct stat st {};
+    if (::fstat(old, &st) == 0 && st.st_size > 0) {
+      const std::string zeros(static_cast<std::size_t>(st.st_size), '\0');
+      try {
+        write_all(old, zeros, "the old key store");
+      } catch (const keystore_error&) {
+        // The new file is in place; the old one's wrapped keys stay under
+        // the master key. Reported, not fatal.
+      }
+      ::fdatasync(old);
+    }
+    ::close(old);
+  }
+}
+
+std::optional<data_key> keystore::get(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : keys_) {
+    if (e->name == name) return e->key;
+  }
+  return std::nullopt;
+}
+
+std::optional<data_key> keystore::get_or_create(std::string_view name, bool reuse) {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : keys_) {
+    if (e->name == name) return e->key;
+  }
+  const auto gone = std::find(destroyed_.begin(), destroyed_.end(), name);
+  if (gone != destroyed_.end()) {
+    if (!reuse) return std::nullopt;
+    destroyed_.erase(gone);
+  }
+  auto e = std::make_unique<entry>();
+  e->name = std::string(name);
+  e->key.cipher = random_bytes(aead_key_size);
+  e->key.index = random_bytes(aead_key_size);
+  keys_.push_back(std::move(e));
+  try {
+    write_locked();
+  } catch (...) {
+    keys_.pop_back();
+    throw;
+  }
+  return keys_.back()->key;
+}
+
+std::vector<std::string> keystore::destroy(const std::vector<std::string>& names) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> done;
+  std::vector<std::unique_ptr<entry>> removed;
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    if (std::find(names.begin(), names.end(), (*it)->name) != names.end()) {
+      done.push_back((*it)->name);
+      removed.push_back(std::move(*it));
+      it = keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (done.empty()) return done;
+  const auto tombstones = destroyed_;
+  for (const auto& n : done) {
+    if (std::find(destroyed_.begin(), destroyed_.end(), n) == destroyed_.end()) destroyed_.push_back(n);
+  }
+  destroyed_total_ += done.size();
+  try {
+    write_locked();
+  } catch (...) {
+    // Nothing changed on disk: keep the keys, so a retry destroys them.
+    for (auto& e : removed) keys_.push_back(std::move(e));
+    destroyed_ = tombstones;
+    destroyed_total_ -= done.size();
+    throw;
+  }
+  return done;  // the removed entries' memory is cleansed as they go
+}
+
+std::vector<std::string> keystore::names() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto& e : keys_) out.push_back(e->name);
+  return out;
+}
+
+bool keystore::destroyed(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  return std::find(destroyed_.begin(), destroyed_.end(), name) != destroyed_.end();
+}
+
+std::size_t keystore::live() const {
+  std::lock_guard lock(mutex_);
+  return keys_.size();
+}
+
+std::uint64_t keystore::destroyed_total() const {
+  std::lock_guard lock(mutex_);
+  return destroyed_total_;
+}
+
+void keystore::rewrap(std::string new_master_key) {
+  std::lock_guard lock(mutex_);
+  auto next = kek_of(new_master_key);
+  cleanse(new_master_key);
+  std::swap(kek_, next);
+  std::vector<std::string> before;
+  for (auto& e : keys_) before.push_back(std::exchange(e->wrapped, std::string()));
+  try {
+    write_locked();
+  } catch (...) {
+    std::swap(kek_, next);
+    for (std::size_t i = 0; i < keys_.size(); ++i) keys_[i]->wrapped = before[i];
+    cleanse(next);
+    throw;
+  }
+  cleanse(next);
+}
+
+}  // namespace cdr::crypto

@@ -1,0 +1,81 @@
+// Identifier protection (docs/architecture.md, "Keys"): identifier values
+// sealed under their partition's data key, subject-index hashes keyed by
+// it, and the destruction of keys that protect nothing any more
+// (crypto-shredding). One per daemon, shared by ingest and retention.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cdr/core/key_layout.h"
+#include "cdr/crypto/aead.h"
+#include "cdr/crypto/crypto.h"
+#include "cdr/crypto/keystore.h"
+
+namespace cdr::service {
+
+class vault {
+ public:
+  explicit vault(crypto::keystore& keys) : keys_(keys) {}
+
+  // Writers hold a lease from sealing a batch until it is committed; key
+  // destruction takes the guard exclusively, so it decides on committed
+  // data only and never removes a key a batch in flight is sealed under.
+  std::shared_lock<std::shared_mutex> lease() const { return std::shared_lock(guard_); }
+  std::unique_lock<std::shared_mutex> exclusive() const { return std::unique_lock(guard_); }
+  // Grows with every destruction: a batch sealed under an older epoch and
+  // not committed yet must be built again.
+  std::uint64_t epoch() const { return epoch_.load(); }
+
+  // The sealed value under the key of (scope, p), created if missing;
+  // nullopt when that key was destroyed (a partition key never comes back;
+  // a held key is created anew).
+  std::optional<std::string> seal(key_scope scope, const partition& p, std::string_view associated_data,
+                                  std::string_view plaintext);
+  // Keyed hash of a normalised identifier under (scope, p)'s index key;
+  // created like seal() when create is true, else nullopt if absent.
+  std::optional<std::string> index_hash(key_scope scope, const partition& p, std::string_view normalized, bool create);
+
+  enum class open_status { ok, key_destroyed, unreadable };
+  struct opened {
+    open_status status = open_status::ok;
+    std::string plaintext;
+  };
+  // unreadable (tampered, truncated, moved to another key) is counted.
+  opened open(key_scope scope, const partition& p, std::string_view associated_data, std::string_view sealed);
+
+  // The keys that exist, by scope and partition.
+  std::vector<std::pair<key_scope, partition>> live() const;
+  // Destroys the keys (call with exclusive() held); returns their names.
+  std::vector<std::string> destroy(const std::vector<std::pair<key_scope, partition>>& which);
+  bool destroyed(key_scope scope, const partition& p) const;
+
+  std::uint64_t decrypt_failures() const { return decrypt_failures_.load(); }
+  const crypto::keystore& keys() const { return keys_; }
+
+ private:
+  struct entry {
+    explicit entry(const crypto::data_key& k) : cipher(k.cipher), index(k.index) {}
+    crypto::aead cipher;
+    crypto::keyed_hasher index;
+  };
+  // nullptr when the key does not exist (and was not created).
+  entry* find(key_scope scope, const partition& p, bool create);
+
+  crypto::keystore& keys_;
+  mutable std::shared_mutex guard_;
+  std::mutex mutex_;  // the cache and the contexts in it
+  std::map<std::pair<key_scope, partition>, std::unique_ptr<entry>> cache_;
+  std::atomic<std::uint64_t> epoch_{0};
+  std::atomic<std::uint64_t> decrypt_failures_{0};
+};
+
+}  // namespace cdr::service
