@@ -88,11 +88,13 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   { std::ofstream(dir + "/subject.key") << "bench-subject-key-0123456789abcdef"; }
+  { std::ofstream(dir + "/master.key") << "bench-master-key-0123456789abcdef-0123456789"; }
 
   cdr::kafka::embedded_cluster cluster(1, {{"cdr", 16}, {"usage", 16}, {"cdr-retention-dlq", 1}});
   std::ofstream(dir + "/cdr.toml") << "[kafka]\nbrokers = \"" << cluster.bootstrap_servers() << "\"\n"
                                    << "[storage]\npath = \"" << dir << "/data\"\nsubject_key_file = \"" << dir
-                                   << "/subject.key\"\n"
+                                   << "/subject.key\"\nkeystore_path = \"" << dir << "/keys/keystore.json\"\n"
+                                   << "master_key_file = \"" << dir << "/master.key\"\n"
                                    << "block_cache_mb = " << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "64") << "\n"
                                    << "[admin]\nsocket = \"" << dir << "/a.sock\"\n"
                                    << "[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n";

@@ -56,16 +56,17 @@ void fill(store::store& s, service::vault& keys, month m, std::uint64_t first, s
           const std::function<std::string(std::uint64_t)>& phone = {}, std::size_t batch = 2000) {
   store::write_batch b(s);
   const partition p{record_kind::cdr, m, 0};
+  std::string sealed;
+  std::vector<std::string> hashes;
   for (std::uint64_t i = first; i < first + n; ++i) {
     const auto id = id_of(i);
     const auto from = phone ? phone(i) : "+4915112" + std::to_string(1000000 + i % 9000000);
     const auto to = "user" + std::to_string(i % 100000) + "@example.org";
     const auto lease = keys.lease();
-    const auto sealed = keys.seal(key_scope::partition, p, record_key(p, id),
-                                  R"({"from":")" + from + R"(","to":")" + to + R"("})");
-    b.put_cdr(p, id, metadata_of(id, m), *sealed, i);
-    b.put_subject(p, *keys.index_hash(key_scope::partition, p, normalize_identifier(from), true), id);
-    b.put_subject(p, *keys.index_hash(key_scope::partition, p, normalize_identifier(to), true), id);
+    keys.seal_indexed(key_scope::partition, p, record_key(p, id), R"({"from":")" + from + R"(","to":")" + to + R"("})",
+                      {normalize_identifier(from), normalize_identifier(to)}, sealed, hashes);
+    b.put_cdr(p, id, metadata_of(id, m), sealed, i);
+    for (const auto& h : hashes) b.put_subject(p, h, id);
     if (b.records() == batch) {
       s.commit(b);
       b.clear();

@@ -11,8 +11,11 @@ cmake --build --preset release
 
 work=${CDR_DEMO_DIR:-$root/build/demo}
 mkdir -p "$work"
-# The subject index's HMAC secret: random, made once, kept with the demo data.
-[ -s "$work/subject.key" ] || { umask 077; head -c 32 /dev/urandom > "$work/subject.key"; }
+# The secrets, random, made once, kept with the demo data: the subject hash's
+# HMAC key and the master key that wraps the key store's data keys.
+for key in subject.key master.key; do
+  [ -s "$work/$key" ] || (umask 077; head -c 32 /dev/urandom > "$work/$key")
+done
 ctl="$root/build/release/daemon/cdr-retentionctl --socket $work/admin.sock"
 cat <<MSG
 
@@ -28,4 +31,5 @@ in-process Kafka broker fed with 200 generated events per second (1% late,
 MSG
 exec "$root/build/release/daemon/cdr-retentiond" --config "$root/config/demo.toml" \
   --set "storage.path=$work/data" --set "storage.subject_key_file=$work/subject.key" \
+  --set "storage.keystore_path=$work/keys/keystore.json" --set "storage.master_key_file=$work/master.key" \
   --set "admin.socket=$work/admin.sock" "$@"

@@ -209,12 +209,17 @@ void ingest::resolve_staged() {
 }
 
 ingest_outcome ingest::store_event(staged_event& st) {
-  const auto rk = st.kind == record_kind::cdr ? record_key(st.where, st.id) : std::string();
-  std::optional<std::string> sealed;
+  auto& rk = record_key_;
+  if (st.kind == record_kind::cdr) {
+    rk.clear();
+    append_partition_prefix(rk, st.where);
+    rk.append(st.id);
+  }
+  bool sealed = false;
   if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
-    // nullopt: the partition's key is destroyed, so a sweep has stripped
-    // it since this event's lateness was decided: it is late after all.
-    sealed = vault_.seal(key_scope::partition, st.where, rk, st.identifiers);
+    // False: the partition's key is destroyed, so a sweep has stripped it
+    // since this event's lateness was decided: it is late after all.
+    sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_, hashes_);
     if (!sealed) st.late = lateness::strip;
   }
   if (st.late != lateness::on_time && batch_holds_ && !batch_holds_->empty()) {
@@ -223,18 +228,18 @@ ingest_outcome ingest::store_event(staged_event& st) {
     if (any_covers(*batch_holds_, st.where, st.customer, hashes_)) {
       // A legal hold names this late event: it is kept in full, its
       // past-deadline parts in the held family, sealed under the held key.
-      std::string held;
+      sealed_.clear();
       hashes_.clear();
       if (!st.identifiers.empty()) {
-        held = *vault_.seal(key_scope::held, st.where, held_key(held_tag::identifiers, rk), st.identifiers);
-        for (const auto& s : st.subjects) hashes_.push_back(*vault_.index_hash(key_scope::held, st.where, s, true));
+        vault_.seal_indexed(key_scope::held, st.where, held_key(held_tag::identifiers, rk), st.identifiers,
+                            st.subjects, sealed_, hashes_);
       }
       if (st.late == lateness::drop) {
-        batch_.put_held(st.where, st.id, st.metadata, held, hashes_);
+        batch_.put_held(st.where, st.id, st.metadata, sealed_, hashes_);
         batch_.put_id(st.kind, st.id, st.where, st.digest);
       } else {
         batch_.put_cdr(st.where, st.id, st.metadata, {}, st.digest);
-        batch_.put_held(st.where, st.id, {}, held, hashes_);
+        batch_.put_held(st.where, st.id, {}, sealed_, hashes_);
       }
       return ingest_outcome::stored;
     }
@@ -244,11 +249,9 @@ ingest_outcome ingest::store_event(staged_event& st) {
     batch_.put_usage(st.where, st.id, st.metadata, st.digest);
     return ingest_outcome::stored;
   }
-  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(*sealed) : std::string_view(), st.digest);
+  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(), st.digest);
   if (sealed) {
-    for (const auto& s : st.subjects) {
-      batch_.put_subject(st.where, *vault_.index_hash(key_scope::partition, st.where, s, true), st.id);
-    }
+    for (const auto& h : hashes_) batch_.put_subject(st.where, h, st.id);
   }
   return st.late == lateness::strip ? ingest_outcome::stripped_on_ingest : ingest_outcome::stored;
 }

@@ -108,6 +108,8 @@ class ingest final : public kafka::rebalance_listener {
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
   vault& vault_;
+  std::string record_key_;           // scratch
+  std::string sealed_;               // scratch
   std::vector<std::string> hashes_;  // scratch
   std::optional<std::uint64_t> batch_epoch_;  // the key epoch the batch was sealed in
   std::function<void(std::string)> on_fatal_;

@@ -301,6 +301,7 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
     const bool by_subject =
         std::any_of(partial.begin(), partial.end(), [](const hold& h) { return h.subject.has_value(); });
     std::vector<std::string> hashes;
+    std::string resealed;
     store_.scan(main_family(p.kind), range, [&](std::string_view key, std::string_view value) {
       std::optional<std::string> plain;
       std::optional<std::string> sealed;
@@ -330,11 +331,11 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
         // of this partition do (the partition key is destroyed now).
         const auto id = record_id_of(key);
         const auto hk = held_key(held_tag::identifiers, key);
-        c.put(store::family::held, hk, *vault_.seal(key_scope::held, p, hk, *plain));
-        for (const auto& v : identifier_values(*plain)) {
-          const auto h = vault_.index_hash(key_scope::held, p, normalize_identifier(v), true);
-          c.put(store::family::held, held_key(held_tag::subject, subject_key(p, *h, id)), "");
-        }
+        std::vector<std::string> normalized;
+        for (const auto& v : identifier_values(*plain)) normalized.push_back(normalize_identifier(v));
+        vault_.seal_indexed(key_scope::held, p, hk, *plain, normalized, resealed, hashes);
+        c.put(store::family::held, hk, resealed);
+        for (const auto& h : hashes) c.put(store::family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
       }
       ++held;
       return true;
@@ -520,7 +521,7 @@ nlohmann::json retention::erase(const std::string& subject, const std::vector<st
     for (const auto& src : sources) {
       remove(src.family, src.key);
       for (const auto& v : src.values) {
-        const auto hash = vault_.index_hash(src.scope, *p, normalize_identifier(v), false);
+        const auto hash = vault_.index_hash(src.scope, *p, normalize_identifier(v));
         if (!hash) continue;
         const auto sk = subject_key(*p, *hash, id);
         remove(src.scope == key_scope::held ? store::family::held : store::family::subject_index,
@@ -604,7 +605,7 @@ std::vector<std::string> retention::subject_records(std::string_view normalized)
   std::vector<std::string> out;
   for (const auto& [scope, p] : vault_.live()) {
     if (p.kind != record_kind::cdr) continue;
-    const auto hash = vault_.index_hash(scope, p, normalized, false);
+    const auto hash = vault_.index_hash(scope, p, normalized);
     if (!hash) continue;
     for (const auto& id : store_.subject_ids(p, *hash, scope == key_scope::held)) out.push_back(record_key(p, id));
   }

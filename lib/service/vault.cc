@@ -12,18 +12,22 @@ vault::entry* vault::find(key_scope scope, const partition& p, bool create) {
   return e.get();
 }
 
-std::optional<std::string> vault::seal(key_scope scope, const partition& p, std::string_view associated_data,
-                                       std::string_view plaintext) {
+bool vault::seal_indexed(key_scope scope, const partition& p, std::string_view associated_data,
+                         std::string_view plaintext, const std::vector<std::string>& normalized, std::string& sealed,
+                         std::vector<std::string>& hashes) {
   std::lock_guard lock(mutex_);
   auto* e = find(scope, p, true);
-  if (e == nullptr) return std::nullopt;
-  return e->cipher.seal(plaintext, associated_data);
+  if (e == nullptr) return false;
+  sealed.clear();
+  e->cipher.seal_to(sealed, plaintext, associated_data);
+  hashes.resize(normalized.size());
+  for (std::size_t i = 0; i < normalized.size(); ++i) hashes[i] = e->index(normalized[i]);
+  return true;
 }
 
-std::optional<std::string> vault::index_hash(key_scope scope, const partition& p, std::string_view normalized,
-                                             bool create) {
+std::optional<std::string> vault::index_hash(key_scope scope, const partition& p, std::string_view normalized) {
   std::lock_guard lock(mutex_);
-  auto* e = find(scope, p, create);
+  auto* e = find(scope, p, false);
   if (e == nullptr) return std::nullopt;
   return e->index(normalized);
 }

@@ -35,14 +35,16 @@ class vault {
   // not committed yet must be built again.
   std::uint64_t epoch() const { return epoch_.load(); }
 
-  // The sealed value under the key of (scope, p), created if missing;
-  // nullopt when that key was destroyed (a partition key never comes back;
-  // a held key is created anew).
-  std::optional<std::string> seal(key_scope scope, const partition& p, std::string_view associated_data,
-                                  std::string_view plaintext);
+  // Seals `plaintext` under the key of (scope, p), created if missing, into
+  // `sealed`, and puts the keyed hash of each normalised identifier under
+  // the same key's index key into `hashes` (both replaced). False when that
+  // key was destroyed: a partition key never comes back (a held key is
+  // created anew).
+  bool seal_indexed(key_scope scope, const partition& p, std::string_view associated_data, std::string_view plaintext,
+                    const std::vector<std::string>& normalized, std::string& sealed, std::vector<std::string>& hashes);
   // Keyed hash of a normalised identifier under (scope, p)'s index key;
-  // created like seal() when create is true, else nullopt if absent.
-  std::optional<std::string> index_hash(key_scope scope, const partition& p, std::string_view normalized, bool create);
+  // nullopt when that key does not exist.
+  std::optional<std::string> index_hash(key_scope scope, const partition& p, std::string_view normalized);
 
   enum class open_status { ok, key_destroyed, unreadable };
   struct opened {

@@ -147,6 +147,37 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
   EXPECT_EQ(second.stop(SIGTERM), 0);
 }
 
+// A legal hold naming some records of a month being stripped: their
+// identifiers are re-sealed under the month's held key, which outlives the
+// partition key until the last held copy is released.
+TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
+  auto d = start("2025-12-20T00:00:00Z");
+  const year_month due = 2024y / December;
+  const auto held = send_cdr(due, at(due, 5, 9), "cust-held", "+4930444001");
+  const auto gone = send_cdr(due, at(due, 6, 9), "cust-other", "+4930444002");
+  wait_stored();
+  call("hold add", {{"customer", "cust-held"}, {"reason", "litigation"}, {"reference", "L-1"}});
+  call("debug advance-clock", {{"duration", "13d"}});
+  const auto swept = call("sweep");
+  EXPECT_EQ(swept["keys_destroyed"], nlohmann::json::array({"p/cdr/2024-12/0"})) << swept.dump();
+  auto keys = wrapped_keys(read_file(dir_ / "keys/keystore.json"));
+  EXPECT_EQ(keys.count("p/cdr/2024-12/0"), 0u);
+  EXPECT_EQ(keys.count("h/cdr/2024-12/0"), 1u);
+  EXPECT_EQ(call("record get", {{"id", held.id}})["identifiers"]["from"], held.phone);
+  EXPECT_EQ(get(gone), std::optional<bool>(false));
+  EXPECT_EQ(call("subject export", {{"identifier", held.phone}})["records"], 1) << "found through the held index";
+  EXPECT_EQ(occurrences(held.phone), 0u) << "held copies are sealed too";
+
+  call("hold release", {{"id", "1"}});
+  const auto released = call("sweep");
+  EXPECT_EQ(released["keys_destroyed"], nlohmann::json::array({"h/cdr/2024-12/0"})) << released.dump();
+  keys = wrapped_keys(read_file(dir_ / "keys/keystore.json"));
+  EXPECT_TRUE(keys.empty());
+  EXPECT_EQ(get(held), std::optional<bool>(false));
+  EXPECT_EQ(call("status")["keystore"]["keys_destroyed"], 2);
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+}
+
 TEST_F(crypto_shredding, a_crash_between_strip_and_key_destruction_is_finished_at_the_next_start) {
   auto d = std::make_unique<daemon_process>(write_test_config(dir_), args("2025-12-20T00:00:00Z"), dir_ / "log",
                                             std::vector<std::string>{"CDR_RETENTION_FAILPOINT=before_key_destruction"});
@@ -185,6 +216,14 @@ TEST_F(crypto_shredding, a_wrong_master_key_stops_the_start_and_writes_nothing) 
   EXPECT_NE(wrong.log().find("the master key does not open the key store"), std::string::npos) << wrong.log();
   EXPECT_EQ(snapshot(dir_ / "data"), data_before) << "nothing written to the store";
   EXPECT_EQ(read_file(dir_ / "keys/keystore.json"), keys_before) << "nor to the key store";
+
+  // A missing master key file, likewise.
+  const auto cfg = write_test_config(dir_);
+  fs::remove(dir_ / "master.key");
+  daemon_process missing(cfg, args("2026-03-20T00:00:00Z"), dir_ / "log-missing");
+  EXPECT_EQ(missing.wait_exit(seconds(20)), 1);
+  EXPECT_NE(missing.log().find("cannot read the master key file"), std::string::npos) << missing.log();
+  EXPECT_EQ(snapshot(dir_ / "data"), data_before);
 
   // A lost key store next to an existing store is refused too...
   write_file(dir_ / "master.key", test_master_key);

@@ -13,6 +13,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "daemon_process.h"
 
 namespace cdr::test {
@@ -24,7 +26,8 @@ TEST(daemon_cli, version_and_help) {
   EXPECT_EQ(r.out.rfind("cdr-retentiond 0.", 0), 0u) << r.out;
   r = run_command({CDR_RETENTIOND_PATH, "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (auto flag : {"--config", "--set", "--check-config", "--fake-clock", "--version"}) {
+  for (auto flag : {"--config", "--set", "--check-config", "--fake-clock", "--version", "--new-keystore",
+                    "--rewrap-master-key"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
   r = run_command({CDR_RETENTIOND_PATH, "--bogus"});
@@ -126,6 +129,58 @@ TEST(daemon_cli, a_second_daemon_on_the_same_store_and_socket_is_refused) {
   // Refused by the store's lock (or the socket, whichever it reaches first).
   EXPECT_NE(second.log().find("in use by"), std::string::npos) << second.log();
   EXPECT_TRUE(admin_call(dir / "a.sock", "status")["ok"]) << "the first daemon keeps serving";
+}
+
+// Master key rotation: every data key re-wrapped, nothing re-encrypted;
+// refused while a daemon holds the store.
+TEST(daemon_cli, rewrap_master_key_rotates_the_master_key) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  write_file(dir / "new.key", "a-new-master-key-with-at-least-32-bytes-0123");
+  {
+    daemon_process d(cfg, {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    const auto busy = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "new.key"});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE((busy.out + busy.err).find("in use by another process"), std::string::npos) << busy.out << busy.err;
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  const auto id = nlohmann::json::parse(read_file(dir / "keys/keystore.json"))["id"];
+  auto r = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "new.key"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("set storage.master_key_file"), std::string::npos) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "keys/keystore.json"))["id"], id) << "the same key store";
+  daemon_process old_key(cfg, {}, dir / "log-old");
+  EXPECT_EQ(old_key.wait_exit(std::chrono::seconds(20)), 1);
+  EXPECT_NE(old_key.log().find("master key does not open"), std::string::npos) << old_key.log();
+  daemon_process new_key(cfg, {"--set", "storage.master_key_file=\"" + (dir / "new.key") + "\""}, dir / "log-new");
+  ASSERT_TRUE(new_key.wait_ready(dir / "a.sock")) << new_key.log();
+  r = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "missing.key"});
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+// A store of the pre-release format 1 (identifiers in plain text) is
+// refused with instructions, and left as it is.
+TEST(daemon_cli, a_format_1_store_is_refused_with_instructions) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  {
+    daemon_process d(cfg, {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  // "format_version" in the system family, as format 1 wrote it.
+  const auto put = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=system", "--key_hex", "--value_hex",
+                                "put", "0x666F726D61745F76657273696F6E", "0x0000000000000001"});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  daemon_process d(cfg, {}, dir / "log-v1");
+  EXPECT_EQ(d.wait_exit(std::chrono::seconds(20)), 1);
+  for (const auto* part : {"on-disk format 1", "plain text", "Move the directory aside", "docs/operations.md"}) {
+    EXPECT_NE(d.log().find(part), std::string::npos) << part << "\n" << d.log();
+  }
+  const auto get = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=system", "--hex", "get",
+                                "0x666F726D61745F76657273696F6E"});
+  EXPECT_NE(get.out.find("0x0000000000000001"), std::string::npos) << "left as it was: " << get.out;
 }
 
 TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {

@@ -408,7 +408,7 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
                     "does not convert it in place, because the plain-text copies would stay in the old files. "
                     "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
                     "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
-                    "delete the old directory (docs/operations.md, \"Upgrading\")",
+                    "delete the old directory (docs/operations.md, \"Upgrade\")",
                     config.path, format_version));
   } else if (version.size() != 8 || read_be64(version) != format_version) {
     throw store_error(store_error::kind::fatal,
