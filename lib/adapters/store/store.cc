@@ -604,6 +604,7 @@ struct change::impl {
   const store::impl* s = nullptr;
   rocksdb::WriteBatch batch;
   std::map<partition, partition_state> states;
+  std::vector<std::pair<family, key_range>> ranges;  // removed as ranges
 };
 
 change::change(const store& s) : impl_(std::make_unique<impl>()) { impl_->s = s.impl_.get(); }
@@ -615,6 +616,7 @@ void change::put(family f, std::string_view key, std::string_view value) {
 void change::remove(family f, std::string_view key) { impl_->batch.Delete(impl_->s->h(f), key); }
 void change::remove_range(family f, const key_range& r) {
   impl_->batch.DeleteRange(impl_->s->h(f), r.begin, r.end);
+  impl_->ranges.emplace_back(f, r);
 }
 void change::set_state(const partition& p, partition_state st) {
   const auto prefix = partition_prefix(p);
@@ -632,10 +634,37 @@ void change::remove_entry(std::string_view key) {
 bool change::empty() const { return impl_->batch.Count() == 0; }
 
 void store::apply(change& c) {
-  std::lock_guard lock(impl_->write_mutex);
+  // A range deletion must not share a memtable with other keys: flushed
+  // together, they make an L0 file spanning from the removed partition to
+  // the current month, and compacting that file rewrites every month in
+  // between. So the families it goes into are flushed first (once while
+  // ingest goes on, then again, briefly, with ingest held), and again right
+  // after, once the partition's whole files are deleted: the range
+  // deletion's L0 file then spans its partition only.
+  std::vector<rocksdb::ColumnFamilyHandle*> ranged;
+  for (const auto& [f, r] : c.impl_->ranges) {
+    if (std::find(ranged.begin(), ranged.end(), impl_->h(f)) == ranged.end()) ranged.push_back(impl_->h(f));
+  }
+  rocksdb::FlushOptions fo;
+  fo.allow_write_stall = true;
+  const auto flush = [&] {
+    if (const auto s = impl_->db->Flush(fo, ranged); !s.ok()) raise(s, "cannot flush before a range removal");
+  };
+  if (!ranged.empty()) flush();
+  std::lock_guard lock(impl_->write_mutex);  // no ingest write from here on
+  if (!ranged.empty()) flush();
   rocksdb::WriteOptions wo;
   wo.sync = true;
   impl_->write(wo, &c.impl_->batch, "cannot write a retention change");
+  if (!ranged.empty()) {
+    // Best effort: the change is durable; purge() deletes and checks again.
+    for (const auto& [f, r] : c.impl_->ranges) {
+      const rocksdb::Slice b(r.begin);
+      const rocksdb::Slice e(r.end);
+      rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e).PermitUncheckedError();
+    }
+    impl_->db->Flush(fo, ranged).PermitUncheckedError();
+  }
   for (const auto& [p, st] : c.impl_->states) {
     impl_->states[p] = st;
     if (st.dropped) impl_->dropped->add(partition_prefix(p));
@@ -755,7 +784,7 @@ store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_r
   return out;
 }
 
-store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges) const {
+store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges, bool first_only) const {
   // Files listed as live stay on disk while they are read. A compaction that
   // replaces one meanwhile writes only keys the listed files have, so what
   // they hold is what the replacement can hold.
@@ -790,6 +819,7 @@ store::disk_check store::check_files(const std::vector<std::pair<family, key_ran
     for (const auto* r : hits) {
       for (it->Seek(r->begin); it->Valid() && in_range(it->key().ToStringView(), *r); it->Next()) {
         out.residues.push_back({*fam, f.name, it->key().ToString(), f.being_compacted});
+        if (first_only) break;
       }
       if (!it->status().ok()) raise(it->status(), fmt::format("cannot read {}", path));
     }
@@ -799,6 +829,19 @@ store::disk_check store::check_files(const std::vector<std::pair<family, key_ran
 
 std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>>& ranges) {
   if (ranges.empty()) return {};
+  // Whole files inside a range go without rewriting anything: partitions
+  // have SST files of their own. First thing, before a flush of the
+  // memtable holding the range deletion can start a compaction that reads
+  // those files (DeleteFilesInRange skips files being compacted).
+  const auto delete_files = [&] {
+    for (const auto& [f, r] : ranges) {
+      const rocksdb::Slice b(r.begin);
+      const rocksdb::Slice e(r.end);
+      const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
+      if (!s.ok()) raise(s, "cannot delete files in a purged range");
+    }
+  };
+  delete_files();
   // Removed keys still in a live WAL (written since the last flush): every
   // memtable is flushed, which makes every WAL up to the current one
   // obsolete (WAL archiving and recycling are off); RocksDB deletes them
@@ -816,26 +859,23 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  // Whole files inside a range go without rewriting anything: partitions
-  // have SST files of their own. A file a background compaction is reading
-  // (RocksDB rewrites bottommost files once, to zero their sequence
-  // numbers) is skipped by DeleteFilesInRange; its output lies inside the
-  // range too, so the deletion is retried once that compaction is done.
+  // A file a background compaction is reading (RocksDB rewrites
+  // bottommost files once, to zero their sequence numbers; a flush of the
+  // range deletion can pull them into a compaction) is skipped by
+  // DeleteFilesInRange; its output lies inside the range too, so the
+  // deletion is retried once that compaction is done. Each attempt reads
+  // one key per file and range (a month's file can hold millions).
   std::vector<residue> left;
   for (int attempt = 0;; ++attempt) {
-    for (const auto& [f, r] : ranges) {
-      const rocksdb::Slice b(r.begin);
-      const rocksdb::Slice e(r.end);
-      const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
-      if (!s.ok()) raise(s, "cannot delete files in a purged range");
-    }
+    if (attempt > 0) delete_files();
     // (The WAL cannot get new keys of these ranges: ingest batches into a
     // closed partition are refused, and retention changes run one at a time.)
-    left = check_files(ranges).residues;
+    left = check_files(ranges, /*first_only=*/true).residues;
     const bool busy = std::any_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
     if (!busy || attempt == 200) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  if (!left.empty()) left = check_files(ranges).residues;
   // Files that still hold keys of a range (shared with other keys, or in
   // level 0) are rewritten down to the bottom level without them: one
   // compaction per family and partition, spanning its residues.

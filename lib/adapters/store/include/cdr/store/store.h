@@ -191,8 +191,9 @@ class store {
     std::size_t wal_files = 0;
   };
   disk_check check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const;
-  // The same for the SST files only.
-  disk_check check_files(const std::vector<std::pair<family, key_range>>& ranges) const;
+  // The same for the SST files only; first_only: at most one key per file
+  // and range (enough to tell whether anything is left).
+  disk_check check_files(const std::vector<std::pair<family, key_range>>& ranges, bool first_only = false) const;
 
   // A consistent copy of the store in `dir` (which must not exist), made of
   // hard links where the file system allows; memtables are flushed first,
