@@ -40,8 +40,7 @@ using namespace cdr;
 using steady = std::chrono::steady_clock;
 
 struct lane {
-  lane(const daemon_config& base, const std::string& dir, bool seal)
-      : config(base.storage), sealed(seal) {
+  lane(const daemon_config& base, const std::string& dir, bool seal) : config(base.storage), sealed(seal) {
     config.path = dir + "/data";
     s = std::make_unique<store::store>(config);
   }
@@ -140,8 +139,8 @@ int main(int argc, char** argv) {
   const double rs = static_cast<double>(sealed.events) / sealed.seconds;
   std::printf("store stage without sealing: %.0f events/s\n", rp);
   std::printf("store stage with sealing:    %.0f events/s\n", rs);
-  std::printf("cost of sealing: %.1f%% of throughput (%.2f us per event; target < 10%%)\n", 100.0 * (1.0 - rs / rp),
-              1e6 * (1.0 / rs - 1.0 / rp));
+  std::printf("cost of sealing: %.1f%% of throughput (%.2f us per event; target < 10%%)\n",
+              100.0 * (1.0 - rs / rp), 1e6 * (1.0 / rs - 1.0 / rp));
   std::printf("keys created: %zu\n", keystore.live());
   plain.s.reset();
   sealed.s.reset();

@@ -4,10 +4,10 @@
 // (tests/integration/crypto_test.cc). Unset in production.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <cstdlib>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 namespace cdr::service {
 

@@ -13,8 +13,8 @@ vault::entry* vault::find(key_scope scope, const partition& p, bool create) {
 }
 
 bool vault::seal_indexed(key_scope scope, const partition& p, std::string_view associated_data,
-                         std::string_view plaintext, const std::vector<std::string>& normalized, std::string& sealed,
-                         std::vector<std::string>& hashes) {
+                         std::string_view plaintext, const std::vector<std::string>& normalized,
+                         std::string& sealed, std::vector<std::string>& hashes) {
   std::lock_guard lock(mutex_);
   auto* e = find(scope, p, true);
   if (e == nullptr) return false;
@@ -25,7 +25,8 @@ bool vault::seal_indexed(key_scope scope, const partition& p, std::string_view a
   return true;
 }
 
-std::optional<std::string> vault::index_hash(key_scope scope, const partition& p, std::string_view normalized) {
+std::optional<std::string> vault::index_hash(key_scope scope, const partition& p,
+                                             std::string_view normalized) {
   std::lock_guard lock(mutex_);
   auto* e = find(scope, p, false);
   if (e == nullptr) return std::nullopt;
@@ -63,6 +64,8 @@ std::vector<std::string> vault::destroy(const std::vector<std::pair<key_scope, p
   return done;
 }
 
-bool vault::destroyed(key_scope scope, const partition& p) const { return keys_.destroyed(key_name(scope, p)); }
+bool vault::destroyed(key_scope scope, const partition& p) const {
+  return keys_.destroyed(key_name(scope, p));
+}
 
 }  // namespace cdr::service

@@ -40,8 +40,9 @@ class vault {
   // the same key's index key into `hashes` (both replaced). False when that
   // key was destroyed: a partition key never comes back (a held key is
   // created anew).
-  bool seal_indexed(key_scope scope, const partition& p, std::string_view associated_data, std::string_view plaintext,
-                    const std::vector<std::string>& normalized, std::string& sealed, std::vector<std::string>& hashes);
+  bool seal_indexed(key_scope scope, const partition& p, std::string_view associated_data,
+                    std::string_view plaintext, const std::vector<std::string>& normalized,
+                    std::string& sealed, std::vector<std::string>& hashes);
   // Keyed hash of a normalised identifier under (scope, p)'s index key;
   // nullopt when that key does not exist.
   std::optional<std::string> index_hash(key_scope scope, const partition& p, std::string_view normalized);

@@ -9,10 +9,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "cdr/core/hex.h"
 #include "cdr/crypto/aead.h"
@@ -28,7 +27,9 @@ std::string errno_text() { return std::strerror(errno); }
 
 // The key-encryption key: the master key file's bytes through HMAC, so any
 // file of at least 32 random bytes serves.
-std::string kek_of(const std::string& master) { return hmac_sha256(master, "cdr-retention key store KEK v1"); }
+std::string kek_of(const std::string& master) {
+  return hmac_sha256(master, "cdr-retention key store KEK v1");
+}
 
 void write_all(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {

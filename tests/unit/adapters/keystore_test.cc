@@ -1,12 +1,12 @@
-#include <sys/stat.h>
+#include "cdr/crypto/keystore.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <set>
 
 #include "cdr/core/hex.h"
 #include "cdr/crypto/aead.h"
-#include "cdr/crypto/keystore.h"
 #include "temp_dir.h"
 
 namespace cdr::crypto {
@@ -23,15 +23,17 @@ std::string unhex(std::string_view h) { return *cdr::from_hex(h); }
 TEST(aead, opens_the_gcm_specification_vector) {
   aead gcm(unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"));
   const auto ad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-  const auto sealed =
-      std::string(1, aead_version) + unhex("cafebabefacedbaddecaf888") +
-      unhex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e63"
-            "93ba7a0abcc9f662") +
-      unhex("76fc6ece0f4e1768cddf8853bb2d551b");
+  const auto sealed = std::string(1, aead_version) + unhex("cafebabefacedbaddecaf888") +
+                      unhex(
+                          "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7"
+                          "b08b1056828838c5f61e63"
+                          "93ba7a0abcc9f662") +
+                      unhex("76fc6ece0f4e1768cddf8853bb2d551b");
   const auto plain = gcm.open(sealed, ad);
   ASSERT_TRUE(plain);
   EXPECT_EQ(to_hex(*plain),
-            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5"
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525"
+            "b16aedf5"
             "aa0de657ba637b39");
 }
 
@@ -107,7 +109,8 @@ TEST_F(keystore_test, a_wrong_master_key_is_refused_and_changes_nothing) {
     EXPECT_NE(std::string(e.what()).find("master key does not open"), std::string::npos) << e.what();
   }
   EXPECT_EQ(read_file(path()), before);
-  EXPECT_THROW(keystore((dir_ / "absent.json"), master_, false), keystore_error) << "not created unless asked";
+  EXPECT_THROW(keystore((dir_ / "absent.json"), master_, false), keystore_error)
+      << "not created unless asked";
   write_file(dir_ / "short.key", "0123456789");
   EXPECT_THROW(load_master_key(dir_ / "short.key"), keystore_error);
   EXPECT_THROW(load_master_key(dir_ / "missing.key"), keystore_error);
