@@ -102,9 +102,7 @@ int main(int argc, char** argv) {
       if (e.kind == record_kind::usage) {
         b.put_usage(p, e.id, e.metadata, digest);
       } else if (l.sealed) {
-        rk.clear();
-        append_partition_prefix(rk, p);
-        rk.append(e.id);
+        assign_record_key(rk, p, e.id);
         subjects.clear();
         for (const auto& [field, v] : e.identifier_strings) subjects.push_back(normalize_identifier(v));
         keys.seal_indexed(key_scope::partition, p, rk, e.identifiers, subjects, sealed_value, hashes);

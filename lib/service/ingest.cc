@@ -210,11 +210,7 @@ void ingest::resolve_staged() {
 
 ingest_outcome ingest::store_event(staged_event& st) {
   auto& rk = record_key_;
-  if (st.kind == record_kind::cdr) {
-    rk.clear();
-    append_partition_prefix(rk, st.where);
-    rk.append(st.id);
-  }
+  if (st.kind == record_kind::cdr) assign_record_key(rk, st.where, st.id);
   bool sealed = false;
   if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
     // False: the partition's key is destroyed, so a sweep has stripped it

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -54,6 +55,14 @@ void add_ranges(const nlohmann::json& j, ranges_t& out) {
   }
 }
 
+// The identifier values of an opened identifiers object, normalised as the
+// subject index and the holds' hashes take them.
+std::vector<std::string> normalized_identifiers(std::string_view identifiers_json) {
+  std::vector<std::string> out;
+  for (const auto& v : identifier_values(identifiers_json)) out.push_back(normalize_identifier(v));
+  return out;
+}
+
 nlohmann::json partition_json(const partition& p) {
   return {{"kind", name(p.kind)}, {"month", p.month.to_string()}, {"class", p.cls}};
 }
@@ -99,11 +108,9 @@ std::uint64_t retention::next_op(store::change& c) {
   return op_counter_;
 }
 
-std::vector<std::string> retention::subject_hashes_of(std::string_view identifiers_json) {
+std::vector<std::string> retention::subject_hashes_of(const std::vector<std::string>& normalized) const {
   std::vector<std::string> out;
-  for (const auto& v : identifier_values(identifiers_json)) {
-    out.push_back(crypto::hmac_sha256(subject_key_, normalize_identifier(v)));
-  }
+  for (const auto& n : normalized) out.push_back(crypto::hmac_sha256(subject_key_, n));
   return out;
 }
 
@@ -300,30 +307,28 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
     // customer selectors only the metadata.
     const bool by_subject =
         std::any_of(partial.begin(), partial.end(), [](const hold& h) { return h.subject.has_value(); });
-    std::vector<std::string> hashes;
     std::string resealed;
+    std::vector<std::string> held_hashes;
     store_.scan(main_family(p.kind), range, [&](std::string_view key, std::string_view value) {
+      // The record's identifiers, opened at most once, when needed.
+      bool opened = false;
       std::optional<std::string> plain;
-      std::optional<std::string> sealed;
+      std::vector<std::string> normalized;
       const auto open = [&] {
-        if (sealed || p.kind != record_kind::cdr) return;
-        sealed = store_.value(store::family::identifiers, key).value_or(std::string());
-        if (sealed->empty()) return;
+        if (std::exchange(opened, true) || p.kind != record_kind::cdr) return;
+        const auto sealed = store_.value(store::family::identifiers, key);
+        if (!sealed) return;
         auto o = open_identifiers(store::family::identifiers, p, key, *sealed);
         if (o.status == vault::open_status::ok) {
           plain = std::move(o.plaintext);
-        } else {
-          spdlog::error("a legal hold may name record {} of {}, but its identifiers cannot be opened ({})",
-                        record_id_of(key), p.to_string(),
-                        o.status == vault::open_status::unreadable ? "unreadable" : "key destroyed");
+          normalized = normalized_identifiers(*plain);
+        } else if (o.status == vault::open_status::key_destroyed) {
+          spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed",
+                        record_id_of(key), p.to_string());
         }
       };
-      hashes.clear();
-      if (by_subject) {
-        open();
-        if (plain) hashes = subject_hashes_of(*plain);
-      }
-      if (!any_covers(partial, p, customer_of(value), hashes)) return true;
+      if (by_subject) open();
+      if (!any_covers(partial, p, customer_of(value), subject_hashes_of(normalized))) return true;
       if (drop) c.put(store::family::held, held_key(held_tag::record, key), value);
       open();
       if (plain) {
@@ -331,11 +336,11 @@ nlohmann::json retention::remove_partition(const planned_action& a, std::string_
         // of this partition do (the partition key is destroyed now).
         const auto id = record_id_of(key);
         const auto hk = held_key(held_tag::identifiers, key);
-        std::vector<std::string> normalized;
-        for (const auto& v : identifier_values(*plain)) normalized.push_back(normalize_identifier(v));
-        vault_.seal_indexed(key_scope::held, p, hk, *plain, normalized, resealed, hashes);
+        vault_.seal_indexed(key_scope::held, p, hk, *plain, normalized, resealed, held_hashes);
         c.put(store::family::held, hk, resealed);
-        for (const auto& h : hashes) c.put(store::family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
+        for (const auto& h : held_hashes) {
+          c.put(store::family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
+        }
       }
       ++held;
       return true;
@@ -418,7 +423,7 @@ nlohmann::json retention::release_held(std::uint32_t uid) {
     std::vector<std::string> subjects;
     if (it.identifiers) {
       const auto o = open_identifiers(store::family::held, *p, held_key(held_tag::identifiers, rk), *it.identifiers);
-      if (o.status == vault::open_status::ok) subjects = subject_hashes_of(o.plaintext);
+      if (o.status == vault::open_status::ok) subjects = subject_hashes_of(normalized_identifiers(o.plaintext));
     }
     if (any_covers(*h, *p, customer_of(metadata), subjects)) continue;
     const auto due = [&](retention_action a) { return config_.retention.deadline(a, p->month, p->cls).start() <= now; };
@@ -491,8 +496,7 @@ nlohmann::json retention::erase(const std::string& subject, const std::vector<st
       store::family family;
       key_scope scope;
       std::string key;
-      std::string plain;  // opened; empty if it does not open
-      std::vector<std::string> values;
+      std::vector<std::string> normalized;  // its identifiers; none if it does not open
     };
     std::vector<source> sources;
     for (const auto& [f, scope, k] : {std::tuple{store::family::identifiers, key_scope::partition, key},
@@ -500,16 +504,13 @@ nlohmann::json retention::erase(const std::string& subject, const std::vector<st
                                                  held_key(held_tag::identifiers, key)}}) {
       const auto sealed = store_.value(f, k);
       if (!sealed) continue;
-      auto& src = sources.emplace_back(source{f, scope, k, {}, {}});
-      auto o = open_identifiers(f, *p, k, *sealed);
-      if (o.status == vault::open_status::ok) {
-        src.plain = std::move(o.plaintext);
-        src.values = identifier_values(src.plain);
-      }
+      auto& src = sources.emplace_back(source{f, scope, k, {}});
+      const auto o = open_identifiers(f, *p, k, *sealed);
+      if (o.status == vault::open_status::ok) src.normalized = normalized_identifiers(o.plaintext);
     }
     std::vector<std::string> hashes{subject};
     for (const auto& src : sources) {
-      for (auto& hh : subject_hashes_of(src.plain)) hashes.push_back(std::move(hh));
+      for (auto& hh : subject_hashes_of(src.normalized)) hashes.push_back(std::move(hh));
     }
     auto meta = store_.value(store::family::metadata, key);
     if (!meta) meta = store_.value(store::family::held, held_key(held_tag::record, key));
@@ -520,8 +521,8 @@ nlohmann::json retention::erase(const std::string& subject, const std::vector<st
     }
     for (const auto& src : sources) {
       remove(src.family, src.key);
-      for (const auto& v : src.values) {
-        const auto hash = vault_.index_hash(src.scope, *p, normalize_identifier(v));
+      for (const auto& n : src.normalized) {
+        const auto hash = vault_.index_hash(src.scope, *p, n);
         if (!hash) continue;
         const auto sk = subject_key(*p, *hash, id);
         remove(src.scope == key_scope::held ? store::family::held : store::family::subject_index,
@@ -787,12 +788,11 @@ nlohmann::json retention::verify() const {
                                                      : retention_action::strip_identifiers;
     auto item = partition_json(p);
     item["state"] = st.dropped ? "dropped" : "stripped";
-    if (p.kind == record_kind::cdr) live_keys += live.count(p);
     if (p.kind == record_kind::cdr) {
+      const bool key_live = live.count(p) != 0;
+      live_keys += key_live ? 1 : 0;
       // "none": every record arrived after the strip deadline, unsealed.
-      item["key"] = live.count(p) != 0                           ? "live"
-                    : vault_.destroyed(key_scope::partition, p) ? "destroyed"
-                                                                : "none";
+      item["key"] = key_live ? "live" : vault_.destroyed(key_scope::partition, p) ? "destroyed" : "none";
     }
     for (auto& r : removal_ranges(action, p)) {
       ranges.push_back(std::move(r));

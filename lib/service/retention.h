@@ -123,7 +123,9 @@ class retention {
   nlohmann::json finish_journals();
   void journal(store::change& c, std::uint64_t op, const std::vector<std::pair<store::family, key_range>>& ranges,
                nlohmann::json audit_entry, nlohmann::json event);
-  std::vector<std::string> subject_hashes_of(std::string_view identifiers_json);
+  // The keyed hashes (subject_key_) holds and the audit trail name these
+  // normalised identifiers by.
+  std::vector<std::string> subject_hashes_of(const std::vector<std::string>& normalized) const;
 
   void schedule_loop();
   void publish_loop();

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "cdr/core/hex.h"
 
 namespace cdr::crypto {
@@ -72,13 +74,17 @@ std::string keyed_hasher::operator()(std::string_view data) {
   return out;
 }
 
-std::string load_key_file(const std::string& path) {
+std::string load_key_file(const std::string& path, std::size_t min_bytes, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read key file " + path + ": " + std::strerror(errno));
+  if (!in) throw std::runtime_error(fmt::format("cannot read the {} {}: {}", what, path, std::strerror(errno)));
   std::stringstream s;
   s << in.rdbuf();
   auto key = s.str();
-  if (key.size() < 16) throw std::runtime_error("key file " + path + " holds fewer than 16 bytes");
+  if (key.size() < min_bytes) {
+    throw std::runtime_error(fmt::format("the {} {} holds {} bytes; it needs at least {} random bytes "
+                                         "(head -c 32 /dev/urandom > FILE)",
+                                         what, path, key.size(), min_bytes));
+  }
   return key;
 }
 

@@ -64,16 +64,11 @@ struct keystore::entry {
 };
 
 std::string load_master_key(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw keystore_error("cannot read the master key file " + path + ": " + errno_text());
-  std::stringstream s;
-  s << in.rdbuf();
-  auto key = s.str();
-  if (key.size() < 32) {
-    throw keystore_error("the master key file " + path + " holds " + std::to_string(key.size()) +
-                         " bytes; it needs at least 32 random bytes (head -c 32 /dev/urandom > FILE)");
+  try {
+    return load_key_file(path, aead_key_size, "master key file");
+  } catch (const std::runtime_error& e) {
+    throw keystore_error(e.what());
   }
-  return key;
 }
 
 bool keystore::exists(const std::string& path) {

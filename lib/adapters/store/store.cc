@@ -174,6 +174,19 @@ struct store::impl {
     if (const auto s = db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, what);
   }
 
+  // DeleteFilesInRange for each range: drops the SST files wholly inside
+  // it (not those a compaction is reading); the first failure, if any.
+  rocksdb::Status delete_files(const std::vector<std::pair<family, key_range>>& ranges) const {
+    rocksdb::Status first;
+    for (const auto& [f, r] : ranges) {
+      const rocksdb::Slice b(r.begin);
+      const rocksdb::Slice e(r.end);
+      auto s = rocksdb::DeleteFilesInRange(db.get(), h(f), &b, r.end.empty() ? nullptr : &e);
+      if (!s.ok() && first.ok()) first = std::move(s);
+    }
+    return first;
+  }
+
   // Adds the live WAL records that put a key into one of the ranges; returns
   // the number of live WAL files.
   std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out) const;
@@ -242,9 +255,7 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
                           std::string_view identifiers, std::uint64_t digest) {
   auto& b = impl_->batch;
   auto& k = impl_->key;
-  k.clear();
-  append_partition_prefix(k, p);
-  k.append(id);
+  assign_record_key(k, p, id);
   // Column families are addressed by id here and resolved at commit.
   b.Put(impl_->h(cf_metadata), k, rocksdb::Slice(metadata.data(), metadata.size()));
   if (!identifiers.empty()) {
@@ -261,9 +272,7 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
 
 void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest) {
   auto& k = impl_->key;
-  k.clear();
-  append_partition_prefix(k, p);
-  k.append(id);
+  assign_record_key(k, p, id);
   impl_->batch.Put(impl_->h(cf_usage), k, rocksdb::Slice(body.data(), body.size()));
   auto& v = impl_->value;
   v.assign(k.data(), partition_prefix_size);
@@ -658,11 +667,7 @@ void store::apply(change& c) {
   impl_->write(wo, &c.impl_->batch, "cannot write a retention change");
   if (!ranged.empty()) {
     // Best effort: the change is durable; purge() deletes and checks again.
-    for (const auto& [f, r] : c.impl_->ranges) {
-      const rocksdb::Slice b(r.begin);
-      const rocksdb::Slice e(r.end);
-      rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e).PermitUncheckedError();
-    }
+    impl_->delete_files(c.impl_->ranges).PermitUncheckedError();
     impl_->db->Flush(fo, ranged).PermitUncheckedError();
   }
   for (const auto& [p, st] : c.impl_->states) {
@@ -834,12 +839,7 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   // memtable holding the range deletion can start a compaction that reads
   // those files (DeleteFilesInRange skips files being compacted).
   const auto delete_files = [&] {
-    for (const auto& [f, r] : ranges) {
-      const rocksdb::Slice b(r.begin);
-      const rocksdb::Slice e(r.end);
-      const auto s = rocksdb::DeleteFilesInRange(impl_->db.get(), impl_->h(f), &b, r.end.empty() ? nullptr : &e);
-      if (!s.ok()) raise(s, "cannot delete files in a purged range");
-    }
+    if (const auto s = impl_->delete_files(ranges); !s.ok()) raise(s, "cannot delete files in a purged range");
   };
   delete_files();
   // Removed keys still in a live WAL (written since the last flush): every

@@ -44,11 +44,16 @@ std::string partition_prefix(const partition& p) {
   return out;
 }
 
+void assign_record_key(std::string& out, const partition& p, std::string_view id) {
+  out.clear();
+  append_partition_prefix(out, p);
+  out.append(id);
+}
+
 std::string record_key(const partition& p, std::string_view id) {
   std::string out;
   out.reserve(partition_prefix_size + id.size());
-  append_partition_prefix(out, p);
-  out.append(id);
+  assign_record_key(out, p, id);
   return out;
 }
 

@@ -44,8 +44,10 @@ struct partition {
 void append_partition_prefix(std::string& out, const partition& p);
 std::string partition_prefix(const partition& p);
 
-// Key of a record in the metadata, identifiers or usage column family.
+// Key of a record in the metadata, identifiers or usage column family;
+// assign_record_key writes it into a reused buffer, replacing its content.
 std::string record_key(const partition& p, std::string_view id);
+void assign_record_key(std::string& out, const partition& p, std::string_view id);
 // Key of a subject-index entry: prefix | keyed hash (32 bytes) | record id.
 std::string subject_key(const partition& p, std::string_view hash, std::string_view id);
 

@@ -30,8 +30,9 @@ class keyed_hasher {
   state* s_;
 };
 
-// Reads a secret key file (at least 16 bytes; a trailing newline is part of
-// the key). Throws std::runtime_error naming the file; never the key.
-std::string load_key_file(const std::string& path);
+// Reads a secret key file (at least min_bytes; a trailing newline is part
+// of the key). Throws std::runtime_error naming the file (`what` describes
+// it: "key file", "master key file"), never the key.
+std::string load_key_file(const std::string& path, std::size_t min_bytes = 16, std::string_view what = "key file");
 
 }  // namespace cdr::crypto
