@@ -4,6 +4,7 @@
 
 #include "cdr/core/key_layout.h"
 #include "cdr/crypto/crypto.h"
+#include "failpoint.h"
 
 namespace cdr::service {
 namespace {
@@ -36,19 +37,22 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const clock& 
       parser_(config.events),
       batch_(store) {}
 
-ingest::~ingest() {
-  stop();
-}
+ingest::~ingest() { stop(); }
 
 void ingest::start() {
   kafka::client_options client{bootstrap_, config_.kafka.client_id, config_.kafka.properties};
   dead_letters_ = std::make_unique<kafka::producer>(
       client, [this](std::uint64_t ticket, bool ok, std::string_view error) {
+        if (auto it = dead_letter_tickets_.find(ticket); it != dead_letter_tickets_.end()) {
+          if (ok) dead_lettered_.insert(it->second);
+          dead_letter_tickets_.erase(it);
+        }
         if ((ticket >> 24) != generation_) return;  // from a discarded batch
         auto& r = pending_rejects_.at(ticket & 0xffffff);
         r.delivered = ok;
         r.failed = !ok;
-        if (!ok) spdlog::warn("dead-letter write failed for {}/{}@{}: {}", r.topic, r.partition, r.offset, error);
+        if (!ok)
+          spdlog::warn("dead-letter write failed for {}/{}@{}: {}", r.topic, r.partition, r.offset, error);
       });
   kafka::consumer_options co;
   static_cast<kafka::client_options&>(co) = client;
@@ -103,9 +107,9 @@ void ingest::run() {
       auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
       if (m) process(m);
       const std::size_t size = staged_count_ + batch_.records() + pending_rejects_.size();
-      const bool due = !pending_next_.empty() &&
-                       (!m || size >= config_.kafka.batch_max_records ||
-                        std::chrono::steady_clock::now() - batch_started_ >= linger);
+      const bool due =
+          !pending_next_.empty() && (!m || size >= config_.kafka.batch_max_records ||
+                                     std::chrono::steady_clock::now() - batch_started_ >= linger);
       if (due) try_flush();
     }
     // SIGTERM: write the batch in flight (retrying while the store or the
@@ -139,8 +143,14 @@ void ingest::process(const kafka::message& m) {
   const auto now = clock_.now();
   if (const auto reason = parser_.parse(m.value(), now, &event_)) {
     // Forwarded unchanged; its offset is written only once this is acked.
-    pending_rejects_.push_back({topic, m.partition(), m.offset(), *reason, std::string(m.key()), std::string(m.value())});
-    produce_reject(pending_rejects_.size() - 1);
+    // Read again after a dropped batch, it is not forwarded twice.
+    pending_rejects_.push_back(
+        {topic, m.partition(), m.offset(), *reason, std::string(m.key()), std::string(m.value())});
+    if (dead_lettered_.contains({tp, m.offset()})) {
+      pending_rejects_.back().delivered = true;
+    } else {
+      produce_reject(pending_rejects_.size() - 1);
+    }
     ++pending_outcomes_[{topic, ingest_outcome::rejected}];
     ++pending_reasons_[{topic, *reason}];
     std::uint64_t held = 0;
@@ -161,23 +171,34 @@ void ingest::process(const kafka::message& m) {
   st.customer.assign(e.customer_id);
   st.where = partition{e.kind, e.month, cls};
   st.late = lateness_of(config_.retention, e.kind, e.month, cls, now);
-  st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
+  st.digest =
+      e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
   st.subjects.clear();
   if (e.kind == record_kind::cdr) {
-    for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
+    for (const auto& [field, value] : e.identifier_strings)
+      st.subjects.push_back(normalize_identifier(value));
   }
 }
 
 void ingest::resolve_staged() {
   if (staged_count_ == 0) return;
+  // In id order: ids are created in time order, so each family's memtable
+  // gets the batch's keys in ascending order per partition and inserts them
+  // next to the previous one. The sort is stable: of two events with one id,
+  // the one consumed first is still the one stored.
+  order_.resize(staged_count_);
+  for (std::size_t i = 0; i < staged_count_; ++i) order_[i] = &staged_[i];
+  std::stable_sort(order_.begin(), order_.end(), [](const staged_event* a, const staged_event* b) {
+    return a->kind != b->kind ? a->kind < b->kind : a->id < b->id;
+  });
   std::vector<std::pair<record_kind, std::string_view>> ids;
   ids.reserve(staged_count_);
-  for (std::size_t i = 0; i < staged_count_; ++i) ids.emplace_back(staged_[i].kind, staged_[i].id);
+  for (const auto* st : order_) ids.emplace_back(st->kind, st->id);
   const auto found = store_.find_ids(ids);
   for (std::size_t i = 0; i < staged_count_; ++i) {
-    auto& st = staged_[i];
+    auto& st = *order_[i];
     auto key = id_key(st.kind, st.id);
     ingest_outcome outcome = ingest_outcome::stored;
     std::optional<std::uint64_t> seen;
@@ -194,9 +215,10 @@ void ingest::resolve_staged() {
       if (outcome == ingest_outcome::conflict) {
         std::uint64_t held = 0;
         if (conflict_log_.allow(&held)) {
-          spdlog::warn("record {} {} reappeared on {} with different content; the first one is kept "
-                       "({} more conflicts not logged)",
-                       name(st.kind), st.id, st.topic, held);
+          spdlog::warn(
+              "record {} {} reappeared on {} with different content; the first one is kept "
+              "({} more conflicts not logged)",
+              name(st.kind), st.id, st.topic, held);
         }
       }
     } else {
@@ -215,7 +237,8 @@ ingest_outcome ingest::store_event(staged_event& st) {
   if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
     // False: the partition's key is destroyed, so a sweep has stripped it
     // since this event's lateness was decided: it is late after all.
-    sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_, hashes_);
+    sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_,
+                                 hashes_);
     if (!sealed) st.late = lateness::strip;
   }
   if (st.late != lateness::on_time && batch_holds_ && !batch_holds_->empty()) {
@@ -245,7 +268,8 @@ ingest_outcome ingest::store_event(staged_event& st) {
     batch_.put_usage(st.where, st.id, st.metadata, st.digest);
     return ingest_outcome::stored;
   }
-  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(), st.digest);
+  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(),
+                 st.digest);
   if (sealed) {
     for (const auto& h : hashes_) batch_.put_subject(st.where, h, st.id);
   }
@@ -254,13 +278,16 @@ ingest_outcome ingest::store_event(staged_event& st) {
 
 void ingest::produce_reject(std::size_t index) {
   auto& r = pending_rejects_[index];
+  const auto ticket = ticket_of(generation_, index);
+  dead_letter_tickets_[ticket] = {{r.topic, r.partition}, r.offset};
   std::string error;
   r.failed = !dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value,
                                      {{"cdr-retention-reason", std::string(name(r.reason))},
                                       {"cdr-retention-source-topic", r.topic},
                                       {"cdr-retention-source-partition", std::to_string(r.partition)},
                                       {"cdr-retention-source-offset", std::to_string(r.offset)}},
-                                     ticket_of(generation_, index), &error);
+                                     ticket, &error);
+  if (r.failed) dead_letter_tickets_.erase(ticket);
 }
 
 void ingest::deliver_rejects() {
@@ -282,6 +309,11 @@ void ingest::deliver_rejects() {
   }
 }
 
+void ingest::forget_dead_letters(
+    const std::function<bool(const kafka::topic_partition&, std::int64_t)>& done) {
+  std::erase_if(dead_lettered_, [&](const auto& d) { return done(d.first, d.second); });
+}
+
 void ingest::flush() {
   if (pending_next_.empty()) return;
   const auto started = std::chrono::steady_clock::now();
@@ -292,11 +324,19 @@ void ingest::flush() {
   if (!batch_epoch_) batch_epoch_ = vault_.epoch();
   if (*batch_epoch_ != vault_.epoch()) {
     // Keys were destroyed since a failed attempt sealed this batch.
-    throw store::store_error(store::store_error::kind::stale, "data keys were destroyed since the batch was sealed");
+    throw store::store_error(store::store_error::kind::stale,
+                             "data keys were destroyed since the batch was sealed");
+  }
+  if (!pending_rejects_.empty() && failpoint_once("refuse_batch_as_stale")) {
+    throw store::store_error(store::store_error::kind::stale, "refused by a failpoint");
   }
   resolve_staged();
   for (const auto& [tp, next] : pending_next_) batch_.set_offset(tp.topic, tp.partition, next);
   store_.commit(batch_);
+  forget_dead_letters([&](const kafka::topic_partition& tp, std::int64_t offset) {
+    const auto it = pending_next_.find(tp);
+    return it != pending_next_.end() && offset < it->second;
+  });
   consumer_->commit(pending_next_, false);
   probe_.batch_written(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
                        batch_.records());
@@ -434,6 +474,9 @@ void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, boo
     position_.erase(tp);
     start_.erase(tp);
   }
+  forget_dead_letters([&](const kafka::topic_partition& tp, std::int64_t) {
+    return std::find(partitions.begin(), partitions.end(), tp) != partitions.end();
+  });
   spdlog::info("kafka: {} {} partition(s)", lost ? "lost" : "revoked", partitions.size());
   std::lock_guard lock(status_mutex_);
   for (const auto& tp : partitions) {

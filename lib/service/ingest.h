@@ -8,12 +8,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
@@ -36,7 +36,8 @@ class ingest final : public kafka::rebalance_listener {
   // `subject_key`: names subjects in holds; `keys` seals identifiers.
   ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
          metrics::ingest_probe& probe, std::string subject_key, vault& keys,
-         std::function<void(std::string)> on_fatal, std::function<std::shared_ptr<const std::vector<hold>>()> holds);
+         std::function<void(std::string)> on_fatal,
+         std::function<std::shared_ptr<const std::vector<hold>>()> holds);
   ~ingest() override;
 
   void start();
@@ -89,6 +90,8 @@ class ingest final : public kafka::rebalance_listener {
   void produce_reject(std::size_t index);
   void deliver_rejects();
   void discard_pending();
+  // Drops the dead_lettered_ entries `done` accepts.
+  void forget_dead_letters(const std::function<bool(const kafka::topic_partition&, std::int64_t)>& done);
   void pause(std::string_view reason);
   // Drops the pending batch and re-reads every assigned partition from
   // where the store ends (after a pause for `reason`).
@@ -108,9 +111,9 @@ class ingest final : public kafka::rebalance_listener {
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
   vault& vault_;
-  std::string record_key_;           // scratch
-  std::string sealed_;               // scratch
-  std::vector<std::string> hashes_;  // scratch
+  std::string record_key_;                    // scratch
+  std::string sealed_;                        // scratch
+  std::vector<std::string> hashes_;           // scratch
   std::optional<std::uint64_t> batch_epoch_;  // the key epoch the batch was sealed in
   std::function<void(std::string)> on_fatal_;
   std::function<std::shared_ptr<const std::vector<hold>>()> holds_;
@@ -127,10 +130,17 @@ class ingest final : public kafka::rebalance_listener {
   std::unordered_map<std::string, std::uint64_t> pending_ids_;  // kind byte + id -> digest
   std::vector<pending_reject> pending_rejects_;
   std::vector<staged_event> staged_;
-  std::size_t staged_count_ = 0;  // staged_ keeps its strings' capacity across batches
+  std::size_t staged_count_ = 0;      // staged_ keeps its strings' capacity across batches
+  std::vector<staged_event*> order_;  // staged_ in (kind, id) order
   std::map<std::pair<std::string, ingest_outcome>, std::uint64_t> pending_outcomes_;
   std::map<std::pair<std::string, reject_reason>, std::uint64_t> pending_reasons_;
   std::uint64_t generation_ = 0;  // tells a discarded batch's delivery reports apart
+  // Rejected messages whose dead-letter copy is acknowledged but whose
+  // offset is not durable yet: re-read after a dropped batch, they are not
+  // forwarded again. At most a batch's worth: pruned at each commit and
+  // revocation. Tickets of copies in flight map to their message.
+  std::set<std::pair<kafka::topic_partition, std::int64_t>> dead_lettered_;
+  std::map<std::uint64_t, std::pair<kafka::topic_partition, std::int64_t>> dead_letter_tickets_;
   std::chrono::steady_clock::time_point batch_started_{};
 
   // Where each assigned partition resumes after a pause, and where its

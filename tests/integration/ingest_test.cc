@@ -3,15 +3,13 @@
 // daemon. Every test compares the final store, id by id, with an
 // expectation computed here independently of the daemon's code.
 #include <gtest/gtest.h>
-
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <filesystem>
-
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -67,12 +65,12 @@ class ingest : public ::testing::Test {
 
   std::vector<std::string> daemon_args(const std::string& group = "cdr-retention") const {
     return {"--fake-clock", now_text,
-            "--set", "kafka.brokers=" + kafka_.bootstrap(),
-            "--set", "kafka.group_id=" + group,
-            "--set", "kafka.batch_linger=20ms",
-            "--set", "kafka.properties.\"session.timeout.ms\"=6000",
-            "--set", "kafka.properties.\"heartbeat.interval.ms\"=500",
-            "--set", "storage.compression=none"};
+            "--set",        "kafka.brokers=" + kafka_.bootstrap(),
+            "--set",        "kafka.group_id=" + group,
+            "--set",        "kafka.batch_linger=20ms",
+            "--set",        "kafka.properties.\"session.timeout.ms\"=6000",
+            "--set",        "kafka.properties.\"heartbeat.interval.ms\"=500",
+            "--set",        "storage.compression=none"};
   }
 
   std::unique_ptr<daemon_process> start(const temp_dir& dir, const std::string& group = "cdr-retention") {
@@ -120,7 +118,8 @@ class ingest : public ::testing::Test {
     try {
       const auto s = admin_call(socket, "status");
       std::uint64_t n = 0;
-      const auto events = s.value(nlohmann::json::json_pointer("/result/kafka/consumer/events"), nlohmann::json::object());
+      const auto events =
+          s.value(nlohmann::json::json_pointer("/result/kafka/consumer/events"), nlohmann::json::object());
       for (const auto& [k, v] : events.items()) n += v.get<std::uint64_t>();
       return n;
     } catch (const std::exception&) {
@@ -179,7 +178,8 @@ class ingest : public ::testing::Test {
       if (it == got.end()) {
         if (++missing <= 5) ADD_FAILURE() << "missing " << k;
       } else if (it->second.identifiers != v.identifiers) {
-        if (++wrong <= 5) ADD_FAILURE() << k << " identifiers " << it->second.identifiers << " expected " << v.identifiers;
+        if (++wrong <= 5)
+          ADD_FAILURE() << k << " identifiers " << it->second.identifiers << " expected " << v.identifiers;
       }
     }
     for (const auto& [k, v] : got) {
@@ -201,6 +201,9 @@ class ingest : public ::testing::Test {
     }
     EXPECT_EQ(seen.size(), malformed_.size()) << "every malformed message reached the dead-letter topic";
     EXPECT_EQ(dlq.size(), malformed_.size() + duplicate_rejects_);
+    EXPECT_EQ(kafka_.end_offsets("cdr-retention-dlq"),
+              static_cast<std::int64_t>(malformed_.size() + duplicate_rejects_))
+        << "no message reached the dead-letter topic twice";
   }
 
   mock_kafka kafka_;
@@ -217,7 +220,8 @@ TEST_F(ingest, fifty_thousand_events_with_redeliveries_malformed_and_late) {
   produce(50'000, 11);
   wait_consumed({dir / "a.sock"});
   const auto status = admin_call(dir / "a.sock", "status")["result"];
-  const auto events = status.value(nlohmann::json::json_pointer("/kafka/consumer/events"), nlohmann::json::object());
+  const auto events =
+      status.value(nlohmann::json::json_pointer("/kafka/consumer/events"), nlohmann::json::object());
   EXPECT_GT(events.value("duplicate", 0), 2000);
   EXPECT_GT(events.value("stripped_on_ingest", 0), 100);
   EXPECT_GT(events.value("dropped_on_ingest", 0), 10);
@@ -269,10 +273,12 @@ TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
   std::this_thread::sleep_for(seconds(5));
   rd_kafka_mock_broker_set_up(kafka_.cluster().mock(), 1);
   // Fetch and commit requests fail a few times more.
-  rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  rd_kafka_mock_push_request_errors(
+      kafka_.cluster().mock(), 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 8 /* OffsetCommit */, 2,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                    RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
   produce(5'000, 32);
   EXPECT_GT(messages_, before);
   wait_consumed({dir / "a.sock"});
@@ -300,8 +306,27 @@ TEST_F(ingest, an_unwritable_dead_letter_topic_pauses_consumption_instead_of_ski
   EXPECT_LT(consumed(dir / "a.sock"), messages_);
   rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NO_ERROR);
   wait_consumed({dir / "a.sock"});
-  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("state", ""), "running");
+  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("state", ""),
+            "running");
   EXPECT_NE(d->log().find("ingest resumed (was paused: dead_letter)"), std::string::npos);
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
+TEST_F(ingest, a_batch_refused_after_its_dead_letters_were_sent_does_not_send_them_twice) {
+  // A batch a sweep closed a partition under is dropped and read again
+  // (`stale`); the failpoint refuses the first batch holding a rejected
+  // message that way, after its dead-letter copies were acknowledged.
+  temp_dir dir;
+  auto d = std::make_unique<daemon_process>(
+      write_test_config(dir), daemon_args(), dir / "log",
+      std::vector<std::string>{"CDR_RETENTION_FAILPOINT=refuse_batch_as_stale"});
+  ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
+  produce(3'000, 61);
+  wait_consumed({dir / "a.sock"});
+  EXPECT_NE(d->log().find("failpoint refuse_batch_as_stale reached"), std::string::npos) << d->log();
+  EXPECT_NE(d->log().find("refused by a failpoint; re-reading the batch"), std::string::npos) << d->log();
   EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
   expect_exactly(stored(dir));
   expect_dead_letters();
@@ -343,7 +368,8 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
     EXPECT_FALSE(item["identifiers"].is_null()) << item.dump();
   }
   EXPECT_EQ(ids, (std::set<std::string>{"s-1", "s-2", "s-3"}));
-  EXPECT_EQ(done["result"]["subject"].get<std::string>().size(), 64u) << "the keyed hash, never the identifier";
+  EXPECT_EQ(done["result"]["subject"].get<std::string>().size(), 64u)
+      << "the keyed hash, never the identifier";
   EXPECT_EQ(done.dump().find("5550001"), std::string::npos);
 
   // E-mail addresses match case-insensitively.
@@ -406,7 +432,8 @@ TEST_F(ingest, a_full_disk_pauses_consumption_and_resumes_when_space_returns) {
   }
   ASSERT_EQ(consumer.value("pause_reason", ""), "no_space") << consumer.dump() << d->log();
   EXPECT_LT(consumed(dir / "a.sock"), messages_);
-  const auto metrics = http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
+  const auto metrics =
+      http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
   EXPECT_NE(metrics.find("cdr_retention_ingest_pauses_total{reason=\"no_space\"}"), std::string::npos);
 
   ASSERT_EQ(run_command({"/bin/mount", "-o", "remount,size=256m", small}).exit_code, 0);

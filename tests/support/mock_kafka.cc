@@ -8,9 +8,14 @@
 namespace cdr::test {
 
 mock_kafka::mock_kafka(int partitions)
-    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}, {"cdr-retention-events", 1}}) {
+    : cluster_(1, {{"cdr", partitions},
+                   {"usage", partitions},
+                   {"cdr-retention-dlq", 1},
+                   {"cdr-retention-events", 1}}) {
   producer_ = std::make_unique<kafka::producer>(
-      kafka::client_options{cluster_.bootstrap_servers(), "test-producer", {{"message.timeout.ms", "120000"}, {"socket.timeout.ms", "5000"}}},
+      kafka::client_options{cluster_.bootstrap_servers(),
+                            "test-producer",
+                            {{"message.timeout.ms", "120000"}, {"socket.timeout.ms", "5000"}}},
       [this](std::uint64_t, bool ok, std::string_view) {
         if (!ok) ++failed_;
       });
@@ -31,25 +36,55 @@ void mock_kafka::flush() {
   if (failed_ != 0) throw std::runtime_error("test producer: messages were not delivered");
 }
 
-std::vector<read_message> mock_kafka::read_all(const std::string& topic, std::size_t count,
-                                               std::chrono::milliseconds timeout) {
+namespace {
+
+// A consumer handle on the cluster and the partition count of `topic`.
+rd_kafka_t* open_reader(const std::string& bootstrap, const std::string& topic, int* partitions) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap().c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "group.id", "test-reader", err, sizeof err);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   rd_kafka_poll_set_consumer(rk);
-  // Metadata tells the partition count; assign them all from the beginning.
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   rd_kafka_metadata(rk, 0, t, &md, 10000);
-  auto* list = rd_kafka_topic_partition_list_new(1);
-  for (int i = 0; md != nullptr && i < md->topics[0].partition_cnt; ++i) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
+  *partitions = md != nullptr ? md->topics[0].partition_cnt : 0;
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(t);
+  return rk;
+}
+
+}  // namespace
+
+std::int64_t mock_kafka::end_offsets(const std::string& topic) {
+  int partitions = 0;
+  rd_kafka_t* rk = open_reader(bootstrap(), topic, &partitions);
+  std::int64_t total = 0;
+  for (int i = 0; i < partitions; ++i) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), i, &low, &high, 10000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_destroy(rk);
+      throw std::runtime_error("cannot read the end offsets of " + topic);
+    }
+    total += high;
+  }
+  rd_kafka_destroy(rk);
+  return total;
+}
+
+std::vector<read_message> mock_kafka::read_all(const std::string& topic, std::size_t count,
+                                               std::chrono::milliseconds timeout) {
+  // Every partition, from the beginning.
+  int partitions = 0;
+  rd_kafka_t* rk = open_reader(bootstrap(), topic, &partitions);
+  auto* list = rd_kafka_topic_partition_list_new(1);
+  for (int i = 0; i < partitions; ++i) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
 
@@ -70,7 +105,8 @@ std::vector<read_message> mock_kafka::read_all(const std::string& topic, std::si
         const char* name = nullptr;
         const void* value = nullptr;
         size_t size = 0;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
           r.headers[name] = std::string(static_cast<const char*>(value), size);
         }
       }

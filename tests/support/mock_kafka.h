@@ -40,6 +40,9 @@ class mock_kafka {
   // timeout passed.
   std::vector<read_message> read_all(const std::string& topic, std::size_t count,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // The number of messages ever written to a topic (the sum of its
+  // partitions' end offsets).
+  std::int64_t end_offsets(const std::string& topic);
 
  private:
   kafka::embedded_cluster cluster_;

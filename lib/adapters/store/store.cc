@@ -1,12 +1,5 @@
 #include "cdr/store/store.h"
 
-#include <algorithm>
-#include <cstring>
-#include <mutex>
-#include <set>
-#include <shared_mutex>
-#include <thread>
-
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
@@ -24,6 +17,17 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "cdr/store/insert_hint.h"
+
 namespace cdr::store {
 namespace {
 
@@ -38,27 +42,38 @@ enum cf : std::size_t {
   cf_system,
   cf_count
 };
-constexpr std::array<const char*, cf_count> cf_names{"default", "metadata", "identifiers", "usage",
-                                                    "subject_index", "ids", "held", "system"};
+constexpr std::array<const char*, cf_count> cf_names{"default",       "metadata", "identifiers", "usage",
+                                                     "subject_index", "ids",      "held",        "system"};
 
 constexpr std::size_t cf_of(family f) {
   switch (f) {
-    case family::metadata: return cf_metadata;
-    case family::identifiers: return cf_identifiers;
-    case family::usage: return cf_usage;
-    case family::subject_index: return cf_subject;
-    case family::held: return cf_held;
+    case family::metadata:
+      return cf_metadata;
+    case family::identifiers:
+      return cf_identifiers;
+    case family::usage:
+      return cf_usage;
+    case family::subject_index:
+      return cf_subject;
+    case family::held:
+      return cf_held;
   }
   return cf_held;
 }
 std::optional<family> family_of(std::size_t c) {
   switch (c) {
-    case cf_metadata: return family::metadata;
-    case cf_identifiers: return family::identifiers;
-    case cf_usage: return family::usage;
-    case cf_subject: return family::subject_index;
-    case cf_held: return family::held;
-    default: return std::nullopt;
+    case cf_metadata:
+      return family::metadata;
+    case cf_identifiers:
+      return family::identifiers;
+    case cf_usage:
+      return family::usage;
+    case cf_subject:
+      return family::subject_index;
+    case cf_held:
+      return family::held;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -189,7 +204,8 @@ struct store::impl {
 
   // Adds the live WAL records that put a key into one of the ranges; returns
   // the number of live WAL files.
-  std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out) const;
+  std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges,
+                           std::vector<residue>& out) const;
 
   // Writes a batch; after a failure for lack of space RocksDB refuses writes
   // until Resume() succeeds, which it does once space is back.
@@ -250,7 +266,6 @@ void write_batch::clear() {
   records_ = 0;
 }
 
-
 void write_batch::put_cdr(const partition& p, std::string_view id, std::string_view metadata,
                           std::string_view identifiers, std::uint64_t digest) {
   auto& b = impl_->batch;
@@ -270,7 +285,8 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
   ++records_;
 }
 
-void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest) {
+void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body,
+                            std::uint64_t digest) {
   auto& k = impl_->key;
   assign_record_key(k, p, id);
   impl_->batch.Put(impl_->h(cf_usage), k, rocksdb::Slice(body.data(), body.size()));
@@ -312,6 +328,25 @@ void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partitio
   impl_->batch.Put(impl_->h(cf_system), offset_key(topic, kafka_partition), v);
 }
 
+namespace {
+
+class record_insert_hint final : public rocksdb::SliceTransform {
+ public:
+  explicit record_insert_hint(std::size_t size) : size_(size) {}
+  const char* Name() const override { return "cdr.RecordInsertHint"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), size_}; }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() > size_; }
+
+ private:
+  std::size_t size_;
+};
+
+}  // namespace
+
+std::shared_ptr<const rocksdb::SliceTransform> new_record_insert_hint(std::size_t prefix_size) {
+  return std::make_shared<record_insert_hint>(prefix_size);
+}
+
 store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -341,6 +376,9 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
     o.write_buffer_size = 32 << 20;
     o.max_write_buffer_number = 3;
     o.level_compaction_dynamic_level_bytes = true;
+    // Small files: an L0 file overlapping a partition's tail rewrites one
+    // of them, and an erasure's purge rewrites only the few holding its keys.
+    o.target_file_size_base = 8 << 20;
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     // Filters and indexes are partitioned (a lookup reads one small
@@ -358,11 +396,16 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
     t.format_version = 5;
     o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     if (i == cf_metadata || i == cf_identifiers || i == cf_usage || i == cf_subject) {
-      // Each (kind, month, class) partition gets SST files of its own.
+      // Each (kind, month, class) partition gets SST files of its own, and
+      // a memtable insert hint of its own (ids arrive in creation order).
       o.sst_partitioner_factory = rocksdb::NewSstPartitionerFixedPrefixFactory(partition_prefix_size);
-      // No memtable insert hint here: RocksDB 7.8 reuses a prefix's hint
-      // for the range-tombstone memtable, which corrupts it when a sweep's
-      // DeleteRange shares a prefix with recent inserts.
+      o.memtable_insert_with_hint_prefix_extractor = new_record_insert_hint(partition_prefix_size);
+      // A flush writes one L0 file per partition it touches, and the
+      // record families are not read at ingest: compacting after every
+      // flush or two rewrote each partition's tail again and again.
+      o.level0_file_num_compaction_trigger = 16;
+      o.level0_slowdown_writes_trigger = 48;
+      o.level0_stop_writes_trigger = 72;
     }
     if (i == cf_ids) {
       // Ids arrive in creation order (ULIDs) per kind: insert with a hint.
@@ -377,9 +420,10 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   rocksdb::DB* db = nullptr;
   const auto s = rocksdb::DB::Open(db_options, config.path, families, &handles, &db);
   if (!s.ok() && s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    throw store_error(store_error::kind::fatal,
-                      fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
-                                  config.path, s.ToString()));
+    throw store_error(
+        store_error::kind::fatal,
+        fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
+                    config.path, s.ToString()));
   }
   if (!s.ok()) raise(s, fmt::format("cannot open the store at {}", config.path));
   impl_->db.reset(db);
@@ -412,13 +456,14 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   } else if (version.size() == 8 && read_be64(version) == 1) {
     throw store_error(
         store_error::kind::fatal,
-        fmt::format("the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
-                    "plain text; this build reads format {} (identifiers encrypted under keys a strip destroys) and "
-                    "does not convert it in place, because the plain-text copies would stay in the old files. "
-                    "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
-                    "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
-                    "delete the old directory (docs/operations.md, \"Upgrade\")",
-                    config.path, format_version));
+        fmt::format(
+            "the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
+            "plain text; this build reads format {} (identifiers encrypted under keys a strip destroys) and "
+            "does not convert it in place, because the plain-text copies would stay in the old files. "
+            "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
+            "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
+            "delete the old directory (docs/operations.md, \"Upgrade\")",
+            config.path, format_version));
   } else if (version.size() != 8 || read_be64(version) != format_version) {
     throw store_error(store_error::kind::fatal,
                       fmt::format("the store at {} has on-disk format {} but this build reads format {}; "
@@ -433,11 +478,13 @@ void store::commit(write_batch& batch) {
   std::lock_guard lock(impl_->write_mutex);
   for (const auto& [p, n] : batch.impl_->counts) {
     if (auto it = impl_->states.find(p); it != impl_->states.end() && it->second.dropped) {
-      throw store_error(store_error::kind::stale, fmt::format("partition {} was dropped by a sweep", p.to_string()));
+      throw store_error(store_error::kind::stale,
+                        fmt::format("partition {} was dropped by a sweep", p.to_string()));
     }
   }
   for (const auto& p : batch.impl_->identifier_partitions) {
-    if (auto it = impl_->states.find(p); it != impl_->states.end() && (it->second.stripped || it->second.dropped)) {
+    if (auto it = impl_->states.find(p);
+        it != impl_->states.end() && (it->second.stripped || it->second.dropped)) {
       throw store_error(store_error::kind::stale,
                         fmt::format("partition {} was stripped by a sweep", p.to_string()));
     }
@@ -516,7 +563,8 @@ std::vector<std::optional<id_entry>> store::find_ids(
 
 std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t kafka_partition) const {
   std::string v;
-  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], offset_key(topic, kafka_partition), &v);
+  const auto s =
+      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], offset_key(topic, kafka_partition), &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok() || v.size() != 8) raise(s, "cannot read a stored offset");
   return static_cast<std::int64_t>(read_be64(v));
@@ -543,8 +591,8 @@ std::optional<stored_record> store::get(record_kind kind, std::string_view id) c
   return r;
 }
 
-void store::for_each_record(
-    record_kind kind, const std::function<void(const partition&, std::string_view, bool)>& fn) const {
+void store::for_each_record(record_kind kind,
+                            const std::function<void(const partition&, std::string_view, bool)>& fn) const {
   const auto main_cf = kind == record_kind::cdr ? cf_metadata : cf_usage;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[main_cf]));
   std::string ignored;
@@ -582,10 +630,11 @@ std::vector<std::string> store::subject_ids(const partition& p, std::string_view
   prefix.append(hash);
   if (held) prefix = held_key(held_tag::subject, prefix);
   std::vector<std::string> out;
-  scan(held ? family::held : family::subject_index, prefix_range(prefix), [&](std::string_view key, std::string_view) {
-    out.emplace_back(key.substr(prefix.size()));
-    return true;
-  });
+  scan(held ? family::held : family::subject_index, prefix_range(prefix),
+       [&](std::string_view key, std::string_view) {
+         out.emplace_back(key.substr(prefix.size()));
+         return true;
+       });
   return out;
 }
 
@@ -593,11 +642,16 @@ std::vector<std::string> store::subject_ids(const partition& p, std::string_view
 
 std::string_view name(family f) {
   switch (f) {
-    case family::metadata: return "metadata";
-    case family::identifiers: return "identifiers";
-    case family::usage: return "usage";
-    case family::subject_index: return "subject_index";
-    case family::held: return "held";
+    case family::metadata:
+      return "metadata";
+    case family::identifiers:
+      return "identifiers";
+    case family::usage:
+      return "usage";
+    case family::subject_index:
+      return "subject_index";
+    case family::held:
+      return "held";
   }
   return "?";
 }
@@ -624,6 +678,10 @@ void change::put(family f, std::string_view key, std::string_view value) {
 }
 void change::remove(family f, std::string_view key) { impl_->batch.Delete(impl_->s->h(f), key); }
 void change::remove_range(family f, const key_range& r) {
+  if (f != family::held && r.begin.size() > partition_prefix_size) {
+    // It would take a memtable insert hint (see insert_hint.h).
+    throw std::logic_error("a range removal in a record family must start at a partition prefix");
+  }
   impl_->batch.DeleteRange(impl_->s->h(f), r.begin, r.end);
   impl_->ranges.emplace_back(f, r);
 }
@@ -646,10 +704,10 @@ void store::apply(change& c) {
   // A range deletion must not share a memtable with other keys: flushed
   // together, they make an L0 file spanning from the removed partition to
   // the current month, and compacting that file rewrites every month in
-  // between. So the families it goes into are flushed first (once while
-  // ingest goes on, then again, briefly, with ingest held), and again right
-  // after, once the partition's whole files are deleted: the range
-  // deletion's L0 file then spans its partition only.
+  // between. So the families it goes into are flushed first while ingest
+  // goes on (again while a flush took long, so little is left), then once
+  // more, briefly, with ingest held, and again right after the deletion.
+  // The partition's whole files are deleted once ingest runs again.
   std::vector<rocksdb::ColumnFamilyHandle*> ranged;
   for (const auto& [f, r] : c.impl_->ranges) {
     if (std::find(ranged.begin(), ranged.end(), impl_->h(f)) == ranged.end()) ranged.push_back(impl_->h(f));
@@ -659,21 +717,25 @@ void store::apply(change& c) {
   const auto flush = [&] {
     if (const auto s = impl_->db->Flush(fo, ranged); !s.ok()) raise(s, "cannot flush before a range removal");
   };
-  if (!ranged.empty()) flush();
-  std::lock_guard lock(impl_->write_mutex);  // no ingest write from here on
-  if (!ranged.empty()) flush();
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  impl_->write(wo, &c.impl_->batch, "cannot write a retention change");
-  if (!ranged.empty()) {
-    // Best effort: the change is durable; purge() deletes and checks again.
-    impl_->delete_files(c.impl_->ranges).PermitUncheckedError();
-    impl_->db->Flush(fo, ranged).PermitUncheckedError();
+  for (int i = 0; i < 4 && !ranged.empty(); ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    flush();
+    if (std::chrono::steady_clock::now() - started < std::chrono::milliseconds(20)) break;
   }
-  for (const auto& [p, st] : c.impl_->states) {
-    impl_->states[p] = st;
-    if (st.dropped) impl_->dropped->add(partition_prefix(p));
+  {
+    std::lock_guard lock(impl_->write_mutex);  // no ingest write in here
+    if (!ranged.empty()) flush();
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    impl_->write(wo, &c.impl_->batch, "cannot write a retention change");
+    for (const auto& [p, st] : c.impl_->states) {
+      impl_->states[p] = st;
+      if (st.dropped) impl_->dropped->add(partition_prefix(p));
+    }
+    if (!ranged.empty()) impl_->db->Flush(fo, ranged).PermitUncheckedError();
   }
+  // Best effort: the change is durable; purge() deletes and checks again.
+  if (!ranged.empty()) impl_->delete_files(c.impl_->ranges).PermitUncheckedError();
 }
 
 std::map<partition, partition_state> store::states() const {
@@ -744,7 +806,9 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
   }
   // Deletions carry keys but no values; they are what a purge writes.
   rocksdb::Status DeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
-  rocksdb::Status SingleDeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
+  rocksdb::Status SingleDeleteCF(std::uint32_t, const rocksdb::Slice&) override {
+    return rocksdb::Status::OK();
+  }
   rocksdb::Status DeleteRangeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
     return rocksdb::Status::OK();
   }
@@ -773,12 +837,14 @@ std::size_t store::impl::wal_residues(const std::vector<std::pair<family, key_ra
   if (const auto s = db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
   if (wals.empty()) return 0;
   std::unique_ptr<rocksdb::TransactionLogIterator> it;
-  if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
+  if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok())
+    raise(s, "cannot read the WAL");
   wal_scanner scanner(ranges, out);
   scanner.file = "WAL";
   for (; it->Valid(); it->Next()) {
     auto batch = it->GetBatch();
-    if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
+    if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok())
+      raise(hs, "cannot read a WAL record");
   }
   return wals.size();
 }
@@ -789,7 +855,8 @@ store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_r
   return out;
 }
 
-store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges, bool first_only) const {
+store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges,
+                                     bool first_only) const {
   // Files listed as live stay on disk while they are read. A compaction that
   // replaces one meanwhile writes only keys the listed files have, so what
   // they hold is what the replacement can hold.
@@ -839,7 +906,8 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   // memtable holding the range deletion can start a compaction that reads
   // those files (DeleteFilesInRange skips files being compacted).
   const auto delete_files = [&] {
-    if (const auto s = impl_->delete_files(ranges); !s.ok()) raise(s, "cannot delete files in a purged range");
+    if (const auto s = impl_->delete_files(ranges); !s.ok())
+      raise(s, "cannot delete files in a purged range");
   };
   delete_files();
   // Removed keys still in a live WAL (written since the last flush): every
@@ -850,7 +918,8 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   impl_->wal_residues(ranges, in_wal);
   if (!in_wal.empty()) {
     std::unique_ptr<rocksdb::LogFile> current;
-    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
+    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok())
+      raise(s, "cannot find the current WAL");
     impl_->flush_all("cannot flush before a purge");
     for (int i = 0; i < 5000; ++i) {
       rocksdb::VectorLogPtr wals;
@@ -903,7 +972,8 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
 
 void store::checkpoint(const std::string& dir) {
   rocksdb::Checkpoint* raw = nullptr;
-  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) raise(s, "cannot start a checkpoint");
+  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok())
+    raise(s, "cannot start a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   if (const auto s = cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0); !s.ok()) {
     raise(s, fmt::format("cannot write a checkpoint to {}", dir));
