@@ -18,12 +18,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cdr/admin/client.h"
 #include "cdr/core/event_generator.h"
@@ -96,8 +97,8 @@ int main(int argc, char** argv) {
                                    << "[storage]\npath = \"" << dir << "/data\"\nsubject_key_file = \"" << dir
                                    << "/subject.key\"\nkeystore_path = \"" << dir << "/keys/keystore.json\"\n"
                                    << "master_key_file = \"" << dir << "/master.key\"\n"
-                                   << "block_cache_mb = "
-                                   << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "64") << "\n"
+                                   << "block_cache_mb = " << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "64")
+                                   << "\n"
                                    << "[admin]\nsocket = \"" << dir << "/a.sock\"\n"
                                    << "[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n";
   const pid_t daemon =
@@ -128,8 +129,7 @@ int main(int argc, char** argv) {
   for (std::uint64_t i = 0; i < n; ++i) {
     const auto& e = events[i];
     std::string error;
-    while (
-        !producer.produce(e.kind == cdr::record_kind::usage ? "usage" : "cdr", e.id, e.json, {}, 0, &error)) {
+    while (!producer.produce(e.kind == cdr::record_kind::usage ? "usage" : "cdr", e.id, e.json, {}, 0, &error)) {
       producer.poll();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -141,8 +141,7 @@ int main(int argc, char** argv) {
     }
   }
   producer.flush(std::chrono::seconds(60));
-  while ((stored = stored_offsets(dir + "/a.sock")) < n)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while ((stored = stored_offsets(dir + "/a.sock")) < n) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
 
   const auto status = read_file("/proc/" + std::to_string(daemon) + "/status");
@@ -174,8 +173,7 @@ int main(int argc, char** argv) {
   std::smatch m;
   if (std::regex_search(out, m, std::regex("fillseq\\s*:\\s*([0-9.]+) micros/op\\s+([0-9]+) ops/sec"))) {
     const double fillseq = std::stod(m[2]);
-    std::printf("db_bench fillseq: %.0f ops/s\nratio ingest/fillseq: %.3f (target >= 0.3)\n", fillseq,
-                rate / fillseq);
+    std::printf("db_bench fillseq: %.0f ops/s\nratio ingest/fillseq: %.3f (target >= 0.3)\n", fillseq, rate / fillseq);
   } else {
     std::printf("db_bench did not report fillseq:\n%s\n", out.c_str());
   }

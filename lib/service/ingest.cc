@@ -41,8 +41,8 @@ ingest::~ingest() { stop(); }
 
 void ingest::start() {
   kafka::client_options client{bootstrap_, config_.kafka.client_id, config_.kafka.properties};
-  dead_letters_ = std::make_unique<kafka::producer>(
-      client, [this](std::uint64_t ticket, bool ok, std::string_view error) {
+  dead_letters_ =
+      std::make_unique<kafka::producer>(client, [this](std::uint64_t ticket, bool ok, std::string_view error) {
         if (auto it = dead_letter_tickets_.find(ticket); it != dead_letter_tickets_.end()) {
           if (ok) dead_lettered_.insert(it->second);
           dead_letter_tickets_.erase(it);
@@ -51,8 +51,7 @@ void ingest::start() {
         auto& r = pending_rejects_.at(ticket & 0xffffff);
         r.delivered = ok;
         r.failed = !ok;
-        if (!ok)
-          spdlog::warn("dead-letter write failed for {}/{}@{}: {}", r.topic, r.partition, r.offset, error);
+        if (!ok) spdlog::warn("dead-letter write failed for {}/{}@{}: {}", r.topic, r.partition, r.offset, error);
       });
   kafka::consumer_options co;
   static_cast<kafka::client_options&>(co) = client;
@@ -107,9 +106,8 @@ void ingest::run() {
       auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
       if (m) process(m);
       const std::size_t size = staged_count_ + batch_.records() + pending_rejects_.size();
-      const bool due =
-          !pending_next_.empty() && (!m || size >= config_.kafka.batch_max_records ||
-                                     std::chrono::steady_clock::now() - batch_started_ >= linger);
+      const bool due = !pending_next_.empty() && (!m || size >= config_.kafka.batch_max_records ||
+                                                  std::chrono::steady_clock::now() - batch_started_ >= linger);
       if (due) try_flush();
     }
     // SIGTERM: write the batch in flight (retrying while the store or the
@@ -171,14 +169,12 @@ void ingest::process(const kafka::message& m) {
   st.customer.assign(e.customer_id);
   st.where = partition{e.kind, e.month, cls};
   st.late = lateness_of(config_.retention, e.kind, e.month, cls, now);
-  st.digest =
-      e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
+  st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
   st.subjects.clear();
   if (e.kind == record_kind::cdr) {
-    for (const auto& [field, value] : e.identifier_strings)
-      st.subjects.push_back(normalize_identifier(value));
+    for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
   }
 }
 
@@ -237,8 +233,7 @@ ingest_outcome ingest::store_event(staged_event& st) {
   if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
     // False: the partition's key is destroyed, so a sweep has stripped it
     // since this event's lateness was decided: it is late after all.
-    sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_,
-                                 hashes_);
+    sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_, hashes_);
     if (!sealed) st.late = lateness::strip;
   }
   if (st.late != lateness::on_time && batch_holds_ && !batch_holds_->empty()) {
@@ -250,8 +245,8 @@ ingest_outcome ingest::store_event(staged_event& st) {
       sealed_.clear();
       hashes_.clear();
       if (!st.identifiers.empty()) {
-        vault_.seal_indexed(key_scope::held, st.where, held_key(held_tag::identifiers, rk), st.identifiers,
-                            st.subjects, sealed_, hashes_);
+        vault_.seal_indexed(key_scope::held, st.where, held_key(held_tag::identifiers, rk), st.identifiers, st.subjects,
+                            sealed_, hashes_);
       }
       if (st.late == lateness::drop) {
         batch_.put_held(st.where, st.id, st.metadata, sealed_, hashes_);
@@ -268,8 +263,7 @@ ingest_outcome ingest::store_event(staged_event& st) {
     batch_.put_usage(st.where, st.id, st.metadata, st.digest);
     return ingest_outcome::stored;
   }
-  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(),
-                 st.digest);
+  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(), st.digest);
   if (sealed) {
     for (const auto& h : hashes_) batch_.put_subject(st.where, h, st.id);
   }
@@ -309,8 +303,7 @@ void ingest::deliver_rejects() {
   }
 }
 
-void ingest::forget_dead_letters(
-    const std::function<bool(const kafka::topic_partition&, std::int64_t)>& done) {
+void ingest::forget_dead_letters(const std::function<bool(const kafka::topic_partition&, std::int64_t)>& done) {
   std::erase_if(dead_lettered_, [&](const auto& d) { return done(d.first, d.second); });
 }
 
@@ -324,8 +317,7 @@ void ingest::flush() {
   if (!batch_epoch_) batch_epoch_ = vault_.epoch();
   if (*batch_epoch_ != vault_.epoch()) {
     // Keys were destroyed since a failed attempt sealed this batch.
-    throw store::store_error(store::store_error::kind::stale,
-                             "data keys were destroyed since the batch was sealed");
+    throw store::store_error(store::store_error::kind::stale, "data keys were destroyed since the batch was sealed");
   }
   if (!pending_rejects_.empty() && failpoint_once("refuse_batch_as_stale")) {
     throw store::store_error(store::store_error::kind::stale, "refused by a failpoint");

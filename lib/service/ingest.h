@@ -8,12 +8,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
@@ -35,8 +36,7 @@ class ingest final : public kafka::rebalance_listener {
   // `holds`: the active legal holds (late events they name are kept).
   // `subject_key`: names subjects in holds; `keys` seals identifiers.
   ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
-         metrics::ingest_probe& probe, std::string subject_key, vault& keys,
-         std::function<void(std::string)> on_fatal,
+         metrics::ingest_probe& probe, std::string subject_key, vault& keys, std::function<void(std::string)> on_fatal,
          std::function<std::shared_ptr<const std::vector<hold>>()> holds);
   ~ingest() override;
 

@@ -3,13 +3,15 @@
 // daemon. Every test compares the final store, id by id, with an
 // expectation computed here independently of the daemon's code.
 #include <gtest/gtest.h>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
+
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -127,8 +129,7 @@ class ingest : public ::testing::Test {
     }
   }
 
-  void wait_consumed(const std::vector<std::string>& sockets, std::uint64_t base = 0,
-                     seconds timeout = seconds(180)) {
+  void wait_consumed(const std::vector<std::string>& sockets, std::uint64_t base = 0, seconds timeout = seconds(180)) {
     const auto deadline = steady_clock::now() + timeout;
     std::uint64_t n = 0;
     while (steady_clock::now() < deadline) {
@@ -220,8 +221,7 @@ TEST_F(ingest, fifty_thousand_events_with_redeliveries_malformed_and_late) {
   produce(50'000, 11);
   wait_consumed({dir / "a.sock"});
   const auto status = admin_call(dir / "a.sock", "status")["result"];
-  const auto events =
-      status.value(nlohmann::json::json_pointer("/kafka/consumer/events"), nlohmann::json::object());
+  const auto events = status.value(nlohmann::json::json_pointer("/kafka/consumer/events"), nlohmann::json::object());
   EXPECT_GT(events.value("duplicate", 0), 2000);
   EXPECT_GT(events.value("stripped_on_ingest", 0), 100);
   EXPECT_GT(events.value("dropped_on_ingest", 0), 10);
@@ -273,12 +273,11 @@ TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
   std::this_thread::sleep_for(seconds(5));
   rd_kafka_mock_broker_set_up(kafka_.cluster().mock(), 1);
   // Fetch and commit requests fail a few times more.
-  rd_kafka_mock_push_request_errors(
-      kafka_.cluster().mock(), 1 /* Fetch */, 3, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+  rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 1 /* Fetch */, 3,
+                                    RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                    RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   rd_kafka_mock_push_request_errors(kafka_.cluster().mock(), 8 /* OffsetCommit */, 2,
-                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-                                    RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+                                    RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
   produce(5'000, 32);
   EXPECT_GT(messages_, before);
   wait_consumed({dir / "a.sock"});
@@ -306,8 +305,7 @@ TEST_F(ingest, an_unwritable_dead_letter_topic_pauses_consumption_instead_of_ski
   EXPECT_LT(consumed(dir / "a.sock"), messages_);
   rd_kafka_mock_topic_set_error(mock, "cdr-retention-dlq", RD_KAFKA_RESP_ERR_NO_ERROR);
   wait_consumed({dir / "a.sock"});
-  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("state", ""),
-            "running");
+  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"].value("state", ""), "running");
   EXPECT_NE(d->log().find("ingest resumed (was paused: dead_letter)"), std::string::npos);
   EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
   expect_exactly(stored(dir));
@@ -319,9 +317,8 @@ TEST_F(ingest, a_batch_refused_after_its_dead_letters_were_sent_does_not_send_th
   // (`stale`); the failpoint refuses the first batch holding a rejected
   // message that way, after its dead-letter copies were acknowledged.
   temp_dir dir;
-  auto d = std::make_unique<daemon_process>(
-      write_test_config(dir), daemon_args(), dir / "log",
-      std::vector<std::string>{"CDR_RETENTION_FAILPOINT=refuse_batch_as_stale"});
+  auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(), dir / "log",
+                                            std::vector<std::string>{"CDR_RETENTION_FAILPOINT=refuse_batch_as_stale"});
   ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
   produce(3'000, 61);
   wait_consumed({dir / "a.sock"});
@@ -368,8 +365,7 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
     EXPECT_FALSE(item["identifiers"].is_null()) << item.dump();
   }
   EXPECT_EQ(ids, (std::set<std::string>{"s-1", "s-2", "s-3"}));
-  EXPECT_EQ(done["result"]["subject"].get<std::string>().size(), 64u)
-      << "the keyed hash, never the identifier";
+  EXPECT_EQ(done["result"]["subject"].get<std::string>().size(), 64u) << "the keyed hash, never the identifier";
   EXPECT_EQ(done.dump().find("5550001"), std::string::npos);
 
   // E-mail addresses match case-insensitively.
@@ -380,8 +376,8 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
   EXPECT_EQ(items[0]["id"], "s-3");
 
   // The CLI writes the records as JSON lines.
-  const auto cli = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "subject", "export",
-                                "--identifier", "+385915550001"});
+  const auto cli = run_command(
+      {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "subject", "export", "--identifier", "+385915550001"});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_EQ(std::count(cli.out.begin(), cli.out.end(), '\n'), 3) << cli.out;
 
@@ -432,8 +428,7 @@ TEST_F(ingest, a_full_disk_pauses_consumption_and_resumes_when_space_returns) {
   }
   ASSERT_EQ(consumer.value("pause_reason", ""), "no_space") << consumer.dump() << d->log();
   EXPECT_LT(consumed(dir / "a.sock"), messages_);
-  const auto metrics =
-      http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
+  const auto metrics = http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
   EXPECT_NE(metrics.find("cdr_retention_ingest_pauses_total{reason=\"no_space\"}"), std::string::npos);
 
   ASSERT_EQ(run_command({"/bin/mount", "-o", "remount,size=256m", small}).exit_code, 0);

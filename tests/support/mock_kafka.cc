@@ -8,10 +8,7 @@
 namespace cdr::test {
 
 mock_kafka::mock_kafka(int partitions)
-    : cluster_(1, {{"cdr", partitions},
-                   {"usage", partitions},
-                   {"cdr-retention-dlq", 1},
-                   {"cdr-retention-events", 1}}) {
+    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}, {"cdr-retention-events", 1}}) {
   producer_ = std::make_unique<kafka::producer>(
       kafka::client_options{cluster_.bootstrap_servers(),
                             "test-producer",
@@ -65,8 +62,7 @@ std::int64_t mock_kafka::end_offsets(const std::string& topic) {
   for (int i = 0; i < partitions; ++i) {
     std::int64_t low = 0;
     std::int64_t high = 0;
-    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), i, &low, &high, 10000) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), i, &low, &high, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_destroy(rk);
       throw std::runtime_error("cannot read the end offsets of " + topic);
     }
@@ -105,8 +101,7 @@ std::vector<read_message> mock_kafka::read_all(const std::string& topic, std::si
         const char* name = nullptr;
         const void* value = nullptr;
         size_t size = 0;
-        for (size_t i = 0;
-             rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
           r.headers[name] = std::string(static_cast<const char*>(value), size);
         }
       }

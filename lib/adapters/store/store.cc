@@ -1,5 +1,14 @@
 #include "cdr/store/store.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <stdexcept>
+#include <thread>
+
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
@@ -16,15 +25,6 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cstring>
-#include <mutex>
-#include <set>
-#include <shared_mutex>
-#include <stdexcept>
-#include <thread>
 
 #include "cdr/store/insert_hint.h"
 
@@ -47,33 +47,22 @@ constexpr std::array<const char*, cf_count> cf_names{"default",       "metadata"
 
 constexpr std::size_t cf_of(family f) {
   switch (f) {
-    case family::metadata:
-      return cf_metadata;
-    case family::identifiers:
-      return cf_identifiers;
-    case family::usage:
-      return cf_usage;
-    case family::subject_index:
-      return cf_subject;
-    case family::held:
-      return cf_held;
+    case family::metadata: return cf_metadata;
+    case family::identifiers: return cf_identifiers;
+    case family::usage: return cf_usage;
+    case family::subject_index: return cf_subject;
+    case family::held: return cf_held;
   }
   return cf_held;
 }
 std::optional<family> family_of(std::size_t c) {
   switch (c) {
-    case cf_metadata:
-      return family::metadata;
-    case cf_identifiers:
-      return family::identifiers;
-    case cf_usage:
-      return family::usage;
-    case cf_subject:
-      return family::subject_index;
-    case cf_held:
-      return family::held;
-    default:
-      return std::nullopt;
+    case cf_metadata: return family::metadata;
+    case cf_identifiers: return family::identifiers;
+    case cf_usage: return family::usage;
+    case cf_subject: return family::subject_index;
+    case cf_held: return family::held;
+    default: return std::nullopt;
   }
 }
 
@@ -111,8 +100,8 @@ std::string id_key(record_kind kind, std::string_view id) {
 // per batch, so counting costs nothing per record.
 class add_operator final : public rocksdb::AssociativeMergeOperator {
  public:
-  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
-             std::string* new_value, rocksdb::Logger*) const override {
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger*) const override {
     std::uint64_t sum = existing != nullptr && existing->size() == 8 ? read_be64({existing->data(), 8}) : 0;
     if (value.size() == 8) sum += read_be64({value.data(), 8});
     new_value->clear();
@@ -204,8 +193,7 @@ struct store::impl {
 
   // Adds the live WAL records that put a key into one of the ranges; returns
   // the number of live WAL files.
-  std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges,
-                           std::vector<residue>& out) const;
+  std::size_t wal_residues(const std::vector<std::pair<family, key_range>>& ranges, std::vector<residue>& out) const;
 
   // Writes a batch; after a failure for lack of space RocksDB refuses writes
   // until Resume() succeeds, which it does once space is back.
@@ -285,8 +273,7 @@ void write_batch::put_cdr(const partition& p, std::string_view id, std::string_v
   ++records_;
 }
 
-void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body,
-                            std::uint64_t digest) {
+void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest) {
   auto& k = impl_->key;
   assign_record_key(k, p, id);
   impl_->batch.Put(impl_->h(cf_usage), k, rocksdb::Slice(body.data(), body.size()));
@@ -363,8 +350,7 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   // Index and filter blocks get the cache's high-priority half, so data
   // blocks cannot push them out.
   auto cache = rocksdb::NewLRUCache(config.block_cache_bytes, -1, false, 0.5);
-  db_options.write_buffer_manager =
-      std::make_shared<rocksdb::WriteBufferManager>(config.block_cache_bytes / 2, cache);
+  db_options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(config.block_cache_bytes / 2, cache);
 
   const auto compression =
       config.compression == compression_kind::lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
@@ -420,10 +406,9 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   rocksdb::DB* db = nullptr;
   const auto s = rocksdb::DB::Open(db_options, config.path, families, &handles, &db);
   if (!s.ok() && s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    throw store_error(
-        store_error::kind::fatal,
-        fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
-                    config.path, s.ToString()));
+    throw store_error(store_error::kind::fatal,
+                      fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
+                                  config.path, s.ToString()));
   }
   if (!s.ok()) raise(s, fmt::format("cannot open the store at {}", config.path));
   impl_->db.reset(db);
@@ -456,14 +441,13 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   } else if (version.size() == 8 && read_be64(version) == 1) {
     throw store_error(
         store_error::kind::fatal,
-        fmt::format(
-            "the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
-            "plain text; this build reads format {} (identifiers encrypted under keys a strip destroys) and "
-            "does not convert it in place, because the plain-text copies would stay in the old files. "
-            "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
-            "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
-            "delete the old directory (docs/operations.md, \"Upgrade\")",
-            config.path, format_version));
+        fmt::format("the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
+                    "plain text; this build reads format {} (identifiers encrypted under keys a strip destroys) and "
+                    "does not convert it in place, because the plain-text copies would stay in the old files. "
+                    "Move the directory aside and start with an empty storage.path: the daemon re-reads the "
+                    "topics from the consumer group's offsets (reset them to the earliest to re-ingest), then "
+                    "delete the old directory (docs/operations.md, \"Upgrade\")",
+                    config.path, format_version));
   } else if (version.size() != 8 || read_be64(version) != format_version) {
     throw store_error(store_error::kind::fatal,
                       fmt::format("the store at {} has on-disk format {} but this build reads format {}; "
@@ -478,15 +462,12 @@ void store::commit(write_batch& batch) {
   std::lock_guard lock(impl_->write_mutex);
   for (const auto& [p, n] : batch.impl_->counts) {
     if (auto it = impl_->states.find(p); it != impl_->states.end() && it->second.dropped) {
-      throw store_error(store_error::kind::stale,
-                        fmt::format("partition {} was dropped by a sweep", p.to_string()));
+      throw store_error(store_error::kind::stale, fmt::format("partition {} was dropped by a sweep", p.to_string()));
     }
   }
   for (const auto& p : batch.impl_->identifier_partitions) {
-    if (auto it = impl_->states.find(p);
-        it != impl_->states.end() && (it->second.stripped || it->second.dropped)) {
-      throw store_error(store_error::kind::stale,
-                        fmt::format("partition {} was stripped by a sweep", p.to_string()));
+    if (auto it = impl_->states.find(p); it != impl_->states.end() && (it->second.stripped || it->second.dropped)) {
+      throw store_error(store_error::kind::stale, fmt::format("partition {} was stripped by a sweep", p.to_string()));
     }
   }
   auto& resolved = batch.impl_->batch;
@@ -563,8 +544,7 @@ std::vector<std::optional<id_entry>> store::find_ids(
 
 std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t kafka_partition) const {
   std::string v;
-  const auto s =
-      impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], offset_key(topic, kafka_partition), &v);
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_system], offset_key(topic, kafka_partition), &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok() || v.size() != 8) raise(s, "cannot read a stored offset");
   return static_cast<std::int64_t>(read_be64(v));
@@ -630,11 +610,10 @@ std::vector<std::string> store::subject_ids(const partition& p, std::string_view
   prefix.append(hash);
   if (held) prefix = held_key(held_tag::subject, prefix);
   std::vector<std::string> out;
-  scan(held ? family::held : family::subject_index, prefix_range(prefix),
-       [&](std::string_view key, std::string_view) {
-         out.emplace_back(key.substr(prefix.size()));
-         return true;
-       });
+  scan(held ? family::held : family::subject_index, prefix_range(prefix), [&](std::string_view key, std::string_view) {
+    out.emplace_back(key.substr(prefix.size()));
+    return true;
+  });
   return out;
 }
 
@@ -642,16 +621,11 @@ std::vector<std::string> store::subject_ids(const partition& p, std::string_view
 
 std::string_view name(family f) {
   switch (f) {
-    case family::metadata:
-      return "metadata";
-    case family::identifiers:
-      return "identifiers";
-    case family::usage:
-      return "usage";
-    case family::subject_index:
-      return "subject_index";
-    case family::held:
-      return "held";
+    case family::metadata: return "metadata";
+    case family::identifiers: return "identifiers";
+    case family::usage: return "usage";
+    case family::subject_index: return "subject_index";
+    case family::held: return "held";
   }
   return "?";
 }
@@ -806,9 +780,7 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
   }
   // Deletions carry keys but no values; they are what a purge writes.
   rocksdb::Status DeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
-  rocksdb::Status SingleDeleteCF(std::uint32_t, const rocksdb::Slice&) override {
-    return rocksdb::Status::OK();
-  }
+  rocksdb::Status SingleDeleteCF(std::uint32_t, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
   rocksdb::Status DeleteRangeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
     return rocksdb::Status::OK();
   }
@@ -837,14 +809,12 @@ std::size_t store::impl::wal_residues(const std::vector<std::pair<family, key_ra
   if (const auto s = db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
   if (wals.empty()) return 0;
   std::unique_ptr<rocksdb::TransactionLogIterator> it;
-  if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok())
-    raise(s, "cannot read the WAL");
+  if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
   wal_scanner scanner(ranges, out);
   scanner.file = "WAL";
   for (; it->Valid(); it->Next()) {
     auto batch = it->GetBatch();
-    if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok())
-      raise(hs, "cannot read a WAL record");
+    if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
   }
   return wals.size();
 }
@@ -855,8 +825,7 @@ store::disk_check store::check_on_disk(const std::vector<std::pair<family, key_r
   return out;
 }
 
-store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges,
-                                     bool first_only) const {
+store::disk_check store::check_files(const std::vector<std::pair<family, key_range>>& ranges, bool first_only) const {
   // Files listed as live stay on disk while they are read. A compaction that
   // replaces one meanwhile writes only keys the listed files have, so what
   // they hold is what the replacement can hold.
@@ -906,8 +875,7 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   // memtable holding the range deletion can start a compaction that reads
   // those files (DeleteFilesInRange skips files being compacted).
   const auto delete_files = [&] {
-    if (const auto s = impl_->delete_files(ranges); !s.ok())
-      raise(s, "cannot delete files in a purged range");
+    if (const auto s = impl_->delete_files(ranges); !s.ok()) raise(s, "cannot delete files in a purged range");
   };
   delete_files();
   // Removed keys still in a live WAL (written since the last flush): every
@@ -918,8 +886,7 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
   impl_->wal_residues(ranges, in_wal);
   if (!in_wal.empty()) {
     std::unique_ptr<rocksdb::LogFile> current;
-    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok())
-      raise(s, "cannot find the current WAL");
+    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
     impl_->flush_all("cannot flush before a purge");
     for (int i = 0; i < 5000; ++i) {
       rocksdb::VectorLogPtr wals;
@@ -972,8 +939,7 @@ std::vector<residue> store::purge(const std::vector<std::pair<family, key_range>
 
 void store::checkpoint(const std::string& dir) {
   rocksdb::Checkpoint* raw = nullptr;
-  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok())
-    raise(s, "cannot start a checkpoint");
+  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) raise(s, "cannot start a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   if (const auto s = cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0); !s.ok()) {
     raise(s, fmt::format("cannot write a checkpoint to {}", dir));
