@@ -8,6 +8,9 @@
 //
 // The mock broker keeps at most ~5 MB per partition, so the producer keeps
 // the backlog (produced but not yet stored) under 100,000 events.
+//
+// Environment: CACHE_MB (storage.block_cache_mb, default 64), LATE (share
+// of events 13 to 130 months old, default 0), KEEP (keep the directory).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
   // not the daemon's cost.
   cdr::generator_options o;
   o.seed = 2025;
+  if (const char* l = std::getenv("LATE")) o.late_fraction = std::stod(l);
   cdr::event_generator gen(o);
   std::vector<cdr::generated_event> events(n);
   std::uint64_t value_bytes = 0;
