@@ -77,7 +77,7 @@ class ingest final : public kafka::rebalance_listener {
   void run();
   void process(const kafka::message& m);
   // Looks up every staged id at once and decides each event's outcome in
-  // consumption order.
+  // (kind, id) order; events of one id stay in consumption order.
   void resolve_staged();
   // Stores one new event (sealing its identifiers); its outcome.
   ingest_outcome store_event(staged_event& st);
