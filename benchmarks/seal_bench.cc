@@ -101,18 +101,18 @@ int main(int argc, char** argv) {
       const auto digest = content_digest(e.metadata, e.identifiers);
       if (e.kind == record_kind::usage) {
         b.put_usage(p, e.id, e.metadata, digest);
-      } else if (l.sealed) {
-        assign_record_key(rk, p, e.id);
-        subjects.clear();
-        for (const auto& [field, v] : e.identifier_strings) subjects.push_back(normalize_identifier(v));
-        keys.seal_indexed(key_scope::partition, p, rk, e.identifiers, subjects, sealed_value, hashes);
-        b.put_cdr(p, e.id, e.metadata, sealed_value, digest);
-        for (const auto& h : hashes) b.put_subject(p, h, e.id);
       } else {
-        b.put_cdr(p, e.id, e.metadata, e.identifiers, digest);
         subjects.clear();
         for (const auto& [field, v] : e.identifier_strings) subjects.push_back(normalize_identifier(v));
-        for (const auto& v : subjects) b.put_subject(p, global(v), e.id);
+        if (l.sealed) {
+          assign_record_key(rk, p, e.id);
+          keys.seal_indexed(key_scope::partition, p, rk, e.identifiers, subjects, sealed_value, hashes);
+          b.put_cdr(p, e.id, e.metadata, sealed_value, digest);
+          for (const auto& h : hashes) b.put_subject(p, h, e.id);
+        } else {
+          b.put_cdr(p, e.id, e.metadata, e.identifiers, digest);
+          for (const auto& v : subjects) b.put_subject(p, global(v), e.id);
+        }
       }
       if (b.records() == config.kafka.batch_max_records) {
         b.set_offset("cdr", 0, static_cast<std::int64_t>(i));

@@ -75,8 +75,9 @@ class ingest : public ::testing::Test {
             "--set",        "storage.compression=none"};
   }
 
-  std::unique_ptr<daemon_process> start(const temp_dir& dir, const std::string& group = "cdr-retention") {
-    auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(group), dir / "log");
+  std::unique_ptr<daemon_process> start(const temp_dir& dir, const std::string& group = "cdr-retention",
+                                        const std::vector<std::string>& env = {}) {
+    auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(group), dir / "log", env);
     EXPECT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
     return d;
   }
@@ -317,9 +318,8 @@ TEST_F(ingest, a_batch_refused_after_its_dead_letters_were_sent_does_not_send_th
   // (`stale`); the failpoint refuses the first batch holding a rejected
   // message that way, after its dead-letter copies were acknowledged.
   temp_dir dir;
-  auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(), dir / "log",
-                                            std::vector<std::string>{"CDR_RETENTION_FAILPOINT=refuse_batch_as_stale"});
-  ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
+  auto d = start(dir, "cdr-retention", {"CDR_RETENTION_FAILPOINT=refuse_batch_as_stale"});
+  ASSERT_FALSE(HasFailure());
   produce(3'000, 61);
   wait_consumed({dir / "a.sock"});
   EXPECT_NE(d->log().find("failpoint refuse_batch_as_stale reached"), std::string::npos) << d->log();
