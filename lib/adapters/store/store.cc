@@ -16,6 +16,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/sst_partitioner.h>
@@ -150,6 +151,12 @@ class dropped_ids_filter final : public rocksdb::CompactionFilter {
   throw store_error(k, fmt::format("{}: {}", what, s.ToString()));
 }
 
+// RocksDB's per-thread perf context is counted on by default (a thread-local
+// access per step of every write and lookup); nothing here reads it.
+void without_perf_context() {
+  thread_local const bool off = (rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable), true);
+  (void)off;
+}
 }  // namespace
 
 struct store::impl {
@@ -198,6 +205,7 @@ struct store::impl {
   // Writes a batch; after a failure for lack of space RocksDB refuses writes
   // until Resume() succeeds, which it does once space is back.
   void write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, std::string_view what) {
+    without_perf_context();
     if (needs_resume) {
       // Busy: RocksDB is already recovering on its own; the write below tells
       // whether it has. Any other failure keeps the reason of the first error.
@@ -344,7 +352,8 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   // otherwise keep old WAL files alive, and a purge reads the live WAL.
   db_options.max_total_wal_size = 64 << 20;
   impl_->stats = rocksdb::CreateDBStatistics();
-  impl_->stats->set_stats_level(rocksdb::StatsLevel::kExceptTimeForMutex);
+  // Tickers only (write stalls, bytes): no histogram timing on the write path.
+  impl_->stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   db_options.statistics = impl_->stats;
   // Memory stays bounded: memtables are charged to the block cache.
   // Index and filter blocks get the cache's high-priority half, so data
@@ -531,8 +540,11 @@ std::vector<std::optional<id_entry>> store::find_ids(
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::PinnableSlice> values(keys.size());
   std::vector<rocksdb::Status> statuses(keys.size());
+  without_perf_context();
+  // Ingest asks in key order; RocksDB then skips sorting the keys itself.
+  const bool sorted = std::is_sorted(keys.begin(), keys.end());
   impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf[cf_ids], slices.size(), slices.data(), values.data(),
-                      statuses.data());
+                      statuses.data(), sorted);
   std::vector<std::optional<id_entry>> out(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
