@@ -405,6 +405,10 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
     if (i == cf_ids) {
       // Ids arrive in creation order (ULIDs) per kind: insert with a hint.
       o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+      // Ingest looks every id of a batch up here, and nearly all are new: a
+      // whole-key bloom filter answers them without searching the memtables.
+      o.memtable_prefix_bloom_size_ratio = 0.05;
+      o.memtable_whole_key_filtering = true;
       impl_->ids_filter = std::make_unique<dropped_ids_filter>(impl_->dropped);
       o.compaction_filter = impl_->ids_filter.get();
     }
