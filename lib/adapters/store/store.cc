@@ -28,6 +28,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include "cdr/store/insert_hint.h"
+#include "cdr/store/statistics.h"
 
 namespace cdr::store {
 namespace {
@@ -352,8 +353,7 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   // otherwise keep old WAL files alive, and a purge reads the live WAL.
   db_options.max_total_wal_size = 64 << 20;
   impl_->stats = rocksdb::CreateDBStatistics();
-  // Tickers only (write stalls, bytes): no histogram timing on the write path.
-  impl_->stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  impl_->stats->set_stats_level(statistics_level);
   db_options.statistics = impl_->stats;
   // Memory stays bounded: memtables are charged to the block cache.
   // Index and filter blocks get the cache's high-priority half, so data
