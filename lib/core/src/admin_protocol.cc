@@ -33,28 +33,37 @@ std::string_view name(error_code c) {
 }
 
 namespace {
-constexpr std::array<command_spec, 14> command_table{{
-    {"status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
-    {"config", access::viewer, "the effective configuration, secrets redacted"},
-    {"record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
-    {"subject export", access::operator_,
+constexpr std::array<command_spec, command_count> command_table{{
+    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
+    {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted"},
+    {command_id::record_get, "record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
+    {command_id::subject_export, "subject export", access::operator_,
      "every stored record carrying an identifier, streamed as JSON lines; args: {\"identifier\": X}"},
-    {"sweep", access::operator_,
+    {command_id::sweep, "sweep", access::operator_,
      "run a retention sweep now and report it; args: {\"dry_run\": true, \"as_of\": RFC3339} only forecasts"},
-    {"hold add", access::operator_,
+    {command_id::hold_add, "hold add", access::operator_,
      "add a legal hold; args: customer, subject, from_month, to_month, kind (at least one), reason, reference"},
-    {"hold list", access::viewer, "the active legal holds"},
-    {"hold release", access::operator_, "release a legal hold; args: {\"id\": ID}"},
-    {"subject erase", access::operator_,
+    {command_id::hold_list, "hold list", access::viewer, "the active legal holds"},
+    {command_id::hold_release, "hold release", access::operator_, "release a legal hold; args: {\"id\": ID}"},
+    {command_id::subject_erase, "subject erase", access::operator_,
      "erase an end user's identifiers from every month now (held ones when released); args: {\"identifier\": X}"},
-    {"verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone"},
-    {"audit export", access::operator_, "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
-    {"audit verify", access::viewer, "check the audit trail's hash chain"},
-    {"checkpoint", access::operator_,
+    {command_id::verify, "verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone"},
+    {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
+    {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain"},
+    {command_id::checkpoint, "checkpoint", access::operator_,
      "a consistent copy of the store and audit trail in a new directory; args: {\"to\": DIR}"},
-    {"debug advance-clock", access::operator_,
+    {command_id::debug_advance_clock, "debug advance-clock", access::operator_,
      "move the simulated clock forward (only with --fake-clock); args: {\"duration\": \"90s\"}"},
 }};
+
+// The table is in command_id order, so an id indexes it.
+constexpr bool in_id_order() {
+  for (std::size_t i = 0; i < command_table.size(); ++i) {
+    if (static_cast<std::size_t>(command_table[i].id) != i) return false;
+  }
+  return true;
+}
+static_assert(in_id_order(), "command_table must list the commands in command_id order");
 }  // namespace
 
 std::span<const command_spec> commands() { return command_table; }
@@ -87,9 +96,11 @@ std::variant<request, error> parse_request(std::string_view line) {
       return error{r.id, error_code::invalid_request, fmt::format("unknown request field \"{}\"", k)};
     }
   }
-  if (find_command(r.command) == nullptr) {
+  const auto* spec = find_command(r.command);
+  if (spec == nullptr) {
     return error{r.id, error_code::unknown_command, fmt::format("unknown command \"{}\"", r.command)};
   }
+  r.which = spec->id;
   return r;
 }
 

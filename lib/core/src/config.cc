@@ -1,6 +1,7 @@
 #include "cdr/core/config.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <filesystem>
 #include <set>
@@ -440,6 +441,12 @@ bool is_secret_property(std::string_view name) {
     if (name.find(word) != std::string_view::npos) return true;
   }
   return false;
+}
+
+bool is_reloadable_key(std::string_view key) {
+  static constexpr std::array<std::string_view, 5> reloadable{"log.level", "sweep.interval", "sweep.jitter",
+                                                              "admin.operator_group", "admin.viewer_group"};
+  return std::find(reloadable.begin(), reloadable.end(), key) != reloadable.end();
 }
 
 std::variant<daemon_config, config_error> parse_config(std::string_view text, std::string_view file,

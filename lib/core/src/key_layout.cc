@@ -81,6 +81,30 @@ std::string_view record_id_of(std::string_view key) {
   return key.size() < partition_prefix_size ? std::string_view{} : key.substr(partition_prefix_size);
 }
 
+std::string id_index_key(record_kind kind, std::string_view id) {
+  std::string k(1, static_cast<char>(kind));
+  k.append(id);
+  return k;
+}
+
+std::string_view name(family f) {
+  switch (f) {
+    case family::metadata: return "metadata";
+    case family::identifiers: return "identifiers";
+    case family::usage: return "usage";
+    case family::subject_index: return "subject_index";
+    case family::held: return "held";
+  }
+  return "?";
+}
+
+std::optional<family> family_from_name(std::string_view text) {
+  for (auto f : {family::metadata, family::identifiers, family::usage, family::subject_index, family::held}) {
+    if (name(f) == text) return f;
+  }
+  return std::nullopt;
+}
+
 key_range partition_range(const partition& p) {
   key_range r{partition_prefix(p), partition_prefix(p)};
   // The end is the prefix plus one, as a 56-bit big-endian number.

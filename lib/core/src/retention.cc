@@ -1,6 +1,7 @@
 #include "cdr/core/retention.h"
 
 #include <algorithm>
+#include <array>
 
 #include <fmt/format.h>
 
@@ -53,36 +54,6 @@ std::optional<std::string> opt_string(const nlohmann::json& j, const char* key) 
 }
 
 }  // namespace
-
-std::optional<hold> hold_from_json(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("id") || !j["id"].is_number_unsigned()) return std::nullopt;
-  hold h;
-  h.id = j["id"].get<std::uint64_t>();
-  h.customer = opt_string(j, "customer");
-  if (auto s = opt_string(j, "subject")) {
-    h.subject = from_hex(*s);
-    if (!h.subject) return std::nullopt;
-  }
-  if (auto s = opt_string(j, "from_month")) {
-    h.from_month = month::parse(*s);
-    if (!h.from_month) return std::nullopt;
-  }
-  if (auto s = opt_string(j, "to_month")) {
-    h.to_month = month::parse(*s);
-    if (!h.to_month) return std::nullopt;
-  }
-  if (auto s = opt_string(j, "kind")) {
-    h.kind = record_kind_from_name(*s);
-    if (!h.kind) return std::nullopt;
-  }
-  h.reason = opt_string(j, "reason").value_or("");
-  h.reference = opt_string(j, "reference").value_or("");
-  if (auto s = opt_string(j, "created_at")) {
-    if (auto t = parse_rfc3339(*s)) h.created_at = *t;
-  }
-  h.created_by = j.value("created_by", 0U);
-  return h;
-}
 
 std::variant<hold, std::string> hold_from_request(const nlohmann::json& args,
                                                   const std::function<std::string(std::string_view)>& subject_hash) {
@@ -141,6 +112,53 @@ std::vector<std::string> identifier_values(std::string_view identifiers_json) {
   return out;
 }
 
+passed_deadlines deadlines_passed(const retention_policy& policy, const partition& p, instant now) {
+  const auto due = [&](retention_action a) { return policy.deadline(a, p.month, p.cls).start() <= now; };
+  passed_deadlines out;
+  out.drop = due(drop_action(p.kind));
+  out.strip = p.kind == record_kind::cdr && (out.drop || due(retention_action::strip_identifiers));
+  return out;
+}
+
+retention_action drop_action(record_kind k) {
+  return k == record_kind::cdr ? retention_action::drop_metadata : retention_action::drop_usage;
+}
+
+std::optional<retention_action> due_action(const retention_policy& policy, const partition& p, partition_state st,
+                                           instant now) {
+  if (st.dropped) return std::nullopt;
+  const auto passed = deadlines_passed(policy, p, now);
+  if (passed.drop) return drop_action(p.kind);
+  if (passed.strip && !st.stripped) return retention_action::strip_identifiers;
+  return std::nullopt;
+}
+
+std::span<const family> families_cleared(retention_action a) {
+  static constexpr std::array<family, 2> strip{family::identifiers, family::subject_index};
+  static constexpr std::array<family, 3> drop{family::metadata, family::identifiers, family::subject_index};
+  static constexpr std::array<family, 1> usage{family::usage};
+  switch (a) {
+    case retention_action::strip_identifiers: return strip;
+    case retention_action::drop_metadata: return drop;
+    case retention_action::drop_usage: return usage;
+  }
+  return {};
+}
+
+std::vector<removal> removals_of(retention_action a, const partition& p) {
+  std::vector<removal> out;
+  const auto r = partition_range(p);
+  for (const auto f : families_cleared(a)) out.push_back({f, r});
+  return out;
+}
+
+std::optional<retention_action> action_done(const partition& p, partition_state st) {
+  if (st.dropped) return drop_action(p.kind);
+  if (st.stripped) return p.kind == record_kind::cdr ? std::optional(retention_action::strip_identifiers)
+                                                     : std::optional(retention_action::drop_usage);
+  return std::nullopt;
+}
+
 std::vector<planned_action> plan_sweep(const retention_policy& policy, const std::map<partition, std::int64_t>& counts,
                                        const std::map<partition, partition_state>& states,
                                        std::span<const hold> holds, instant now) {
@@ -150,16 +168,7 @@ std::vector<planned_action> plan_sweep(const retention_policy& policy, const std
   for (const auto& [p, n] : all) {
     partition_state st;
     if (auto it = states.find(p); it != states.end()) st = it->second;
-    if (st.dropped) continue;
-    const auto due = [&](retention_action a) { return policy.deadline(a, p.month, p.cls).start() <= now; };
-    std::optional<retention_action> action;
-    if (p.kind == record_kind::usage) {
-      if (due(retention_action::drop_usage)) action = retention_action::drop_usage;
-    } else if (due(retention_action::drop_metadata)) {
-      action = retention_action::drop_metadata;
-    } else if (!st.stripped && due(retention_action::strip_identifiers)) {
-      action = retention_action::strip_identifiers;
-    }
+    const auto action = due_action(policy, p, st, now);
     if (!action) continue;
     planned_action a{*action, p, policy.deadline(*action, p.month, p.cls), n, {}, {}};
     for (const auto& h : holds) {

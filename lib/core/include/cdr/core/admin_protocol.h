@@ -36,7 +36,29 @@ enum class error_code : std::uint8_t {
 };
 std::string_view name(error_code c);
 
+// Every command, in the order of the command table. The daemon keeps one
+// handler per command in a table indexed by this (lib/service/admin), and a
+// static_assert there fails the build when a command has no handler or two.
+enum class command_id : std::uint8_t {
+  status,
+  config,
+  record_get,
+  subject_export,
+  sweep,
+  hold_add,
+  hold_list,
+  hold_release,
+  subject_erase,
+  verify,
+  audit_export,
+  audit_verify,
+  checkpoint,
+  debug_advance_clock,
+};
+inline constexpr std::size_t command_count = 14;
+
 struct command_spec {
+  command_id id;
   std::string_view name;
   access required;
   std::string_view summary;
@@ -48,6 +70,7 @@ const command_spec* find_command(std::string_view name);
 struct request {
   nlohmann::json id;  // echoed back; null when absent
   std::string command;
+  command_id which = command_id::status;  // the command's entry in the table
   nlohmann::json args;  // always an object
 };
 

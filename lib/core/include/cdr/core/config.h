@@ -116,4 +116,9 @@ std::variant<daemon_config, config_error> parse_config(
 // True for librdkafka property names whose values must never be shown.
 bool is_secret_property(std::string_view name);
 
+// True for the dotted keys a SIGHUP applies to the running daemon (log
+// level, sweep schedule, admin groups); every other change needs a restart
+// (docs/configuration.md, "Reload").
+bool is_reloadable_key(std::string_view key);
+
 }  // namespace cdr

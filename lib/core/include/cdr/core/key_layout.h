@@ -57,16 +57,37 @@ std::optional<partition> decode_partition(std::string_view key);
 // The record id of a record key (what follows the prefix).
 std::string_view record_id_of(std::string_view key);
 
+// The id index (the `ids` family): kind byte + record id, so a record is
+// found by its id without knowing its month.
+std::string id_index_key(record_kind kind, std::string_view id);
+
 // [begin, end) covering exactly one partition.
 struct key_range {
   std::string begin;
   std::string end;
+  friend bool operator==(const key_range&, const key_range&) = default;
 };
 key_range partition_range(const partition& p);
 // [key, key + "\0"): exactly one key.
 key_range point_range(std::string_view key);
 // Every key that starts with `prefix`.
 key_range prefix_range(std::string_view prefix);
+
+// The column families records and their index live in
+// (docs/architecture.md, "Key layout"). Retention rules name the families an
+// action clears (families_cleared, cdr/core/retention.h); the store maps them
+// to RocksDB's.
+enum class family : std::uint8_t { metadata, identifiers, usage, subject_index, held };
+std::string_view name(family f);
+std::optional<family> family_from_name(std::string_view text);
+
+// A key range of one family: what a retention change removes and what
+// verification checks is gone from disk.
+struct removal {
+  cdr::family family = family::identifiers;
+  key_range range;
+  friend bool operator==(const removal&, const removal&) = default;
+};
 
 // The held column family (records a legal hold keeps past their deadline,
 // the Korea annex's "separate database") reuses the keys above behind a

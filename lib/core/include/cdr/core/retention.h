@@ -48,8 +48,9 @@ struct hold {
 
   friend bool operator==(const hold&, const hold&) = default;
 };
+// As shown by `hold list` and kept in the store (cdr/core/saved_state.h
+// decodes it strictly).
 nlohmann::json to_json(const hold& h);
-std::optional<hold> hold_from_json(const nlohmann::json& j);
 
 // The selectors of a `hold add` request (args as in docs/admin-protocol.md),
 // validated; an error message otherwise. `subject_hash` turns an identifier
@@ -74,6 +75,34 @@ struct partition_state {
   bool dropped = false;   // the whole records removed
   friend bool operator==(const partition_state&, const partition_state&) = default;
 };
+
+// Which of a partition's deadlines have passed at `now` (a deadline is due
+// when it is <= now: never before). A CDR partition's drop also removes its
+// identifiers, so `strip` holds whenever `drop` does; usage records have only
+// the drop.
+struct passed_deadlines {
+  bool strip = false;
+  bool drop = false;
+};
+passed_deadlines deadlines_passed(const retention_policy& policy, const partition& p, instant now);
+
+// The action a sweep takes on a partition in state `st` at `now`, if any: a
+// due drop supersedes the strip; a stripped partition is not stripped again;
+// a dropped one is done.
+std::optional<retention_action> due_action(const retention_policy& policy, const partition& p, partition_state st,
+                                           instant now);
+
+// The action that removes a partition's whole records (drop_metadata for
+// CDRs, drop_usage for usage records).
+retention_action drop_action(record_kind k);
+
+// The column families an action clears, one whole partition range in each;
+// the sweep executor removes them and `verify` checks them alike.
+std::span<const family> families_cleared(retention_action a);
+std::vector<removal> removals_of(retention_action a, const partition& p);
+// The action that left a partition in state `st` (stripped or dropped);
+// nullopt for a partition no sweep has acted on.
+std::optional<retention_action> action_done(const partition& p, partition_state st);
 
 struct planned_action {
   retention_action action = retention_action::strip_identifiers;

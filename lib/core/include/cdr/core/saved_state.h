@@ -1,0 +1,120 @@
+// Saved state: what the daemon keeps beside the records (legal holds,
+// journals of retention actions in progress, the deletion-event outbox,
+// erasures, the audit trail's pending entries and head, counters). Each kind
+// is a typed struct with an encoder and a decoder here; the store adapter's
+// saved_state (cdr/store/saved_state.h) is the only code that knows where
+// they live.
+//
+// Decoders are strict and return an error, never a default: an unreadable
+// hold read as "no hold" would let the next sweep delete what it protects.
+// The encodings are the JSON the daemon has always written, so stores
+// written by earlier builds decode unchanged.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cdr/core/key_layout.h"
+#include "cdr/core/result.h"
+#include "cdr/core/retention.h"
+#include "cdr/core/time.h"
+
+namespace cdr {
+
+// The kinds of saved state (labels of cdr_retention_saved_state_unreadable).
+enum class state_kind : std::uint8_t {
+  hold,
+  journal,
+  deletion_event,
+  deferred_erasure,
+  erased_subject,
+  pending_audit,
+  audit_head,
+  counter,
+  keystore_binding,
+  unknown,  // a key this build does not know (written by a newer one?)
+};
+std::string_view name(state_kind k);
+inline constexpr std::array<state_kind, 10> all_state_kinds{
+    state_kind::hold,           state_kind::journal,       state_kind::deletion_event, state_kind::deferred_erasure,
+    state_kind::erased_subject, state_kind::pending_audit, state_kind::audit_head,     state_kind::counter,
+    state_kind::keystore_binding, state_kind::unknown};
+
+// One deletion event (docs/admin-protocol.md, "Deletion events"), kept in
+// an outbox until Kafka acknowledges it.
+struct deletion_event {
+  std::uint64_t event_id = 0;
+  std::string action;                  // a retention_action name, or erase_subject
+  std::optional<partition> where;      // the partition of a sweep action
+  std::optional<std::string> subject;  // erase_subject: the subject's keyed hash, hex
+  std::vector<month> months;           // erase_subject: the months it touched
+  std::int64_t records = 0;
+  instant time{};
+  friend bool operator==(const deletion_event&, const deletion_event&) = default;
+};
+nlohmann::json to_json(const deletion_event& e);
+result<deletion_event> deletion_event_from_json(const nlohmann::json& j);
+
+// A retention action between its logical and its physical step: the key
+// ranges it removed, and the audit entry and deletion event that follow once
+// they are gone from disk.
+struct journal_entry {
+  std::vector<removal> removals;
+  nlohmann::json audit;                 // an object with a string "action"
+  std::optional<deletion_event> event;  // none for actions that send none
+  friend bool operator==(const journal_entry&, const journal_entry&) = default;
+};
+
+// An audit entry committed with its action, not yet appended to the trail.
+struct pending_audit {
+  std::uint64_t op = 0;
+  instant time{};
+  nlohmann::json entry;  // an object with a string "action"
+  friend bool operator==(const pending_audit&, const pending_audit&) = default;
+};
+
+// Where the audit trail's hash chain ends.
+struct audit_head {
+  std::uint64_t seq = 0;
+  std::string hash = std::string(64, '0');  // hex SHA-256 of the last line
+  friend bool operator==(const audit_head&, const audit_head&) = default;
+};
+
+// Records of a subject erasure a legal hold deferred, erased at its release.
+struct deferred_erasure {
+  instant since{};
+  std::vector<std::string> record_keys;  // partition prefix + id
+  friend bool operator==(const deferred_erasure&, const deferred_erasure&) = default;
+};
+
+// Every key an erasure of one subject removed, ever: what verify checks.
+struct erased_subject {
+  std::vector<std::pair<family, std::string>> keys;
+  friend bool operator==(const erased_subject&, const erased_subject&) = default;
+};
+
+// Encoders and strict decoders, one pair per kind.
+std::string encode(const hold& h);
+result<hold> decode_hold(std::string_view text);
+std::string encode(const journal_entry& j);
+result<journal_entry> decode_journal(std::string_view text);
+std::string encode(const deletion_event& e);
+result<deletion_event> decode_deletion_event(std::string_view text);
+std::string encode(const pending_audit& a);
+result<pending_audit> decode_pending_audit(std::string_view text);
+std::string encode(const audit_head& h);
+result<audit_head> decode_audit_head(std::string_view text);
+std::string encode(const deferred_erasure& d);
+result<deferred_erasure> decode_deferred_erasure(std::string_view text);
+std::string encode(const erased_subject& e);
+result<erased_subject> decode_erased_subject(std::string_view text);
+std::string encode_counter(std::uint64_t v);
+result<std::uint64_t> decode_counter(std::string_view text);
+
+}  // namespace cdr

@@ -1,0 +1,343 @@
+#include "cdr/core/saved_state.h"
+
+#include <algorithm>
+#include <charconv>
+#include <initializer_list>
+
+#include <fmt/format.h>
+
+#include "cdr/core/hex.h"
+
+namespace cdr {
+namespace {
+
+using json = nlohmann::json;
+
+// A decoding step that failed: the message names the member.
+struct bad {
+  std::string why;
+};
+
+json parse_object(std::string_view text, std::string_view what) {
+  auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw bad{fmt::format("{} is not JSON", what)};
+  if (!j.is_object()) throw bad{fmt::format("{} is not a JSON object", what)};
+  return j;
+}
+
+// Refuses members the encoder never writes: they mean damage, or a newer
+// build's state this one must not half-understand.
+void only(const json& j, std::initializer_list<std::string_view> known) {
+  for (const auto& [k, v] : j.items()) {
+    if (std::find(known.begin(), known.end(), k) == known.end()) throw bad{fmt::format("unknown member \"{}\"", k)};
+  }
+}
+
+const json& member(const json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end()) throw bad{fmt::format("\"{}\" is missing", key)};
+  return *it;
+}
+
+std::uint64_t unsigned_member(const json& j, const char* key) {
+  const auto& v = member(j, key);
+  if (!v.is_number_unsigned()) throw bad{fmt::format("\"{}\" is not an unsigned integer", key)};
+  return v.get<std::uint64_t>();
+}
+
+std::int64_t count_member(const json& j, const char* key) {
+  const auto& v = member(j, key);
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 0) throw bad{fmt::format("\"{}\" is not a count", key)};
+  return v.get<std::int64_t>();
+}
+
+const std::string& string_member(const json& j, const char* key) {
+  const auto& v = member(j, key);
+  if (!v.is_string()) throw bad{fmt::format("\"{}\" is not a string", key)};
+  return v.get_ref<const std::string&>();
+}
+
+// A member the encoder writes as null when absent.
+const std::string* nullable_string(const json& j, const char* key) {
+  const auto& v = member(j, key);
+  if (v.is_null()) return nullptr;
+  if (!v.is_string()) throw bad{fmt::format("\"{}\" is neither a string nor null", key)};
+  return &v.get_ref<const std::string&>();
+}
+
+instant time_member(const json& j, const char* key) {
+  const auto t = parse_rfc3339(string_member(j, key));
+  if (!t) throw bad{fmt::format("\"{}\" is not an RFC 3339 time", key)};
+  return *t;
+}
+
+month month_of(const std::string& text, const char* key) {
+  const auto m = month::parse(text);
+  if (!m) throw bad{fmt::format("\"{}\" is not a month (YYYY-MM)", key)};
+  return *m;
+}
+
+std::string hex_bytes(const std::string& text, const char* key) {
+  auto b = from_hex(text);
+  if (!b) throw bad{fmt::format("\"{}\" is not hexadecimal", key)};
+  return std::move(*b);
+}
+
+family family_of(const json& v) {
+  const auto f = v.is_string() ? family_from_name(v.get<std::string>()) : std::nullopt;
+  if (!f) throw bad{"a column family name is unknown"};
+  return *f;
+}
+
+// An audit entry as the daemon writes it: an object naming its action.
+const json& audit_entry(const json& j, const char* key) {
+  const auto& e = member(j, key);
+  if (!e.is_object()) throw bad{fmt::format("\"{}\" is not an object", key)};
+  const auto a = e.find("action");
+  if (a == e.end() || !a->is_string() || a->get_ref<const std::string&>().empty()) {
+    throw bad{fmt::format("\"{}\" names no action", key)};
+  }
+  return e;
+}
+
+template <class T, class F>
+result<T> decoding(std::string_view what, F&& f) {
+  try {
+    return f();
+  } catch (const bad& b) {
+    return failure{fmt::format("{}: {}", what, b.why)};
+  } catch (const json::exception& e) {
+    return failure{fmt::format("{}: {}", what, e.what())};
+  }
+}
+
+}  // namespace
+
+std::string_view name(state_kind k) {
+  switch (k) {
+    case state_kind::hold: return "hold";
+    case state_kind::journal: return "journal";
+    case state_kind::deletion_event: return "deletion_event";
+    case state_kind::deferred_erasure: return "deferred_erasure";
+    case state_kind::erased_subject: return "erased_subject";
+    case state_kind::pending_audit: return "pending_audit";
+    case state_kind::audit_head: return "audit_head";
+    case state_kind::counter: return "counter";
+    case state_kind::keystore_binding: return "keystore_binding";
+    case state_kind::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+// --- holds ---
+
+std::string encode(const hold& h) { return to_json(h).dump(); }
+
+result<hold> decode_hold(std::string_view text) {
+  return decoding<hold>("legal hold", [&]() -> hold {
+    const auto j = parse_object(text, "the hold");
+    only(j, {"id", "customer", "subject", "from_month", "to_month", "kind", "reason", "reference", "created_at",
+             "created_by"});
+    hold h;
+    h.id = unsigned_member(j, "id");
+    if (h.id == 0) throw bad{"\"id\" is 0"};
+    if (const auto* s = nullable_string(j, "customer")) h.customer = *s;
+    if (const auto* s = nullable_string(j, "subject")) {
+      h.subject = hex_bytes(*s, "subject");
+      if (h.subject->size() != subject_hash_size) throw bad{"\"subject\" is not a 32-byte keyed hash"};
+    }
+    if (const auto* s = nullable_string(j, "from_month")) h.from_month = month_of(*s, "from_month");
+    if (const auto* s = nullable_string(j, "to_month")) h.to_month = month_of(*s, "to_month");
+    if (const auto* s = nullable_string(j, "kind")) {
+      h.kind = record_kind_from_name(*s);
+      if (!h.kind) throw bad{"\"kind\" is neither cdr nor usage"};
+    }
+    if (!h.customer && !h.subject && !h.from_month && !h.to_month && !h.kind) throw bad{"it has no selector"};
+    h.reason = string_member(j, "reason");
+    h.reference = string_member(j, "reference");
+    h.created_at = time_member(j, "created_at");
+    const auto by = unsigned_member(j, "created_by");
+    if (by > 0xffffffffULL) throw bad{"\"created_by\" is not a uid"};
+    h.created_by = static_cast<std::uint32_t>(by);
+    return h;
+  });
+}
+
+// --- deletion events ---
+
+json to_json(const deletion_event& e) {
+  json j{{"event_id", e.event_id}, {"action", e.action}, {"records", e.records}, {"time", format_rfc3339(e.time)}};
+  if (e.where) {
+    j["kind"] = name(e.where->kind);
+    j["month"] = e.where->month.to_string();
+    j["class"] = e.where->cls;
+  }
+  if (e.subject) {
+    j["subject"] = *e.subject;
+    auto months = json::array();
+    for (const auto& m : e.months) months.push_back(m.to_string());
+    j["months"] = std::move(months);
+  }
+  return j;
+}
+
+result<deletion_event> deletion_event_from_json(const json& j) {
+  return decoding<deletion_event>("deletion event", [&]() -> deletion_event {
+    if (!j.is_object()) throw bad{"it is not a JSON object"};
+    only(j, {"event_id", "action", "records", "time", "kind", "month", "class", "subject", "months"});
+    deletion_event e;
+    e.event_id = unsigned_member(j, "event_id");
+    e.action = string_member(j, "action");
+    e.records = count_member(j, "records");
+    e.time = time_member(j, "time");
+    if (j.contains("kind")) {
+      const auto kind = record_kind_from_name(string_member(j, "kind"));
+      if (!kind) throw bad{"\"kind\" is neither cdr nor usage"};
+      const auto cls = unsigned_member(j, "class");
+      if (cls > 0xffff) throw bad{"\"class\" is out of range"};
+      e.where = partition{*kind, month_of(string_member(j, "month"), "month"), static_cast<retention_class>(cls)};
+    } else if (j.contains("subject")) {
+      e.subject = string_member(j, "subject");
+      if (!from_hex(*e.subject)) throw bad{"\"subject\" is not hexadecimal"};
+      const auto& months = member(j, "months");
+      if (!months.is_array()) throw bad{"\"months\" is not an array"};
+      for (const auto& m : months) {
+        if (!m.is_string()) throw bad{"\"months\" holds a non-string"};
+        e.months.push_back(month_of(m.get<std::string>(), "months"));
+      }
+    } else {
+      throw bad{"it names neither a partition nor a subject"};
+    }
+    return e;
+  });
+}
+
+std::string encode(const deletion_event& e) { return to_json(e).dump(); }
+
+result<deletion_event> decode_deletion_event(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return failure{"deletion event: it is not JSON"};
+  return deletion_event_from_json(j);
+}
+
+// --- journals ---
+
+std::string encode(const journal_entry& entry) {
+  auto ranges = json::array();
+  for (const auto& r : entry.removals) {
+    ranges.push_back({name(r.family), to_hex(r.range.begin), to_hex(r.range.end)});
+  }
+  return json{{"ranges", std::move(ranges)},
+              {"audit", entry.audit},
+              {"event", entry.event ? to_json(*entry.event) : json(nullptr)}}
+      .dump();
+}
+
+result<journal_entry> decode_journal(std::string_view text) {
+  return decoding<journal_entry>("journal", [&]() -> journal_entry {
+    const auto j = parse_object(text, "the journal");
+    only(j, {"ranges", "audit", "event"});
+    journal_entry out;
+    const auto& ranges = member(j, "ranges");
+    if (!ranges.is_array()) throw bad{"\"ranges\" is not an array"};
+    for (const auto& item : ranges) {
+      if (!item.is_array() || item.size() != 3 || !item[1].is_string() || !item[2].is_string()) {
+        throw bad{"a range is not [family, begin, end]"};
+      }
+      out.removals.push_back({family_of(item[0]), key_range{hex_bytes(item[1].get<std::string>(), "ranges"),
+                                                            hex_bytes(item[2].get<std::string>(), "ranges")}});
+    }
+    out.audit = audit_entry(j, "audit");
+    if (const auto& ev = member(j, "event"); !ev.is_null()) {
+      auto e = deletion_event_from_json(ev);
+      if (!e) throw bad{e.error()};
+      out.event = std::move(e).value();
+    }
+    return out;
+  });
+}
+
+// --- the audit trail ---
+
+std::string encode(const pending_audit& a) {
+  return json{{"op", a.op}, {"time", format_rfc3339(a.time)}, {"entry", a.entry}}.dump();
+}
+
+result<pending_audit> decode_pending_audit(std::string_view text) {
+  return decoding<pending_audit>("pending audit entry", [&]() -> pending_audit {
+    const auto j = parse_object(text, "the entry");
+    only(j, {"op", "time", "entry"});
+    return {unsigned_member(j, "op"), time_member(j, "time"), audit_entry(j, "entry")};
+  });
+}
+
+std::string encode(const audit_head& h) { return json{{"seq", h.seq}, {"hash", h.hash}}.dump(); }
+
+result<audit_head> decode_audit_head(std::string_view text) {
+  return decoding<audit_head>("audit head", [&]() -> audit_head {
+    const auto j = parse_object(text, "the head");
+    only(j, {"seq", "hash"});
+    audit_head h{unsigned_member(j, "seq"), string_member(j, "hash")};
+    if (h.hash.size() != 64 || !from_hex(h.hash)) throw bad{"\"hash\" is not a hex SHA-256"};
+    return h;
+  });
+}
+
+// --- erasures ---
+
+std::string encode(const deferred_erasure& d) {
+  auto records = json::array();
+  for (const auto& k : d.record_keys) records.push_back(to_hex(k));
+  return json{{"since", format_rfc3339(d.since)}, {"records", std::move(records)}}.dump();
+}
+
+result<deferred_erasure> decode_deferred_erasure(std::string_view text) {
+  return decoding<deferred_erasure>("deferred erasure", [&]() -> deferred_erasure {
+    const auto j = parse_object(text, "the deferred erasure");
+    only(j, {"since", "records"});
+    deferred_erasure d;
+    d.since = time_member(j, "since");
+    const auto& records = member(j, "records");
+    if (!records.is_array()) throw bad{"\"records\" is not an array"};
+    for (const auto& r : records) {
+      if (!r.is_string()) throw bad{"\"records\" holds a non-string"};
+      auto key = hex_bytes(r.get<std::string>(), "records");
+      if (!decode_partition(key)) throw bad{"a record key names no partition"};
+      d.record_keys.push_back(std::move(key));
+    }
+    return d;
+  });
+}
+
+std::string encode(const erased_subject& e) {
+  auto out = json::array();
+  for (const auto& [f, key] : e.keys) out.push_back({name(f), to_hex(key)});
+  return out.dump();
+}
+
+result<erased_subject> decode_erased_subject(std::string_view text) {
+  return decoding<erased_subject>("erased subject", [&]() -> erased_subject {
+    const auto j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_array()) throw bad{"it is not a JSON array"};
+    erased_subject e;
+    for (const auto& item : j) {
+      if (!item.is_array() || item.size() != 2 || !item[1].is_string()) throw bad{"a key is not [family, key]"};
+      e.keys.emplace_back(family_of(item[0]), hex_bytes(item[1].get<std::string>(), "keys"));
+    }
+    return e;
+  });
+}
+
+// --- counters ---
+
+std::string encode_counter(std::uint64_t v) { return std::to_string(v); }
+
+result<std::uint64_t> decode_counter(std::string_view text) {
+  std::uint64_t v = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) return failure{"counter: not a decimal number"};
+  return v;
+}
+
+}  // namespace cdr

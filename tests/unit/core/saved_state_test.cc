@@ -1,0 +1,144 @@
+// Saved state's codecs: every kind round-trips, decodes what earlier builds
+// wrote, and never turns damage into a default.
+#include <gtest/gtest.h>
+
+#include "cdr/core/hex.h"
+#include "cdr/core/saved_state.h"
+
+namespace cdr {
+namespace {
+
+instant at(const char* text) { return parse_rfc3339(text).value(); }
+const partition june{record_kind::cdr, month::of(2024, 6), 3};
+
+hold sample_hold() {
+  hold h;
+  h.id = 7;
+  h.customer = "acme";
+  h.subject = std::string(32, '\x5a');
+  h.from_month = month::of(2024, 1);
+  h.to_month = month::of(2024, 12);
+  h.kind = record_kind::cdr;
+  h.reason = "litigation";
+  h.reference = "CASE-1";
+  h.created_at = at("2025-01-02T03:04:05.000006Z");
+  h.created_by = 1000;
+  return h;
+}
+
+TEST(saved_state, every_kind_round_trips) {
+  const auto h = sample_hold();
+  EXPECT_EQ(decode_hold(encode(h)).value(), h);
+
+  const deletion_event partition_event{11, "strip_identifiers", june, std::nullopt, {}, 42, at("2025-07-01T00:00:00Z")};
+  const deletion_event subject_event{
+      12, "erase_subject", std::nullopt, to_hex(std::string(32, 'k')), {month::of(2024, 5), month::of(2024, 6)},
+      3,  at("2025-07-01T00:00:01Z")};
+  EXPECT_EQ(decode_deletion_event(encode(partition_event)).value(), partition_event);
+  EXPECT_EQ(decode_deletion_event(encode(subject_event)).value(), subject_event);
+
+  const journal_entry j{{{family::identifiers, partition_range(june)}, {family::held, point_range("m\x01xyz")}},
+                        {{"action", "strip_identifiers"}, {"records", 42}},
+                        partition_event};
+  EXPECT_EQ(decode_journal(encode(j)).value(), j);
+  const journal_entry keys_only{{}, {{"action", "destroy_keys"}, {"keys", {"p/cdr/2024-06/3"}}}, std::nullopt};
+  EXPECT_EQ(decode_journal(encode(keys_only)).value(), keys_only);
+
+  const pending_audit a{9, at("2025-07-01T00:00:00.5Z"), {{"action", "hold_add"}, {"requested_by", 0}}};
+  EXPECT_EQ(decode_pending_audit(encode(a)).value(), a);
+  const audit_head head{5, std::string(64, 'f')};
+  EXPECT_EQ(decode_audit_head(encode(head)).value(), head);
+  const deferred_erasure d{at("2025-07-01T00:00:00Z"), {record_key(june, "id-1"), record_key(june, "id-2")}};
+  EXPECT_EQ(decode_deferred_erasure(encode(d)).value(), d);
+  const erased_subject e{{{family::identifiers, record_key(june, "id-1")}, {family::subject_index, "\x01xyz"}}};
+  EXPECT_EQ(decode_erased_subject(encode(e)).value(), e);
+  EXPECT_EQ(decode_counter(encode_counter(18446744073709551615ULL)).value(), 18446744073709551615ULL);
+}
+
+// The JSON earlier builds wrote (retention.cc, audit.cc before the typed
+// state) decodes to the same meaning.
+TEST(saved_state, decodes_what_earlier_builds_wrote) {
+  const auto h = decode_hold(
+      R"({"created_at":"2025-05-15T00:00:00Z","created_by":0,"customer":"cust-a","from_month":null,"id":1,)"
+      R"("kind":null,"reason":"litigation","reference":"CASE-1","subject":null,"to_month":null})");
+  ASSERT_TRUE(h) << h.error();
+  EXPECT_EQ(h->customer, "cust-a");
+  EXPECT_FALSE(h->kind.has_value());
+
+  const auto j = decode_journal(
+      R"({"audit":{"action":"strip_identifiers","class":0,"deadline":"2025-07-01T00:00:00Z","held":0,"kind":"cdr",)"
+      R"("month":"2024-06","records":5,"requested_by":0,"trigger":"admin"},"event":{"action":"strip_identifiers",)"
+      R"("class":0,"event_id":4,"kind":"cdr","month":"2024-06","records":5,"time":"2025-07-02T00:00:00Z"},)"
+      R"("ranges":[["identifiers","010000612f0000","010000612f0001"]]})");
+  ASSERT_TRUE(j) << j.error();
+  ASSERT_EQ(j->removals.size(), 1u);
+  EXPECT_EQ(j->removals[0].family, family::identifiers);
+  EXPECT_EQ(j->event->event_id, 4u);
+  EXPECT_EQ(j->event->where->month, month::of(2024, 6));
+  EXPECT_TRUE(decode_journal(R"({"audit":{"action":"destroy_keys","keys":[]},"event":null,"ranges":[]})"));
+
+  const auto a = decode_pending_audit(
+      R"({"entry":{"action":"subject_export","records":1,"requested_by":0,"subject":"ab"},"op":3,)"
+      R"("time":"2026-11-01T00:00:00Z"})");
+  ASSERT_TRUE(a) << a.error();
+  EXPECT_EQ(a->op, 3u);
+  EXPECT_TRUE(decode_audit_head(R"({"hash":")" + std::string(64, '0') + R"(","seq":0})"));
+  EXPECT_TRUE(decode_deferred_erasure(R"({"records":["010000612f0000696431"],"since":"2026-11-01T00:00:00Z"})"));
+  EXPECT_TRUE(decode_erased_subject(R"([["identifiers","010000612f0000696431"],["subject_index","01"]])"));
+  EXPECT_TRUE(decode_erased_subject("[]"));
+}
+
+// Each kind, damaged in the ways a disk or a hand edit damages it, is an
+// error naming what is wrong: never a default, never a partial value.
+TEST(saved_state, damage_is_an_error_never_a_default) {
+  const auto fails = [](const auto& r, std::string_view why) {
+    EXPECT_FALSE(r.ok()) << "decoded although " << why;
+    EXPECT_FALSE(r.error().empty());
+  };
+  auto good = to_json(sample_hold());
+  for (const auto& [mutate, why] : std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>>{
+           {[](auto& j) { j.erase("reason"); }, "no reason"},
+           {[](auto& j) { j["id"] = 0; }, "id 0"},
+           {[](auto& j) { j["id"] = "7"; }, "id a string"},
+           {[](auto& j) { j["subject"] = "zz"; }, "subject not hex"},
+           {[](auto& j) { j["subject"] = "abcd"; }, "subject too short"},
+           {[](auto& j) { j["from_month"] = "2024-13"; }, "bad month"},
+           {[](auto& j) { j["kind"] = "sms"; }, "bad kind"},
+           {[](auto& j) { j["created_at"] = "yesterday"; }, "bad time"},
+           {[](auto& j) { j["extra"] = 1; }, "unknown member"},
+           {[](auto& j) {
+              for (auto k : {"customer", "subject", "from_month", "to_month", "kind"}) j[k] = nullptr;
+            },
+            "no selector"}}) {
+    auto j = good;
+    mutate(j);
+    fails(decode_hold(j.dump()), why);
+  }
+  const auto text = encode(sample_hold());
+  fails(decode_hold(text.substr(0, text.size() / 2)), "truncated");
+  fails(decode_hold(""), "empty");
+  fails(decode_hold("[]"), "an array");
+
+  fails(decode_journal(R"({"audit":{"action":"x"},"event":null,"ranges":[["nope","00","01"]]})"), "unknown family");
+  fails(decode_journal(R"({"audit":{"action":"x"},"event":null,"ranges":[["held","0g","01"]]})"), "range not hex");
+  fails(decode_journal(R"({"audit":{},"event":null,"ranges":[]})"), "audit without action");
+  fails(decode_journal(R"({"audit":{"action":"x"},"event":{"event_id":1},"ranges":[]})"), "event incomplete");
+  fails(decode_journal(R"({"audit":{"action":"x"},"ranges":[]})"), "event missing");
+  fails(decode_deletion_event(R"({"action":"x","event_id":1,"records":-1,"time":"2025-01-01T00:00:00Z","subject":"ab","months":[]})"),
+        "negative records");
+  fails(decode_deletion_event(R"({"action":"x","event_id":1,"records":1,"time":"2025-01-01T00:00:00Z"})"),
+        "neither partition nor subject");
+  fails(decode_pending_audit(R"({"entry":{"action":"x"},"op":-3,"time":"2025-01-01T00:00:00Z"})"), "negative op");
+  fails(decode_pending_audit(R"({"entry":"x","op":3,"time":"2025-01-01T00:00:00Z"})"), "entry not an object");
+  fails(decode_audit_head(R"({"hash":"abc","seq":1})"), "short hash");
+  fails(decode_deferred_erasure(R"({"records":["ff"],"since":"2025-01-01T00:00:00Z"})"), "key without partition");
+  fails(decode_erased_subject(R"([["identifiers"]])"), "pair missing its key");
+  fails(decode_erased_subject(R"({})"), "not an array");
+  fails(decode_counter(""), "empty counter");
+  fails(decode_counter("12x"), "trailing garbage");
+  fails(decode_counter("-1"), "negative counter");
+  fails(decode_counter("99999999999999999999"), "overflow");
+}
+
+}  // namespace
+}  // namespace cdr
