@@ -10,8 +10,8 @@
 //   held           records a legal hold keeps past their deadline, behind a
 //                  one-byte tag (cdr::held_tag)
 //   system         format version, consumer offsets, partition counts,
-//                  partition states, and the service's own entries
-//                  (holds, journals, audit and event outboxes) under "q"
+//                  partition states, and the saved state (holds, journals,
+//                  audit and event outboxes; cdr/store/saved_state.h)
 // Record column families cut SST files at partition-prefix boundaries, so a
 // partition's data lives in whole files of its own.
 #pragma once
@@ -50,10 +50,8 @@ class store_error : public std::runtime_error {
   kind kind_;
 };
 
-// The column families a retention change or a scan can name.
-enum class family : std::uint8_t { metadata, identifiers, usage, subject_index, held };
-std::string_view name(family f);
-std::optional<family> family_from_name(std::string_view text);
+// The column families a retention change or a scan can name (cdr::family).
+using family = cdr::family;
 
 struct id_entry {
   partition where;
@@ -69,6 +67,7 @@ struct stored_record {
 };
 
 class store;
+class saved_state;
 
 // Everything one consumed batch changes, committed atomically by the store
 // it was made for.
@@ -118,13 +117,14 @@ class change {
   // Marks what sweeps have done to a partition; a dropped partition's
   // record count is removed.
   void set_state(const partition& p, partition_state s);
-  // The service's own entries in the system family (under "q").
-  void put_entry(std::string_view key, std::string_view value);
-  void remove_entry(std::string_view key);
   bool empty() const;
 
  private:
   friend class store;
+  friend class saved_state;
+  // Saved-state entries in the system family; only saved_state writes them.
+  void put_entry(std::string_view key, std::string_view value);
+  void remove_entry(std::string_view key);
   struct impl;
   std::unique_ptr<impl> impl_;
 };
@@ -141,6 +141,7 @@ class store {
  public:
   friend class write_batch;
   friend class change;
+  friend class saved_state;
   // Opens (creating if needed) the store; throws store_error on failure,
   // including a format version this build does not understand.
   explicit store(const storage_config& config);
@@ -170,9 +171,6 @@ class store {
   // --- Retention (sweeps, holds, erasure, verification) ---
   void apply(change& c);
   std::map<partition, partition_state> states() const;
-  // The service's entries whose key starts with prefix, in key order.
-  std::vector<std::pair<std::string, std::string>> entries(std::string_view prefix) const;
-  std::optional<std::string> entry(std::string_view key) const;
   std::optional<std::string> value(family f, std::string_view key) const;
   // Calls fn(key, value) for the keys in [r.begin, r.end) (an empty end:
   // to the last key) until fn returns false.
@@ -182,7 +180,7 @@ class store {
   // live WAL keeps their bytes), deletes the files inside each range,
   // compacts the ranges some file still has keys of, then checks.
   // Returns what is still on disk (empty when purged).
-  std::vector<residue> purge(const std::vector<std::pair<family, key_range>>& ranges);
+  std::vector<residue> purge(const std::vector<removal>& ranges);
   // Reads the keys of every live SST file overlapping the ranges, and every
   // live WAL record, and reports those that fall in a range.
   struct disk_check {
@@ -190,10 +188,10 @@ class store {
     std::size_t sst_files_read = 0;
     std::size_t wal_files = 0;
   };
-  disk_check check_on_disk(const std::vector<std::pair<family, key_range>>& ranges) const;
+  disk_check check_on_disk(const std::vector<removal>& ranges) const;
   // The same for the SST files only; first_only: at most one key per file
   // and range (enough to tell whether anything is left).
-  disk_check check_files(const std::vector<std::pair<family, key_range>>& ranges, bool first_only = false) const;
+  disk_check check_files(const std::vector<removal>& ranges, bool first_only = false) const;
 
   // A consistent copy of the store in `dir` (which must not exist), made of
   // hard links where the file system allows; memtables are flushed first,
@@ -215,6 +213,10 @@ class store {
   std::uint64_t stall_micros() const;
 
  private:
+  // Saved-state entries (cdr/store/saved_state.h); key order.
+  std::vector<std::pair<std::string, std::string>> entries(std::string_view prefix) const;
+  std::optional<std::string> entry(std::string_view key) const;
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -1,0 +1,114 @@
+// The saved state kept in the store's system family (cdr/core/saved_state.h
+// has the types and codecs): the only code that knows its keys.
+//
+// Reads decode strictly. An entry that does not decode is never taken for an
+// absent one: it is returned in `unreadable`, logged once, and kept on a
+// list (unreadable()) until a later read finds it readable or gone. The
+// service refuses sweeps and erasures while that list is not empty.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cdr/core/result.h"
+#include "cdr/core/saved_state.h"
+#include "cdr/store/store.h"
+
+namespace cdr::store {
+
+struct unreadable_entry {
+  state_kind kind = state_kind::unknown;
+  std::string key;  // as people read it, e.g. "hold/0000000000000007"
+  std::string reason;
+  friend bool operator==(const unreadable_entry&, const unreadable_entry&) = default;
+};
+
+// The entries of one kind in key order, and those of the kind that did not decode.
+template <class K, class T>
+struct entries_of {
+  std::vector<std::pair<K, T>> items;
+  std::vector<unreadable_entry> unreadable;
+};
+
+enum class counter_name : std::uint8_t {
+  operations,  // numbers retention actions (audit entries, deletion events)
+  holds,       // numbers legal holds
+};
+
+class saved_state {
+ public:
+  explicit saved_state(store& s) : store_(s) {}
+  saved_state(const saved_state&) = delete;
+  saved_state& operator=(const saved_state&) = delete;
+
+  // Reads every entry; records and returns those that do not decode.
+  std::vector<unreadable_entry> check_all();
+  // The entries found unreadable by the reads so far.
+  std::vector<unreadable_entry> unreadable() const;
+  bool healthy() const;
+
+  // Absent: 0.
+  result<std::uint64_t> counter(counter_name n);
+  void put_counter(change& c, counter_name n, std::uint64_t v);
+
+  entries_of<std::uint64_t, hold> holds();
+  // nullopt: no hold has that id.
+  std::optional<result<hold>> hold_by_id(std::uint64_t id);
+  void put_hold(change& c, const hold& h);
+  void remove_hold(change& c, std::uint64_t id);
+
+  entries_of<std::uint64_t, journal_entry> journals();
+  void put_journal(change& c, std::uint64_t op, const journal_entry& j);
+  void remove_journal(change& c, std::uint64_t op);
+
+  // The deletion-event outbox, by event id.
+  entries_of<std::uint64_t, deletion_event> events();
+  std::size_t events_pending() const;
+  void put_event(change& c, const deletion_event& e);
+  void remove_event(change& c, std::uint64_t event_id);
+
+  // By subject (its keyed hash, raw bytes).
+  entries_of<std::string, deferred_erasure> deferred_erasures();
+  bool has_deferred_erasure(std::string_view subject) const;
+  void put_deferred_erasure(change& c, std::string_view subject, const deferred_erasure& d);
+  void remove_deferred_erasure(change& c, std::string_view subject);
+
+  entries_of<std::string, erased_subject> erased_subjects();
+  // Absent: none erased yet.
+  result<erased_subject> erased(std::string_view subject);
+  void put_erased(change& c, std::string_view subject, const erased_subject& e);
+
+  entries_of<std::uint64_t, pending_audit> pending_audit_entries();
+  void put_pending_audit(change& c, const pending_audit& a);
+  void remove_pending_audit(change& c, std::uint64_t op);
+  // Absent: an empty chain.
+  result<audit_head> head();
+  void put_head(change& c, const audit_head& h);
+
+  // The id (hex) of the key store the records are sealed under; nullopt
+  // for a store that was never bound.
+  std::optional<result<std::string>> keystore_binding();
+  void put_keystore_binding(change& c, std::string_view id_hex);
+
+ private:
+  template <class K, class T, class Decode, class Key>
+  entries_of<K, T> read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of);
+  template <class T, class Decode>
+  std::optional<result<T>> read_one(const std::string& key, state_kind kind, Decode decode);
+  void note(const std::string& key, state_kind kind, const std::string& reason);
+  void clear(const std::string& key);
+  // Forgets unreadable entries under `prefix` that are not in `still_bad`.
+  void forget_except(std::string_view prefix, const std::map<std::string, std::string>& still_bad);
+
+  store& store_;
+  mutable std::mutex mutex_;
+  std::map<std::string, unreadable_entry> unreadable_;  // by raw key
+};
+
+}  // namespace cdr::store

@@ -1,0 +1,151 @@
+// What the store adapter's files share and nothing else sees: the column
+// family table, the system family's tags, error classification and the
+// private state behind store, write_batch and change.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/write_batch.h>
+
+#include "cdr/store/store.h"
+
+namespace cdr::store::detail {
+
+enum cf : std::size_t { cf_default, cf_metadata, cf_identifiers, cf_usage, cf_subject, cf_ids, cf_held, cf_system, cf_count };
+inline constexpr std::array<const char*, cf_count> cf_names{"default",       "metadata", "identifiers", "usage",
+                                                            "subject_index", "ids",      "held",        "system"};
+using handles = std::array<rocksdb::ColumnFamilyHandle*, cf_count>;
+
+constexpr std::size_t cf_of(family f) {
+  switch (f) {
+    case family::metadata: return cf_metadata;
+    case family::identifiers: return cf_identifiers;
+    case family::usage: return cf_usage;
+    case family::subject_index: return cf_subject;
+    case family::held: return cf_held;
+  }
+  return cf_held;
+}
+std::optional<family> family_of(std::size_t c);
+std::optional<family> family_named(std::string_view cf_name);
+
+// Keys of the system family: one tag byte, then the rest.
+inline constexpr std::string_view format_key = "format_version";
+inline constexpr char offset_tag = 'o';  // + topic + '\0' + partition (be64) -> next offset (be64)
+inline constexpr char count_tag = 'c';   // + partition prefix -> record count (be64, merge-added)
+inline constexpr char state_tag = 's';   // + partition prefix -> state bits
+inline constexpr char entry_tag = 'q';   // + saved-state key (cdr/store/saved_state.h) -> its encoding
+
+std::string tagged(char tag, std::string_view rest);
+std::string offset_key(std::string_view topic, std::int32_t kafka_partition);
+std::uint8_t state_bits(partition_state s);
+partition_state state_of_bits(std::uint8_t b);
+
+// Classifies a RocksDB failure and throws it as a store_error.
+[[noreturn]] void raise(const rocksdb::Status& s, std::string_view what);
+// Turns RocksDB's per-thread perf context off on the calling thread (once).
+void without_perf_context();
+
+// Prefixes of dropped partitions, shared with the id index's compaction
+// filter: an id whose partition was dropped leaves the index with the next
+// compaction of its file, at no per-record cost to the sweep.
+class dropped_set {
+ public:
+  bool contains(std::string_view prefix) const;
+  void add(std::string prefix);
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::set<std::string, std::less<>> prefixes_;
+};
+
+// The options every column family and the database open with, and the
+// objects they point to (options.cc, where each setting says why).
+struct tuning {
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  std::shared_ptr<rocksdb::Statistics> stats;
+  std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
+};
+tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dropped);
+
+}  // namespace cdr::store::detail
+
+namespace cdr::store {
+
+struct store::impl {
+  std::unique_ptr<rocksdb::DB> db;
+  detail::handles cf{};
+  std::shared_ptr<rocksdb::Statistics> stats;
+  std::shared_ptr<detail::dropped_set> dropped = std::make_shared<detail::dropped_set>();
+  std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
+  std::string path;
+
+  // A write failed for lack of space: RocksDB then refuses writes until
+  // Resume() succeeds, which it does once space is back.
+  bool needs_resume = false;
+  store_error::kind resume_kind = store_error::kind::fatal;
+
+  // Serialises batch commits with retention changes, so no batch built
+  // before a sweep closed a partition can write into it afterwards.
+  std::mutex write_mutex;
+  std::map<partition, partition_state> states;  // guarded by write_mutex
+
+  rocksdb::ColumnFamilyHandle* h(family f) const { return cf[detail::cf_of(f)]; }
+  rocksdb::ColumnFamilyHandle* system() const { return cf[detail::cf_system]; }
+
+  // Writes a batch (write_mutex held by the caller); resumes after a
+  // full disk first.
+  void write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, std::string_view what);
+  // Flushes the memtables of every column family (waits for it).
+  void flush_all(std::string_view what);
+  // DeleteFilesInRange for each range: drops the SST files wholly inside it
+  // (not those a compaction is reading); the first failure, if any.
+  rocksdb::Status delete_files(const std::vector<removal>& ranges) const;
+  // Adds the live WAL records that put a key into one of the ranges;
+  // returns the number of live WAL files (disk_check.cc).
+  std::size_t wal_residues(const std::vector<removal>& ranges, std::vector<residue>& out) const;
+
+  // Open, step by step (store.cc).
+  void open(const storage_config& config);
+  void load_states();
+  void check_format(const storage_config& config);
+
+  ~impl();
+};
+
+struct write_batch::impl {
+  const detail::handles* cf = nullptr;
+  rocksdb::ColumnFamilyHandle* h(std::size_t i) const { return (*cf)[i]; }
+  rocksdb::WriteBatch batch;
+  std::map<partition, std::int64_t> counts;
+  // Subject-index keys are random within a partition; written sorted at
+  // commit, they reach the memtable in order and its insert hint works.
+  std::vector<std::string> subjects;
+  bool subjects_written = false;
+  // Partitions the batch writes identifiers (or subject entries) into.
+  std::set<partition> identifier_partitions;
+  std::string key;
+  std::string value;
+};
+
+struct change::impl {
+  const store::impl* s = nullptr;
+  rocksdb::WriteBatch batch;
+  std::map<partition, partition_state> states;
+  std::vector<removal> ranges;  // removed as ranges
+};
+
+}  // namespace cdr::store

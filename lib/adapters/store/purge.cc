@@ -1,0 +1,141 @@
+// Physical removal (purge) and the operations that wait for RocksDB's own
+// background work: settle and checkpoint. RocksDB's flushes, compactions
+// and file deletions run on its threads in real time, so these waits poll
+// on the steady clock, not on the service's time source.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <rocksdb/transaction_log.h>
+#include <rocksdb/utilities/checkpoint.h>
+
+#include "cdr/store/store.h"
+#include "internal.h"
+
+namespace cdr::store {
+using namespace detail;
+
+namespace {
+
+// Polls a background condition at `every` until it holds or `attempts` ran out.
+template <class F>
+bool wait_for_rocksdb(F&& done, std::chrono::milliseconds every, int attempts) {
+  for (int i = 0; i < attempts; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return done();
+}
+
+// Files that still hold keys of a range (shared with other keys, or in level
+// 0) are rewritten down to the bottom level without them: one compaction
+// per family and partition, spanning its residues.
+std::map<std::pair<family, std::string>, key_range> compaction_spans(const std::vector<residue>& left) {
+  std::map<std::pair<family, std::string>, key_range> spans;
+  for (const auto& res : left) {
+    const auto group = res.key.substr(0, partition_prefix_size + (res.where == family::held ? 1 : 0));
+    auto [it, fresh] = spans.try_emplace({res.where, group}, point_range(res.key));
+    if (!fresh) {
+      it->second.begin = std::min(it->second.begin, res.key);
+      it->second.end = std::max(it->second.end, point_range(res.key).end);
+    }
+  }
+  return spans;
+}
+
+}  // namespace
+
+std::vector<residue> store::purge(const std::vector<removal>& ranges) {
+  if (ranges.empty()) return {};
+  // Whole files inside a range go without rewriting anything: partitions
+  // have SST files of their own. First thing, before a flush of the
+  // memtable holding the range deletion can start a compaction that reads
+  // those files (DeleteFilesInRange skips files being compacted).
+  const auto delete_files = [&] {
+    if (const auto s = impl_->delete_files(ranges); !s.ok()) raise(s, "cannot delete files in a purged range");
+  };
+  delete_files();
+  // Removed keys still in a live WAL (written since the last flush): every
+  // memtable is flushed, which makes every WAL up to the current one
+  // obsolete (WAL archiving and recycling are off); RocksDB deletes them
+  // right after, in the background, and the purge waits for that.
+  std::vector<residue> in_wal;
+  impl_->wal_residues(ranges, in_wal);
+  if (!in_wal.empty()) {
+    std::unique_ptr<rocksdb::LogFile> current;
+    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
+    impl_->flush_all("cannot flush before a purge");
+    wait_for_rocksdb(
+        [&] {
+          rocksdb::VectorLogPtr wals;
+          if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
+          return wals.empty() || wals.front()->LogNumber() > current->LogNumber();
+        },
+        std::chrono::milliseconds(1), 5000);
+  }
+  // A file a background compaction is reading (RocksDB rewrites bottommost
+  // files once, to zero their sequence numbers; a flush of the range
+  // deletion can pull them into a compaction) is skipped by
+  // DeleteFilesInRange; its output lies inside the range too, so the
+  // deletion is retried once that compaction is done. Each attempt reads one
+  // key per file and range (a month's file can hold millions). (The WAL
+  // cannot get new keys of these ranges: ingest batches into a closed
+  // partition are refused, and retention changes run one at a time.)
+  std::vector<residue> left;
+  bool first = true;
+  wait_for_rocksdb(
+      [&] {
+        if (!std::exchange(first, false)) delete_files();
+        left = check_files(ranges, /*first_only=*/true).residues;
+        return std::none_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
+      },
+      std::chrono::milliseconds(50), 200);
+  if (left.empty()) return left;
+  for (const auto& [key, r] : compaction_spans(check_files(ranges).residues)) {
+    rocksdb::CompactRangeOptions co;
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    co.exclusive_manual_compaction = false;
+    const rocksdb::Slice b(r.begin);
+    const rocksdb::Slice e(r.end);
+    if (const auto s = impl_->db->CompactRange(co, impl_->h(key.first), &b, &e); !s.ok()) {
+      raise(s, "cannot compact a purged range");
+    }
+  }
+  return check_files(ranges).residues;
+}
+
+void store::checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  if (const auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw); !s.ok()) raise(s, "cannot start a checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  if (const auto s = cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0); !s.ok()) {
+    raise(s, fmt::format("cannot write a checkpoint to {}", dir));
+  }
+}
+
+void store::settle(bool compact) {
+  impl_->flush_all("cannot flush");
+  for (auto* handle : impl_->cf) {
+    if (!compact) continue;
+    rocksdb::CompactRangeOptions co;
+    co.exclusive_manual_compaction = false;
+    // Rewrites the bottom level too, with sequence numbers zeroed, as
+    // RocksDB does to bottommost files some time after they are written.
+    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    if (const auto s = impl_->db->CompactRange(co, handle, nullptr, nullptr); !s.ok()) raise(s, "cannot compact");
+  }
+  const auto idle = [&] {
+    std::uint64_t running = 0;
+    std::uint64_t pending = 0;
+    std::uint64_t flushes = 0;
+    impl_->db->GetIntProperty("rocksdb.num-running-compactions", &running);
+    impl_->db->GetIntProperty("rocksdb.compaction-pending", &pending);
+    impl_->db->GetIntProperty("rocksdb.num-running-flushes", &flushes);
+    return running == 0 && pending == 0 && flushes == 0;
+  };
+  while (!wait_for_rocksdb(idle, std::chrono::milliseconds(50), 1200)) {
+  }
+}
+
+}  // namespace cdr::store

@@ -1,0 +1,168 @@
+// Reads: records, the id index, offsets, counts, the subject index, scans.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "cdr/store/store.h"
+#include "internal.h"
+
+namespace cdr::store {
+using namespace detail;
+
+namespace {
+
+id_entry decode_id_entry(std::string_view v) {
+  const auto p = decode_partition(v);
+  if (!p || v.size() != partition_prefix_size + 8) {
+    throw store_error(store_error::kind::fatal, "corrupt id index entry");
+  }
+  return id_entry{*p, read_be64(v.substr(partition_prefix_size))};
+}
+
+}  // namespace
+
+std::optional<id_entry> store::find_id(record_kind kind, std::string_view id) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_ids], id_index_key(kind, id), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) raise(s, "cannot read the id index");
+  return decode_id_entry(v);
+}
+
+std::vector<std::optional<id_entry>> store::find_ids(
+    const std::vector<std::pair<record_kind, std::string_view>>& ids) const {
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& [kind, id] : ids) keys.push_back(id_index_key(kind, id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  without_perf_context();
+  // Ingest asks in key order; RocksDB then skips sorting the keys itself.
+  const bool sorted = std::is_sorted(keys.begin(), keys.end());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf[cf_ids], slices.size(), slices.data(), values.data(),
+                      statuses.data(), sorted);
+  std::vector<std::optional<id_entry>> out(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) raise(statuses[i], "cannot read the id index");
+    out[i] = decode_id_entry(values[i].ToStringView());
+  }
+  return out;
+}
+
+std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t kafka_partition) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->system(), offset_key(topic, kafka_partition), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok() || v.size() != 8) raise(s, "cannot read a stored offset");
+  return static_cast<std::int64_t>(read_be64(v));
+}
+
+std::optional<stored_record> store::get(record_kind kind, std::string_view id) const {
+  const auto entry = find_id(kind, id);
+  if (!entry) return std::nullopt;
+  const auto key = record_key(entry->where, id);
+  stored_record r{entry->where, std::string(id), {}, std::nullopt};
+  // A record lives in its partition's family until a sweep removes it, and
+  // in the held family when a legal hold kept it.
+  auto metadata = value(kind == record_kind::cdr ? family::metadata : family::usage, key);
+  if (!metadata) metadata = value(family::held, held_key(held_tag::record, key));
+  if (!metadata) return std::nullopt;  // its partition was dropped
+  r.metadata = std::move(*metadata);
+  if (kind == record_kind::cdr) {
+    r.identifiers = value(family::identifiers, key);
+    if (!r.identifiers) {
+      r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
+      r.identifiers_held = r.identifiers.has_value();
+    }
+  }
+  return r;
+}
+
+void store::for_each_record(record_kind kind,
+                            const std::function<void(const partition&, std::string_view, bool)>& fn) const {
+  const auto main_cf = kind == record_kind::cdr ? cf_metadata : cf_usage;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[main_cf]));
+  std::string ignored;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto key = it->key();
+    const auto p = decode_partition(key.ToStringView());
+    if (!p) continue;
+    bool has_identifiers = false;
+    if (kind == record_kind::cdr) {
+      const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ignored);
+      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
+      has_identifiers = s.ok();
+    }
+    fn(*p, record_id_of(key.ToStringView()), has_identifiers);
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot iterate records");
+}
+
+std::map<partition, std::int64_t> store::counts() const {
+  std::map<partition, std::int64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->system()));
+  const std::string start(1, count_tag);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    const auto key = it->key().ToStringView().substr(1);
+    if (auto p = decode_partition(key); p && it->value().size() == 8) {
+      out[*p] = static_cast<std::int64_t>(read_be64(it->value().ToStringView()));
+    }
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot read partition counts");
+  return out;
+}
+
+std::vector<std::string> store::subject_ids(const partition& p, std::string_view hash, bool held) const {
+  std::string prefix = partition_prefix(p);
+  prefix.append(hash);
+  if (held) prefix = held_key(held_tag::subject, prefix);
+  std::vector<std::string> out;
+  scan(held ? family::held : family::subject_index, prefix_range(prefix), [&](std::string_view key, std::string_view) {
+    out.emplace_back(key.substr(prefix.size()));
+    return true;
+  });
+  return out;
+}
+
+std::optional<std::string> store::value(family f, std::string_view key) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->h(f), key, &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) raise(s, "cannot read a value");
+  return v;
+}
+
+void store::scan(family f, const key_range& r,
+                 const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(r.end);
+  if (!r.end.empty()) ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->h(f)));
+  for (it->Seek(r.begin); it->Valid(); it->Next()) {
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot scan a key range");
+}
+
+std::vector<std::pair<std::string, std::string>> store::entries(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto start = tagged(entry_tag, prefix);
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->system()));
+  for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
+    out.emplace_back(it->key().ToString().substr(1), it->value().ToString());
+  }
+  if (!it->status().ok()) raise(it->status(), "cannot read the saved state");
+  return out;
+}
+
+std::optional<std::string> store::entry(std::string_view key) const {
+  std::string v;
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->system(), tagged(entry_tag, key), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) raise(s, "cannot read the saved state");
+  return v;
+}
+
+}  // namespace cdr::store

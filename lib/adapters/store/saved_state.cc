@@ -1,0 +1,288 @@
+#include "cdr/store/saved_state.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cdr/core/hex.h"
+
+namespace cdr::store {
+namespace {
+
+// Keys under the system family's saved-state tag. Numbered entries end in a
+// big-endian u64 (so they list in number order), subjects' in their hex.
+constexpr std::string_view hold_prefix = "hold/";
+constexpr std::string_view journal_prefix = "journal/";
+constexpr std::string_view event_prefix = "event/";
+constexpr std::string_view deferred_prefix = "deferred/";
+constexpr std::string_view erased_prefix = "erased/";
+constexpr std::string_view audit_prefix = "audit/";
+constexpr std::string_view head_key = "audit_head";
+constexpr std::string_view keystore_key = "keystore_id";
+
+std::string_view counter_key(counter_name n) {
+  switch (n) {
+    case counter_name::operations: return "op_counter";
+    case counter_name::holds: return "hold_counter";
+  }
+  return "op_counter";
+}
+
+std::string numbered(std::string_view prefix, std::uint64_t n) { return std::string(prefix) + be64(n); }
+std::string by_subject(std::string_view prefix, std::string_view subject) {
+  return std::string(prefix) + to_hex(subject);
+}
+
+bool starts(std::string_view key, std::string_view prefix) { return key.substr(0, prefix.size()) == prefix; }
+
+// The key as people read it: a numbered entry's number in hex.
+std::string readable(std::string_view key) {
+  for (auto p : {hold_prefix, journal_prefix, event_prefix, audit_prefix}) {
+    if (starts(key, p) && key.size() == p.size() + 8) return std::string(p) + to_hex(key.substr(p.size()));
+  }
+  return std::string(key);
+}
+
+state_kind kind_of_key(std::string_view key) {
+  if (starts(key, hold_prefix)) return state_kind::hold;
+  if (starts(key, journal_prefix)) return state_kind::journal;
+  if (starts(key, event_prefix)) return state_kind::deletion_event;
+  if (starts(key, deferred_prefix)) return state_kind::deferred_erasure;
+  if (starts(key, erased_prefix)) return state_kind::erased_subject;
+  if (starts(key, audit_prefix)) return state_kind::pending_audit;
+  if (key == head_key) return state_kind::audit_head;
+  if (key == keystore_key) return state_kind::keystore_binding;
+  if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds)) {
+    return state_kind::counter;
+  }
+  return state_kind::unknown;
+}
+
+std::optional<std::uint64_t> number_of(std::string_view key, std::string_view prefix) {
+  if (key.size() != prefix.size() + 8) return std::nullopt;
+  return read_be64(key.substr(prefix.size()));
+}
+
+std::optional<std::string> subject_of(std::string_view key, std::string_view prefix) {
+  return from_hex(key.substr(prefix.size()));
+}
+
+// Decodes any entry by its key's kind; the reason when it does not decode.
+std::optional<std::string> problem_of(std::string_view key, std::string_view value) {
+  const auto reason = [](const auto& r) { return r ? std::nullopt : std::optional<std::string>(r.error()); };
+  const auto numbered_ok = [&](std::string_view prefix) { return number_of(key, prefix).has_value(); };
+  switch (kind_of_key(key)) {
+    case state_kind::hold:
+      return numbered_ok(hold_prefix) ? reason(decode_hold(value)) : std::optional<std::string>("malformed key");
+    case state_kind::journal:
+      return numbered_ok(journal_prefix) ? reason(decode_journal(value)) : std::optional<std::string>("malformed key");
+    case state_kind::deletion_event:
+      return numbered_ok(event_prefix) ? reason(decode_deletion_event(value))
+                                       : std::optional<std::string>("malformed key");
+    case state_kind::pending_audit:
+      return numbered_ok(audit_prefix) ? reason(decode_pending_audit(value))
+                                       : std::optional<std::string>("malformed key");
+    case state_kind::deferred_erasure:
+      return subject_of(key, deferred_prefix) ? reason(decode_deferred_erasure(value))
+                                              : std::optional<std::string>("malformed key");
+    case state_kind::erased_subject:
+      return subject_of(key, erased_prefix) ? reason(decode_erased_subject(value))
+                                            : std::optional<std::string>("malformed key");
+    case state_kind::audit_head: return reason(decode_audit_head(value));
+    case state_kind::counter: return reason(decode_counter(value));
+    case state_kind::keystore_binding:
+      return from_hex(value) ? std::nullopt : std::optional<std::string>("key store id: not hexadecimal");
+    case state_kind::unknown: return "a saved-state key this build does not know";
+  }
+  return "a saved-state key this build does not know";
+}
+
+}  // namespace
+
+void saved_state::note(const std::string& key, state_kind kind, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  auto [it, fresh] = unreadable_.try_emplace(key, unreadable_entry{kind, readable(key), reason});
+  if (fresh || it->second.reason != reason) {
+    it->second.reason = reason;
+    spdlog::critical("saved state {} ({}) does not decode: {}; sweeps and erasures are refused until it is repaired "
+                     "(docs/operations.md, \"CdrRetentionSavedStateUnreadable\")",
+                     readable(key), name(kind), reason);
+  }
+}
+
+void saved_state::clear(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  if (unreadable_.erase(key) != 0) spdlog::warn("saved state {} is readable again (or gone)", readable(key));
+}
+
+void saved_state::forget_except(std::string_view prefix, const std::map<std::string, std::string>& still_bad) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(unreadable_,
+                [&](const auto& e) { return starts(e.first, prefix) && still_bad.count(e.first) == 0; });
+}
+
+std::vector<unreadable_entry> saved_state::check_all() {
+  std::map<std::string, std::string> found;
+  for (const auto& [key, value] : store_.entries("")) {
+    if (auto why = problem_of(key, value)) found.emplace(key, *why);
+  }
+  forget_except("", found);
+  std::vector<unreadable_entry> out;
+  for (const auto& [key, why] : found) {
+    note(key, kind_of_key(key), why);
+    out.push_back({kind_of_key(key), readable(key), why});
+  }
+  return out;
+}
+
+std::vector<unreadable_entry> saved_state::unreadable() const {
+  std::lock_guard lock(mutex_);
+  std::vector<unreadable_entry> out;
+  for (const auto& [key, e] : unreadable_) out.push_back(e);
+  return out;
+}
+
+bool saved_state::healthy() const {
+  std::lock_guard lock(mutex_);
+  return unreadable_.empty();
+}
+
+template <class K, class T, class Decode, class Key>
+entries_of<K, T> saved_state::read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of) {
+  entries_of<K, T> out;
+  std::map<std::string, std::string> bad;
+  for (const auto& [key, value] : store_.entries(prefix)) {
+    const auto k = key_of(key);
+    auto decoded = decode(value);
+    if (k && decoded) {
+      out.items.emplace_back(*k, std::move(decoded).value());
+    } else {
+      bad.emplace(key, k ? decoded.error() : std::string("malformed key"));
+    }
+  }
+  forget_except(prefix, bad);
+  for (const auto& [key, why] : bad) {
+    note(key, kind, why);
+    out.unreadable.push_back({kind, readable(key), why});
+  }
+  return out;
+}
+
+template <class T, class Decode>
+std::optional<result<T>> saved_state::read_one(const std::string& key, state_kind kind, Decode decode) {
+  const auto value = store_.entry(key);
+  if (!value) {
+    clear(key);
+    return std::nullopt;
+  }
+  result<T> decoded = decode(*value);
+  if (decoded) {
+    clear(key);
+  } else {
+    note(key, kind, decoded.error());
+  }
+  return decoded;
+}
+
+// --- counters ---
+
+result<std::uint64_t> saved_state::counter(counter_name n) {
+  auto r = read_one<std::uint64_t>(std::string(counter_key(n)), state_kind::counter, decode_counter);
+  return r ? std::move(*r) : result<std::uint64_t>(0);
+}
+void saved_state::put_counter(change& c, counter_name n, std::uint64_t v) {
+  c.put_entry(counter_key(n), encode_counter(v));
+}
+
+// --- holds ---
+
+entries_of<std::uint64_t, hold> saved_state::holds() {
+  return read_all<std::uint64_t, hold>(hold_prefix, state_kind::hold, decode_hold,
+                                       [](std::string_view k) { return number_of(k, hold_prefix); });
+}
+std::optional<result<hold>> saved_state::hold_by_id(std::uint64_t id) {
+  return read_one<hold>(numbered(hold_prefix, id), state_kind::hold, decode_hold);
+}
+void saved_state::put_hold(change& c, const hold& h) { c.put_entry(numbered(hold_prefix, h.id), encode(h)); }
+void saved_state::remove_hold(change& c, std::uint64_t id) { c.remove_entry(numbered(hold_prefix, id)); }
+
+// --- journals ---
+
+entries_of<std::uint64_t, journal_entry> saved_state::journals() {
+  return read_all<std::uint64_t, journal_entry>(journal_prefix, state_kind::journal, decode_journal,
+                                                [](std::string_view k) { return number_of(k, journal_prefix); });
+}
+void saved_state::put_journal(change& c, std::uint64_t op, const journal_entry& j) {
+  c.put_entry(numbered(journal_prefix, op), encode(j));
+}
+void saved_state::remove_journal(change& c, std::uint64_t op) { c.remove_entry(numbered(journal_prefix, op)); }
+
+// --- the deletion-event outbox ---
+
+entries_of<std::uint64_t, deletion_event> saved_state::events() {
+  return read_all<std::uint64_t, deletion_event>(event_prefix, state_kind::deletion_event, decode_deletion_event,
+                                                 [](std::string_view k) { return number_of(k, event_prefix); });
+}
+std::size_t saved_state::events_pending() const { return store_.entries(event_prefix).size(); }
+void saved_state::put_event(change& c, const deletion_event& e) {
+  c.put_entry(numbered(event_prefix, e.event_id), encode(e));
+}
+void saved_state::remove_event(change& c, std::uint64_t event_id) { c.remove_entry(numbered(event_prefix, event_id)); }
+
+// --- erasures ---
+
+entries_of<std::string, deferred_erasure> saved_state::deferred_erasures() {
+  return read_all<std::string, deferred_erasure>(deferred_prefix, state_kind::deferred_erasure,
+                                                 decode_deferred_erasure,
+                                                 [](std::string_view k) { return subject_of(k, deferred_prefix); });
+}
+bool saved_state::has_deferred_erasure(std::string_view subject) const {
+  return store_.entry(by_subject(deferred_prefix, subject)).has_value();
+}
+void saved_state::put_deferred_erasure(change& c, std::string_view subject, const deferred_erasure& d) {
+  c.put_entry(by_subject(deferred_prefix, subject), encode(d));
+}
+void saved_state::remove_deferred_erasure(change& c, std::string_view subject) {
+  c.remove_entry(by_subject(deferred_prefix, subject));
+}
+
+entries_of<std::string, erased_subject> saved_state::erased_subjects() {
+  return read_all<std::string, erased_subject>(erased_prefix, state_kind::erased_subject, decode_erased_subject,
+                                               [](std::string_view k) { return subject_of(k, erased_prefix); });
+}
+result<erased_subject> saved_state::erased(std::string_view subject) {
+  auto r = read_one<erased_subject>(by_subject(erased_prefix, subject), state_kind::erased_subject,
+                                    decode_erased_subject);
+  return r ? std::move(*r) : result<erased_subject>(erased_subject{});
+}
+void saved_state::put_erased(change& c, std::string_view subject, const erased_subject& e) {
+  c.put_entry(by_subject(erased_prefix, subject), encode(e));
+}
+
+// --- the audit trail ---
+
+entries_of<std::uint64_t, pending_audit> saved_state::pending_audit_entries() {
+  return read_all<std::uint64_t, pending_audit>(audit_prefix, state_kind::pending_audit, decode_pending_audit,
+                                                [](std::string_view k) { return number_of(k, audit_prefix); });
+}
+void saved_state::put_pending_audit(change& c, const pending_audit& a) {
+  c.put_entry(numbered(audit_prefix, a.op), encode(a));
+}
+void saved_state::remove_pending_audit(change& c, std::uint64_t op) { c.remove_entry(numbered(audit_prefix, op)); }
+
+result<audit_head> saved_state::head() {
+  auto r = read_one<audit_head>(std::string(head_key), state_kind::audit_head, decode_audit_head);
+  return r ? std::move(*r) : result<audit_head>(audit_head{});
+}
+void saved_state::put_head(change& c, const audit_head& h) { c.put_entry(head_key, encode(h)); }
+
+// --- the key store binding ---
+
+std::optional<result<std::string>> saved_state::keystore_binding() {
+  return read_one<std::string>(std::string(keystore_key), state_kind::keystore_binding,
+                               [](std::string_view v) -> result<std::string> {
+                                 if (v.empty() || !from_hex(v)) return failure{"key store id: not hexadecimal"};
+                                 return std::string(v);
+                               });
+}
+void saved_state::put_keystore_binding(change& c, std::string_view id_hex) { c.put_entry(keystore_key, id_hex); }
+
+}  // namespace cdr::store
