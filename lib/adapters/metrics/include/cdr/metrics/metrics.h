@@ -18,24 +18,13 @@
 #include <prometheus/registry.h>
 
 #include "cdr/core/config.h"
+#include "cdr/metrics/snapshots.h"
 
 namespace prometheus {
 class Exposer;
 }
 
 namespace cdr::metrics {
-
-// A collectable whose families are computed at scrape time, for values read
-// from elsewhere (the clock, the store) instead of being kept in sync.
-class callback_collector final : public prometheus::Collectable {
- public:
-  using callback = std::function<std::vector<prometheus::MetricFamily>()>;
-  explicit callback_collector(callback cb) : cb_(std::move(cb)) {}
-  std::vector<prometheus::MetricFamily> Collect() const override { return cb_(); }
-
- private:
-  callback cb_;
-};
 
 // Builds a family with one unlabelled gauge or counter sample.
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
@@ -59,6 +48,11 @@ class endpoint {
 
   prometheus::Registry& registry() { return *registry_; }
   void add(std::shared_ptr<prometheus::Collectable> collectable);
+  // Scrape-time figures: `read` is called once per scrape, on the HTTP
+  // server's thread (collectors.cc builds the families).
+  void collect_daemon(std::function<daemon_snapshot()> read);
+  void collect_store(std::function<store_snapshot()> read);
+  void collect_retention(std::function<retention_snapshot()> read);
   std::uint16_t port() const;
   std::string address() const;  // host:port actually bound
 

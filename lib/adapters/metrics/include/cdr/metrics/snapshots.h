@@ -1,0 +1,50 @@
+// Plain figures the service hands the metrics adapter at scrape time. No
+// prometheus-cpp type appears here: the collectors in collectors.cc turn
+// them into metric families (names and help: docs/metrics.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cdr::metrics {
+
+// The daemon itself.
+struct daemon_snapshot {
+  bool clock_simulated = false;
+  double clock_seconds = 0;  // the daemon's notion of now, Unix time
+  std::uint32_t admin_connections = 0;
+};
+
+struct lag_sample {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t messages = 0;
+};
+
+// The store and the consumer's view of Kafka.
+struct store_snapshot {
+  std::map<std::string, double> records_by_kind;  // "cdr", "usage"
+  std::vector<std::pair<std::string, std::uint64_t>> bytes_by_family;
+  bool write_stopped = false;
+  std::uint64_t stall_micros = 0;
+  std::vector<lag_sample> lag;
+};
+
+// Retention, keys and saved state.
+struct retention_snapshot {
+  std::size_t overdue_partitions = 0;
+  std::int64_t overdue_records = 0;
+  std::size_t holds_active = 0;
+  std::int64_t records_held = 0;
+  std::size_t events_pending = 0;
+  std::size_t keys_live = 0;
+  std::uint64_t keys_destroyed = 0;
+  std::uint64_t decrypt_failures = 0;
+  // Unreadable saved-state entries by kind (every kind, zeros included).
+  std::map<std::string, std::size_t> saved_state_unreadable;
+};
+
+}  // namespace cdr::metrics
