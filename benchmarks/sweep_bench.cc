@@ -26,8 +26,10 @@
 #include "cdr/crypto/crypto.h"
 #include "cdr/crypto/keystore.h"
 #include "cdr/metrics/retention_probe.h"
+#include "cdr/store/saved_state.h"
 #include "cdr/store/store.h"
-#include "retention.h"
+#include "retention/retention.h"
+#include "system_time.h"
 #include "vault.h"
 
 namespace {
@@ -109,8 +111,11 @@ int main(int argc, char** argv) {
   service::vault keys(keystore);
   prometheus::Registry registry;
   metrics::retention_probe probe(registry);
-  manual_clock clock(parse_rfc3339("2020-12-15T00:00:00Z").value());
-  service::retention r(config, "", clock, s, probe, std::string(subject_secret), keys);
+  // Deadlines on a simulated wall clock; durations on the real one.
+  service::simulated_wall_time clock(parse_rfc3339("2020-12-15T00:00:00Z").value());
+  store::saved_state state(s);
+  state.check_all();
+  service::retention r(config, clock, s, state, probe, std::string(subject_secret), keys, nullptr);
 
   const auto a = month::of(2019, 12);  // strip 2021-01-01, drop 2029-01-01
   const auto b = month::of(2020, 1);   // strip 2021-02-01, drop 2030-01-01

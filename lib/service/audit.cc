@@ -10,37 +10,19 @@
 
 #include <fmt/format.h>
 
+#include <spdlog/spdlog.h>
+
 #include "cdr/core/key_layout.h"
 #include "cdr/crypto/crypto.h"
 
 namespace cdr::service {
 namespace {
 
-constexpr std::string_view pending_prefix = "audit/";
-constexpr std::string_view head_key = "audit_head";
-
 // The hash of a line is the SHA-256 of the line without its "hash" member
 // (nlohmann dumps members sorted, so this is canonical).
 std::string line_hash(nlohmann::json line) {
   line.erase("hash");
   return crypto::sha256_hex(line.dump());
-}
-
-struct head {
-  std::uint64_t seq = 0;
-  std::string hash = std::string(64, '0');
-};
-
-head read_head(const store::store& s) {
-  head h;
-  if (auto v = s.entry(head_key)) {
-    const auto j = nlohmann::json::parse(*v, nullptr, false);
-    if (j.is_object()) {
-      h.seq = j.value("seq", std::uint64_t{0});
-      h.hash = j.value("hash", h.hash);
-    }
-  }
-  return h;
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -55,58 +37,72 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 }  // namespace
 
-audit_trail::audit_trail(store::store& s, std::string path) : store_(s), path_(std::move(path)) { drain(); }
+audit_trail::audit_trail(store::store& s, store::saved_state& state, std::string path)
+    : store_(s), state_(state), path_(std::move(path)) {
+  drain();
+}
 
 void audit_trail::stage(store::change& c, std::uint64_t op, nlohmann::json entry, instant at) {
-  nlohmann::json pending{{"op", op}, {"time", format_rfc3339(at)}, {"entry", std::move(entry)}};
-  c.put_entry(std::string(pending_prefix) + be64(op), pending.dump());
+  state_.put_pending_audit(c, pending_audit{op, at, std::move(entry)});
 }
 
 void audit_trail::drain() {
   std::lock_guard lock(mutex_);
-  const auto pending = store_.entries(pending_prefix);
-  if (pending.empty()) return;
-  auto h = read_head(store_);
+  const auto pending = state_.pending_audit_entries();
+  if (pending.items.empty()) return;
+  if (!pending.unreadable.empty()) {
+    // Appending around an entry that cannot be read would make the trail
+    // silently miss it: nothing is appended until it is repaired.
+    spdlog::error("audit trail: {} pending entr(ies) not appended while {} does not decode", pending.items.size(),
+                  pending.unreadable.front().key);
+    return;
+  }
+  auto stored = state_.head();
+  if (!stored) {
+    spdlog::error("audit trail: not appended while its recorded head does not decode: {}", stored.error());
+    return;
+  }
+  auto h = stored.value();
   // A crash after the append but before the head moved: the file is ahead
   // of the head by the lines of entries still pending. Those are not
   // appended twice.
   const auto lines = read_lines(path_);
-  std::uint64_t file_seq = 0;
-  std::string file_hash = h.hash;
+  std::uint64_t appended_op = 0;
   if (!lines.empty()) {
     const auto last = nlohmann::json::parse(lines.back(), nullptr, false);
-    if (last.is_object()) {
-      file_seq = last.value("seq", std::uint64_t{0});
-      file_hash = last.value("hash", file_hash);
+    if (last.is_object() && last.value("seq", std::uint64_t{0}) > h.seq) {
+      appended_op = last.value("op", std::uint64_t{0});
+      h.seq = last.value("seq", std::uint64_t{0});
+      h.hash = last.value("hash", h.hash);
     }
   }
-  std::uint64_t appended_op = 0;
-  if (file_seq > h.seq && !lines.empty()) {
-    const auto last = nlohmann::json::parse(lines.back(), nullptr, false);
-    appended_op = last.value("op", std::uint64_t{0});
-    h.seq = file_seq;
-    h.hash = file_hash;
-  }
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot open the audit trail {}: {}", path_, std::strerror(errno)));
   std::string out;
   store::change c(store_);
-  for (const auto& [key, value] : pending) {
-    c.remove_entry(key);
-    auto j = nlohmann::json::parse(value, nullptr, false);
-    if (!j.is_object()) continue;
-    if (j.value("op", std::uint64_t{0}) <= appended_op) continue;
-    nlohmann::json line{{"seq", h.seq + 1}, {"prev", h.hash}, {"op", j["op"]}, {"time", j["time"]},
-                        {"entry", j["entry"]}};
+  for (const auto& [op, entry] : pending.items) {
+    state_.remove_pending_audit(c, op);
+    if (entry.op <= appended_op) continue;
+    nlohmann::json line{{"seq", h.seq + 1},
+                        {"prev", h.hash},
+                        {"op", entry.op},
+                        {"time", format_rfc3339(entry.time)},
+                        {"entry", entry.entry}};
     line["hash"] = line_hash(line);
     h.seq += 1;
     h.hash = line["hash"].get<std::string>();
     out += line.dump();
     out += '\n';
   }
+  append(out);
+  state_.put_head(c, h);
+  store_.apply(c);
+}
+
+void audit_trail::append(const std::string& text) const {
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot open the audit trail {}: {}", path_, std::strerror(errno)));
   std::size_t done = 0;
-  while (done < out.size()) {
-    const auto n = ::write(fd, out.data() + done, out.size() - done);
+  while (done < text.size()) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -118,13 +114,17 @@ void audit_trail::drain() {
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
   if (!synced) throw std::runtime_error(fmt::format("cannot fsync the audit trail {}", path_));
-  c.put_entry(head_key, nlohmann::json{{"seq", h.seq}, {"hash", h.hash}}.dump());
-  store_.apply(c);
 }
 
 audit_trail::verdict audit_trail::verify() const {
   verdict v;
-  const auto h = read_head(store_);
+  const auto stored = state_.head();
+  if (!stored) {
+    v.ok = false;
+    v.problem = "the recorded head of the chain does not decode: " + stored.error();
+    return v;
+  }
+  const auto& h = stored.value();
   std::string prev(64, '0');
   std::uint64_t seq = 0;
   for (const auto& text : read_lines(path_)) {

@@ -18,14 +18,17 @@
 #include <nlohmann/json.hpp>
 
 #include "cdr/core/time.h"
+#include "cdr/store/saved_state.h"
 #include "cdr/store/store.h"
 
 namespace cdr::service {
 
 class audit_trail {
  public:
-  // Appends entries a crash left in the store.
-  audit_trail(store::store& s, std::string path);
+  // Appends entries a crash left in the store. An entry (or the head) that
+  // does not decode is never skipped: nothing is appended until it is
+  // repaired (the saved state reports it).
+  audit_trail(store::store& s, store::saved_state& state, std::string path);
 
   // Adds an entry to a change; it is appended by the next drain() after
   // the change is applied. `op` ties it to the deletion event of the same
@@ -45,7 +48,11 @@ class audit_trail {
   const std::string& path() const { return path_; }
 
  private:
+  // Appends text to the file and syncs it.
+  void append(const std::string& text) const;
+
   store::store& store_;
+  store::saved_state& state_;
   std::string path_;
   std::mutex mutex_;
 };

@@ -7,11 +7,11 @@
 
 namespace cdr::service {
 
-demo_traffic::demo_traffic(const daemon_config& config, std::string bootstrap, const clock& time)
-    : config_(config), bootstrap_(std::move(bootstrap)), clock_(time), thread_([this] { run(); }) {}
+demo_traffic::demo_traffic(const daemon_config& config, std::string bootstrap, const time_source& time)
+    : config_(config), bootstrap_(std::move(bootstrap)), time_(time), alarm_(time), thread_([this] { run(); }) {}
 
 demo_traffic::~demo_traffic() {
-  stop_ = true;
+  alarm_.notify([this] { stop_ = true; });
   thread_.join();
 }
 
@@ -22,24 +22,24 @@ void demo_traffic::run() {
     o.seed = config_.demo.seed;
     o.late_fraction = config_.demo.late_fraction;
     o.malformed_fraction = config_.demo.malformed_fraction;
-    o.now = clock_.now();
+    o.now = time_.now();
     event_generator gen(o);
     generated_event e;
     const auto tick = std::chrono::milliseconds(20);
     double owed = 0;
     spdlog::info("demo traffic: {} events/s to {} and {}", config_.demo.events_per_second, config_.kafka.topic_cdr,
                  config_.kafka.topic_usage);
-    while (!stop_) {
+    for (;;) {
       owed += config_.demo.events_per_second * std::chrono::duration<double>(tick).count();
-      gen.set_now(clock_.now());
-      for (; owed >= 1 && !stop_; owed -= 1) {
+      gen.set_now(time_.now());
+      for (; owed >= 1; owed -= 1) {
         gen.next(&e);
         const auto& topic = e.kind == record_kind::usage ? config_.kafka.topic_usage : config_.kafka.topic_cdr;
         std::string error;
         if (out.produce(topic, e.id, e.json, {}, 0, &error)) ++produced_;
       }
       out.poll();
-      std::this_thread::sleep_for(tick);
+      if (alarm_.wait_for(tick, [this] { return stop_; })) return;
     }
   } catch (const std::exception& ex) {
     spdlog::error("demo traffic stopped: {}", ex.what());

@@ -8,13 +8,13 @@
 #include <thread>
 
 #include "cdr/core/config.h"
-#include "cdr/core/time.h"
+#include "cdr/core/time_source.h"
 
 namespace cdr::service {
 
 class demo_traffic {
  public:
-  demo_traffic(const daemon_config& config, std::string bootstrap, const clock& time);
+  demo_traffic(const daemon_config& config, std::string bootstrap, const time_source& time);
   ~demo_traffic();
   demo_traffic(const demo_traffic&) = delete;
   demo_traffic& operator=(const demo_traffic&) = delete;
@@ -26,8 +26,9 @@ class demo_traffic {
 
   const daemon_config& config_;
   std::string bootstrap_;
-  const clock& clock_;
-  std::atomic<bool> stop_{false};
+  const time_source& time_;
+  alarm alarm_;
+  bool stop_ = false;  // guarded by alarm_
   std::atomic<std::uint64_t> produced_{0};
   std::thread thread_;
 };

@@ -1,6 +1,8 @@
 // The ingest pipeline: Kafka messages -> validation -> one atomic RocksDB
 // batch of records and their partitions' next offsets -> group commit.
-// Runs on a thread of its own.
+// Runs on a thread of its own. One class in four files: the loop
+// (ingest.cc), the batch (batch.cc), the dead-letter topic
+// (dead_letters.cc) and the group's rebalances (rebalance.cc).
 #pragma once
 
 #include <atomic>
@@ -20,12 +22,13 @@
 #include "cdr/core/event.h"
 #include "cdr/core/ingest.h"
 #include "cdr/core/retention.h"
+#include "cdr/core/time_source.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/kafka/client.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/store/store.h"
-#include "vault.h"
+#include "../vault.h"
 
 namespace cdr::service {
 
@@ -35,7 +38,7 @@ class ingest final : public kafka::rebalance_listener {
   // `on_fatal` is called (on the ingest thread) when ingest cannot go on.
   // `holds`: the active legal holds (late events they name are kept).
   // `subject_key`: names subjects in holds; `keys` seals identifiers.
-  ingest(const daemon_config& config, std::string bootstrap, const clock& time, store::store& store,
+  ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
          metrics::ingest_probe& probe, std::string subject_key, vault& keys, std::function<void(std::string)> on_fatal,
          std::function<std::shared_ptr<const std::vector<hold>>()> holds);
   ~ingest() override;
@@ -106,7 +109,7 @@ class ingest final : public kafka::rebalance_listener {
 
   const daemon_config& config_;
   std::string bootstrap_;
-  const clock& clock_;
+  const time_source& time_;
   store::store& store_;
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
@@ -141,7 +144,7 @@ class ingest final : public kafka::rebalance_listener {
   // revocation. Tickets of copies in flight map to their message.
   std::set<std::pair<kafka::topic_partition, std::int64_t>> dead_lettered_;
   std::map<std::uint64_t, std::pair<kafka::topic_partition, std::int64_t>> dead_letter_tickets_;
-  std::chrono::steady_clock::time_point batch_started_{};
+  mono_time batch_started_{};
 
   // Where each assigned partition resumes after a pause, and where its
   // assignment started (for partitions the store has no offset of yet).
@@ -149,11 +152,12 @@ class ingest final : public kafka::rebalance_listener {
   std::map<kafka::topic_partition, std::int64_t> start_;
   bool paused_ = false;
   std::string pause_reason_;
-  std::chrono::steady_clock::time_point retry_at_{};
+  mono_time retry_at_{};
   std::chrono::milliseconds backoff_{100};
 
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> finished_{false};
+  bool finished_ = false;  // guarded by done_
+  alarm done_;             // the ingest thread finished
   std::thread thread_;
   logging::rate_limiter reject_log_{std::chrono::seconds(5)};
   logging::rate_limiter conflict_log_{std::chrono::seconds(5)};

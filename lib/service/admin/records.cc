@@ -1,0 +1,73 @@
+// record get and subject export.
+#include <spdlog/spdlog.h>
+
+#include "cdr/core/hex.h"
+#include "cdr/core/ingest.h"
+#include "cdr/crypto/crypto.h"
+#include "handlers.h"
+
+namespace cdr::service {
+namespace {
+
+// A stored JSON value as JSON (it was validated at ingest).
+nlohmann::json as_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+// A stored record as JSON, its identifiers opened. When they cannot be
+// ("key_destroyed": stripped in a restored copy; "unreadable": tampered),
+// identifiers is null and identifiers_status says why.
+nlohmann::json record_json(const store::stored_record& r, const retention& keeper) {
+  nlohmann::json out{{"kind", name(r.where.kind)},
+                     {"id", r.id},
+                     {"month", r.where.month.to_string()},
+                     {"class", r.where.cls}};
+  if (r.where.kind == record_kind::cdr) {
+    out["metadata"] = as_json(r.metadata);
+    const auto ids = keeper.identifiers_of(r);
+    out["identifiers"] = ids.json ? as_json(*ids.json) : nlohmann::json(nullptr);
+    if (!ids.json && ids.status != "none") out["identifiers_status"] = ids.status;
+  } else {
+    out["record"] = as_json(r.metadata);
+  }
+  return out;
+}
+
+}  // namespace
+
+admin::reply handle_record_get(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  auto id = admin::required_string_arg(req, "id");
+  auto kind = admin::string_arg(req, "kind");
+  if (auto* e = std::get_if<admin::error>(&id)) return *e;
+  if (auto* e = std::get_if<admin::error>(&kind)) return *e;
+  const auto& id_text = std::get<std::string>(id);
+  std::vector<record_kind> kinds{record_kind::cdr, record_kind::usage};
+  if (const auto& k = std::get<std::optional<std::string>>(kind)) {
+    const auto parsed = record_kind_from_name(*k);
+    if (!parsed) return admin::error{req.id, admin::error_code::invalid_argument, "\"kind\" must be cdr or usage"};
+    kinds = {*parsed};
+  }
+  for (auto k : kinds) {
+    if (auto r = ctx.store.get(k, id_text)) return record_json(*r, ctx.keeper);
+  }
+  return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
+}
+
+admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  auto arg = admin::required_string_arg(req, "identifier");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  const auto normalized = normalize_identifier(std::get<std::string>(arg));
+  const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
+  admin::stream out;
+  for (const auto& key : ctx.keeper.subject_records(normalized)) {
+    if (auto r = ctx.store.get(record_kind::cdr, record_id_of(key))) out.items.push_back(record_json(*r, ctx.keeper));
+  }
+  out.result = {{"records", out.items.size()}, {"subject", cdr::to_hex(hash)}};
+  ctx.keeper.subject_exported(hash, out.items.size(), peer.uid);
+  spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, cdr::to_hex(hash).substr(0, 16),
+               out.items.size());
+  return out;
+}
+
+}  // namespace cdr::service

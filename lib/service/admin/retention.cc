@@ -1,0 +1,77 @@
+// sweep, hold add|list|release, subject erase, verify, checkpoint.
+#include <cstdlib>
+#include <filesystem>
+
+#include "handlers.h"
+
+namespace cdr::service {
+
+admin::reply handle_sweep(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  const auto dry = req.args.find("dry_run");
+  if (dry != req.args.end() && !dry->is_boolean()) {
+    return admin::error{req.id, admin::error_code::invalid_argument, "\"dry_run\" must be true or false"};
+  }
+  auto as_of = admin::string_arg(req, "as_of");
+  if (auto* e = std::get_if<admin::error>(&as_of)) return *e;
+  const auto& text = std::get<std::optional<std::string>>(as_of);
+  const bool dry_run = dry != req.args.end() && dry->get<bool>();
+  if (text && !dry_run) {
+    return admin::error{req.id, admin::error_code::invalid_argument, "\"as_of\" needs \"dry_run\": a sweep runs now"};
+  }
+  if (dry_run) {
+    const auto t = text ? parse_rfc3339(*text) : std::optional<instant>(ctx.time.now());
+    if (!t) return admin::error{req.id, admin::error_code::invalid_argument, "\"as_of\" must be an RFC 3339 time"};
+    return ctx.keeper.forecast(*t);
+  }
+  return ctx.keeper.sweep("admin", peer.uid);
+}
+
+admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  auto r = ctx.keeper.hold_add(req.args, peer.uid);
+  if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
+  return std::get<nlohmann::json>(std::move(r));
+}
+
+admin::reply handle_hold_list(admin_context& ctx, const admin::request&, const admin::peer&) {
+  return ctx.keeper.hold_list();
+}
+
+admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  const auto it = req.args.find("id");
+  std::optional<std::uint64_t> id;
+  if (it != req.args.end() && it->is_number_unsigned()) id = it->get<std::uint64_t>();
+  if (it != req.args.end() && it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    char* end = nullptr;
+    const auto v = std::strtoull(s.c_str(), &end, 10);
+    if (!s.empty() && *end == '\0' && s[0] != '-') id = v;
+  }
+  if (!id) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" must be a hold id"};
+  if (auto r = ctx.keeper.hold_release(*id, peer.uid)) return *r;
+  return admin::error{req.id, admin::error_code::not_found, "no active hold has that id"};
+}
+
+admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  auto arg = admin::required_string_arg(req, "identifier");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid);
+}
+
+admin::reply handle_verify(admin_context& ctx, const admin::request&, const admin::peer&) {
+  return ctx.keeper.verify();
+}
+
+admin::reply handle_checkpoint(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  auto arg = admin::string_arg(req, "to");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  const auto& to = std::get<std::optional<std::string>>(arg);
+  if (!to || to->empty() || (*to)[0] != '/') {
+    return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must be an absolute directory path"};
+  }
+  if (std::filesystem::exists(*to)) {
+    return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must not exist yet"};
+  }
+  return ctx.keeper.checkpoint(*to, peer.uid);
+}
+
+}  // namespace cdr::service

@@ -1,0 +1,82 @@
+// What every retention unit works with (docs/architecture.md, "Retention"):
+// the configuration, time, the store and its saved state, the keys, the
+// audit trail and the probe, plus the helpers they share.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../audit.h"
+#include "../vault.h"
+#include "cdr/core/config.h"
+#include "cdr/core/retention.h"
+#include "cdr/core/saved_state.h"
+#include "cdr/core/time_source.h"
+#include "cdr/metrics/retention_probe.h"
+#include "cdr/store/saved_state.h"
+#include "cdr/store/store.h"
+
+namespace cdr::service {
+
+// Saved state the daemon cannot read: destructive work is refused until an
+// operator repairs it (docs/operations.md, "CdrRetentionSavedStateUnreadable").
+class state_unreadable : public std::runtime_error {
+ public:
+  explicit state_unreadable(const std::vector<store::unreadable_entry>& entries);
+};
+
+// Numbers retention operations: audit entries, journals, deletion events.
+class op_sequence {
+ public:
+  explicit op_sequence(store::saved_state& state);
+  // The next number, recorded in c. Throws state_unreadable when the stored
+  // counter did not decode (numbers could repeat).
+  std::uint64_t next(store::change& c);
+
+ private:
+  store::saved_state& state_;
+  std::optional<std::uint64_t> last_;  // nullopt: unreadable
+};
+
+struct retention_context {
+  const daemon_config& config;
+  const time_source& time;
+  store::store& store;
+  store::saved_state& state;
+  vault& keys;
+  audit_trail& audit;
+  metrics::retention_probe& probe;
+  std::string subject_key;  // names subjects in holds and the audit trail (keyed hash)
+  op_sequence ops;
+
+  // Throws state_unreadable while any saved state does not decode.
+  void require_readable_state() const;
+  // The keyed hashes holds and the audit trail name these normalised
+  // identifiers by.
+  std::vector<std::string> subject_hashes(const std::vector<std::string>& normalized) const;
+  // Opens a sealed identifiers value stored under `key` in family f (the
+  // partition's key, or its held key for the held family); logs a value
+  // that does not decrypt.
+  vault::opened open_identifiers(family f, const partition& p, std::string_view key, std::string_view sealed) const;
+  // Stages the logical record of one action: the next operation number and
+  // a journal entry naming what it removed, the audit entry and the event
+  // (its id and time set here) that follow the physical step. Returns the
+  // operation number.
+  std::uint64_t journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
+                        std::optional<deletion_event> event);
+};
+
+// The normalised values of an opened identifiers object (what the subject
+// index and the holds' hashes take).
+std::vector<std::string> normalized_identifiers(std::string_view identifiers_json);
+nlohmann::json partition_json(const partition& p);
+// The family a record kind's records live in.
+family record_family(record_kind k);
+
+}  // namespace cdr::service

@@ -1,0 +1,87 @@
+#include "holds.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cdr/core/ingest.h"
+#include "cdr/crypto/crypto.h"
+
+namespace cdr::service {
+
+hold_registry::hold_registry(retention_context& ctx) : ctx_(ctx) {
+  const auto c = ctx_.state.counter(store::counter_name::holds);
+  counter_readable_ = c.ok();
+  if (c) counter_ = c.value();
+  load();
+}
+
+void hold_registry::load() {
+  auto read = ctx_.state.holds();
+  std::vector<hold> active;
+  for (auto& [id, h] : read.items) active.push_back(std::move(h));
+  auto matched = std::make_shared<std::vector<hold>>(active);
+  if (!read.unreadable.empty()) {
+    // Id 0 is never given to a hold: it stands for the ones that cannot be read.
+    hold everything;
+    everything.reason = "a saved legal hold does not decode";
+    everything.reference = read.unreadable.front().key;
+    matched->push_back(std::move(everything));
+  }
+  std::lock_guard lock(mutex_);
+  matched_ = std::move(matched);
+  active_ = std::move(active);
+  unreadable_ = read.unreadable.size();
+}
+
+std::shared_ptr<const std::vector<hold>> hold_registry::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return matched_;
+}
+
+std::vector<hold> hold_registry::active() const {
+  std::lock_guard lock(mutex_);
+  return active_;
+}
+
+std::size_t hold_registry::unreadable() const {
+  std::lock_guard lock(mutex_);
+  return unreadable_;
+}
+
+std::variant<hold, std::string> hold_registry::add(const nlohmann::json& args, std::uint32_t uid) {
+  auto parsed = hold_from_request(args, [this](std::string_view identifier) {
+    return crypto::hmac_sha256(ctx_.subject_key, normalize_identifier(identifier));
+  });
+  if (auto* e = std::get_if<std::string>(&parsed)) return *e;
+  if (!counter_readable_) throw state_unreadable(ctx_.state.unreadable());
+  auto h = std::get<hold>(std::move(parsed));
+  h.id = counter_ + 1;
+  h.created_at = ctx_.time.now();
+  h.created_by = uid;
+  store::change c(ctx_.store);
+  ctx_.state.put_hold(c, h);
+  ctx_.state.put_counter(c, store::counter_name::holds, h.id);
+  ctx_.audit.stage(c, ctx_.ops.next(c), {{"action", "hold_add"}, {"hold", to_json(h)}, {"requested_by", uid}},
+                   h.created_at);
+  ctx_.store.apply(c);
+  counter_ = h.id;
+  load();
+  spdlog::info("legal hold {} added by uid {} (reference {})", h.id, uid, h.reference);
+  return h;
+}
+
+std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid) {
+  auto stored = ctx_.state.hold_by_id(id);
+  if (!stored) return std::nullopt;
+  if (!*stored) throw state_unreadable(ctx_.state.unreadable());
+  const auto h = stored->value();
+  store::change c(ctx_.store);
+  ctx_.state.remove_hold(c, id);
+  ctx_.audit.stage(c, ctx_.ops.next(c), {{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}},
+                   ctx_.time.now());
+  ctx_.store.apply(c);
+  load();
+  spdlog::info("legal hold {} released by uid {}", id, uid);
+  return h;
+}
+
+}  // namespace cdr::service

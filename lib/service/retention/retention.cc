@@ -1,0 +1,248 @@
+#include "retention.h"
+
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "../failpoint.h"
+#include "cdr/core/hex.h"
+#include "cdr/core/ingest.h"
+#include "cdr/crypto/crypto.h"
+
+namespace cdr::service {
+
+retention::retention(const daemon_config& config, const time_source& time, store::store& store,
+                     store::saved_state& state, metrics::retention_probe& probe, std::string subject_key, vault& keys,
+                     std::unique_ptr<event_sink> events)
+    : audit_(store, state, config.storage.path + "/audit.jsonl"),
+      ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), op_sequence(state)},
+      holds_(ctx_),
+      executor_(ctx_, holds_),
+      erasure_(ctx_, holds_),
+      shredder_(ctx_),
+      purger_(ctx_),
+      verifier_(ctx_),
+      publisher_(events ? std::make_unique<event_publisher>(time, store, state, std::move(events)) : nullptr),
+      scheduler_(time, config.sweep.interval, config.sweep.jitter, std::random_device{}(),
+                 [this](std::string_view trigger) {
+                   try {
+                     sweep(trigger, 0);
+                     return true;
+                   } catch (const std::exception& e) {
+                     spdlog::error("{} sweep failed: {}", trigger, e.what());
+                     return false;
+                   }
+                 }) {}
+
+retention::~retention() { stop(); }
+
+void retention::recover() {
+  std::lock_guard lock(ops_);
+  if (!ctx_.state.healthy()) {
+    spdlog::critical("recovery of interrupted retention actions is refused: {}",
+                     state_unreadable(ctx_.state.unreadable()).what());
+    return;
+  }
+  // Keys a stop left undestroyed (or a restored key store brought back) go
+  // first; then the actions a stop interrupted are finished.
+  const auto keys = shredder_.destroy_unused("recovery", 0);
+  if (!keys.empty()) spdlog::warn("destroyed {} data key(s) a stop left behind", keys.size());
+  const auto done = purger_.finish();
+  if (!done.empty()) spdlog::warn("finished {} retention action(s) interrupted by a stop", done.value("actions", 0));
+  audit_.drain();
+}
+
+void retention::start() {
+  recover();
+  if (publisher_) publisher_->start();
+  scheduler_.start();
+}
+
+void retention::stop() {
+  scheduler_.stop();
+  if (publisher_) publisher_->stop();
+}
+
+void retention::after_change() {
+  audit_.drain();
+  if (publisher_) publisher_->wake();
+}
+
+nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  const auto started = ctx_.time.monotonic();
+  const auto now = ctx_.time.now();
+  nlohmann::json report{{"trigger", trigger},
+                        {"as_of", format_rfc3339(now)},
+                        {"actions", nlohmann::json::array()},
+                        {"deferred", nlohmann::json::array()}};
+  try {
+    ctx_.require_readable_state();
+    const auto h = holds_.snapshot();
+    for (const auto& a : plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, now)) {
+      if (a.deferred()) {
+        report["deferred"].push_back(to_json(a));
+      } else {
+        report["actions"].push_back(executor_.remove_partition(a, trigger, uid));
+      }
+    }
+    report["released"] = executor_.release_held(uid);
+    report["deferred_erasures"] = erasure_.run_deferred(uid, "deferred");
+    report["keys_destroyed"] = shredder_.destroy_unused(trigger, uid);
+    failpoint("after_logical_step");
+    report["purge"] = purger_.finish();
+  } catch (...) {
+    ctx_.probe.sweep(trigger, seconds_since(ctx_.time, started), false, to_seconds(now));
+    throw;
+  }
+  const double seconds = seconds_since(ctx_.time, started);
+  ctx_.probe.sweep(trigger, seconds, true, to_seconds(now));
+  report["duration_seconds"] = seconds;
+  after_change();
+  if (!report["actions"].empty() || !report["released"].empty()) {
+    spdlog::info("{} sweep: {} action(s), {} deferred by holds, {} held release(s) in {:.3f}s", trigger,
+                 report["actions"].size(), report["deferred"].size(), report["released"].size(), seconds);
+  }
+  return report;
+}
+
+nlohmann::json retention::forecast(instant as_of) const {
+  const auto h = holds_.snapshot();
+  nlohmann::json out{{"as_of", format_rfc3339(as_of)},
+                     {"actions", nlohmann::json::array()},
+                     {"deferred", nlohmann::json::array()}};
+  std::map<std::string, std::int64_t> totals;
+  for (const auto& a : plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, as_of)) {
+    out[a.deferred() ? "deferred" : "actions"].push_back(to_json(a));
+    if (!a.deferred()) totals[std::string(name(a.action))] += a.records;
+  }
+  out["records"] = totals;
+  return out;
+}
+
+std::variant<nlohmann::json, std::string> retention::hold_add(const nlohmann::json& args, std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  auto added = holds_.add(args, uid);
+  if (auto* e = std::get_if<std::string>(&added)) return *e;
+  audit_.drain();
+  return to_json(std::get<hold>(added));
+}
+
+nlohmann::json retention::hold_list() const {
+  auto out = nlohmann::json::array();
+  for (const auto& h : holds_.active()) out.push_back(to_json(h));
+  nlohmann::json list{{"holds", out}};
+  if (const auto n = holds_.unreadable(); n > 0) list["unreadable"] = n;
+  return list;
+}
+
+std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  ctx_.require_readable_state();
+  const auto released = holds_.release(id, uid);
+  if (!released) return std::nullopt;
+  // Erasures the hold deferred happen now; held records go at the next
+  // sweep (their deadline has passed).
+  auto erasures = erasure_.run_deferred(uid, "hold_release");
+  shredder_.destroy_unused("hold_release", uid);
+  purger_.finish();
+  after_change();
+  return nlohmann::json{{"released", to_json(*released)}, {"erasures", erasures}};
+}
+
+nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid) {
+  const auto normalized = normalize_identifier(identifier);
+  const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
+  std::lock_guard lock(ops_);
+  ctx_.require_readable_state();
+  const auto started = ctx_.time.monotonic();
+  auto result = erasure_.erase(hash, erasure_.records_of(normalized), uid, "admin");
+  shredder_.destroy_unused("erasure", uid);
+  result["purge"] = purger_.finish();
+  result["duration_seconds"] = seconds_since(ctx_.time, started);
+  after_change();
+  spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
+               result["subject"].get<std::string>().substr(0, 16), result["erased"].get<std::int64_t>(),
+               result["deferred"].size());
+  return result;
+}
+
+void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  store::change c(ctx_.store);
+  audit_.stage(c, ctx_.ops.next(c),
+               {{"action", "subject_export"}, {"subject", to_hex(hash)}, {"records", records}, {"requested_by", uid}},
+               ctx_.time.now());
+  ctx_.store.apply(c);
+  audit_.drain();
+}
+
+nlohmann::json retention::verify() const {
+  std::lock_guard lock(ops_);
+  return verifier_.verify();
+}
+
+retention::identifiers_view retention::identifiers_of(const store::stored_record& r) const {
+  if (!r.identifiers) return {std::nullopt, "none"};
+  const auto key = record_key(r.where, r.id);
+  auto o = r.identifiers_held
+               ? ctx_.open_identifiers(family::held, r.where, held_key(held_tag::identifiers, key), *r.identifiers)
+               : ctx_.open_identifiers(family::identifiers, r.where, key, *r.identifiers);
+  switch (o.status) {
+    case vault::open_status::ok: return {std::move(o.plaintext), "present"};
+    case vault::open_status::key_destroyed: return {std::nullopt, "key_destroyed"};
+    case vault::open_status::unreadable: return {std::nullopt, "unreadable"};
+  }
+  return {std::nullopt, "unreadable"};
+}
+
+nlohmann::json retention::checkpoint(const std::string& dir, std::uint32_t uid) {
+  std::lock_guard lock(ops_);  // no retention change between the store and the trail
+  audit_.drain();
+  const auto started = ctx_.time.monotonic();
+  ctx_.store.checkpoint(dir);
+  std::error_code ec;
+  std::filesystem::copy_file(audit_.path(), dir + "/audit.jsonl", ec);
+  if (ec && std::filesystem::exists(audit_.path())) {
+    throw std::runtime_error(fmt::format("cannot copy the audit trail into {}: {}", dir, ec.message()));
+  }
+  const double seconds = seconds_since(ctx_.time, started);
+  spdlog::info("checkpoint of the store written to {} by uid {} in {:.3f}s", dir, uid, seconds);
+  return {{"path", dir},
+          {"seconds", seconds},
+          {"keystore", "not included: identifiers in the copy open only with the live key store (" +
+                           ctx_.keys.keys().path() + ")"}};
+}
+
+retention::gauges retention::figures() const {
+  gauges g;
+  const auto active = holds_.active();
+  const auto overdue = overdue_of(
+      plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), active, ctx_.time.now()));
+  g.overdue_partitions = overdue.partitions;
+  g.overdue_records = overdue.records;
+  g.holds_active = active.size();
+  std::set<std::string, std::less<>> held;
+  ctx_.store.scan(family::held, key_range{}, [&](std::string_view key, std::string_view) {
+    if (!key.empty() && (key[0] == static_cast<char>(held_tag::record) ||
+                         key[0] == static_cast<char>(held_tag::identifiers))) {
+      held.emplace(key.substr(1));
+    }
+    return true;
+  });
+  g.records_held = static_cast<std::int64_t>(held.size());
+  g.events_pending = ctx_.state.events_pending();
+  return g;
+}
+
+nlohmann::json retention::saved_state_report() const {
+  auto list = nlohmann::json::array();
+  for (const auto& e : ctx_.state.unreadable()) {
+    list.push_back({{"key", e.key}, {"kind", name(e.kind)}, {"reason", e.reason}});
+  }
+  return {{"ok", list.empty()}, {"unreadable", list}};
+}
+
+}  // namespace cdr::service

@@ -1,0 +1,123 @@
+// Retention (docs/architecture.md, "Retention"): sweeps on a schedule and on
+// demand, legal holds, subject erasure, verification, the audit trail and
+// deletion events. This class orders the work of its units, one operation
+// at a time:
+//
+//   sweep_scheduler  when sweeps run             (scheduler.h)
+//   sweep_executor   the logical step            (executor.h)
+//   subject_erasure  erasure and deferred ones   (erasure.h)
+//   key_shredder     key destruction             (shredder.h)
+//   purger           the physical step           (purger.h)
+//   verifier         verify                      (verifier.h)
+//   hold_registry    legal holds                 (holds.h)
+//   event_publisher  deletion events to Kafka    (publisher.h)
+//
+// Every action is two steps: the logical one commits the removal and a
+// journal; the physical one makes the ranges gone from disk, then replaces
+// the journal by the audit entry and the deletion event. A crash between
+// them leaves the journal, which start() finishes.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "context.h"
+#include "erasure.h"
+#include "executor.h"
+#include "holds.h"
+#include "publisher.h"
+#include "purger.h"
+#include "scheduler.h"
+#include "shredder.h"
+#include "verifier.h"
+
+namespace cdr::service {
+
+class retention {
+ public:
+  // `subject_key` names subjects in holds and the audit trail; `keys` seals
+  // identifiers; `events` receives deletion events (none: they wait in the
+  // outbox). The saved state must have been checked (check_all) first.
+  retention(const daemon_config& config, const time_source& time, store::store& store, store::saved_state& state,
+            metrics::retention_probe& probe, std::string subject_key, vault& keys,
+            std::unique_ptr<event_sink> events);
+  ~retention();
+
+  // Finishes actions a crash interrupted (recover), then starts the
+  // schedule (a sweep now, then every sweep.interval plus jitter) and the
+  // event publisher.
+  void start();
+  // Finishes what earlier runs left: undestroyed keys, journals. Refused
+  // (logged) while saved state is unreadable.
+  void recover();
+  void stop();
+  void set_schedule(microseconds interval, microseconds jitter) { scheduler_.set_schedule(interval, jitter); }
+  microseconds interval() const { return scheduler_.interval(); }
+
+  // One sweep now. trigger: "schedule", "startup" or "admin".
+  nlohmann::json sweep(std::string_view trigger, std::uint32_t uid);
+  // What a sweep at `as_of` would do; changes nothing.
+  nlohmann::json forecast(instant as_of) const;
+
+  // Holds. Errors are messages for the requester.
+  std::variant<nlohmann::json, std::string> hold_add(const nlohmann::json& args, std::uint32_t uid);
+  nlohmann::json hold_list() const;
+  // nullopt: no hold has that id.
+  std::optional<nlohmann::json> hold_release(std::uint64_t id, std::uint32_t uid);
+  // What late events are matched against at ingest.
+  std::shared_ptr<const std::vector<hold>> holds() const { return holds_.snapshot(); }
+
+  nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid);
+  // Audits an export (the subject as its keyed hash).
+  void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid);
+  std::vector<std::string> subject_records(std::string_view normalized) const {
+    return erasure_.records_of(normalized);
+  }
+
+  nlohmann::json verify() const;
+  // A record's identifiers, opened; status says why they are absent.
+  struct identifiers_view {
+    std::optional<std::string> json;
+    std::string_view status;  // "present", "none" (none sent or stripped), "key_destroyed", "unreadable"
+  };
+  identifiers_view identifiers_of(const store::stored_record& r) const;
+  // A consistent copy of the store and the audit trail in `dir` (which must
+  // not exist yet): restorable by pointing storage.path at it.
+  nlohmann::json checkpoint(const std::string& dir, std::uint32_t uid);
+  audit_trail& audit() { return audit_; }
+
+  // Scrape-time figures.
+  struct gauges {
+    std::size_t overdue_partitions = 0;
+    std::int64_t overdue_records = 0;
+    std::size_t holds_active = 0;
+    std::int64_t records_held = 0;
+    std::size_t events_pending = 0;
+  };
+  gauges figures() const;
+  // Whether saved state is readable, and which entries are not.
+  nlohmann::json saved_state_report() const;
+
+ private:
+  void after_change();  // drains the audit trail and wakes the publisher
+
+  audit_trail audit_;
+  mutable retention_context ctx_;
+  hold_registry holds_;
+  sweep_executor executor_;
+  subject_erasure erasure_;
+  key_shredder shredder_;
+  purger purger_;
+  verifier verifier_;
+  std::unique_ptr<event_publisher> publisher_;
+  sweep_scheduler scheduler_;
+  mutable std::mutex ops_;  // one retention operation at a time
+};
+
+}  // namespace cdr::service
