@@ -183,6 +183,55 @@ TEST(daemon_cli, a_format_1_store_is_refused_with_instructions) {
   EXPECT_NE(get.out.find("0x0000000000000001"), std::string::npos) << "left as it was: " << get.out;
 }
 
+// A legal hold damaged on disk is never skipped: the daemon names it (log,
+// status, metric), refuses sweeps and erasures, and goes on ingesting.
+TEST(daemon_cli, an_unreadable_saved_hold_refuses_sweeps_and_is_named_everywhere) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir, "[demo]\nenabled = true\nevents_per_second = 100\n");
+  {
+    daemon_process d(cfg, {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    const auto h = admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}});
+    ASSERT_EQ(h["result"]["id"], 1) << h.dump();
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  // "q" "hold/" + the hold id as 8 big-endian bytes, in the system family;
+  // the value cut short as a torn write would leave it.
+  const auto put = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=system", "--key_hex",
+                                "--value_hex", "put", "0x71686F6C642F0000000000000001", "0x7B226964223A31"});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+
+  daemon_process d(cfg, {}, dir / "log2");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  EXPECT_NE(d.log().find("saved state hold/0000000000000001 (hold) does not decode"), std::string::npos) << d.log();
+  const auto status = admin_call(dir / "a.sock", "status")["result"];
+  const auto& saved = status["retention"]["saved_state"];
+  EXPECT_EQ(saved["ok"], false) << status.dump();
+  ASSERT_EQ(saved["unreadable"].size(), 1u);
+  EXPECT_EQ(saved["unreadable"][0]["key"], "hold/0000000000000001");
+  EXPECT_EQ(saved["unreadable"][0]["kind"], "hold");
+  const auto body = http_get(status["metrics"]["listen"], "/metrics");
+  EXPECT_NE(body.find("cdr_retention_saved_state_unreadable{kind=\"hold\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find("cdr_retention_saved_state_unreadable{kind=\"journal\"} 0"), std::string::npos);
+
+  const auto sweep = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "sweep"});
+  EXPECT_EQ(sweep.exit_code, 1);
+  EXPECT_NE(sweep.err.find("unavailable"), std::string::npos) << sweep.err;
+  EXPECT_NE(sweep.err.find("hold/0000000000000001"), std::string::npos) << sweep.err;
+  EXPECT_EQ(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}})["error"]["code"],
+            "unavailable");
+  EXPECT_EQ(admin_call(dir / "a.sock", "hold list")["result"]["unreadable"], 1);
+  // Ingest goes on.
+  const auto stored = [&] {
+    const auto events = admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"]["events"];
+    return events.is_object() ? events.value("stored", 0) : 0;
+  };
+  const auto before = stored();
+  for (int i = 0; i < 300 && stored() <= before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GT(stored(), before) << d.log();
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
 TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
   temp_dir dir;
   daemon_process d(write_test_config(dir), {"--fake-clock=2025-01-31T23:30:00-02:00"}, dir / "log");
