@@ -9,6 +9,9 @@
 // The mock broker keeps at most ~5 MB per partition, so the producer keeps
 // the backlog (produced but not yet stored) under 100,000 events.
 //
+// Reports events/s, the daemon's CPU per event (user + system over the
+// run), bytes on disk per record and peak RSS.
+//
 // Environment: CACHE_MB (storage.block_cache_mb, default 64), LATE (share
 // of events 13 to 130 months old, default 0), KEEP (keep the directory).
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -85,6 +89,15 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+// User + system CPU seconds of a process so far (/proc/PID/stat fields 14, 15).
+double cpu_seconds(pid_t pid) {
+  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::vector<std::string> f((std::istream_iterator<std::string>(rest)), std::istream_iterator<std::string>());
+  if (f.size() < 13) return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,6 +142,7 @@ int main(int argc, char** argv) {
     value_bytes += e.json.size();
   }
   const auto start = clock_type::now();
+  const double cpu_start = cpu_seconds(daemon);
   std::uint64_t stored = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     const auto& e = events[i];
@@ -147,6 +161,7 @@ int main(int argc, char** argv) {
   producer.flush(std::chrono::seconds(60));
   while ((stored = stored_offsets(dir + "/a.sock")) < n) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  const double cpu = cpu_seconds(daemon) - cpu_start;
 
   const auto status = read_file("/proc/" + std::to_string(daemon) + "/status");
   std::smatch hwm;
@@ -160,6 +175,8 @@ int main(int argc, char** argv) {
   const auto rate = static_cast<double>(n) / seconds;
   std::printf("ingest: %llu events in %.2f s = %.0f events/s (producer failures %llu)\n",
               static_cast<unsigned long long>(n), seconds, rate, static_cast<unsigned long long>(failed));
+  std::printf("ingest: daemon CPU %.1f s = %.2f us per event (user + system, all of its threads)\n", cpu,
+              1e6 * cpu / static_cast<double>(n));
   std::printf("ingest: %.1f bytes on disk per record (average event %llu bytes), peak RSS %s MiB\n",
               static_cast<double>(disk) / static_cast<double>(n), static_cast<unsigned long long>(avg_value),
               hwm.size() > 1 ? std::to_string(std::stoull(hwm[1]) / 1024).c_str() : "?");
