@@ -171,9 +171,8 @@ int main(int argc, char** argv) {
     clock.set(parse_rfc3339(ph.clock).value());
     const auto [t, rate] = during([&] { return sweep(r); });
     results.push_back(t);
-    std::printf("%-9s %9lld records  %.3f s (purge %.3f s)  ingest during %.0f/s vs %.0f/s before = %.0f%%\n",
-                ph.name, static_cast<long long>(t.records), t.seconds, t.purge_seconds, rate, baseline,
-                100.0 * rate / baseline);
+    std::printf("%-9s %9lld records  %.3f s (purge %.3f s)  ingest during %.0f/s vs %.0f/s before = %.0f%%\n", ph.name,
+                static_cast<long long>(t.records), t.seconds, t.purge_seconds, rate, baseline, 100.0 * rate / baseline);
   }
   stop = true;
   writer.join();
@@ -203,14 +202,16 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(steady::now() - t).count();
     total.push_back(secs);
     logical.push_back(secs - e["purge"].value("seconds", 0.0));
-    if (subject == 0) std::printf("erasure: %lld records per subject\n", static_cast<long long>(e["erased"].get<std::int64_t>()));
+    if (subject == 0)
+      std::printf("erasure: %lld records per subject\n", static_cast<long long>(e["erased"].get<std::int64_t>()));
   }
   const auto pct = [](std::vector<double> xs, double q) {
     std::sort(xs.begin(), xs.end());
     return xs[static_cast<std::size_t>(q * static_cast<double>(xs.size() - 1))];
   };
-  std::printf("erasure latency: p50 %.1f ms  p99 %.1f ms  (logical commit p50 %.1f ms  p99 %.1f ms; target p99 <= 20 ms)\n",
-              1e3 * pct(total, 0.5), 1e3 * pct(total, 0.99), 1e3 * pct(logical, 0.5), 1e3 * pct(logical, 0.99));
+  std::printf(
+      "erasure latency: p50 %.1f ms  p99 %.1f ms  (logical commit p50 %.1f ms  p99 %.1f ms; target p99 <= 20 ms)\n",
+      1e3 * pct(total, 0.5), 1e3 * pct(total, 0.99), 1e3 * pct(logical, 0.5), 1e3 * pct(logical, 0.99));
   std::printf("verify after erasures: %s\n", r.verify()["ok"].get<bool>() ? "ok" : "FAILED");
   std::filesystem::remove_all(dir);
   return 0;

@@ -39,7 +39,7 @@ class audit_trail {
   struct verdict {
     bool ok = true;
     std::uint64_t entries = 0;
-    std::string problem;  // empty when ok
+    std::string problem;     // empty when ok
     std::uint64_t line = 0;  // the first bad line (1-based), 0 when ok
   };
   verdict verify() const;

@@ -6,11 +6,11 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "admin/handlers.h"
 #include "cdr/admin/server.h"
@@ -137,18 +137,8 @@ struct daemon::impl {
     retention_probe = std::make_unique<metrics::retention_probe>(metrics->registry());
     retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
                                                      *vault, kafka_event_sink(config, bootstrap()));
-    metrics->collect_retention([this] { return retention_figures(); });
+    metrics->collect_retention([this] { return retention->figures(); });
     retention->start();
-  }
-
-  metrics::retention_snapshot retention_figures() const {
-    const auto g = retention->figures();
-    metrics::retention_snapshot s{g.overdue_partitions, g.overdue_records, g.holds_active,
-                                  g.records_held,       g.events_pending,  keystore->live(),
-                                  keystore->destroyed_total(), vault->decrypt_failures(), {}};
-    for (const auto k : all_state_kinds) s.saved_state_unreadable[std::string(name(k))] = 0;
-    for (const auto& e : state->unreadable()) ++s.saved_state_unreadable[std::string(name(e.kind))];
-    return s;
   }
 
   void start_ingest() {

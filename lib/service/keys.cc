@@ -38,9 +38,10 @@ void bind_keystore(store::store& s, store::saved_state& state, const crypto::key
   const auto id = cdr::to_hex(keys.id());
   const auto bound = state.keystore_binding();
   if (bound && !*bound) {
-    throw std::runtime_error(fmt::format("the store's record of its key store does not decode ({}); the store may be "
-                                         "damaged: restore it from a checkpoint (docs/operations.md)",
-                                         bound->error()));
+    throw std::runtime_error(
+        fmt::format("the store's record of its key store does not decode ({}); the store may be "
+                    "damaged: restore it from a checkpoint (docs/operations.md)",
+                    bound->error()));
   }
   if (bound && bound->value() == id) return;
   if (bound && !new_keystore) {

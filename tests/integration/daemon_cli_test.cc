@@ -26,8 +26,8 @@ TEST(daemon_cli, version_and_help) {
   EXPECT_EQ(r.out.rfind("cdr-retentiond 0.", 0), 0u) << r.out;
   r = run_command({CDR_RETENTIOND_PATH, "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (auto flag : {"--config", "--set", "--check-config", "--fake-clock", "--version", "--new-keystore",
-                    "--rewrap-master-key"}) {
+  for (auto flag :
+       {"--config", "--set", "--check-config", "--fake-clock", "--version", "--new-keystore", "--rewrap-master-key"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
   r = run_command({CDR_RETENTIOND_PATH, "--bogus"});
@@ -58,9 +58,8 @@ TEST(daemon_cli, invalid_config_exits_2_naming_file_line_and_key) {
 
 TEST(daemon_cli, check_config_validates_and_prints_the_effective_config) {
   temp_dir dir;
-  const auto r = run_command({CDR_RETENTIOND_PATH, "--config", write_test_config(dir), "--check-config",
-                              "--set", "kafka.group_id=from-the-flag", "--set",
-                              "kafka.properties.\"sasl.password\"=hunter2"});
+  const auto r = run_command({CDR_RETENTIOND_PATH, "--config", write_test_config(dir), "--check-config", "--set",
+                              "kafka.group_id=from-the-flag", "--set", "kafka.properties.\"sasl.password\"=hunter2"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("configuration is valid"), std::string::npos);
   EXPECT_NE(r.out.find("from-the-flag"), std::string::npos) << "--set overrides the file";
@@ -170,8 +169,8 @@ TEST(daemon_cli, a_format_1_store_is_refused_with_instructions) {
     EXPECT_EQ(d.stop(SIGTERM), 0);
   }
   // "format_version" in the system family, as format 1 wrote it.
-  const auto put = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=system", "--key_hex", "--value_hex",
-                                "put", "0x666F726D61745F76657273696F6E", "0x0000000000000001"});
+  const auto put = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=system", "--key_hex",
+                                "--value_hex", "put", "0x666F726D61745F76657273696F6E", "0x0000000000000001"});
   ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
   daemon_process d(cfg, {}, dir / "log-v1");
   EXPECT_EQ(d.wait_exit(std::chrono::seconds(20)), 1);
@@ -191,7 +190,8 @@ TEST(daemon_cli, an_unreadable_saved_hold_refuses_sweeps_and_is_named_everywhere
   {
     daemon_process d(cfg, {}, dir / "log");
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
-    const auto h = admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}});
+    const auto h =
+        admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}});
     ASSERT_EQ(h["result"]["id"], 1) << h.dump();
     EXPECT_EQ(d.stop(SIGTERM), 0);
   }
@@ -243,9 +243,10 @@ TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
             std::string::npos)
       << d.log();
 
-  const std::vector<std::pair<const char*, const char*>> steps{
-      {"90s", "2025-02-01T01:31:30Z"}, {"45m", "2025-02-01T02:16:30Z"},
-      {"12h", "2025-02-01T14:16:30Z"}, {"17d", "2025-02-18T14:16:30Z"}};
+  const std::vector<std::pair<const char*, const char*>> steps{{"90s", "2025-02-01T01:31:30Z"},
+                                                               {"45m", "2025-02-01T02:16:30Z"},
+                                                               {"12h", "2025-02-01T14:16:30Z"},
+                                                               {"17d", "2025-02-18T14:16:30Z"}};
   for (const auto& [by, expected] : steps) {
     const auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "debug", "advance-clock", by});
     EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -9,12 +9,12 @@ namespace {
 using families = std::vector<prometheus::MetricFamily>;
 
 families of(const daemon_snapshot& d) {
-  return {gauge_family("cdr_retention_clock_simulated",
-                       "1 when the daemon runs on a simulated clock (--fake-clock), else 0.",
-                       d.clock_simulated ? 1 : 0),
-          gauge_family("cdr_retention_clock_time_seconds", "The daemon's notion of now, as Unix time in seconds.",
-                       d.clock_seconds),
-          gauge_family("cdr_retention_admin_connections", "Open admin socket connections.", d.admin_connections)};
+  return {
+      gauge_family("cdr_retention_clock_simulated",
+                   "1 when the daemon runs on a simulated clock (--fake-clock), else 0.", d.clock_simulated ? 1 : 0),
+      gauge_family("cdr_retention_clock_time_seconds", "The daemon's notion of now, as Unix time in seconds.",
+                   d.clock_seconds),
+      gauge_family("cdr_retention_admin_connections", "Open admin socket connections.", d.admin_connections)};
 }
 
 families of(const store_snapshot& s) {
@@ -24,17 +24,17 @@ families of(const store_snapshot& s) {
   for (const auto& l : s.lag) {
     lag.push_back({{{"topic", l.topic}, {"partition", std::to_string(l.partition)}}, static_cast<double>(l.messages)});
   }
-  return {labelled_gauge_family("cdr_retention_records", "Records stored, by kind.", records),
-          labelled_gauge_family("cdr_retention_store_bytes",
-                                "Bytes of live SST files and memtables, by column family.", bytes),
-          gauge_family("cdr_retention_store_write_stopped", "1 while RocksDB stops writes, else 0.",
-                       s.write_stopped ? 1 : 0),
-          counter_family("cdr_retention_store_write_stall_seconds_total",
-                         "Time RocksDB delayed or stopped writes, in seconds.",
-                         static_cast<double>(s.stall_micros) / 1e6),
-          labelled_gauge_family(
-              "cdr_retention_consumer_lag_messages",
-              "Messages between the consumer's position and the partition's end (librdkafka statistics).", lag)};
+  return {
+      labelled_gauge_family("cdr_retention_records", "Records stored, by kind.", records),
+      labelled_gauge_family("cdr_retention_store_bytes", "Bytes of live SST files and memtables, by column family.",
+                            bytes),
+      gauge_family("cdr_retention_store_write_stopped", "1 while RocksDB stops writes, else 0.",
+                   s.write_stopped ? 1 : 0),
+      counter_family("cdr_retention_store_write_stall_seconds_total",
+                     "Time RocksDB delayed or stopped writes, in seconds.", static_cast<double>(s.stall_micros) / 1e6),
+      labelled_gauge_family("cdr_retention_consumer_lag_messages",
+                            "Messages between the consumer's position and the partition's end (librdkafka statistics).",
+                            lag)};
 }
 
 families of(const retention_snapshot& r) {
@@ -42,29 +42,29 @@ families of(const retention_snapshot& r) {
   for (const auto& [kind, n] : r.saved_state_unreadable) {
     unreadable.push_back({{{"kind", kind}}, static_cast<double>(n)});
   }
-  return {gauge_family("cdr_retention_overdue_partitions",
-                       "Partitions past a deadline, not yet swept and not held (0 when healthy).",
-                       static_cast<double>(r.overdue_partitions)),
-          gauge_family("cdr_retention_overdue_records", "Records in overdue partitions (0 when healthy).",
-                       static_cast<double>(r.overdue_records)),
-          gauge_family("cdr_retention_holds_active", "Active legal holds.", static_cast<double>(r.holds_active)),
-          gauge_family("cdr_retention_records_held",
-                       "Records kept past their deadline in the held store by legal holds.",
-                       static_cast<double>(r.records_held)),
-          gauge_family("cdr_retention_deletion_events_pending",
-                       "Deletion events in the outbox, not yet acknowledged by Kafka.",
-                       static_cast<double>(r.events_pending)),
-          labelled_gauge_family("cdr_retention_keys",
-                                "Data keys in the key store (live) and destroyed since it was created.",
-                                {{{{"state", "live"}}, static_cast<double>(r.keys_live)},
-                                 {{{"state", "destroyed"}}, static_cast<double>(r.keys_destroyed)}}),
-          counter_family("cdr_retention_decrypt_failures_total",
-                         "Identifier values that did not decrypt (tampered or corrupt), since start.",
-                         static_cast<double>(r.decrypt_failures)),
-          labelled_gauge_family("cdr_retention_saved_state_unreadable",
-                                "Saved-state entries (holds, journals, outbox events, erasures, pending audit "
-                                "entries) that do not decode, by kind; sweeps and erasures are refused while any is.",
-                                unreadable)};
+  return {
+      gauge_family("cdr_retention_overdue_partitions",
+                   "Partitions past a deadline, not yet swept and not held (0 when healthy).",
+                   static_cast<double>(r.overdue_partitions)),
+      gauge_family("cdr_retention_overdue_records", "Records in overdue partitions (0 when healthy).",
+                   static_cast<double>(r.overdue_records)),
+      gauge_family("cdr_retention_holds_active", "Active legal holds.", static_cast<double>(r.holds_active)),
+      gauge_family("cdr_retention_records_held", "Records kept past their deadline in the held store by legal holds.",
+                   static_cast<double>(r.records_held)),
+      gauge_family("cdr_retention_deletion_events_pending",
+                   "Deletion events in the outbox, not yet acknowledged by Kafka.",
+                   static_cast<double>(r.events_pending)),
+      labelled_gauge_family("cdr_retention_keys",
+                            "Data keys in the key store (live) and destroyed since it was created.",
+                            {{{{"state", "live"}}, static_cast<double>(r.keys_live)},
+                             {{{"state", "destroyed"}}, static_cast<double>(r.keys_destroyed)}}),
+      counter_family("cdr_retention_decrypt_failures_total",
+                     "Identifier values that did not decrypt (tampered or corrupt), since start.",
+                     static_cast<double>(r.decrypt_failures)),
+      labelled_gauge_family("cdr_retention_saved_state_unreadable",
+                            "Saved-state entries (holds, journals, outbox events, erasures, pending audit "
+                            "entries) that do not decode, by kind; sweeps and erasures are refused while any is.",
+                            unreadable)};
 }
 
 template <class Snapshot>

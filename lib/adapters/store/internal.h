@@ -23,7 +23,17 @@
 
 namespace cdr::store::detail {
 
-enum cf : std::size_t { cf_default, cf_metadata, cf_identifiers, cf_usage, cf_subject, cf_ids, cf_held, cf_system, cf_count };
+enum cf : std::size_t {
+  cf_default,
+  cf_metadata,
+  cf_identifiers,
+  cf_usage,
+  cf_subject,
+  cf_ids,
+  cf_held,
+  cf_system,
+  cf_count
+};
 inline constexpr std::array<const char*, cf_count> cf_names{"default",       "metadata", "identifiers", "usage",
                                                             "subject_index", "ids",      "held",        "system"};
 using handles = std::array<rocksdb::ColumnFamilyHandle*, cf_count>;

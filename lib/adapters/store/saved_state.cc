@@ -102,9 +102,10 @@ void saved_state::note(const std::string& key, state_kind kind, const std::strin
   auto [it, fresh] = unreadable_.try_emplace(key, unreadable_entry{kind, readable(key), reason});
   if (fresh || it->second.reason != reason) {
     it->second.reason = reason;
-    spdlog::critical("saved state {} ({}) does not decode: {}; sweeps and erasures are refused until it is repaired "
-                     "(docs/operations.md, \"CdrRetentionSavedStateUnreadable\")",
-                     readable(key), name(kind), reason);
+    spdlog::critical(
+        "saved state {} ({}) does not decode: {}; sweeps and erasures are refused until it is repaired "
+        "(docs/operations.md, \"CdrRetentionSavedStateUnreadable\")",
+        readable(key), name(kind), reason);
   }
 }
 
@@ -115,8 +116,7 @@ void saved_state::clear(const std::string& key) {
 
 void saved_state::forget_except(std::string_view prefix, const std::map<std::string, std::string>& still_bad) {
   std::lock_guard lock(mutex_);
-  std::erase_if(unreadable_,
-                [&](const auto& e) { return starts(e.first, prefix) && still_bad.count(e.first) == 0; });
+  std::erase_if(unreadable_, [&](const auto& e) { return starts(e.first, prefix) && still_bad.count(e.first) == 0; });
 }
 
 std::vector<unreadable_entry> saved_state::check_all() {
@@ -230,8 +230,7 @@ void saved_state::remove_event(change& c, std::uint64_t event_id) { c.remove_ent
 // --- erasures ---
 
 entries_of<std::string, deferred_erasure> saved_state::deferred_erasures() {
-  return read_all<std::string, deferred_erasure>(deferred_prefix, state_kind::deferred_erasure,
-                                                 decode_deferred_erasure,
+  return read_all<std::string, deferred_erasure>(deferred_prefix, state_kind::deferred_erasure, decode_deferred_erasure,
                                                  [](std::string_view k) { return subject_of(k, deferred_prefix); });
 }
 bool saved_state::has_deferred_erasure(std::string_view subject) const {
@@ -249,8 +248,8 @@ entries_of<std::string, erased_subject> saved_state::erased_subjects() {
                                                [](std::string_view k) { return subject_of(k, erased_prefix); });
 }
 result<erased_subject> saved_state::erased(std::string_view subject) {
-  auto r = read_one<erased_subject>(by_subject(erased_prefix, subject), state_kind::erased_subject,
-                                    decode_erased_subject);
+  auto r =
+      read_one<erased_subject>(by_subject(erased_prefix, subject), state_kind::erased_subject, decode_erased_subject);
   return r ? std::move(*r) : result<erased_subject>(erased_subject{});
 }
 void saved_state::put_erased(change& c, std::string_view subject, const erased_subject& e) {

@@ -36,7 +36,8 @@ namespace {
 constexpr std::array<command_spec, command_count> command_table{{
     {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
     {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted"},
-    {command_id::record_get, "record get", access::operator_, "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
+    {command_id::record_get, "record get", access::operator_,
+     "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
     {command_id::subject_export, "subject export", access::operator_,
      "every stored record carrying an identifier, streamed as JSON lines; args: {\"identifier\": X}"},
     {command_id::sweep, "sweep", access::operator_,
@@ -47,8 +48,10 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::hold_release, "hold release", access::operator_, "release a legal hold; args: {\"id\": ID}"},
     {command_id::subject_erase, "subject erase", access::operator_,
      "erase an end user's identifiers from every month now (held ones when released); args: {\"identifier\": X}"},
-    {command_id::verify, "verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone"},
-    {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
+    {command_id::verify, "verify", access::viewer,
+     "prove from the live files that stripped, dropped and erased keys are gone"},
+    {command_id::audit_export, "audit export", access::operator_,
+     "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
     {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain"},
     {command_id::checkpoint, "checkpoint", access::operator_,
      "a consistent copy of the store and audit trail in a new directory; args: {\"to\": DIR}"},
@@ -69,8 +72,8 @@ static_assert(in_id_order(), "command_table must list the commands in command_id
 std::span<const command_spec> commands() { return command_table; }
 
 const command_spec* find_command(std::string_view name) {
-  const auto it = std::find_if(command_table.begin(), command_table.end(),
-                               [&](const command_spec& c) { return c.name == name; });
+  const auto it =
+      std::find_if(command_table.begin(), command_table.end(), [&](const command_spec& c) { return c.name == name; });
   return it == command_table.end() ? nullptr : &*it;
 }
 
@@ -110,9 +113,7 @@ std::string ok_response(const nlohmann::json& id, nlohmann::json result) {
 }
 
 std::string error_response(const error& e) {
-  nlohmann::json out{{"id", e.id},
-                     {"ok", false},
-                     {"error", {{"code", name(e.code)}, {"message", e.message}}}};
+  nlohmann::json out{{"id", e.id}, {"ok", false}, {"error", {{"code", name(e.code)}, {"message", e.message}}}};
   return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

@@ -22,8 +22,7 @@ std::string join_key(std::string_view prefix, std::string_view key) {
   return prefix.empty() ? std::string(key) : fmt::format("{}.{}", prefix, key);
 }
 
-[[noreturn]] void fail(const toml::node* node, std::string key, std::string message,
-                       std::string_view fallback_file) {
+[[noreturn]] void fail(const toml::node* node, std::string key, std::string message, std::string_view fallback_file) {
   config_error e;
   e.key = std::move(key);
   e.message = std::move(message);
@@ -89,8 +88,7 @@ bool path_within(const std::string& inner, const std::string& outer) {
 }
 
 // Every key must exist in the defaults with the same type.
-void check_schema(const toml::table& t, const toml::table& schema, const std::string& prefix,
-                  std::string_view file) {
+void check_schema(const toml::table& t, const toml::table& schema, const std::string& prefix, std::string_view file) {
   for (const auto& [k, v] : t) {
     const auto key = join_key(prefix, k.str());
     if (key == "retention.overrides") continue;  // checked when read
@@ -158,8 +156,10 @@ retention_rule reader::rule(const std::string& key, const toml::table* t) const 
   const auto* anchor_node = get("anchor");
   const auto pkey = fmt::format("{}.period", key);
   const auto akey = fmt::format("{}.anchor", key);
-  if (period == nullptr || !period->is_string()) fail(period ? period : t, pkey, "must be a string such as \"12 months\" or \"10 years\"", file_);
-  if (anchor_node == nullptr || !anchor_node->is_string()) fail(anchor_node ? anchor_node : t, akey, "must be one of month_start, month_end, year_start, year_end", file_);
+  if (period == nullptr || !period->is_string())
+    fail(period ? period : t, pkey, "must be a string such as \"12 months\" or \"10 years\"", file_);
+  if (anchor_node == nullptr || !anchor_node->is_string())
+    fail(anchor_node ? anchor_node : t, akey, "must be one of month_start, month_end, year_start, year_end", file_);
   const auto months = parse_period_months(*period->value<std::string>());
   if (!months) fail(period, pkey, "must be \"<n> months\" or \"<n> years\"", file_);
   const auto a = anchor_from_name(*anchor_node->value<std::string>());
@@ -205,7 +205,8 @@ std::vector<retention_override> read_overrides(const toml::table& root, const cl
     const auto* id = t.get("id");
     const auto idv = id ? id->value<std::int64_t>() : std::nullopt;
     if (!idv || *idv < 1 || *idv > 65535) {
-      fail(id ? id : &t, base + ".id", "must be an integer between 1 and 65535 (stored in keys: never reuse one)", file);
+      fail(id ? id : &t, base + ".id", "must be an integer between 1 and 65535 (stored in keys: never reuse one)",
+           file);
     }
     if (!ids.insert(static_cast<int>(*idv)).second) fail(id, base + ".id", "duplicate override id", file);
     o.id = static_cast<retention_class>(*idv);
@@ -220,18 +221,22 @@ std::vector<retention_override> read_overrides(const toml::table& root, const cl
       fail(&t, base, "an override needs at least one of customers or countries", file);
     }
     for (const auto& c : o.customers) {
-      if (!customers.insert(c).second) fail(t.get("customers"), base + ".customers", fmt::format("customer {} is in two overrides", c), file);
+      if (!customers.insert(c).second)
+        fail(t.get("customers"), base + ".customers", fmt::format("customer {} is in two overrides", c), file);
     }
     for (auto c : o.countries) {
-      std::transform(c.begin(), c.end(), c.begin(), [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
-      if (c.size() != 2) fail(t.get("countries"), base + ".countries", fmt::format("{} is not an ISO 3166 alpha-2 code", c), file);
-      if (!countries.insert(c).second) fail(t.get("countries"), base + ".countries", fmt::format("country {} is in two overrides", c), file);
+      std::transform(c.begin(), c.end(), c.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+      if (c.size() != 2)
+        fail(t.get("countries"), base + ".countries", fmt::format("{} is not an ISO 3166 alpha-2 code", c), file);
+      if (!countries.insert(c).second)
+        fail(t.get("countries"), base + ".countries", fmt::format("country {} is in two overrides", c), file);
     }
     for (auto [field, target] : {std::pair{"identifiers", &o.rules.identifiers},
-                                 std::pair{"metadata", &o.rules.metadata},
-                                 std::pair{"usage", &o.rules.usage}}) {
+                                 std::pair{"metadata", &o.rules.metadata}, std::pair{"usage", &o.rules.usage}}) {
       if (const auto* sub = t.get(field)) {
-        if (!sub->is_table()) fail(sub, fmt::format("{}.{}", base, field), "expected a table with period and anchor", file);
+        if (!sub->is_table())
+          fail(sub, fmt::format("{}.{}", base, field), "expected a table with period and anchor", file);
         *target = r.rule(fmt::format("{}.{}", base, field), sub->as_table());
       }
     }
@@ -295,13 +300,15 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout");
   // Properties the no-loss guarantee depends on, or that have keys of
   // their own, cannot be passed through.
-  static const std::set<std::string> reserved{"bootstrap.servers", "group.id", "client.id",
-                                              "enable.auto.commit", "enable.auto.offset.store"};
+  static const std::set<std::string> reserved{"bootstrap.servers", "group.id", "client.id", "enable.auto.commit",
+                                              "enable.auto.offset.store"};
   for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
     const auto key = join_key("kafka.properties", k.str());
     if (reserved.contains(std::string(k.str()))) {
-      fail(&v, key, "is set by the daemon (use kafka.brokers, kafka.group_id or kafka.client_id; offsets are "
-                    "stored and committed by the daemon itself)", file);
+      fail(&v, key,
+           "is set by the daemon (use kafka.brokers, kafka.group_id or kafka.client_id; offsets are "
+           "stored and committed by the daemon itself)",
+           file);
     }
     if (v.is_string()) {
       c.kafka.properties.emplace(k.str(), *v.value<std::string>());
@@ -346,7 +353,8 @@ daemon_config build(const toml::table& root, std::string_view file) {
 
   c.log.level = r.str("log.level");
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
-  if (!levels.contains(c.log.level)) r.bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
+  if (!levels.contains(c.log.level))
+    r.bad("log.level", "must be one of trace, debug, info, warn, error, critical, off");
   const auto fmt_name = r.str("log.format");
   if (fmt_name == "auto") {
     c.log.format = log_format::automatic;

@@ -20,19 +20,13 @@ std::uint64_t read_be64(std::string_view s) {
   return v;
 }
 
-std::string partition::to_string() const {
-  return fmt::format("{}/{}/{}", name(kind), month.to_string(), cls);
-}
+std::string partition::to_string() const { return fmt::format("{}/{}/{}", name(kind), month.to_string(), cls); }
 
 void append_partition_prefix(std::string& out, const partition& p) {
   const auto m = static_cast<std::uint32_t>(p.month.index());
   const char bytes[partition_prefix_size] = {
-      static_cast<char>(p.kind),
-      static_cast<char>((m >> 24) & 0xff),
-      static_cast<char>((m >> 16) & 0xff),
-      static_cast<char>((m >> 8) & 0xff),
-      static_cast<char>(m & 0xff),
-      static_cast<char>((p.cls >> 8) & 0xff),
+      static_cast<char>(p.kind),          static_cast<char>((m >> 24) & 0xff), static_cast<char>((m >> 16) & 0xff),
+      static_cast<char>((m >> 8) & 0xff), static_cast<char>(m & 0xff),         static_cast<char>((p.cls >> 8) & 0xff),
       static_cast<char>(p.cls & 0xff),
   };
   out.append(bytes, partition_prefix_size);

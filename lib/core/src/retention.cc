@@ -154,14 +154,15 @@ std::vector<removal> removals_of(retention_action a, const partition& p) {
 
 std::optional<retention_action> action_done(const partition& p, partition_state st) {
   if (st.dropped) return drop_action(p.kind);
-  if (st.stripped) return p.kind == record_kind::cdr ? std::optional(retention_action::strip_identifiers)
-                                                     : std::optional(retention_action::drop_usage);
+  if (st.stripped)
+    return p.kind == record_kind::cdr ? std::optional(retention_action::strip_identifiers)
+                                      : std::optional(retention_action::drop_usage);
   return std::nullopt;
 }
 
 std::vector<planned_action> plan_sweep(const retention_policy& policy, const std::map<partition, std::int64_t>& counts,
-                                       const std::map<partition, partition_state>& states,
-                                       std::span<const hold> holds, instant now) {
+                                       const std::map<partition, partition_state>& states, std::span<const hold> holds,
+                                       instant now) {
   std::map<partition, std::int64_t> all = counts;
   for (const auto& [p, s] : states) all.try_emplace(p, 0);
   std::vector<planned_action> out;

@@ -48,9 +48,7 @@ void manual_time::advance(microseconds by) {
   wake_all();
 }
 
-void manual_time::advance_to(mono_time to) {
-  advance(std::chrono::duration_cast<microseconds>(to - monotonic()));
-}
+void manual_time::advance_to(mono_time to) { advance(std::chrono::duration_cast<microseconds>(to - monotonic())); }
 
 void manual_time::set_wall(instant to) {
   wall_us_.store(to.time_since_epoch().count());

@@ -19,10 +19,8 @@ nlohmann::json as_json(const std::string& text) {
 // ("key_destroyed": stripped in a restored copy; "unreadable": tampered),
 // identifiers is null and identifiers_status says why.
 nlohmann::json record_json(const store::stored_record& r, const retention& keeper) {
-  nlohmann::json out{{"kind", name(r.where.kind)},
-                     {"id", r.id},
-                     {"month", r.where.month.to_string()},
-                     {"class", r.where.cls}};
+  nlohmann::json out{
+      {"kind", name(r.where.kind)}, {"id", r.id}, {"month", r.where.month.to_string()}, {"class", r.where.cls}};
   if (r.where.kind == record_kind::cdr) {
     out["metadata"] = as_json(r.metadata);
     const auto ids = keeper.identifiers_of(r);

@@ -11,9 +11,10 @@ namespace {
 
 nlohmann::json kafka_status(const admin_context& ctx) {
   const auto& k = ctx.config.kafka;
-  nlohmann::json out{{"brokers", k.brokers},
-                     {"group_id", k.group_id},
-                     {"topics", {{"cdr", k.topic_cdr}, {"usage", k.topic_usage}, {"dead_letter", k.topic_dead_letter}}}};
+  nlohmann::json out{
+      {"brokers", k.brokers},
+      {"group_id", k.group_id},
+      {"topics", {{"cdr", k.topic_cdr}, {"usage", k.topic_usage}, {"dead_letter", k.topic_dead_letter}}}};
   if (ctx.embedded) out["embedded_bootstrap"] = ctx.embedded->bootstrap_servers();
   if (ctx.consumer) out["consumer"] = ctx.consumer->status();
   if (ctx.demo) out["demo_events_produced"] = ctx.demo->produced();

@@ -88,8 +88,8 @@ void ingest::run() {
       auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
       if (m) process(m);
       const std::size_t size = staged_count_ + batch_.records() + pending_rejects_.size();
-      const bool due = !pending_next_.empty() && (!m || size >= config_.kafka.batch_max_records ||
-                                                  time_.monotonic() - batch_started_ >= linger);
+      const bool due = !pending_next_.empty() &&
+                       (!m || size >= config_.kafka.batch_max_records || time_.monotonic() - batch_started_ >= linger);
       if (due) try_flush();
     }
     // SIGTERM: write the batch in flight (retrying while the store or the

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../vault.h"
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/ingest.h"
@@ -28,7 +29,6 @@
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/store/store.h"
-#include "../vault.h"
 
 namespace cdr::service {
 

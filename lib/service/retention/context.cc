@@ -21,10 +21,10 @@ std::string describe(const std::vector<store::unreadable_entry>& entries) {
 }  // namespace
 
 state_unreadable::state_unreadable(const std::vector<store::unreadable_entry>& entries)
-    : std::runtime_error(fmt::format(
-          "saved state does not decode, so sweeps and erasures are refused until it is repaired "
-          "(docs/operations.md, \"CdrRetentionSavedStateUnreadable\"): {}",
-          describe(entries))) {}
+    : std::runtime_error(
+          fmt::format("saved state does not decode, so sweeps and erasures are refused until it is repaired "
+                      "(docs/operations.md, \"CdrRetentionSavedStateUnreadable\"): {}",
+                      describe(entries))) {}
 
 op_sequence::op_sequence(store::saved_state& state) : state_(state) {
   if (auto v = state_.counter(store::counter_name::operations)) last_ = v.value();

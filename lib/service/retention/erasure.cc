@@ -109,11 +109,12 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
     if (erased > 0) ctx_.state.put_erased(c, subject, keys);
     auto month_list = nlohmann::json::array();
     for (const auto& m : months) month_list.push_back(m.to_string());
-    nlohmann::json entry{{"action", "erase_subject"},      {"subject", hex},       {"records", erased},
-                         {"deferred", deferred_report.size()}, {"months", month_list}, {"trigger", trigger},
-                         {"requested_by", uid}};
+    nlohmann::json entry{
+        {"action", "erase_subject"}, {"subject", hex},     {"records", erased},  {"deferred", deferred_report.size()},
+        {"months", month_list},      {"trigger", trigger}, {"requested_by", uid}};
     std::optional<deletion_event> event;
-    if (erased > 0) event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};
+    if (erased > 0)
+      event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};
     ctx_.journal(c, std::move(removals), entry, std::move(event));
   }
   if (!c.empty()) ctx_.store.apply(c);

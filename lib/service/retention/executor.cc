@@ -30,8 +30,8 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
         plain = std::move(o.plaintext);
         normalized = normalized_identifiers(*plain);
       } else if (o.status == vault::open_status::key_destroyed) {
-        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed",
-                      record_id_of(key), p.to_string());
+        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed", record_id_of(key),
+                      p.to_string());
       }
     };
     if (by_subject) open();
@@ -53,8 +53,7 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
   return held;
 }
 
-nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger,
-                                                std::uint32_t uid) {
+nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger, std::uint32_t uid) {
   const auto& p = a.where;
   const bool drop = a.action != retention_action::strip_identifiers;
   store::change c(ctx_.store);

@@ -110,9 +110,8 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
 
 nlohmann::json retention::forecast(instant as_of) const {
   const auto h = holds_.snapshot();
-  nlohmann::json out{{"as_of", format_rfc3339(as_of)},
-                     {"actions", nlohmann::json::array()},
-                     {"deferred", nlohmann::json::array()}};
+  nlohmann::json out{
+      {"as_of", format_rfc3339(as_of)}, {"actions", nlohmann::json::array()}, {"deferred", nlohmann::json::array()}};
   std::map<std::string, std::int64_t> totals;
   for (const auto& a : plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, as_of)) {
     out[a.deferred() ? "deferred" : "actions"].push_back(to_json(a));
@@ -216,24 +215,29 @@ nlohmann::json retention::checkpoint(const std::string& dir, std::uint32_t uid) 
                            ctx_.keys.keys().path() + ")"}};
 }
 
-retention::gauges retention::figures() const {
-  gauges g;
+metrics::retention_snapshot retention::figures() const {
+  metrics::retention_snapshot g;
   const auto active = holds_.active();
-  const auto overdue = overdue_of(
-      plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), active, ctx_.time.now()));
+  const auto overdue =
+      overdue_of(plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), active, ctx_.time.now()));
   g.overdue_partitions = overdue.partitions;
   g.overdue_records = overdue.records;
   g.holds_active = active.size();
   std::set<std::string, std::less<>> held;
   ctx_.store.scan(family::held, key_range{}, [&](std::string_view key, std::string_view) {
-    if (!key.empty() && (key[0] == static_cast<char>(held_tag::record) ||
-                         key[0] == static_cast<char>(held_tag::identifiers))) {
+    if (!key.empty() &&
+        (key[0] == static_cast<char>(held_tag::record) || key[0] == static_cast<char>(held_tag::identifiers))) {
       held.emplace(key.substr(1));
     }
     return true;
   });
   g.records_held = static_cast<std::int64_t>(held.size());
   g.events_pending = ctx_.state.events_pending();
+  g.keys_live = ctx_.keys.keys().live();
+  g.keys_destroyed = ctx_.keys.keys().destroyed_total();
+  g.decrypt_failures = ctx_.keys.decrypt_failures();
+  for (const auto k : all_state_kinds) g.saved_state_unreadable[std::string(name(k))] = 0;
+  for (const auto& e : ctx_.state.unreadable()) ++g.saved_state_unreadable[std::string(name(e.kind))];
   return g;
 }
 

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cdr/metrics/snapshots.h"
 #include "context.h"
 #include "erasure.h"
 #include "executor.h"
@@ -45,8 +46,7 @@ class retention {
   // identifiers; `events` receives deletion events (none: they wait in the
   // outbox). The saved state must have been checked (check_all) first.
   retention(const daemon_config& config, const time_source& time, store::store& store, store::saved_state& state,
-            metrics::retention_probe& probe, std::string subject_key, vault& keys,
-            std::unique_ptr<event_sink> events);
+            metrics::retention_probe& probe, std::string subject_key, vault& keys, std::unique_ptr<event_sink> events);
   ~retention();
 
   // Finishes actions a crash interrupted (recover), then starts the
@@ -92,15 +92,8 @@ class retention {
   nlohmann::json checkpoint(const std::string& dir, std::uint32_t uid);
   audit_trail& audit() { return audit_; }
 
-  // Scrape-time figures.
-  struct gauges {
-    std::size_t overdue_partitions = 0;
-    std::int64_t overdue_records = 0;
-    std::size_t holds_active = 0;
-    std::int64_t records_held = 0;
-    std::size_t events_pending = 0;
-  };
-  gauges figures() const;
+  // Scrape-time figures (also what `status` shows of retention).
+  metrics::retention_snapshot figures() const;
   // Whether saved state is readable, and which entries are not.
   nlohmann::json saved_state_report() const;
 

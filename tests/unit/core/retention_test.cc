@@ -110,8 +110,12 @@ TEST(holds, cover_by_customer_subject_month_and_kind) {
 
 TEST(holds, requests_are_validated_and_subjects_kept_as_hashes_only) {
   const auto hasher = [](std::string_view s) { return "H(" + std::string(s) + ")"; };
-  auto ok = hold_from_request({{"subject", "+1 415"}, {"from_month", "2024-01"}, {"to_month", "2024-12"},
-                               {"kind", "cdr"}, {"reason", "r"}, {"reference", "x-1"}},
+  auto ok = hold_from_request({{"subject", "+1 415"},
+                               {"from_month", "2024-01"},
+                               {"to_month", "2024-12"},
+                               {"kind", "cdr"},
+                               {"reason", "r"},
+                               {"reference", "x-1"}},
                               hasher);
   ASSERT_TRUE(std::holds_alternative<hold>(ok)) << std::get<std::string>(ok);
   const auto& h = std::get<hold>(ok);

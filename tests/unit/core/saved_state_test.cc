@@ -31,9 +31,13 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_hold(encode(h)).value(), h);
 
   const deletion_event partition_event{11, "strip_identifiers", june, std::nullopt, {}, 42, at("2025-07-01T00:00:00Z")};
-  const deletion_event subject_event{
-      12, "erase_subject", std::nullopt, to_hex(std::string(32, 'k')), {month::of(2024, 5), month::of(2024, 6)},
-      3,  at("2025-07-01T00:00:01Z")};
+  const deletion_event subject_event{12,
+                                     "erase_subject",
+                                     std::nullopt,
+                                     to_hex(std::string(32, 'k')),
+                                     {month::of(2024, 5), month::of(2024, 6)},
+                                     3,
+                                     at("2025-07-01T00:00:01Z")};
   EXPECT_EQ(decode_deletion_event(encode(partition_event)).value(), partition_event);
   EXPECT_EQ(decode_deletion_event(encode(subject_event)).value(), subject_event);
 
@@ -58,9 +62,9 @@ TEST(saved_state, every_kind_round_trips) {
 // The JSON earlier builds wrote (retention.cc, audit.cc before the typed
 // state) decodes to the same meaning.
 TEST(saved_state, decodes_what_earlier_builds_wrote) {
-  const auto h = decode_hold(
-      R"({"created_at":"2025-05-15T00:00:00Z","created_by":0,"customer":"cust-a","from_month":null,"id":1,)"
-      R"("kind":null,"reason":"litigation","reference":"CASE-1","subject":null,"to_month":null})");
+  const auto h =
+      decode_hold(R"({"created_at":"2025-05-15T00:00:00Z","created_by":0,"customer":"cust-a","from_month":null,"id":1,)"
+                  R"("kind":null,"reason":"litigation","reference":"CASE-1","subject":null,"to_month":null})");
   ASSERT_TRUE(h) << h.error();
   EXPECT_EQ(h->customer, "cust-a");
   EXPECT_FALSE(h->kind.has_value());
@@ -77,9 +81,9 @@ TEST(saved_state, decodes_what_earlier_builds_wrote) {
   EXPECT_EQ(j->event->where->month, month::of(2024, 6));
   EXPECT_TRUE(decode_journal(R"({"audit":{"action":"destroy_keys","keys":[]},"event":null,"ranges":[]})"));
 
-  const auto a = decode_pending_audit(
-      R"({"entry":{"action":"subject_export","records":1,"requested_by":0,"subject":"ab"},"op":3,)"
-      R"("time":"2026-11-01T00:00:00Z"})");
+  const auto a =
+      decode_pending_audit(R"({"entry":{"action":"subject_export","records":1,"requested_by":0,"subject":"ab"},"op":3,)"
+                           R"("time":"2026-11-01T00:00:00Z"})");
   ASSERT_TRUE(a) << a.error();
   EXPECT_EQ(a->op, 3u);
   EXPECT_TRUE(decode_audit_head(R"({"hash":")" + std::string(64, '0') + R"(","seq":0})"));
@@ -124,7 +128,8 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_journal(R"({"audit":{},"event":null,"ranges":[]})"), "audit without action");
   fails(decode_journal(R"({"audit":{"action":"x"},"event":{"event_id":1},"ranges":[]})"), "event incomplete");
   fails(decode_journal(R"({"audit":{"action":"x"},"ranges":[]})"), "event missing");
-  fails(decode_deletion_event(R"({"action":"x","event_id":1,"records":-1,"time":"2025-01-01T00:00:00Z","subject":"ab","months":[]})"),
+  fails(decode_deletion_event(
+            R"({"action":"x","event_id":1,"records":-1,"time":"2025-01-01T00:00:00Z","subject":"ab","months":[]})"),
         "negative records");
   fails(decode_deletion_event(R"({"action":"x","event_id":1,"records":1,"time":"2025-01-01T00:00:00Z"})"),
         "neither partition nor subject");

@@ -55,9 +55,9 @@ class recording_sink final : public service::event_sink {
 class service_fixture : public ::testing::Test {
  protected:
   explicit service_fixture(const char* now = "2025-01-15T00:00:00Z") : time_(parse_rfc3339(now).value()) {
-    auto parsed = parse_config(default_config_toml, "defaults",
-                               {"storage.path=\"" + (dir_ / "data") + "\"", "storage.block_cache_mb=16",
-                                "storage.compression=\"none\""});
+    auto parsed = parse_config(
+        default_config_toml, "defaults",
+        {"storage.path=\"" + (dir_ / "data") + "\"", "storage.block_cache_mb=16", "storage.compression=\"none\""});
     config_ = std::get<daemon_config>(std::move(parsed));
     master_ = crypto::random_bytes(32);
     open();
@@ -104,8 +104,7 @@ class service_fixture : public ::testing::Test {
       const auto lease = vault_->lease();
       vault_->seal_indexed(key_scope::partition, p, record_key(p, id), R"({"from":")" + from + R"("})",
                            {normalize_identifier(from)}, sealed, hashes);
-      b.put_cdr(p, id, R"({"customer_id":")" + customer + R"(","type":"cdr"})", sealed,
-                static_cast<std::uint64_t>(i));
+      b.put_cdr(p, id, R"({"customer_id":")" + customer + R"(","type":"cdr"})", sealed, static_cast<std::uint64_t>(i));
       for (const auto& h : hashes) b.put_subject(p, h, id);
     }
     store_->commit(b);

@@ -17,8 +17,9 @@ class publisher : public service_fixture {
   void outbox(std::initializer_list<std::uint64_t> ids) {
     store::change c(*store_);
     for (auto id : ids) {
-      state_->put_event(c, {id, "drop_usage", partition{record_kind::usage, month::of(2020, 1), 0}, std::nullopt, {},
-                            5, time_.now()});
+      state_->put_event(
+          c,
+          {id, "drop_usage", partition{record_kind::usage, month::of(2020, 1), 0}, std::nullopt, {}, 5, time_.now()});
     }
     store_->apply(c);
   }

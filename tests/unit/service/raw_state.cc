@@ -27,8 +27,7 @@ void put_raw_saved_state(const std::string& db_path, const std::string& key, con
   db.avoid_flush_during_recovery = true;
   db.avoid_flush_during_shutdown = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const auto* name :
-       {"default", "metadata", "identifiers", "usage", "subject_index", "ids", "held", "system"}) {
+  for (const auto* name : {"default", "metadata", "identifiers", "usage", "subject_index", "ids", "held", "system"}) {
     rocksdb::ColumnFamilyOptions o;
     if (std::string_view(name) == "system") o.merge_operator = std::make_shared<add_operator>();
     families.emplace_back(name, o);

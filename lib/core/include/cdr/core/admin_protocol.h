@@ -23,15 +23,15 @@ enum class access : std::uint8_t { none = 0, viewer = 1, operator_ = 2 };
 std::string_view name(access a);
 
 enum class error_code : std::uint8_t {
-  invalid_json,       // the line is not a JSON object
-  invalid_request,    // fields missing or of the wrong type
+  invalid_json,     // the line is not a JSON object
+  invalid_request,  // fields missing or of the wrong type
   unknown_command,
   invalid_argument,
   permission_denied,
   request_too_large,
-  busy,               // too many connections
-  unavailable,        // the command exists but cannot run in this mode
-  not_found,          // the record (or other object) named does not exist
+  busy,         // too many connections
+  unavailable,  // the command exists but cannot run in this mode
+  not_found,    // the record (or other object) named does not exist
   internal,
 };
 std::string_view name(error_code c);
@@ -71,7 +71,7 @@ struct request {
   nlohmann::json id;  // echoed back; null when absent
   std::string command;
   command_id which = command_id::status;  // the command's entry in the table
-  nlohmann::json args;  // always an object
+  nlohmann::json args;                    // always an object
 };
 
 struct error {

@@ -23,7 +23,7 @@ namespace cdr {
 extern const std::string_view default_config_toml;
 
 struct kafka_config {
-  std::string brokers;    // "embedded" or a bootstrap list "host:port,..."
+  std::string brokers;  // "embedded" or a bootstrap list "host:port,..."
   std::string group_id;
   std::string client_id;
   std::string topic_cdr;
@@ -101,17 +101,17 @@ struct daemon_config {
 };
 
 struct config_error {
-  std::string file;      // config file path, or the `--set ...` argument
+  std::string file;        // config file path, or the `--set ...` argument
   std::uint32_t line = 0;  // 0 when unknown
-  std::string key;       // dotted key, empty for syntax errors
+  std::string key;         // dotted key, empty for syntax errors
   std::string message;
   std::string to_string() const;  // "FILE:LINE: key K: MESSAGE"
 };
 
 // Parses `text` (read from `file`), applies the `key=value` overrides in
 // order, and validates everything.
-std::variant<daemon_config, config_error> parse_config(
-    std::string_view text, std::string_view file, const std::vector<std::string>& overrides);
+std::variant<daemon_config, config_error> parse_config(std::string_view text, std::string_view file,
+                                                       const std::vector<std::string>& overrides);
 
 // True for librdkafka property names whose values must never be shown.
 bool is_secret_property(std::string_view name);

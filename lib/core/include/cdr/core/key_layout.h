@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 
 #include "cdr/core/month.h"
 #include "cdr/core/policy.h"

@@ -121,8 +121,8 @@ struct planned_action {
 // first. A drop of a CDR partition also removes its identifiers, so a
 // partition whose drop is due gets the drop only.
 std::vector<planned_action> plan_sweep(const retention_policy& policy, const std::map<partition, std::int64_t>& counts,
-                                       const std::map<partition, partition_state>& states,
-                                       std::span<const hold> holds, instant now);
+                                       const std::map<partition, partition_state>& states, std::span<const hold> holds,
+                                       instant now);
 
 // Partitions past their deadline, not done and not held (0 when healthy).
 struct overdue_summary {

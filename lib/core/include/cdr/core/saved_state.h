@@ -41,10 +41,16 @@ enum class state_kind : std::uint8_t {
   unknown,  // a key this build does not know (written by a newer one?)
 };
 std::string_view name(state_kind k);
-inline constexpr std::array<state_kind, 10> all_state_kinds{
-    state_kind::hold,           state_kind::journal,       state_kind::deletion_event, state_kind::deferred_erasure,
-    state_kind::erased_subject, state_kind::pending_audit, state_kind::audit_head,     state_kind::counter,
-    state_kind::keystore_binding, state_kind::unknown};
+inline constexpr std::array<state_kind, 10> all_state_kinds{state_kind::hold,
+                                                            state_kind::journal,
+                                                            state_kind::deletion_event,
+                                                            state_kind::deferred_erasure,
+                                                            state_kind::erased_subject,
+                                                            state_kind::pending_audit,
+                                                            state_kind::audit_head,
+                                                            state_kind::counter,
+                                                            state_kind::keystore_binding,
+                                                            state_kind::unknown};
 
 // One deletion event (docs/admin-protocol.md, "Deletion events"), kept in
 // an outbox until Kafka acknowledges it.

@@ -49,9 +49,7 @@ class alarm {
 
   // True when `ready()` holds; false when `deadline` came first.
   bool wait_until(mono_time deadline, const std::function<bool()>& ready);
-  bool wait_for(microseconds d, const std::function<bool()>& ready) {
-    return wait_until(time_.monotonic() + d, ready);
-  }
+  bool wait_for(microseconds d, const std::function<bool()>& ready) { return wait_until(time_.monotonic() + d, ready); }
   // Runs `change` under the alarm's lock, then wakes every waiter.
   void notify(const std::function<void()>& change = {});
 

@@ -79,8 +79,8 @@ class write_batch {
   write_batch& operator=(const write_batch&) = delete;
 
   // identifiers empty: the record carries none (or they were stripped).
-  void put_cdr(const partition& p, std::string_view id, std::string_view metadata,
-               std::string_view identifiers, std::uint64_t digest);
+  void put_cdr(const partition& p, std::string_view id, std::string_view metadata, std::string_view identifiers,
+               std::uint64_t digest);
   void put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest);
   void put_subject(const partition& p, std::string_view hash, std::string_view id);
   // A late record a legal hold keeps: written to the held family (with its
@@ -160,8 +160,9 @@ class store {
   std::optional<std::int64_t> offset(std::string_view topic, std::int32_t kafka_partition) const;
   std::optional<stored_record> get(record_kind kind, std::string_view id) const;
   // Calls fn for every stored record of a kind, in key order.
-  void for_each_record(record_kind kind,
-                       const std::function<void(const partition&, std::string_view id, bool has_identifiers)>& fn) const;
+  void for_each_record(
+      record_kind kind,
+      const std::function<void(const partition&, std::string_view id, bool has_identifiers)>& fn) const;
   // Records per partition, as kept by the batches.
   std::map<partition, std::int64_t> counts() const;
   // The record ids of partition p with a subject-index entry of this hash
