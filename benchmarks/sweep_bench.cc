@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   service::simulated_wall_time clock(parse_rfc3339("2020-12-15T00:00:00Z").value());
   store::saved_state state(s);
   state.check_all();
-  service::retention r(config, clock, s, state, probe, std::string(subject_secret), keys, nullptr);
+  service::retention r(config, clock, s, state, probe, std::string(subject_secret), keys,
+                       service::audit_keying{keystore.derive("audit chain"), true}, nullptr);
 
   const auto a = month::of(2019, 12);  // strip 2021-01-01, drop 2029-01-01
   const auto b = month::of(2020, 1);   // strip 2021-02-01, drop 2030-01-01

@@ -1,11 +1,13 @@
-// cdr-retentionctl: the admin CLI. It mirrors the admin protocol: the words
-// of a command are the protocol's command name, `--name value` becomes the
-// argument "name", and positional words fill the command's positional
-// arguments in order.
+// cdr-retentionctl: the admin CLI. Each command's flags and positional
+// arguments come from the core command table (cdr/core/admin_protocol.h):
+// `--name value` (or --name=value) sets the argument "name" (dashes as
+// underscores), a flag takes no value, positional words fill the
+// positional arguments in order. Anything the command does not declare is a
+// usage error (exit 2) and nothing is sent.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -17,33 +19,47 @@
 
 namespace {
 
+using cdr::admin::arg_spec;
+using cdr::admin::arg_type;
+using cdr::admin::command_spec;
+
 constexpr int exit_ok = 0;
 constexpr int exit_command_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_unreachable = 3;
 constexpr int exit_denied = 4;
 
-// Positional arguments of each command, by protocol argument name.
-const std::map<std::string, std::vector<std::string>> positionals{
-    {"debug advance-clock", {"duration"}},
-    {"hold release", {"id"}},
+// A usage error: the message, then exit 2 with nothing sent.
+struct usage_error {
+  std::string message;
+  const command_spec* command = nullptr;  // whose usage to point at
 };
+
+std::string synopsis(const command_spec& c) {
+  std::string out(c.name);
+  for (const auto& a : c.args) {
+    std::string word = a.positional ? std::string(a.metavar)
+                       : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
+                                                  : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
+    out += a.required ? " " + word : " [" + word + "]";
+  }
+  return out;
+}
 
 void print_usage(std::FILE* out) {
   std::fputs(
-      "Usage: cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n\n"
+      "Usage: cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n"
+      "       cdr-retentionctl COMMAND --help\n"
+      "       cdr-retentionctl --version\n\n"
       "Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET,\n"
       "else /run/cdr-retention/admin.sock).\n\nCommands:\n",
       out);
   for (const auto& c : cdr::admin::commands()) {
     std::string words(c.name);
-    if (auto it = positionals.find(words); it != positionals.end()) {
-      for (const auto& p : it->second) {
-        words += ' ';
-        words += p == "duration" ? "DURATION" : "ID";
-      }
+    for (const auto& a : c.args) {
+      if (a.positional) words += " " + std::string(a.metavar);
     }
-    std::fprintf(out, "  %-32s %s [%s]\n", words.c_str(), std::string(c.summary).c_str(),
+    std::fprintf(out, "  %-30s %s [%s]\n", words.c_str(), std::string(c.summary).c_str(),
                  std::string(cdr::admin::name(c.required)).c_str());
   }
   std::fputs(
@@ -51,21 +67,30 @@ void print_usage(std::FILE* out) {
       "  --socket PATH     admin socket path\n"
       "  --json            print the daemon's JSON response instead of text\n"
       "  --timeout SECONDS how long to wait for the daemon (default 30)\n"
+      "  --version         print the version and exit\n"
       "\nExit codes: 0 success, 1 the daemon refused or failed the command (or verify found\n"
-      "            a problem), 2 usage error,\n"
+      "            a problem), 2 usage error (nothing was sent),\n"
       "            3 the daemon cannot be reached, 4 permission denied.\n",
       out);
 }
 
-// Flattens nested objects to "a.b: value" lines for people.
+void print_command_usage(std::FILE* out, const command_spec& c) {
+  std::fprintf(out, "Usage: cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] %s\n\n%s (needs %s rights)\n",
+               synopsis(c).c_str(), std::string(c.summary).c_str(), std::string(cdr::admin::name(c.required)).c_str());
+  if (c.args.empty()) return;
+  std::fputs("\nArguments:\n", out);
+  for (const auto& a : c.args) {
+    const auto word = a.positional ? std::string(a.metavar)
+                      : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
+                                                 : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
+    std::fprintf(out, "  %-28s %s%s\n", word.c_str(), std::string(a.help).c_str(), a.required ? " (required)" : "");
+  }
+}
+
+// Prints nested objects as "a.b: value" lines, for people.
 void print_human(const nlohmann::json& v, const std::string& prefix) {
   if (v.is_object() && !v.empty()) {
-    for (const auto& [k, child] : v.items()) {
-      std::string key = prefix;
-      if (!key.empty()) key += '.';
-      key += k;
-      print_human(child, key);
-    }
+    for (const auto& [k, child] : v.items()) print_human(child, prefix.empty() ? k : prefix + "." + k);
     return;
   }
   const auto text = v.is_string() ? v.get<std::string>() : v.dump();
@@ -76,113 +101,163 @@ void print_human(const nlohmann::json& v, const std::string& prefix) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string socket = std::getenv("CDR_RETENTION_SOCKET") ? std::getenv("CDR_RETENTION_SOCKET")
-                                                           : "/run/cdr-retention/admin.sock";
+struct invocation {
+  std::string socket;
   bool json = false;
   long timeout_s = 30;
-  std::vector<std::string> words;
-  for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
+  const command_spec* command = nullptr;
+  nlohmann::json args = nlohmann::json::object();
+  bool help = false;
+  bool version = false;
+};
 
-  // Global options come before the command.
-  std::size_t i = 0;
-  for (; i < words.size() && words[i].rfind("--", 0) == 0; ++i) {
-    const auto& w = words[i];
-    if (w == "--help" || w == "-h") {
-      print_usage(stdout);
-      return exit_ok;
-    }
-    if (w == "--json") {
-      json = true;
-    } else if ((w == "--socket" || w == "--timeout") && i + 1 < words.size()) {
-      if (w == "--socket") {
-        socket = words[++i];
-      } else {
-        char* end = nullptr;
-        timeout_s = std::strtol(words[++i].c_str(), &end, 10);
-        if (*end != '\0' || timeout_s <= 0) {
-          std::fprintf(stderr, "cdr-retentionctl: --timeout takes a positive number of seconds\n");
-          return exit_usage;
-        }
-      }
-    } else {
-      std::fprintf(stderr, "cdr-retentionctl: unknown option %s\n", w.c_str());
-      print_usage(stderr);
-      return exit_usage;
-    }
+// Takes a global option at words[i]; false when words[i] is not one.
+bool global_option(const std::vector<std::string>& words, std::size_t& i, invocation& inv) {
+  const auto& w = words[i];
+  if (w == "--json") {
+    inv.json = true;
+    return true;
   }
+  if (w == "--socket" || w == "--timeout" || w.rfind("--socket=", 0) == 0 || w.rfind("--timeout=", 0) == 0) {
+    const auto eq = w.find('=');
+    const auto name = w.substr(0, eq);
+    std::string value;
+    if (eq != std::string::npos) {
+      value = w.substr(eq + 1);
+    } else if (i + 1 < words.size()) {
+      value = words[++i];
+    } else {
+      throw usage_error{name + " needs a value"};
+    }
+    if (name == "--socket") {
+      inv.socket = value;
+    } else {
+      char* end = nullptr;
+      inv.timeout_s = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || inv.timeout_s <= 0) {
+        throw usage_error{"--timeout takes a positive number of seconds"};
+      }
+    }
+    return true;
+  }
+  return false;
+}
 
-  // The longest run of words that names a command.
-  std::string command;
-  std::size_t used = 0;
+// The longest run of words at words[i] that names a command.
+const command_spec* take_command(const std::vector<std::string>& words, std::size_t& i) {
+  const command_spec* found = nullptr;
+  std::size_t used = i;
   std::string candidate;
   for (std::size_t j = i; j < words.size() && words[j].rfind("--", 0) != 0; ++j) {
     if (j != i) candidate += ' ';
     candidate += words[j];
-    if (cdr::admin::find_command(candidate) != nullptr) {
-      command = candidate;
+    if (const auto* c = cdr::admin::find_command(candidate)) {
+      found = c;
       used = j + 1;
     }
   }
-  if (command.empty()) {
-    if (i < words.size()) std::fprintf(stderr, "cdr-retentionctl: unknown command: %s\n", words[i].c_str());
-    print_usage(stderr);
-    return exit_usage;
-  }
+  i = used;
+  return found;
+}
 
-  nlohmann::json args = nlohmann::json::object();
-  std::vector<std::string> loose;
-  for (std::size_t j = used; j < words.size(); ++j) {
-    const auto& w = words[j];
-    if (w.rfind("--", 0) == 0) {
-      auto name = w.substr(2);
-      std::string value;
-      bool flag = true;
-      if (const auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-        flag = false;
-      } else if (j + 1 < words.size() && words[j + 1].rfind("--", 0) != 0) {
-        value = words[++j];
-        flag = false;
-      }
-      for (auto& c : name) c = c == '-' ? '_' : c;
-      if (flag) {
-        args[name] = true;
-      } else {
-        args[name] = value;
-      }
-    } else {
-      loose.push_back(w);
+invocation parse(const std::vector<std::string>& words) {
+  invocation inv;
+  inv.socket = std::getenv("CDR_RETENTION_SOCKET") ? std::getenv("CDR_RETENTION_SOCKET") : "/run/cdr-retention/admin.sock";
+  std::size_t i = 0;
+  for (; i < words.size() && words[i].rfind("--", 0) == 0; ++i) {
+    if (words[i] == "--help" || words[i] == "-h") {
+      inv.help = true;
+      return inv;
     }
+    if (words[i] == "--version") {
+      inv.version = true;
+      return inv;
+    }
+    if (!global_option(words, i, inv)) throw usage_error{"unknown option " + words[i]};
   }
-  const auto pos = positionals.find(command);
-  const std::size_t expected = pos == positionals.end() ? 0 : pos->second.size();
-  if (loose.size() != expected) {
-    std::fprintf(stderr, "cdr-retentionctl: \"%s\" takes %zu positional argument(s), got %zu\n", command.c_str(),
-                 expected, loose.size());
-    return exit_usage;
+  if (i == words.size()) throw usage_error{"no command given"};
+  inv.command = take_command(words, i);
+  if (inv.command == nullptr) throw usage_error{"unknown command: " + words[i]};
+  const auto& spec = *inv.command;
+  std::vector<const arg_spec*> positionals;
+  for (const auto& a : spec.args) {
+    if (a.positional) positionals.push_back(&a);
   }
-  for (std::size_t j = 0; j < loose.size(); ++j) args[pos->second[j]] = loose[j];
+  std::size_t next_positional = 0;
+  for (; i < words.size(); ++i) {
+    const auto& w = words[i];
+    if (w == "--help" || w == "-h") {
+      inv.help = true;
+      return inv;
+    }
+    if (w.rfind("--", 0) != 0) {
+      if (next_positional == positionals.size()) {
+        throw usage_error{"unexpected argument \"" + w + "\" for " + std::string(spec.name), &spec};
+      }
+      inv.args[std::string(positionals[next_positional++]->name)] = w;
+      continue;
+    }
+    if (global_option(words, i, inv)) continue;
+    const auto eq = w.find('=');
+    const auto flag = w.substr(0, eq);
+    const arg_spec* a = nullptr;
+    for (const auto& candidate : spec.args) {
+      if (!candidate.positional && cdr::admin::cli_flag(candidate) == flag) a = &candidate;
+    }
+    if (a == nullptr) throw usage_error{"unknown option " + flag + " for " + std::string(spec.name), &spec};
+    const std::string name(a->name);
+    if (inv.args.contains(name)) throw usage_error{flag + " given twice", &spec};
+    if (a->type == arg_type::flag) {
+      if (eq != std::string::npos) throw usage_error{flag + " takes no value", &spec};
+      inv.args[name] = true;
+      continue;
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = w.substr(eq + 1);
+    } else if (i + 1 < words.size()) {
+      value = words[++i];
+    } else {
+      throw usage_error{flag + " needs a value (" + std::string(a->metavar) + ")", &spec};
+    }
+    inv.args[name] = value;  // text: the daemon converts (a count's digits too)
+  }
+  if (next_positional < positionals.size() && positionals[next_positional]->required) {
+    throw usage_error{std::string(spec.name) + " needs " + std::string(positionals[next_positional]->metavar), &spec};
+  }
+  // The same check the daemon makes: types, required arguments.
+  cdr::admin::request req{nullptr, std::string(spec.name), spec.id, inv.args};
+  if (auto e = cdr::admin::check_args(spec, req)) {
+    std::string message = e->message;
+    for (const auto& a : spec.args) {
+      // Speak of flags as people type them.
+      const auto quoted = "\"" + std::string(a.name) + "\"";
+      if (const auto at = message.find(quoted); at != std::string::npos && !a.positional) {
+        message.replace(at, quoted.size(), cdr::admin::cli_flag(a));
+      }
+    }
+    throw usage_error{message, &spec};
+  }
+  return inv;
+}
 
+int run(const invocation& inv) {
   nlohmann::json response;
+  const auto& command = inv.command->name;
   try {
-    cdr::admin::client c(socket, std::chrono::seconds(timeout_s));
-    // Streamed items (subject export) are JSON lines on stdout in both modes.
-    response = c.call(command, args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });
+    cdr::admin::client c(inv.socket, std::chrono::seconds(inv.timeout_s));
+    // Streamed items (subject export, audit export) are JSON lines on stdout in both modes.
+    response = c.call(command, inv.args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });
   } catch (const std::system_error& e) {
-    std::fprintf(stderr, "cdr-retentionctl: cannot reach the daemon at %s: %s\n", socket.c_str(),
+    std::fprintf(stderr, "cdr-retentionctl: cannot reach the daemon at %s: %s\n", inv.socket.c_str(),
                  e.code().message().c_str());
     return e.code().value() == EACCES ? exit_denied : exit_unreachable;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cdr-retentionctl: %s\n", e.what());
     return exit_unreachable;
   }
-
   const bool ok = response.value("ok", false);
-  if (json) {
+  if (inv.json) {
     std::printf("%s\n", response.dump(2).c_str());
   } else if (ok && (command == "subject export" || command == "audit export")) {
     // stdout holds only the streamed JSON lines; the summary goes to stderr.
@@ -199,4 +274,36 @@ int main(int argc, char** argv) {
   if (ok && response["result"].is_object() && response["result"].value("ok", true) == false) return exit_command_failed;
   if (ok) return exit_ok;
   return response["error"].value("code", "") == "permission_denied" ? exit_denied : exit_command_failed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  invocation inv;
+  try {
+    inv = parse(words);
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "cdr-retentionctl: %s\n", e.message.c_str());
+    if (e.command != nullptr) {
+      std::fprintf(stderr, "usage: cdr-retentionctl %s\n(cdr-retentionctl %s --help for more)\n",
+                   synopsis(*e.command).c_str(), std::string(e.command->name).c_str());
+    } else {
+      print_usage(stderr);
+    }
+    return exit_usage;
+  }
+  if (inv.version) {
+    std::printf("cdr-retentionctl %s (%s)\n", CDR_VERSION, CDR_REVISION);
+    return exit_ok;
+  }
+  if (inv.help) {
+    if (inv.command != nullptr) {
+      print_command_usage(stdout, *inv.command);
+    } else {
+      print_usage(stdout);
+    }
+    return exit_ok;
+  }
+  return run(inv);
 }

@@ -29,6 +29,8 @@ Options:
   --check-config         validate the configuration, print the effective one, and exit
   --new-keystore         start with a new, empty key store although the store was written
                          under another one (lost for good): its identifiers stay unreadable
+  --new-store            start with a new, empty store although the key store shows that one
+                         existed (lost for good): holds, records and the audit trail start over
   --rewrap-master-key FILE
                          wrap every data key of storage.keystore_path under the master key
                          in FILE (master key rotation), then exit; the daemon must be stopped
@@ -46,6 +48,7 @@ struct arguments {
   bool check = false;
   std::optional<std::string> fake_clock;
   bool new_keystore = false;
+  bool new_store = false;
   std::optional<std::string> rewrap;
 };
 
@@ -84,6 +87,8 @@ int main(int argc, char** argv) {
         args.check = true;
       } else if (a == "--new-keystore") {
         args.new_keystore = true;
+      } else if (a == "--new-store") {
+        args.new_store = true;
       } else if (take_value(argc, argv, i, "--rewrap-master-key", &value)) {
         args.rewrap = value;
       } else if (take_value(argc, argv, i, "--config", &value)) {
@@ -115,7 +120,7 @@ int main(int argc, char** argv) {
   }
   auto& config = std::get<cdr::daemon_config>(parsed);
 
-  cdr::service::daemon_options options{args.config, args.sets, std::nullopt, args.new_keystore};
+  cdr::service::daemon_options options{args.config, args.sets, std::nullopt, args.new_keystore, args.new_store};
   if (args.fake_clock) {
     options.fake_clock = cdr::parse_rfc3339(*args.fake_clock);
     if (!options.fake_clock) {

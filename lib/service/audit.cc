@@ -1,55 +1,199 @@
 #include "audit.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
-
 #include <spdlog/spdlog.h>
 
-#include "cdr/core/key_layout.h"
+#include "cdr/core/hex.h"
 #include "cdr/crypto/crypto.h"
 
 namespace cdr::service {
 namespace {
 
-// The hash of a line is the SHA-256 of the line without its "hash" member
-// (nlohmann dumps members sorted, so this is canonical).
-std::string line_hash(nlohmann::json line) {
+const std::string zero_hash(64, '0');
+
+// A line's canonical form: without its "hash" member (nlohmann dumps
+// members sorted).
+std::string canonical(nlohmann::json line) {
   line.erase("hash");
-  return crypto::sha256_hex(line.dump());
+  return line.dump();
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::vector<std::string> out;
+std::uint64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+[[noreturn]] void fail_errno(const std::string& what) {
+  throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
+}
+
+void sync_dir_of(const std::string& path) {
+  const auto dir = std::filesystem::path(path).parent_path();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Checks that `lines` chain under `hash`; the first bad line's problem.
+template <class Hash>
+std::optional<std::pair<std::uint64_t, std::string>> first_break(const std::vector<nlohmann::json>& lines,
+                                                                  Hash&& hash) {
+  std::string prev = zero_hash;
+  for (std::uint64_t i = 0; i < lines.size(); ++i) {
+    const auto& line = lines[i];
+    const auto seq = i + 1;
+    if (!line.is_object() || !line.contains("hash") || !line["hash"].is_string()) {
+      return std::pair{seq, std::string("not an audit entry")};
+    }
+    if (line.value("seq", std::uint64_t{0}) != seq) {
+      return std::pair{seq, fmt::format("sequence number {} where {} was expected (an entry was removed or reordered)",
+                                        line.value("seq", std::uint64_t{0}), seq)};
+    }
+    if (line.value("prev", std::string()) != prev) return std::pair{seq, std::string("does not chain to the previous entry")};
+    if (hash(line) != line["hash"].get<std::string>()) {
+      return std::pair{seq, std::string("its content does not match its hash (keyed: HMAC-SHA-256)")};
+    }
+    prev = line["hash"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::vector<nlohmann::json> parse_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
   std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(line);
+  std::string text;
+  while (std::getline(in, text)) {
+    if (!text.empty()) out.push_back(nlohmann::json::parse(text, nullptr, false));
   }
   return out;
 }
 
 }  // namespace
 
-audit_trail::audit_trail(store::store& s, store::saved_state& state, std::string path)
-    : store_(s), state_(state), path_(std::move(path)) {
+audit_trail::audit_trail(store::store& s, store::saved_state& state, const clock& time, std::string path,
+                         audit_keying keying)
+    : store_(s), state_(state), time_(time), path_(std::move(path)), keying_(std::move(keying)) {
   drain();
+}
+
+std::string audit_trail::hash_of(nlohmann::json line) const {
+  return to_hex(crypto::hmac_sha256(keying_.key, canonical(std::move(line))));
 }
 
 void audit_trail::stage(store::change& c, std::uint64_t op, nlohmann::json entry, instant at) {
   state_.put_pending_audit(c, pending_audit{op, at, std::move(entry)});
 }
 
+std::string audit_trail::chained(audit_head& h, std::uint64_t op, instant at, nlohmann::json entry) const {
+  nlohmann::json line{{"seq", h.seq + 1}, {"prev", h.hash}, {"op", op}, {"time", format_rfc3339(at)},
+                      {"entry", std::move(entry)}};
+  line["hash"] = hash_of(line);
+  h.seq += 1;
+  h.hash = line["hash"].get<std::string>();
+  return line.dump() + "\n";
+}
+
+audit_trail::tail audit_trail::read_tail(audit_head head) const {
+  tail t{head, 0, std::nullopt, 0};
+  const auto size = file_size(path_);
+  if (!t.head.bytes) {
+    // A head from before the size was kept: count its lines' bytes.
+    std::ifstream in(path_, std::ios::binary);
+    std::string line;
+    std::uint64_t bytes = 0;
+    for (std::uint64_t n = 0; n < t.head.seq && std::getline(in, line); ++n) bytes += line.size() + 1;
+    t.head.bytes = bytes;
+  }
+  const auto end = *t.head.bytes;
+  if (size < end) {
+    spdlog::error("the audit trail {} is {} bytes shorter than recorded: entries were removed (audit verify says "
+                  "which)",
+                  path_, end - size);
+    return t;
+  }
+  if (size == end) return t;
+  std::ifstream in(path_, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(end));
+  std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t pos = 0;
+  // Complete lines that continue the chain: appended before a crash kept
+  // the head from moving.
+  for (auto nl = rest.find('\n'); nl != std::string::npos; nl = rest.find('\n', pos)) {
+    const auto line = nlohmann::json::parse(std::string_view(rest).substr(pos, nl - pos), nullptr, false);
+    if (!line.is_object() || line.value("seq", std::uint64_t{0}) != t.head.seq + 1 ||
+        line.value("prev", std::string()) != t.head.hash || !line.contains("hash") || !line["hash"].is_string() ||
+        hash_of(line) != line["hash"].get<std::string>()) {
+      break;
+    }
+    t.head.seq += 1;
+    t.head.hash = line["hash"].get<std::string>();
+    t.appended_op = std::max(t.appended_op, line.value("op", std::uint64_t{0}));
+    pos = nl + 1;
+  }
+  t.head.bytes = end + pos;
+  if (pos < rest.size()) {
+    t.cut_at = end + pos;
+    t.cut_bytes = rest.size() - pos;
+  }
+  return t;
+}
+
+std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
+  if (!keying_.migrate_legacy) return std::nullopt;
+  auto lines = parse_lines(path_);
+  if (lines.empty()) return std::nullopt;
+  const auto& first = lines.front();
+  if (first.is_object() && first.contains("hash") && first["hash"].is_string() &&
+      hash_of(first) == first["hash"].get<std::string>()) {
+    return std::nullopt;  // keyed already
+  }
+  const auto sha = [](const nlohmann::json& line) { return crypto::sha256_hex(canonical(line)); };
+  if (auto bad = first_break(lines, sha); bad || (head.seq > 0 && (head.seq > lines.size() ||
+                                                                   lines[head.seq - 1]["hash"] != head.hash))) {
+    spdlog::critical("the audit trail {} is neither keyed nor a consistent legacy trail (line {}): not re-keyed; "
+                     "audit verify reports it",
+                     path_, bad ? bad->first : head.seq);
+    return std::nullopt;
+  }
+  const auto legacy_head = lines.back()["hash"].get<std::string>();
+  std::string out;
+  audit_head h;
+  for (auto& line : lines) {
+    line["prev"] = h.hash;
+    line["hash"] = hash_of(line);
+    h.seq += 1;
+    h.hash = line["hash"].get<std::string>();
+    out += line.dump() + "\n";
+  }
+  const auto tmp = path_ + ".rekey";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) fail_errno("cannot write " + tmp);
+  const bool written = ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path_.c_str()) != 0) fail_errno("cannot re-key the audit trail " + path_);
+  sync_dir_of(path_);
+  h.bytes = out.size();
+  head = h;
+  spdlog::warn("the audit trail {} ({} entries) is re-keyed: its chain is now an HMAC under a key derived from the "
+               "master key",
+               path_, lines.size());
+  return nlohmann::json{{"action", "rekey_audit_chain"}, {"entries", lines.size()}, {"legacy_head", legacy_head}};
+}
+
 void audit_trail::drain() {
   std::lock_guard lock(mutex_);
   const auto pending = state_.pending_audit_entries();
-  if (pending.items.empty()) return;
   if (!pending.unreadable.empty()) {
     // Appending around an entry that cannot be read would make the trail
     // silently miss it: nothing is appended until it is repaired.
@@ -62,44 +206,34 @@ void audit_trail::drain() {
     spdlog::error("audit trail: not appended while its recorded head does not decode: {}", stored.error());
     return;
   }
-  auto h = stored.value();
-  // A crash after the append but before the head moved: the file is ahead
-  // of the head by the lines of entries still pending. Those are not
-  // appended twice.
-  const auto lines = read_lines(path_);
-  std::uint64_t appended_op = 0;
-  if (!lines.empty()) {
-    const auto last = nlohmann::json::parse(lines.back(), nullptr, false);
-    if (last.is_object() && last.value("seq", std::uint64_t{0}) > h.seq) {
-      appended_op = last.value("op", std::uint64_t{0});
-      h.seq = last.value("seq", std::uint64_t{0});
-      h.hash = last.value("hash", h.hash);
-    }
-  }
+  auto head = stored.value();
+  const auto rekeyed = migrate(head);
+  auto t = read_tail(head);
   std::string out;
+  if (rekeyed) out += chained(t.head, 0, time_.now(), *rekeyed);
+  if (t.cut_at) {
+    // A partial last line: cut it off, and say so in the trail.
+    if (::truncate(path_.c_str(), static_cast<off_t>(*t.cut_at)) != 0) fail_errno("cannot repair the audit trail");
+    spdlog::warn("audit trail {}: cut off {} byte(s) of an incomplete last entry", path_, t.cut_bytes);
+    out += chained(t.head, 0, time_.now(),
+                   {{"action", "repair_audit_tail"}, {"truncated_bytes", t.cut_bytes}, {"after_seq", t.head.seq}});
+  }
   store::change c(store_);
   for (const auto& [op, entry] : pending.items) {
     state_.remove_pending_audit(c, op);
-    if (entry.op <= appended_op) continue;
-    nlohmann::json line{{"seq", h.seq + 1},
-                        {"prev", h.hash},
-                        {"op", entry.op},
-                        {"time", format_rfc3339(entry.time)},
-                        {"entry", entry.entry}};
-    line["hash"] = line_hash(line);
-    h.seq += 1;
-    h.hash = line["hash"].get<std::string>();
-    out += line.dump();
-    out += '\n';
+    if (entry.op <= t.appended_op) continue;
+    out += chained(t.head, entry.op, entry.time, entry.entry);
   }
+  if (out.empty() && c.empty() && t.head == stored.value()) return;
   append(out);
-  state_.put_head(c, h);
+  t.head.bytes = *t.head.bytes + out.size();
+  state_.put_head(c, t.head);
   store_.apply(c);
 }
 
 void audit_trail::append(const std::string& text) const {
   const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot open the audit trail {}: {}", path_, std::strerror(errno)));
+  if (fd < 0) fail_errno("cannot open the audit trail " + path_);
   std::size_t done = 0;
   while (done < text.size()) {
     const auto n = ::write(fd, text.data() + done, text.size() - done);
@@ -107,7 +241,8 @@ void audit_trail::append(const std::string& text) const {
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      throw std::runtime_error(fmt::format("cannot append to the audit trail {}: {}", path_, std::strerror(err)));
+      errno = err;
+      fail_errno("cannot append to the audit trail " + path_);
     }
     done += static_cast<std::size_t>(n);
   }
@@ -125,33 +260,22 @@ audit_trail::verdict audit_trail::verify() const {
     return v;
   }
   const auto& h = stored.value();
-  std::string prev(64, '0');
-  std::uint64_t seq = 0;
-  for (const auto& text : read_lines(path_)) {
-    ++seq;
-    const auto line = nlohmann::json::parse(text, nullptr, false);
-    const auto fail = [&](std::string why) {
-      v.ok = false;
-      v.problem = std::move(why);
-      v.line = seq;
-      return v;
-    };
-    if (!line.is_object() || !line.contains("hash") || !line["hash"].is_string()) return fail("not an audit entry");
-    if (line.value("seq", std::uint64_t{0}) != seq) {
-      return fail(fmt::format("sequence number {} where {} was expected (an entry was removed or reordered)",
-                              line.value("seq", std::uint64_t{0}), seq));
-    }
-    if (line.value("prev", std::string()) != prev) return fail("does not chain to the previous entry");
-    if (line_hash(line) != line["hash"].get<std::string>()) return fail("its content does not match its hash");
-    prev = line["hash"].get<std::string>();
-    v.entries = seq;
+  const auto lines = parse_lines(path_);
+  if (auto bad = first_break(lines, [this](const nlohmann::json& line) { return hash_of(line); })) {
+    v.ok = false;
+    v.line = bad->first;
+    v.problem = bad->second;
+    v.entries = bad->first - 1;
+    return v;
   }
+  v.entries = lines.size();
+  const auto last = lines.empty() ? zero_hash : lines.back()["hash"].get<std::string>();
   if (v.entries < h.seq) {
     v.ok = false;
     v.problem = fmt::format("the trail ends at entry {} but {} were written (entries were removed from the end)",
                             v.entries, h.seq);
     v.line = v.entries + 1;
-  } else if (v.entries == h.seq && prev != h.hash && h.seq != 0) {
+  } else if (v.entries == h.seq && last != h.hash && h.seq != 0) {
     v.ok = false;
     v.problem = "the last entry does not match the recorded head of the chain";
     v.line = v.entries;
@@ -159,18 +283,21 @@ audit_trail::verdict audit_trail::verify() const {
   return v;
 }
 
-std::vector<nlohmann::json> audit_trail::read(std::optional<instant> since) const {
-  std::vector<nlohmann::json> out;
-  for (const auto& text : read_lines(path_)) {
+std::size_t audit_trail::for_each(std::optional<instant> since, const std::function<void(nlohmann::json)>& fn) const {
+  std::ifstream in(path_);
+  std::string text;
+  std::size_t n = 0;
+  while (std::getline(in, text)) {
     auto line = nlohmann::json::parse(text, nullptr, false);
     if (!line.is_object()) continue;
     if (since) {
       const auto t = parse_rfc3339(line.value("time", std::string()));
       if (!t || *t < *since) continue;
     }
-    out.push_back(std::move(line));
+    fn(std::move(line));
+    ++n;
   }
-  return out;
+  return n;
 }
 
 }  // namespace cdr::service

@@ -124,7 +124,8 @@ struct daemon::impl {
   }
 
   metrics::store_snapshot store_figures() const {
-    metrics::store_snapshot s{{{"cdr", 0}, {"usage", 0}}, {}, store->write_stopped(), store->stall_micros(), {}};
+    metrics::store_snapshot s{
+        {{"cdr", 0}, {"usage", 0}}, {}, store->write_stopped(), store->stall_micros(), {}, store->corrupt_entries()};
     for (const auto& [p, n] : store->counts()) s.records_by_kind[std::string(name(p.kind))] += static_cast<double>(n);
     for (const auto& f : store->sizes()) s.bytes_by_family.emplace_back(f.name, f.bytes);
     if (ingest) {
@@ -135,8 +136,14 @@ struct daemon::impl {
 
   void start_retention() {
     retention_probe = std::make_unique<metrics::retention_probe>(metrics->registry());
-    retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
-                                                     *vault, kafka_event_sink(config, bootstrap()));
+    // The audit chain's key comes from the master key; a trail of an earlier
+    // build (plain SHA-256) is re-keyed once, until the key store records
+    // that it is keyed.
+    const bool keyed = keystore->has_marker(audit_keyed_marker);
+    retention = std::make_unique<service::retention>(
+        config, *time, *store, *state, *retention_probe, subject_key, *vault,
+        audit_keying{keystore->derive("audit chain"), !keyed}, kafka_event_sink(config, bootstrap()));
+    if (!keyed) keystore->add_marker(audit_keyed_marker);
     metrics->collect_retention([this] { return retention->figures(); });
     retention->start();
   }
@@ -261,7 +268,7 @@ int daemon::run() {
   // The keys first: a wrong master key or a lost key store stops the start
   // before anything is written.
   d.subject_key = crypto::load_key_file(d.config.storage.subject_key_file);
-  d.keystore = open_keystore(d.config.storage, d.options.new_keystore);
+  d.keystore = open_keystore(d.config.storage, d.options.new_keystore, d.options.new_store);
   d.start_metrics();
   d.embedded = embedded_broker(d.config.kafka);
   d.open_store();

@@ -9,7 +9,7 @@
 
 namespace cdr::service {
 
-std::unique_ptr<crypto::keystore> open_keystore(const storage_config& c, bool new_keystore) {
+std::unique_ptr<crypto::keystore> open_keystore(const storage_config& c, bool new_keystore, bool new_store) {
   auto master = crypto::load_master_key(c.master_key_file);
   const bool exists = crypto::keystore::exists(c.keystore_path);
   const bool store_exists = std::filesystem::exists(std::filesystem::path(c.path) / "CURRENT");
@@ -29,12 +29,23 @@ std::unique_ptr<crypto::keystore> open_keystore(const storage_config& c, bool ne
     spdlog::warn("creating a new key store at {}", c.keystore_path);
   }
   auto keys = std::make_unique<crypto::keystore>(c.keystore_path, std::move(master), !exists);
+  if (!store_exists && keys->has_marker(store_bound_marker)) {
+    if (!new_store) {
+      throw std::runtime_error(fmt::format(
+          "the store at {} (storage.path) is missing or empty, but the key store {} shows one was created there: "
+          "legal holds, records, offsets and the audit trail would silently start over. If the directory was "
+          "moved or lost, put it back or restore it from a checkpoint (docs/operations.md, \"Backups\"); to "
+          "start deliberately with an empty store, start once with --new-store",
+          c.path, c.keystore_path));
+    }
+    spdlog::warn("--new-store: starting with an empty store at {} although one existed", c.path);
+  }
   spdlog::info("key store {} open: {} live key(s), {} destroyed", c.keystore_path, keys->live(),
                keys->destroyed_total());
   return keys;
 }
 
-void bind_keystore(store::store& s, store::saved_state& state, const crypto::keystore& keys, bool new_keystore) {
+void bind_keystore(store::store& s, store::saved_state& state, crypto::keystore& keys, bool new_keystore) {
   const auto id = cdr::to_hex(keys.id());
   const auto bound = state.keystore_binding();
   if (bound && !*bound) {
@@ -43,6 +54,7 @@ void bind_keystore(store::store& s, store::saved_state& state, const crypto::key
                     "damaged: restore it from a checkpoint (docs/operations.md)",
                     bound->error()));
   }
+  if (!keys.has_marker(store_bound_marker)) keys.add_marker(store_bound_marker);
   if (bound && bound->value() == id) return;
   if (bound && !new_keystore) {
     throw std::runtime_error(fmt::format(

@@ -4,7 +4,13 @@
 
 #include <grp.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <thread>
 
 #include <memory>
 #include <vector>
@@ -58,8 +64,24 @@ TEST_F(admin_socket, an_oversized_request_is_refused_and_the_daemon_keeps_servin
   EXPECT_EQ(admin_call(socket(), "status")["ok"], true);
 }
 
+// Open admin connections, from the metrics (an HTTP scrape is not one).
+double admin_connections(const std::string& metrics_listen) {
+  const auto body = http_get(metrics_listen, "/metrics");
+  const auto at = body.find("\ncdr_retention_admin_connections ");
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + 33));
+}
+
+// Waits until the daemon has let go of every admin connection (those of
+// wait_ready and admin_call close right after their reply).
+void await_no_connections(const std::string& metrics_listen) {
+  for (int i = 0; i < 200 && admin_connections(metrics_listen) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 TEST_F(admin_socket, connections_beyond_the_limit_are_told_busy) {
   start({"admin.max_connections=2", "admin.idle_timeout=30s"});
+  await_no_connections(admin_call(socket(), "status")["result"]["metrics"]["listen"]);
   admin::client a(socket(), std::chrono::seconds(10));
   admin::client b(socket(), std::chrono::seconds(10));
   EXPECT_EQ(send_line(a, R"({"command":"status"})")["ok"], true);
@@ -135,6 +157,128 @@ TEST_F(admin_socket, peers_get_the_rights_of_their_uid_and_groups) {
 
   EXPECT_EQ(admin_call(socket(), "status")["ok"], true) << "root still is served";
   EXPECT_NE(daemon_->log().find("refused \\\"status\\\" to uid 65534"), std::string::npos) << daemon_->log();
+  EXPECT_EQ(daemon_->stop(SIGTERM), 0);
+}
+
+// A peer of uid 65534 (forked, its ids dropped before it connects, so
+// SO_PEERCRED shows them): it sends `payload`, then reads one reply line
+// into the pipe if asked, and otherwise never reads. Killed when dropped.
+class nobody_peer {
+ public:
+  nobody_peer(const std::string& socket, gid_t gid, const std::string& payload, bool read_reply) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds[0]);
+      if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(65534) != 0) _exit(3);
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) _exit(4);
+      (void)!write(fds[1], "c", 1);
+      std::size_t sent = 0;
+      while (sent < payload.size()) {
+        const auto n = send(fd, payload.data() + sent, payload.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+      if (read_reply) {
+        std::string line;
+        char c = 0;
+        while (read(fd, &c, 1) == 1 && c != '\n' && line.size() < 4096) line.push_back(c);
+        (void)!write(fds[1], line.data(), line.size());
+        _exit(0);
+      }
+      pause();  // never reads
+      _exit(0);
+    }
+    close(fds[1]);
+    pipe_ = fds[0];
+    char c = 0;
+    connected_ = read(pipe_, &c, 1) == 1;
+  }
+  ~nobody_peer() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    close(pipe_);
+  }
+  bool connected() const { return connected_; }
+  // The reply it read (read_reply), once it exited.
+  std::string reply() {
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = read(pipe_, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int pipe_ = -1;
+  bool connected_ = false;
+};
+
+
+// Finding 5 of "Hardening": peers without rights that flood requests with
+// 60 KB ids and never read their replies used to keep root out ("busy")
+// well past the idle timeout.
+TEST_F(admin_socket, silent_peers_without_rights_cannot_lock_operators_out) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  const auto* nogroup = getgrnam("nogroup");
+  if (nogroup == nullptr) GTEST_SKIP() << "no group nogroup";
+  start({"admin.socket_group=nogroup", "admin.max_connections=16", "admin.idle_timeout=2s",
+         "admin.max_request_bytes=131072"});
+  std::string flood;
+  for (int i = 0; i < 40; ++i) flood += R"({"command":"status","id":")" + std::string(60 * 1024, 'x') + "\"}\n";
+  std::vector<std::unique_ptr<nobody_peer>> peers;
+  for (int i = 0; i < 16; ++i) {
+    peers.push_back(std::make_unique<nobody_peer>(socket(), nogroup->gr_gid, flood, false));
+    ASSERT_TRUE(peers.back()->connected()) << "peer " << i;
+  }
+  // All 16 unprivileged slots are taken, and their replies are stuck: root
+  // is still served at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = admin_call(socket(), "status");
+  EXPECT_EQ(r["ok"], true) << r.dump();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  // A 17th unprivileged peer is refused while they hold their slots.
+  {
+    nobody_peer extra(socket(), nogroup->gr_gid, "{\"command\":\"status\"}\n", true);
+    ASSERT_TRUE(extra.connected());
+    EXPECT_NE(extra.reply().find("\"busy\""), std::string::npos);
+  }
+  // Every stuck reply has a deadline (the idle timeout): the connections go.
+  const std::string listen = r["result"]["metrics"]["listen"];
+  double open = -1;
+  for (int i = 0; i < 100 && (open = admin_connections(listen)) > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(open, 0) << daemon_->log();
+  // An unprivileged peer is served again (permission_denied: it has no rights).
+  nobody_peer again(socket(), nogroup->gr_gid, "{\"command\":\"status\"}\n", true);
+  EXPECT_NE(again.reply().find("permission_denied"), std::string::npos);
+  EXPECT_EQ(daemon_->stop(SIGTERM), 0);
+}
+
+// Finding 6 of "Hardening": a million levels of nesting from a peer without
+// rights crashed the daemon before its rights were checked.
+TEST_F(admin_socket, deep_nesting_is_refused_before_any_parse_and_the_daemon_lives) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  const auto* nogroup = getgrnam("nogroup");
+  if (nogroup == nullptr) GTEST_SKIP() << "no group nogroup";
+  start({"admin.socket_group=nogroup", "admin.max_request_bytes=4194304"});
+  const std::string deep = R"({"command":"status","id":)" + std::string(1'000'000, '[') + std::string(1'000'000, ']') +
+                           "}\n";
+  nobody_peer peer(socket(), nogroup->gr_gid, deep, true);
+  ASSERT_TRUE(peer.connected());
+  const auto reply = peer.reply();
+  EXPECT_NE(reply.find("invalid_request"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("at most 32 deep"), std::string::npos) << reply;
+  // Deep but legal for root too: refused the same way; the daemon serves on.
+  admin::client c(socket(), std::chrono::seconds(10));
+  EXPECT_EQ(send_line(c, deep.substr(0, deep.size() - 1))["error"]["code"], "invalid_request");
+  EXPECT_EQ(send_line(c, R"({"id":[[[1]]],"command":"status"})")["ok"], true);
   EXPECT_EQ(daemon_->stop(SIGTERM), 0);
 }
 

@@ -60,8 +60,8 @@ TEST_F(crypto_shredding, identifiers_round_trip_and_never_reach_disk_in_plain_te
   const auto exported = call("subject export", {{"identifier", "0049 177 1234 0105"}});
   EXPECT_EQ(exported["records"], 1);
   // In the WAL now, and in SST files after a checkpoint flushes the memtables.
-  call("checkpoint", {{"to", dir_ / "copy"}});
-  for (const auto& where : {dir_ / "data", dir_ / "copy"}) {
+  call("checkpoint", {{"to", "copy"}});
+  for (const auto& where : {dir_ / "data", dir_ / "checkpoints/copy"}) {
     const auto files = snapshot(where);
     EXPECT_GT(count_in(files, "cust-plain-marker"), 0u) << where << ": the scan finds what is stored";
     for (const auto& s : cdrs) {
@@ -91,8 +91,8 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
     new_ones.push_back(send_cdr(later, at(later, 1 + i, 9), "cust-a", "+4930666000" + std::to_string(i)));
   }
   wait_stored();
-  const std::string copy = dir_ / "before-strip";
-  call("checkpoint", {{"to", copy}});
+  const std::string copy = dir_ / "checkpoints/before-strip";
+  call("checkpoint", {{"to", "before-strip"}});
   const auto keys_before = read_file(dir_ / "keys/keystore.json");
   const auto wrapped_before = wrapped_keys(keys_before);
   ASSERT_EQ(wrapped_before.count("p/cdr/2024-12/0"), 1u);

@@ -12,9 +12,12 @@
 #include <cstring>
 
 #include <filesystem>
+#include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "cdr/core/admin_protocol.h"
 #include "daemon_process.h"
 
 namespace cdr::test {
@@ -232,6 +235,104 @@ TEST(daemon_cli, an_unreadable_saved_hold_refuses_sweeps_and_is_named_everywhere
   EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
+// Finding 2 of "Hardening": `checkpoint --to X` with X.tmp linked to the
+// data directory wiped the live store, and the restart silently began an
+// empty one.
+TEST(daemon_cli, checkpoints_go_only_under_checkpoint_dir_and_follow_no_link) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  auto d = std::make_unique<daemon_process>(cfg, std::vector<std::string>{}, dir / "log");
+  ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
+  ASSERT_EQ(admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}})["ok"],
+            true);
+  std::filesystem::create_directories(dir / "checkpoints");
+  std::filesystem::create_directory_symlink(dir / "data", dir / "checkpoints/X.tmp");
+  std::filesystem::create_directory_symlink(dir / "data", dir / "checkpoints/Y");
+  const auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock"});
+    return run_command(args);
+  };
+  auto r = ctl({"checkpoint", "--to", "X"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("X.tmp exists already"), std::string::npos) << r.err;
+  r = ctl({"checkpoint", "--to", "Y"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("exists already"), std::string::npos) << r.err;
+  for (const auto& bad : {dir / "elsewhere", std::string("../data"), std::string(".hidden"), std::string("a/b")}) {
+    r = ctl({"checkpoint", "--to", bad});
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_NE(r.err.find("invalid_argument"), std::string::npos) << bad << ": " << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "elsewhere"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "data/CURRENT")) << "the live store is untouched";
+  EXPECT_EQ(admin_call(dir / "a.sock", "hold list")["result"]["holds"].size(), 1u);
+  r = ctl({"checkpoint", "--to", "nightly-1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "checkpoints/nightly-1/CURRENT"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "checkpoints/nightly-1/audit.jsonl"));
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  d.reset();
+
+  // The store gone (wiped, moved): the key store remembers one existed.
+  std::filesystem::rename(dir / "data", dir / "data-moved");
+  daemon_process refused(cfg, {}, dir / "log2");
+  EXPECT_EQ(refused.wait_exit(std::chrono::seconds(20)), 1);
+  for (const auto* part : {"is missing or empty", "--new-store", "restore it from a checkpoint"}) {
+    EXPECT_NE(refused.log().find(part), std::string::npos) << part << "\n" << refused.log();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "data/CURRENT")) << "nothing was created";
+  daemon_process fresh(cfg, {"--new-store"}, dir / "log3");
+  ASSERT_TRUE(fresh.wait_ready(dir / "a.sock")) << fresh.log();
+  EXPECT_TRUE(admin_call(dir / "a.sock", "hold list")["result"]["holds"].empty()) << "deliberately empty";
+  EXPECT_EQ(fresh.stop(SIGTERM), 0);
+}
+
+// Findings 4 and 8 of "Hardening": a 5-digit retention period, an
+// overflowing future_skew and properties that void the delivery guarantees
+// all passed --check-config.
+TEST(daemon_cli, check_config_refuses_unbounded_periods_durations_and_protected_properties) {
+  temp_dir dir;
+  for (const auto& [toml, key, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"[retention.metadata]\nperiod = \"99999 years\"\n", "retention.metadata.period", "at most 1000 years"},
+           {"[events]\nfuture_skew = \"106751991d\"\n", "events.future_skew", "between 1s and 366d"},
+           {"[kafka.properties]\nacks = \"0\"\n", "kafka.properties.acks", "is protected"},
+           {"[kafka.properties]\n\"enable.idempotence\" = false\n", "kafka.properties.enable.idempotence", "is protected"},
+           {"[kafka.properties]\n\"auto.offset.reset\" = \"latest\"\n", "kafka.properties.auto.offset.reset", "events are lost"},
+           {"[kafka.properties]\n\"enable.auto.commit\" = true\n", "kafka.properties.enable.auto.commit", "is protected"},
+           {"[kafka.properties]\n\"enable.auto.offset.store\" = true\n", "kafka.properties.enable.auto.offset.store", "is protected"},
+           {"[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n", "kafka.properties.isolation.level", "is protected"},
+       }) {
+    write_file(dir / "c.toml", toml);
+    const auto r = run_command({CDR_RETENTIOND_PATH, "--check-config", "--config", dir / "c.toml"});
+    EXPECT_EQ(r.exit_code, 2) << toml;
+    EXPECT_NE(r.err.find("key " + key), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+}
+
+// Finding 7 of "Hardening", through the daemon: a partial last line of the
+// trail (a short write) is cut off at the next start, the repair is an
+// entry of its own, and `audit verify` passes.
+TEST(daemon_cli, a_partial_audit_line_is_repaired_at_start_and_verify_passes) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  {
+    daemon_process d(cfg, {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}});
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  std::ofstream(dir / "data/audit.jsonl", std::ios::app) << R"({"entry":{"action":"hold_add","ho)";
+  daemon_process d(cfg, {}, dir / "log2");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  admin_call(dir / "a.sock", "hold add", {{"customer", "beta"}, {"reason", "r"}, {"reference", "C-2"}});
+  const auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "audit", "verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("entries: 3"), std::string::npos) << r.out;
+  EXPECT_NE(read_file(dir / "data/audit.jsonl").find("repair_audit_tail"), std::string::npos);
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
 TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
   temp_dir dir;
   daemon_process d(write_test_config(dir), {"--fake-clock=2025-01-31T23:30:00-02:00"}, dir / "log");
@@ -256,8 +357,11 @@ TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
   EXPECT_EQ(status["result"]["clock"]["now"], "2025-02-18T14:16:30Z");
 
   const auto bad = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "debug", "advance-clock", "1w"});
-  EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_NE(bad.err.find("invalid_argument"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.exit_code, 2) << "a usage error, nothing sent";
+  EXPECT_NE(bad.err.find("must be a duration"), std::string::npos) << bad.err;
+  EXPECT_EQ(admin_call(dir / "a.sock", "debug advance-clock", {{"duration", "1w"}})["error"]["code"],
+            "invalid_argument")
+      << "the daemon refuses it too";
   EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
@@ -315,10 +419,80 @@ TEST(ctl, usage_errors_and_unreachable_daemon_have_their_exit_codes) {
   EXPECT_EQ(r.exit_code, 2);
   r = run_command({CDR_RETENTIONCTL_PATH, "debug", "advance-clock"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("positional"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs DURATION"), std::string::npos) << r.err;
   r = run_command({CDR_RETENTIONCTL_PATH, "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("debug advance-clock DURATION"), std::string::npos) << r.out;
+}
+
+// Finding 1 of "Hardening": a typo must never run a command. Every case
+// runs against a socket nobody listens on: exit 2 (usage) rather than 3
+// (unreachable) shows the CLI did not even try to send.
+TEST(ctl, a_typo_is_a_usage_error_and_nothing_is_sent) {
+  temp_dir dir;
+  const auto none = dir / "none.sock";
+  const auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CDR_RETENTIONCTL_PATH, "--socket", none});
+    return run_command(args);
+  };
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"sweep", "--dryrun"}, "unknown option --dryrun for sweep"},
+           {{"sweep", "--dry-run", "--as-of"}, "--as-of needs a value (RFC3339)"},
+           {{"sweep", "--as-of", "yesterday"}, "--as-of must be an RFC 3339 time"},
+           {{"sweep", "now"}, "unexpected argument \"now\" for sweep"},
+           {{"sweep", "--dry-run=yes"}, "--dry-run takes no value"},
+           {{"audit", "export", "--snce", "2025-01-01T00:00:00Z"}, "unknown option --snce for audit export"},
+           {{"hold", "add", "--customer", "acme", "--reason", "r"}, "--reference is required"},
+           {{"hold", "add", "--kind", "sms", "--reason", "r", "--reference", "x"}, "--kind must be cdr or usage"},
+           {{"hold", "release"}, "hold release needs ID"},
+           {{"hold", "release", "1", "2"}, "unexpected argument \"2\""},
+           {{"hold", "release", "one"}, "must be a whole number"},
+           {{"subject", "erase", "--identifier"}, "--identifier needs a value"},
+           {{"subject", "erase", "--identifer", "+1415"}, "unknown option --identifer"},
+           {{"record", "get", "--id", "a", "--id", "b"}, "--id given twice"},
+           {{"status", "--verbose"}, "unknown option --verbose for status"},
+       }) {
+    const auto r = ctl(args);
+    EXPECT_EQ(r.exit_code, 2) << args.front() << ": " << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << "nothing is sent: " << r.err;
+  }
+  // COMMAND --help prints that command's usage with its real flags, and
+  // never contacts the daemon.
+  auto r = ctl({"sweep", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] sweep [--dry-run] [--as-of RFC3339]"),
+            std::string::npos)
+      << r.out;
+  r = ctl({"record", "get", "--help"});
+  EXPECT_NE(r.out.find("--id ID"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("{\"id\""), std::string::npos) << "flags, not protocol JSON: " << r.out;
+  r = ctl({"hold", "add", "--reason", "r", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--from-month YYYY-MM"), std::string::npos) << r.out;
+  r = run_command({CDR_RETENTIONCTL_PATH, "--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("cdr-retentionctl 0.", 0), 0u) << r.out;
+}
+
+// The daemon refuses an argument a command does not take, naming it: an
+// older or foreign client cannot trigger a different action by misspelling.
+TEST(daemon_cli, the_daemon_refuses_unknown_arguments_for_every_command) {
+  temp_dir dir;
+  daemon_process d(write_test_config(dir), {"--fake-clock=2025-03-01T00:00:00Z"}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  for (const auto& c : admin::commands()) {
+    const auto r = admin_call(dir / "a.sock", std::string(c.name), {{"dryrun", true}});
+    EXPECT_EQ(r["error"]["code"], "invalid_argument") << c.name << ": " << r.dump();
+    EXPECT_NE(r["error"]["message"].get<std::string>().find("\"dryrun\""), std::string::npos) << r.dump();
+  }
+  EXPECT_EQ(admin_call(dir / "a.sock", "sweep", {{"dry_run", "yes"}})["error"]["code"], "invalid_argument");
+  EXPECT_EQ(admin_call(dir / "a.sock", "audit export", {{"snce", "2025-01-01T00:00:00Z"}})["error"]["code"],
+            "invalid_argument");
+  // No sweep ran: the only one is the start-up sweep.
+  const auto body = http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
+  EXPECT_EQ(body.find("cdr_retention_sweeps_total{result=\"ok\",trigger=\"admin\"}"), std::string::npos) << body;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
 }  // namespace

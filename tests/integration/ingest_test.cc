@@ -17,6 +17,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "cdr/admin/client.h"
 #include "cdr/core/event_generator.h"
 #include "cdr/store/store.h"
@@ -458,6 +460,83 @@ TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
     in_a[k] = v;
   }
   expect_exactly(in_a);
+}
+
+}  // namespace
+}  // namespace cdr::test
+
+namespace cdr::test {
+namespace {
+
+std::string cdr_event(const std::string& id, const std::string& occurred_at, const std::string& customer) {
+  return R"({"type":"cdr","id":")" + id + R"(","customer_id":")" + customer + R"(","occurred_at":")" + occurred_at +
+         R"(","channel":"sms","from":"+385911234567"})";
+}
+
+// Finding 3 of "Hardening": "0000-01-01T00:00:00+00:01" is valid RFC 3339
+// in year -1. With a hold on its customer it was stored under a broken key;
+// its redelivery threw through a librdkafka callback, and every restart
+// aborted again. Now it is rejected with a reason of its own, each time.
+TEST_F(ingest, an_event_in_year_minus_1_is_rejected_and_never_crash_loops) {
+  temp_dir dir;
+  auto d = start(dir);
+  ASSERT_EQ(admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "C-1"}})["ok"],
+            true);
+  const auto bad = cdr_event("year-minus-one", "0000-01-01T00:00:00+00:01", "acme");
+  malformed_[bad] = "occurred_at_out_of_range";
+  for (int i = 0; i < 2; ++i) {  // sent, then redelivered
+    kafka_.produce("cdr", "k", bad);
+    ++messages_;
+  }
+  ++duplicate_rejects_;
+  kafka_.produce("cdr", "k", cdr_event("after-it", "2025-03-01T00:00:00Z", "acme"));
+  ++messages_;
+  expected_["cdr/after-it"] = {record_kind::cdr, true};
+  kafka_.flush();
+  wait_consumed({dir / "a.sock"});
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  // A restart reads on from where it was: no loop, no abort.
+  d = start(dir);
+  EXPECT_EQ(admin_call(dir / "a.sock", "status")["result"]["kafka"]["consumer"]["state"], "running");
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
+// A stored entry that does not decode (here an id index entry, damaged on
+// disk) is counted and reported, never fatal: a redelivery of that id is
+// stored again over it and ingest goes on.
+TEST_F(ingest, a_corrupt_id_index_entry_is_counted_and_never_aborts) {
+  temp_dir dir;
+  auto d = start(dir);
+  const auto event = cdr_event("id-damaged", "2025-03-01T00:00:00Z", "acme");
+  kafka_.produce("cdr", "k", event);
+  ++messages_;
+  kafka_.flush();
+  wait_offsets(dir / "a.sock");
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  // The ids family: kind byte 0x01 (cdr) + the id -> a value that is no entry.
+  std::string key_hex = "0x01";
+  for (const char c : std::string("id-damaged")) key_hex += fmt::format("{:02X}", static_cast<unsigned char>(c));
+  const auto put = run_command({"/usr/bin/ldb", "--db=" + (dir / "data"), "--column_family=ids", "--key_hex",
+                                "--value_hex", "put", key_hex, "0xFF"});
+  ASSERT_EQ(put.exit_code, 0) << put.out << put.err;
+  d = start(dir);
+  const auto got = admin_call(dir / "a.sock", "record get", {{"id", "id-damaged"}});
+  EXPECT_EQ(got["error"]["code"], "internal") << got.dump();
+  EXPECT_NE(got["error"]["message"].get<std::string>().find("does not decode"), std::string::npos);
+  kafka_.produce("cdr", "k", event);  // redelivered
+  kafka_.produce("cdr", "k", cdr_event("id-next", "2025-03-02T00:00:00Z", "acme"));
+  messages_ += 2;
+  kafka_.flush();
+  wait_offsets(dir / "a.sock");
+  const auto status = admin_call(dir / "a.sock", "status")["result"];
+  EXPECT_GE(status["storage"]["corrupt_entries"].get<int>(), 1) << status.dump();
+  const auto body = http_get(status["metrics"]["listen"], "/metrics");
+  EXPECT_EQ(body.find("cdr_retention_store_corrupt_entries_total 0"), std::string::npos) << body;
+  EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "id-damaged"}})["ok"], true) << "repaired";
+  EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "id-next"}})["ok"], true);
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
 }
 
 }  // namespace

@@ -198,11 +198,13 @@ TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
   records.push_back(send_usage(2026y / October, at(2026y / October, 3, 3), "cust-c"));
   wait_stored();
   call("hold add", {{"customer", "cust-c"}, {"reason", "backup test"}, {"reference", "B-1"}});
-  const std::string copy = dir_ / "backup";
+  // Only a name under storage.checkpoint_dir (dir/checkpoints here).
+  const std::string copy = dir_ / "checkpoints/backup";
   EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", "relative/dir"}})["error"]["code"], "invalid_argument");
-  const auto r = call("checkpoint", {{"to", copy}});
+  EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", dir_ / "elsewhere"}})["error"]["code"], "invalid_argument");
+  const auto r = call("checkpoint", {{"to", "backup"}});
   EXPECT_EQ(r["path"], copy);
-  EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", copy}})["error"]["code"], "invalid_argument") << "exists";
+  EXPECT_EQ(admin_call(sock(), "checkpoint", {{"to", "backup"}})["error"]["code"], "invalid_argument") << "exists";
   EXPECT_EQ(d->stop(SIGTERM), 0);
 
   // The second daemon: the checkpoint as its store, its own socket.

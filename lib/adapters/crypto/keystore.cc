@@ -123,6 +123,26 @@ keystore::keystore(std::string path, std::string master_key, bool create)
     if (name.is_string()) destroyed_.push_back(name.get<std::string>());
   }
   destroyed_total_ = j.value("destroyed_total", static_cast<std::uint64_t>(destroyed_.size()));
+  for (const auto& m : j.value("markers", nlohmann::json::array())) {
+    if (!m.is_string()) throw bad("a marker is not a string");
+    markers_.push_back(m.get<std::string>());
+  }
+}
+
+bool keystore::has_marker(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  return std::find(markers_.begin(), markers_.end(), name) != markers_.end();
+}
+
+void keystore::add_marker(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  if (std::find(markers_.begin(), markers_.end(), name) != markers_.end()) return;
+  markers_.emplace_back(name);
+  write_locked();
+}
+
+std::string keystore::derive(std::string_view purpose) const {
+  return hmac_sha256(kek_, "cdr-retention derived key v1/" + std::string(purpose));
 }
 
 keystore::~keystore() { cleanse(kek_); }
@@ -143,7 +163,8 @@ void keystore::write_locked() {
                          {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
                          {"keys", keys},
                          {"destroyed", destroyed_},
-                         {"destroyed_total", destroyed_total_}};
+                         {"destroyed_total", destroyed_total_},
+                         {"markers", markers_}};
   const std::filesystem::path target(path_);
   const auto tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -74,9 +74,35 @@ std::string_view message::key() const {
   return m_->key ? std::string_view(static_cast<const char*>(m_->key), m_->key_len) : std::string_view();
 }
 
+// Runs a callback body that librdkafka calls from C: an exception must not
+// unwind through librdkafka (it would abort the process). The failure is
+// kept and thrown on the owner's thread by the next poll, flush or produce.
+template <class F>
+void guarded(std::string& failure, std::mutex& m, std::string_view what, F&& body) noexcept {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    spdlog::critical("kafka: {} failed: {}", what, e.what());
+    std::lock_guard lock(m);
+    if (failure.empty()) failure = fmt::format("{} failed: {}", what, e.what());
+  } catch (...) {
+    spdlog::critical("kafka: {} failed", what);
+    std::lock_guard lock(m);
+    if (failure.empty()) failure = fmt::format("{} failed", what);
+  }
+}
+
+// Throws the failure a callback left, if any.
+void rethrow(std::string& failure, std::mutex& m) {
+  std::lock_guard lock(m);
+  if (!failure.empty()) throw kafka_error(failure);
+}
+
 struct consumer::impl {
   rd_kafka_t* rk = nullptr;
   rebalance_listener* listener = nullptr;
+  std::mutex failure_mutex;
+  std::string failure;  // a callback's, thrown by the next poll
   mutable std::mutex lag_mutex;
   std::map<topic_partition, std::int64_t> lag;
   std::map<topic_partition, std::int64_t> assigned;
@@ -154,21 +180,30 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
                              {"enable.auto.commit", "false"},
                              {"enable.auto.offset.store", "false"},
                              {"auto.offset.reset", "earliest"},
+                             {"isolation.level", "read_committed"},
+                             {"enable.partition.eof", "false"},
                              {"partition.assignment.strategy", "cooperative-sticky"},
                              {"statistics.interval.ms", std::to_string(o.stats_interval.count())}});
   rd_kafka_conf_set_opaque(conf, impl_.get());
   rd_kafka_conf_set_rebalance_cb(conf, [](rd_kafka_t*, rd_kafka_resp_err_t err,
                                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      self->ever_assigned = true;
-      self->on_assign(parts);
-    } else {
-      self->on_revoke(parts);
-    }
+    guarded(self->failure, self->failure_mutex, "a rebalance", [&] {
+      if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        self->ever_assigned = true;
+        self->on_assign(parts);
+      } else {
+        self->on_revoke(parts);
+      }
+    });
   });
   rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
-    static_cast<impl*>(opaque)->on_stats(std::string_view(json, len));
+    auto* self = static_cast<impl*>(opaque);
+    try {
+      self->on_stats(std::string_view(json, len));
+    } catch (const std::exception& e) {
+      spdlog::warn("kafka: statistics not understood (lag unknown until the next): {}", e.what());
+    }
     return 0;  // librdkafka frees the JSON
   });
   char err[512];
@@ -193,6 +228,7 @@ consumer::~consumer() {
 
 message consumer::poll(std::chrono::milliseconds timeout) {
   message m(rd_kafka_consumer_poll(impl_->rk, static_cast<int>(timeout.count())));
+  rethrow(impl_->failure, impl_->failure_mutex);
   char reason[512];
   if (const auto fatal = rd_kafka_fatal_error(impl_->rk, reason, sizeof reason)) {
     throw kafka_error(fmt::format("fatal Kafka error {}: {}", rd_kafka_err2name(fatal), reason));
@@ -258,6 +294,8 @@ std::map<topic_partition, std::int64_t> consumer::lag() const {
 struct producer::impl {
   rd_kafka_t* rk = nullptr;
   delivery_callback on_delivery;
+  std::mutex failure_mutex;
+  std::string failure;  // a delivery callback's, thrown by the next call
 };
 
 producer::producer(const client_options& o, delivery_callback on_delivery) : impl_(std::make_unique<impl>()) {
@@ -267,7 +305,10 @@ producer::producer(const client_options& o, delivery_callback on_delivery) : imp
   rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
     const auto ticket = reinterpret_cast<std::uintptr_t>(m->_private);
-    if (self->on_delivery) self->on_delivery(ticket, m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "");
+    if (!self->on_delivery) return;
+    guarded(self->failure, self->failure_mutex, "a delivery report", [&] {
+      self->on_delivery(ticket, m->err == RD_KAFKA_RESP_ERR_NO_ERROR, m->err ? rd_kafka_err2str(m->err) : "");
+    });
   });
   char err[512];
   impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
@@ -314,9 +355,14 @@ bool producer::produce(const std::string& topic, std::string_view key, std::stri
 }
 
 bool producer::flush(std::chrono::milliseconds timeout) {
-  return rd_kafka_flush(impl_->rk, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  const bool done = rd_kafka_flush(impl_->rk, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  rethrow(impl_->failure, impl_->failure_mutex);
+  return done;
 }
 
-void producer::poll() { rd_kafka_poll(impl_->rk, 0); }
+void producer::poll() {
+  rd_kafka_poll(impl_->rk, 0);
+  rethrow(impl_->failure, impl_->failure_mutex);
+}
 
 }  // namespace cdr::kafka

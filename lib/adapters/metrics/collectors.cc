@@ -34,7 +34,10 @@ families of(const store_snapshot& s) {
                      "Time RocksDB delayed or stopped writes, in seconds.", static_cast<double>(s.stall_micros) / 1e6),
       labelled_gauge_family("cdr_retention_consumer_lag_messages",
                             "Messages between the consumer's position and the partition's end (librdkafka statistics).",
-                            lag)};
+                            lag),
+      counter_family("cdr_retention_store_corrupt_entries_total",
+                     "Stored entries met that do not decode (id index entries), since start; never fatal.",
+                     static_cast<double>(s.corrupt_entries))};
 }
 
 families of(const retention_snapshot& r) {

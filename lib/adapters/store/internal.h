@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,6 +103,8 @@ struct store::impl {
   std::shared_ptr<detail::dropped_set> dropped = std::make_shared<detail::dropped_set>();
   std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
   std::string path;
+
+  mutable std::atomic<std::uint64_t> corrupt{0};  // entries met that do not decode
 
   // A write failed for lack of space: RocksDB then refuses writes until
   // Resume() succeeds, which it does once space is back.

@@ -11,11 +11,9 @@ using namespace detail;
 
 namespace {
 
-id_entry decode_id_entry(std::string_view v) {
+std::optional<id_entry> decode_id_entry(std::string_view v) {
   const auto p = decode_partition(v);
-  if (!p || v.size() != partition_prefix_size + 8) {
-    throw store_error(store_error::kind::fatal, "corrupt id index entry");
-  }
+  if (!p || v.size() != partition_prefix_size + 8) return std::nullopt;
   return id_entry{*p, read_be64(v.substr(partition_prefix_size))};
 }
 
@@ -26,10 +24,18 @@ std::optional<id_entry> store::find_id(record_kind kind, std::string_view id) co
   const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_ids], id_index_key(kind, id), &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) raise(s, "cannot read the id index");
-  return decode_id_entry(v);
+  auto entry = decode_id_entry(v);
+  if (!entry) {
+    ++impl_->corrupt;
+    throw store_error(store_error::kind::fatal,
+                      fmt::format("the id index entry of {} record {} does not decode", name(kind), id));
+  }
+  return entry;
 }
 
-std::vector<std::optional<id_entry>> store::find_ids(
+std::uint64_t store::corrupt_entries() const { return impl_->corrupt.load(); }
+
+std::vector<id_lookup> store::find_ids(
     const std::vector<std::pair<record_kind, std::string_view>>& ids) const {
   std::vector<std::string> keys;
   keys.reserve(ids.size());
@@ -42,11 +48,13 @@ std::vector<std::optional<id_entry>> store::find_ids(
   const bool sorted = std::is_sorted(keys.begin(), keys.end());
   impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf[cf_ids], slices.size(), slices.data(), values.data(),
                       statuses.data(), sorted);
-  std::vector<std::optional<id_entry>> out(keys.size());
+  std::vector<id_lookup> out(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].IsNotFound()) continue;
     if (!statuses[i].ok()) raise(statuses[i], "cannot read the id index");
-    out[i] = decode_id_entry(values[i].ToStringView());
+    out[i].entry = decode_id_entry(values[i].ToStringView());
+    out[i].corrupt = !out[i].entry;
+    if (out[i].corrupt) ++impl_->corrupt;
   }
   return out;
 }
@@ -62,8 +70,13 @@ std::optional<std::int64_t> store::offset(std::string_view topic, std::int32_t k
 std::optional<stored_record> store::get(record_kind kind, std::string_view id) const {
   const auto entry = find_id(kind, id);
   if (!entry) return std::nullopt;
-  const auto key = record_key(entry->where, id);
-  stored_record r{entry->where, std::string(id), {}, std::nullopt};
+  return get_at(entry->where, id);
+}
+
+std::optional<stored_record> store::get_at(const partition& p, std::string_view id) const {
+  const auto kind = p.kind;
+  const auto key = record_key(p, id);
+  stored_record r{p, std::string(id), {}, std::nullopt};
   // A record lives in its partition's family until a sweep removes it, and
   // in the held family when a legal hold kept it.
   auto metadata = value(kind == record_kind::cdr ? family::metadata : family::usage, key);
@@ -114,16 +127,16 @@ std::map<partition, std::int64_t> store::counts() const {
   return out;
 }
 
-std::vector<std::string> store::subject_ids(const partition& p, std::string_view hash, bool held) const {
+void store::for_each_subject_id(const partition& p, std::string_view hash, bool held,
+                                const std::optional<std::string>& after,
+                                const std::function<bool(std::string_view)>& fn) const {
   std::string prefix = partition_prefix(p);
   prefix.append(hash);
   if (held) prefix = held_key(held_tag::subject, prefix);
-  std::vector<std::string> out;
-  scan(held ? family::held : family::subject_index, prefix_range(prefix), [&](std::string_view key, std::string_view) {
-    out.emplace_back(key.substr(prefix.size()));
-    return true;
-  });
-  return out;
+  auto range = prefix_range(prefix);
+  if (after) range.begin = prefix + *after + '\0';  // the first key past it
+  scan(held ? family::held : family::subject_index, range,
+       [&](std::string_view key, std::string_view) { return fn(key.substr(prefix.size())); });
 }
 
 std::optional<std::string> store::value(family f, std::string_view key) const {
@@ -146,14 +159,22 @@ void store::scan(family f, const key_range& r,
   if (!it->status().ok()) raise(it->status(), "cannot scan a key range");
 }
 
-std::vector<std::pair<std::string, std::string>> store::entries(std::string_view prefix) const {
-  std::vector<std::pair<std::string, std::string>> out;
+void store::for_each_entry(std::string_view prefix,
+                           const std::function<bool(std::string_view, std::string_view)>& fn) const {
   const auto start = tagged(entry_tag, prefix);
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->system()));
   for (it->Seek(start); it->Valid() && it->key().starts_with(start); it->Next()) {
-    out.emplace_back(it->key().ToString().substr(1), it->value().ToString());
+    if (!fn(it->key().ToStringView().substr(1), it->value().ToStringView())) break;
   }
   if (!it->status().ok()) raise(it->status(), "cannot read the saved state");
+}
+
+std::vector<std::pair<std::string, std::string>> store::entries(std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for_each_entry(prefix, [&](std::string_view k, std::string_view v) {
+    out.emplace_back(k, v);
+    return true;
+  });
   return out;
 }
 

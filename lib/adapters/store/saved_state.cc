@@ -27,9 +27,6 @@ std::string_view counter_key(counter_name n) {
 }
 
 std::string numbered(std::string_view prefix, std::uint64_t n) { return std::string(prefix) + be64(n); }
-std::string by_subject(std::string_view prefix, std::string_view subject) {
-  return std::string(prefix) + to_hex(subject);
-}
 
 bool starts(std::string_view key, std::string_view prefix) { return key.substr(0, prefix.size()) == prefix; }
 
@@ -61,8 +58,25 @@ std::optional<std::uint64_t> number_of(std::string_view key, std::string_view pr
   return read_be64(key.substr(prefix.size()));
 }
 
-std::optional<std::string> subject_of(std::string_view key, std::string_view prefix) {
-  return from_hex(key.substr(prefix.size()));
+// "<prefix><subject hex>" (a record of a build before chunks: chunk 0) or
+// "<prefix><subject hex>/<chunk, 16 hex digits>".
+std::optional<chunk_id> chunk_of(std::string_view key, std::string_view prefix) {
+  auto rest = key.substr(prefix.size());
+  const auto slash = rest.find('/');
+  auto subject = from_hex(rest.substr(0, slash));
+  if (!subject || subject->empty()) return std::nullopt;
+  chunk_id id{std::move(*subject), 0};
+  if (slash == std::string_view::npos) return id;
+  const auto number = from_hex(rest.substr(slash + 1));
+  if (!number || number->size() != 8) return std::nullopt;
+  id.chunk = read_be64(*number);
+  return id;
+}
+
+std::string chunk_key(std::string_view prefix, const chunk_id& id) {
+  auto k = std::string(prefix) + to_hex(id.subject);
+  if (id.chunk != 0) k += "/" + to_hex(be64(id.chunk));
+  return k;
 }
 
 // Decodes any entry by its key's kind; the reason when it does not decode.
@@ -81,11 +95,11 @@ std::optional<std::string> problem_of(std::string_view key, std::string_view val
       return numbered_ok(audit_prefix) ? reason(decode_pending_audit(value))
                                        : std::optional<std::string>("malformed key");
     case state_kind::deferred_erasure:
-      return subject_of(key, deferred_prefix) ? reason(decode_deferred_erasure(value))
-                                              : std::optional<std::string>("malformed key");
-    case state_kind::erased_subject:
-      return subject_of(key, erased_prefix) ? reason(decode_erased_subject(value))
+      return chunk_of(key, deferred_prefix) ? reason(decode_deferred_erasure(value))
                                             : std::optional<std::string>("malformed key");
+    case state_kind::erased_subject:
+      return chunk_of(key, erased_prefix) ? reason(decode_erased_subject(value))
+                                          : std::optional<std::string>("malformed key");
     case state_kind::audit_head: return reason(decode_audit_head(value));
     case state_kind::counter: return reason(decode_counter(value));
     case state_kind::keystore_binding:
@@ -121,9 +135,10 @@ void saved_state::forget_except(std::string_view prefix, const std::map<std::str
 
 std::vector<unreadable_entry> saved_state::check_all() {
   std::map<std::string, std::string> found;
-  for (const auto& [key, value] : store_.entries("")) {
+  store_.for_each_entry("", [&](std::string_view key, std::string_view value) {
     if (auto why = problem_of(key, value)) found.emplace(key, *why);
-  }
+    return true;
+  });
   forget_except("", found);
   std::vector<unreadable_entry> out;
   for (const auto& [key, why] : found) {
@@ -145,24 +160,34 @@ bool saved_state::healthy() const {
   return unreadable_.empty();
 }
 
-template <class K, class T, class Decode, class Key>
-entries_of<K, T> saved_state::read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of) {
-  entries_of<K, T> out;
+template <class K, class T, class Decode, class Key, class Fn>
+std::vector<unreadable_entry> saved_state::stream_all(std::string_view prefix, state_kind kind, Decode decode,
+                                                      Key key_of, Fn&& fn) {
   std::map<std::string, std::string> bad;
-  for (const auto& [key, value] : store_.entries(prefix)) {
+  store_.for_each_entry(prefix, [&](std::string_view key, std::string_view value) {
     const auto k = key_of(key);
     auto decoded = decode(value);
     if (k && decoded) {
-      out.items.emplace_back(*k, std::move(decoded).value());
+      fn(*k, std::move(decoded).value());
     } else {
       bad.emplace(key, k ? decoded.error() : std::string("malformed key"));
     }
-  }
+    return true;
+  });
   forget_except(prefix, bad);
+  std::vector<unreadable_entry> out;
   for (const auto& [key, why] : bad) {
     note(key, kind, why);
-    out.unreadable.push_back({kind, readable(key), why});
+    out.push_back({kind, readable(key), why});
   }
+  return out;
+}
+
+template <class K, class T, class Decode, class Key>
+entries_of<K, T> saved_state::read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of) {
+  entries_of<K, T> out;
+  out.unreadable = stream_all<K, T>(prefix, kind, decode, key_of,
+                                    [&](const K& k, T&& v) { out.items.emplace_back(k, std::move(v)); });
   return out;
 }
 
@@ -221,7 +246,14 @@ entries_of<std::uint64_t, deletion_event> saved_state::events() {
   return read_all<std::uint64_t, deletion_event>(event_prefix, state_kind::deletion_event, decode_deletion_event,
                                                  [](std::string_view k) { return number_of(k, event_prefix); });
 }
-std::size_t saved_state::events_pending() const { return store_.entries(event_prefix).size(); }
+std::size_t saved_state::events_pending() const {
+  std::size_t n = 0;
+  store_.for_each_entry(event_prefix, [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  return n;
+}
 void saved_state::put_event(change& c, const deletion_event& e) {
   c.put_entry(numbered(event_prefix, e.event_id), encode(e));
 }
@@ -229,31 +261,31 @@ void saved_state::remove_event(change& c, std::uint64_t event_id) { c.remove_ent
 
 // --- erasures ---
 
-entries_of<std::string, deferred_erasure> saved_state::deferred_erasures() {
-  return read_all<std::string, deferred_erasure>(deferred_prefix, state_kind::deferred_erasure, decode_deferred_erasure,
-                                                 [](std::string_view k) { return subject_of(k, deferred_prefix); });
+std::vector<unreadable_entry> saved_state::for_each_deferred(
+    const std::function<void(const chunk_id&, const deferred_erasure&)>& fn) {
+  return stream_all<chunk_id, deferred_erasure>(
+      deferred_prefix, state_kind::deferred_erasure, decode_deferred_erasure,
+      [](std::string_view k) { return chunk_of(k, deferred_prefix); },
+      [&](const chunk_id& id, deferred_erasure&& d) { fn(id, d); });
 }
-bool saved_state::has_deferred_erasure(std::string_view subject) const {
-  return store_.entry(by_subject(deferred_prefix, subject)).has_value();
+std::optional<result<deferred_erasure>> saved_state::deferred(const chunk_id& id) {
+  return read_one<deferred_erasure>(chunk_key(deferred_prefix, id), state_kind::deferred_erasure,
+                                    decode_deferred_erasure);
 }
-void saved_state::put_deferred_erasure(change& c, std::string_view subject, const deferred_erasure& d) {
-  c.put_entry(by_subject(deferred_prefix, subject), encode(d));
+void saved_state::put_deferred(change& c, const chunk_id& id, const deferred_erasure& d) {
+  c.put_entry(chunk_key(deferred_prefix, id), encode(d));
 }
-void saved_state::remove_deferred_erasure(change& c, std::string_view subject) {
-  c.remove_entry(by_subject(deferred_prefix, subject));
-}
+void saved_state::remove_deferred(change& c, const chunk_id& id) { c.remove_entry(chunk_key(deferred_prefix, id)); }
 
-entries_of<std::string, erased_subject> saved_state::erased_subjects() {
-  return read_all<std::string, erased_subject>(erased_prefix, state_kind::erased_subject, decode_erased_subject,
-                                               [](std::string_view k) { return subject_of(k, erased_prefix); });
+std::vector<unreadable_entry> saved_state::for_each_erased(
+    const std::function<void(const chunk_id&, const erased_subject&)>& fn) {
+  return stream_all<chunk_id, erased_subject>(
+      erased_prefix, state_kind::erased_subject, decode_erased_subject,
+      [](std::string_view k) { return chunk_of(k, erased_prefix); },
+      [&](const chunk_id& id, erased_subject&& e) { fn(id, e); });
 }
-result<erased_subject> saved_state::erased(std::string_view subject) {
-  auto r =
-      read_one<erased_subject>(by_subject(erased_prefix, subject), state_kind::erased_subject, decode_erased_subject);
-  return r ? std::move(*r) : result<erased_subject>(erased_subject{});
-}
-void saved_state::put_erased(change& c, std::string_view subject, const erased_subject& e) {
-  c.put_entry(by_subject(erased_prefix, subject), encode(e));
+void saved_state::put_erased(change& c, const chunk_id& id, const erased_subject& e) {
+  c.put_entry(chunk_key(erased_prefix, id), encode(e));
 }
 
 // --- the audit trail ---

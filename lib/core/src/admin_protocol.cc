@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "cdr/core/month.h"
+#include "cdr/core/time.h"
+
 namespace cdr::admin {
 
 std::string_view name(access a) {
@@ -33,30 +36,64 @@ std::string_view name(error_code c) {
 }
 
 namespace {
+using t = arg_type;
+constexpr arg_spec record_get_args[] = {
+    {"id", t::text, true, false, "ID", "the record's id, as its producer sent it"},
+    {"kind", t::kind, false, false, "cdr|usage", "look in one kind only (default: both)"},
+};
+constexpr arg_spec identifier_args[] = {
+    {"identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"},
+};
+constexpr arg_spec sweep_args[] = {
+    {"dry_run", t::flag, false, false, "", "only forecast what a sweep would do; nothing changes"},
+    {"as_of", t::time, false, false, "RFC3339", "with --dry-run: forecast for this instant instead of now"},
+};
+constexpr arg_spec hold_add_args[] = {
+    {"customer", t::text, false, false, "ID", "hold the records of this customer"},
+    {"subject", t::text, false, false, "X", "hold the records naming this phone number or e-mail address"},
+    {"from_month", t::month, false, false, "YYYY-MM", "hold records from this month on (inclusive)"},
+    {"to_month", t::month, false, false, "YYYY-MM", "hold records up to this month (inclusive)"},
+    {"kind", t::kind, false, false, "cdr|usage", "hold records of this kind only"},
+    {"reason", t::text, true, false, "TEXT", "why (kept in the hold and the audit trail)"},
+    {"reference", t::text, true, false, "TEXT", "the case or request it serves, e.g. a ticket"},
+};
+constexpr arg_spec hold_release_args[] = {
+    {"id", t::count, true, true, "ID", "the hold's id (hold list shows it)"},
+};
+constexpr arg_spec audit_export_args[] = {
+    {"since", t::time, false, false, "RFC3339", "entries at or after this instant only"},
+};
+constexpr arg_spec checkpoint_args[] = {
+    {"to", t::text, true, false, "NAME", "the checkpoint's name: a new directory under storage.checkpoint_dir"},
+};
+constexpr arg_spec advance_clock_args[] = {
+    {"duration", t::duration, true, true, "DURATION", "how far, e.g. 90s, 45m, 12h, 17d"},
+};
+
 constexpr std::array<command_spec, command_count> command_table{{
-    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary"},
-    {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted"},
-    {command_id::record_get, "record get", access::operator_,
-     "one stored record; args: {\"id\": ID, \"kind\": \"cdr\"|\"usage\"}"},
+    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary",
+     {}},
+    {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted", {}},
+    {command_id::record_get, "record get", access::operator_, "one stored record, its identifiers opened",
+     record_get_args},
     {command_id::subject_export, "subject export", access::operator_,
-     "every stored record carrying an identifier, streamed as JSON lines; args: {\"identifier\": X}"},
-    {command_id::sweep, "sweep", access::operator_,
-     "run a retention sweep now and report it; args: {\"dry_run\": true, \"as_of\": RFC3339} only forecasts"},
+     "every stored record carrying an identifier, streamed as JSON lines", identifier_args},
+    {command_id::sweep, "sweep", access::operator_, "run a retention sweep now and report it (or forecast one)",
+     sweep_args},
     {command_id::hold_add, "hold add", access::operator_,
-     "add a legal hold; args: customer, subject, from_month, to_month, kind (at least one), reason, reference"},
-    {command_id::hold_list, "hold list", access::viewer, "the active legal holds"},
-    {command_id::hold_release, "hold release", access::operator_, "release a legal hold; args: {\"id\": ID}"},
+     "add a legal hold (at least one of customer, subject, from/to month, kind)", hold_add_args},
+    {command_id::hold_list, "hold list", access::viewer, "the active legal holds", {}},
+    {command_id::hold_release, "hold release", access::operator_, "release a legal hold", hold_release_args},
     {command_id::subject_erase, "subject erase", access::operator_,
-     "erase an end user's identifiers from every month now (held ones when released); args: {\"identifier\": X}"},
-    {command_id::verify, "verify", access::viewer,
-     "prove from the live files that stripped, dropped and erased keys are gone"},
-    {command_id::audit_export, "audit export", access::operator_,
-     "the audit trail as JSON lines; args: {\"since\": RFC3339}"},
-    {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain"},
+     "erase an end user's identifiers from every month now (held ones when released)", identifier_args},
+    {command_id::verify, "verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone",
+     {}},
+    {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines", audit_export_args},
+    {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain", {}},
     {command_id::checkpoint, "checkpoint", access::operator_,
-     "a consistent copy of the store and audit trail in a new directory; args: {\"to\": DIR}"},
+     "a consistent copy of the store and audit trail under storage.checkpoint_dir", checkpoint_args},
     {command_id::debug_advance_clock, "debug advance-clock", access::operator_,
-     "move the simulated clock forward (only with --fake-clock); args: {\"duration\": \"90s\"}"},
+     "move the simulated clock forward (only with --fake-clock)", advance_clock_args},
 }};
 
 // The table is in command_id order, so an id indexes it.
@@ -77,8 +114,43 @@ const command_spec* find_command(std::string_view name) {
   return it == command_table.end() ? nullptr : &*it;
 }
 
-std::variant<request, error> parse_request(std::string_view line) {
-  auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+std::optional<error> check_nesting(std::string_view line, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : line) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return error{nullptr, error_code::invalid_request,
+                     fmt::format("a request may nest arrays and objects at most {} deep", max_depth)};
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+std::variant<request, error> parse_request(std::string_view line, bool with_args) {
+  // Without the arguments: the parser skips the value of the top-level
+  // "args" member instead of building it.
+  const nlohmann::json::parser_callback_t skip_args = [](int depth, nlohmann::json::parse_event_t event,
+                                                          nlohmann::json& parsed) {
+    return !(event == nlohmann::json::parse_event_t::key && depth == 1 && parsed == "args");
+  };
+  auto doc = nlohmann::json::parse(line, with_args ? nullptr : skip_args, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return error{nullptr, error_code::invalid_json, "a request is one JSON object on one line"};
   }
@@ -125,6 +197,62 @@ access access_of(const peer& p, const group_policy& g) {
   if (member(g.operator_gid)) return access::operator_;
   if (member(g.viewer_gid)) return access::viewer;
   return access::none;
+}
+
+std::string cli_flag(const arg_spec& a) {
+  std::string out = "--";
+  for (char c : a.name) out.push_back(c == '_' ? '-' : c);
+  return out;
+}
+
+namespace {
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.size() <= 20 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Why a value does not fit its argument's type; empty when it does.
+std::string misfit(const arg_spec& a, const nlohmann::json& v) {
+  const auto text = v.is_string() ? std::string_view(v.get_ref<const std::string&>()) : std::string_view();
+  switch (a.type) {
+    case arg_type::text: return v.is_string() ? "" : "must be a string";
+    case arg_type::flag: return v.is_boolean() ? "" : "must be true or false";
+    case arg_type::count: return v.is_number_unsigned() || all_digits(text) ? "" : "must be a whole number";
+    case arg_type::time:
+      return v.is_string() && parse_rfc3339(text) ? "" : "must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z";
+    case arg_type::month: return v.is_string() && month::parse(text) ? "" : "must be a month as YYYY-MM";
+    case arg_type::kind: return text == "cdr" || text == "usage" ? "" : "must be cdr or usage";
+    case arg_type::duration:
+      return v.is_string() && parse_duration(text) ? "" : "must be a duration such as 90s, 45m, 12h or 17d";
+  }
+  return "is of an unknown type";
+}
+
+}  // namespace
+
+std::optional<error> check_args(const command_spec& spec, const request& r) {
+  for (const auto& [key, value] : r.args.items()) {
+    const auto it = std::find_if(spec.args.begin(), spec.args.end(), [&](const arg_spec& a) { return a.name == key; });
+    if (it == spec.args.end()) {
+      std::string takes;
+      for (const auto& a : spec.args) takes += (takes.empty() ? "" : ", ") + std::string(a.name);
+      return error{r.id, error_code::invalid_argument,
+                   fmt::format("\"{}\" takes no argument \"{}\" ({})", spec.name, key,
+                               takes.empty() ? "it takes none" : "it takes: " + takes)};
+    }
+    if (value.is_null()) continue;
+    if (const auto why = misfit(*it, value); !why.empty()) {
+      return error{r.id, error_code::invalid_argument, fmt::format("argument \"{}\" {}", key, why)};
+    }
+  }
+  for (const auto& a : spec.args) {
+    const auto it = r.args.find(a.name);
+    const bool present = it != r.args.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty());
+    if (a.required && !present) {
+      return error{r.id, error_code::invalid_argument, fmt::format("\"{}\" is required", a.name)};
+    }
+  }
+  return std::nullopt;
 }
 
 std::variant<std::optional<std::string>, error> string_arg(const request& r, std::string_view key) {

@@ -18,6 +18,36 @@ struct config_failure {
   config_error error;
 };
 
+using namespace std::chrono_literals;
+
+// Retention periods are capped: a deadline then stays inside the calendar
+// types (a 5-digit period once wrapped a year to -29047 and dropped the
+// current month).
+constexpr std::int32_t max_period_months = 1000 * 12;
+
+// librdkafka properties the daemon sets itself and its delivery guarantees
+// depend on: refused in kafka.properties, each with the reason.
+struct protected_property {
+  std::string_view name;
+  std::string_view why;
+};
+constexpr std::array<protected_property, 11> protected_properties{{
+    {"bootstrap.servers", "the daemon sets it from kafka.brokers"},
+    {"group.id", "the daemon sets it from kafka.group_id"},
+    {"client.id", "the daemon sets it from kafka.client_id"},
+    {"enable.auto.commit", "offsets are committed by the daemon only once their records are durable (no loss)"},
+    {"enable.auto.offset.store", "offsets are stored by the daemon with the records, in one atomic write (no loss)"},
+    {"auto.offset.reset",
+     "a partition without a stored offset must be read from its beginning (\"earliest\"), or events are lost"},
+    {"isolation.level", "the daemon reads committed messages only (\"read_committed\")"},
+    {"acks", "deletion events and dead-letter copies need every in-sync replica's acknowledgement (\"all\")"},
+    {"enable.idempotence", "the producer must not write a retried message twice (\"true\")"},
+    {"partition.assignment.strategy",
+     "the consumer hands partitions over incrementally (\"cooperative-sticky\"); another strategy breaks its "
+     "rebalance handling"},
+    {"enable.partition.eof", "the consumer loop treats every message it polls as a record"},
+}};
+
 std::string join_key(std::string_view prefix, std::string_view key) {
   return prefix.empty() ? std::string(key) : fmt::format("{}.{}", prefix, key);
 }
@@ -129,9 +159,14 @@ class reader {
     if (v.empty()) bad(key, "must not be empty");
     return v;
   }
-  microseconds duration(const std::string& key) const {
+  // A duration within [lo, hi]: every duration key is bounded, so no sum
+  // with an instant can overflow.
+  microseconds duration(const std::string& key, microseconds lo, microseconds hi) const {
     const auto v = parse_duration(str(key));
     if (!v) bad(key, "must be a duration such as \"90s\", \"45m\", \"12h\" or \"17d\"");
+    if (*v < lo || *v > hi) {
+      bad(key, fmt::format("must be between {} and {}", format_duration(lo), format_duration(hi)));
+    }
     return *v;
   }
   retention_rule rule(const std::string& key, const toml::table* t = nullptr) const;
@@ -162,6 +197,10 @@ retention_rule reader::rule(const std::string& key, const toml::table* t) const 
     fail(anchor_node ? anchor_node : t, akey, "must be one of month_start, month_end, year_start, year_end", file_);
   const auto months = parse_period_months(*period->value<std::string>());
   if (!months) fail(period, pkey, "must be \"<n> months\" or \"<n> years\"", file_);
+  if (*months > max_period_months) {
+    fail(period, pkey, fmt::format("must be at most {} years ({} months)", max_period_months / 12, max_period_months),
+         file_);
+  }
   const auto a = anchor_from_name(*anchor_node->value<std::string>());
   if (!a) fail(anchor_node, akey, "must be one of month_start, month_end, year_start, year_end", file_);
   r.period_months = *months;
@@ -290,25 +329,17 @@ daemon_config build(const toml::table& root, std::string_view file) {
       r.bad("kafka.topics.deletion_events", "must differ from the input and dead-letter topics");
     }
   }
-  c.sweep.interval = r.duration("sweep.interval");
-  if (c.sweep.interval < std::chrono::seconds(1)) r.bad("sweep.interval", "must be at least 1s");
-  c.sweep.jitter = r.duration("sweep.jitter");
+  c.sweep.interval = r.duration("sweep.interval", 1s, std::chrono::days(31));
+  c.sweep.jitter = r.duration("sweep.jitter", 1ms, std::chrono::days(31));
   if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");
   c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
   c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
-  c.kafka.batch_linger = r.duration("kafka.batch_linger");
-  c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout");
-  // Properties the no-loss guarantee depends on, or that have keys of
-  // their own, cannot be passed through.
-  static const std::set<std::string> reserved{"bootstrap.servers", "group.id", "client.id", "enable.auto.commit",
-                                              "enable.auto.offset.store"};
+  c.kafka.batch_linger = r.duration("kafka.batch_linger", 1ms, 1min);
+  c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout", 1s, 1h);
   for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
     const auto key = join_key("kafka.properties", k.str());
-    if (reserved.contains(std::string(k.str()))) {
-      fail(&v, key,
-           "is set by the daemon (use kafka.brokers, kafka.group_id or kafka.client_id; offsets are "
-           "stored and committed by the daemon itself)",
-           file);
+    for (const auto& p : protected_properties) {
+      if (p.name == k.str()) fail(&v, key, fmt::format("is protected: {}; remove it", p.why), file);
     }
     if (v.is_string()) {
       c.kafka.properties.emplace(k.str(), *v.value<std::string>());
@@ -322,6 +353,15 @@ daemon_config build(const toml::table& root, std::string_view file) {
   }
 
   c.storage.path = r.non_empty("storage.path");
+  c.storage.checkpoint_dir = r.str("storage.checkpoint_dir");
+  if (c.storage.checkpoint_dir.empty()) {
+    const auto store = std::filesystem::path(c.storage.path).lexically_normal();
+    const auto parent = (store.has_filename() ? store : store.parent_path()).parent_path();
+    c.storage.checkpoint_dir = (parent / "checkpoints").string();
+  }
+  if (path_within(c.storage.checkpoint_dir, c.storage.path)) {
+    r.bad("storage.checkpoint_dir", "must be outside storage.path");
+  }
   const auto compression = r.str("storage.compression");
   if (compression == "lz4") {
     c.storage.compression = compression_kind::lz4;
@@ -347,7 +387,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.admin.viewer_group = r.str("admin.viewer_group");
   c.admin.max_connections = r.ranged<std::uint32_t>("admin.max_connections", 1, 4096);
   c.admin.max_request_bytes = r.ranged<std::uint32_t>("admin.max_request_bytes", 256, 16 << 20);
-  c.admin.idle_timeout = r.duration("admin.idle_timeout");
+  c.admin.idle_timeout = r.duration("admin.idle_timeout", 1s, std::chrono::days(1));
 
   check_listen(r, &c.metrics);
 
@@ -367,7 +407,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
   }
 
   c.events.max_bytes = r.ranged<std::size_t>("events.max_bytes", 64, 16 << 20);
-  c.events.future_skew = r.duration("events.future_skew");
+  c.events.future_skew = r.duration("events.future_skew", 1s, std::chrono::days(366));
   c.events.metadata_fields = string_list(&r.node("events.metadata_fields"), "events.metadata_fields", file);
   for (auto req : required_metadata_fields) {
     if (std::find(c.events.metadata_fields.begin(), c.events.metadata_fields.end(), req) ==

@@ -23,7 +23,8 @@ deletion_events = "cdr-retention-events"
 [kafka.properties]
 
 [storage]
-path = "/var/lib/cdr-retention"
+path = "/var/lib/cdr-retention/data"
+checkpoint_dir = ""
 compression = "lz4"
 block_cache_mb = 64
 subject_key_file = "/etc/cdr-retention/subject.key"

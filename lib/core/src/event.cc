@@ -16,7 +16,7 @@ constexpr std::array<std::string_view, reject_reason_count> reject_reason_names{
     "missing_id",        "invalid_id",          "missing_customer_id", "invalid_customer_id",
     "missing_occurred_at", "invalid_occurred_at", "future_occurred_at", "missing_channel",
     "invalid_channel",   "invalid_direction",   "invalid_status",      "invalid_duration_ms",
-    "invalid_parts",     "invalid_route",       "invalid_price",
+    "invalid_parts",     "invalid_route",       "invalid_price",       "occurred_at_out_of_range",
 };
 
 // Contract fields, in the order their checks are reported.
@@ -433,6 +433,9 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   if (!printable_ascii(text[f_customer_id], 1, 64)) return reject_reason::invalid_customer_id;
   const auto when = parse_rfc3339(text[f_occurred_at]);
   if (!when) return reject_reason::invalid_occurred_at;
+  // "0000-01-01T00:00:00+00:01" is valid RFC 3339 and falls in year -1:
+  // outside what the store can key (cdr/core/month.h).
+  if (!in_supported_calendar(*when)) return reject_reason::occurred_at_out_of_range;
   if (*when > now + rules_.future_skew) return reject_reason::future_occurred_at;
 
   out->id = text[f_id];

@@ -4,6 +4,13 @@
 
 namespace cdr {
 
+bool in_supported_calendar(instant t) {
+  using namespace std::chrono;
+  static const auto first = sys_days{year{first_supported_year} / January / 1};
+  static const auto past_last = sys_days{year{last_supported_year + 1} / January / 1};
+  return t >= first && t < past_last;
+}
+
 month month::containing(instant t) {
   using namespace std::chrono;
   const year_month_day ymd{floor<days>(t)};

@@ -271,13 +271,18 @@ result<pending_audit> decode_pending_audit(std::string_view text) {
   });
 }
 
-std::string encode(const audit_head& h) { return json{{"seq", h.seq}, {"hash", h.hash}}.dump(); }
+std::string encode(const audit_head& h) {
+  json j{{"seq", h.seq}, {"hash", h.hash}};
+  if (h.bytes) j["bytes"] = *h.bytes;
+  return j.dump();
+}
 
 result<audit_head> decode_audit_head(std::string_view text) {
   return decoding<audit_head>("audit head", [&]() -> audit_head {
     const auto j = parse_object(text, "the head");
-    only(j, {"seq", "hash"});
-    audit_head h{unsigned_member(j, "seq"), string_member(j, "hash")};
+    only(j, {"seq", "hash", "bytes"});
+    audit_head h{unsigned_member(j, "seq"), string_member(j, "hash"), std::nullopt};
+    if (j.contains("bytes")) h.bytes = unsigned_member(j, "bytes");
     if (h.hash.size() != 64 || !from_hex(h.hash)) throw bad{"\"hash\" is not a hex SHA-256"};
     return h;
   });

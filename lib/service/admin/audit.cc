@@ -11,10 +11,9 @@ admin::reply handle_audit_export(admin_context& ctx, const admin::request& req, 
     from = parse_rfc3339(*text);
     if (!from) return admin::error{req.id, admin::error_code::invalid_argument, "\"since\" must be an RFC 3339 time"};
   }
-  admin::stream out;
-  out.items = ctx.keeper.audit().read(from);
-  out.result = {{"records", out.items.size()}};
-  return out;
+  return admin::stream{[&ctx, from](const admin::emit_fn& emit) {
+    return nlohmann::json{{"records", ctx.keeper.audit().for_each(from, emit)}};
+  }};
 }
 
 admin::reply handle_audit_verify(admin_context& ctx, const admin::request&, const admin::peer&) {

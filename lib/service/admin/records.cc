@@ -55,17 +55,22 @@ admin::reply handle_record_get(admin_context& ctx, const admin::request& req, co
 admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
   auto arg = admin::required_string_arg(req, "identifier");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-  const auto normalized = normalize_identifier(std::get<std::string>(arg));
-  const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
-  admin::stream out;
-  for (const auto& key : ctx.keeper.subject_records(normalized)) {
-    if (auto r = ctx.store.get(record_kind::cdr, record_id_of(key))) out.items.push_back(record_json(*r, ctx.keeper));
-  }
-  out.result = {{"records", out.items.size()}, {"subject", cdr::to_hex(hash)}};
-  ctx.keeper.subject_exported(hash, out.items.size(), peer.uid);
-  spdlog::info("subject export by uid {}: subject {} ({} records)", peer.uid, cdr::to_hex(hash).substr(0, 16),
-               out.items.size());
-  return out;
+  // Streamed: each record is read and sent as it is found, so memory does
+  // not grow with the subject's records.
+  return admin::stream{[&ctx, normalized = normalize_identifier(std::get<std::string>(arg)),
+                        uid = peer.uid](const admin::emit_fn& emit) {
+    const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
+    std::size_t n = 0;
+    ctx.keeper.for_each_subject_record(normalized, [&](const partition& p, std::string_view id) {
+      if (auto r = ctx.store.get_at(p, id)) {
+        emit(record_json(*r, ctx.keeper));
+        ++n;
+      }
+    });
+    ctx.keeper.subject_exported(hash, n, uid);
+    spdlog::info("subject export by uid {}: subject {} ({} records)", uid, cdr::to_hex(hash).substr(0, 16), n);
+    return nlohmann::json{{"records", n}, {"subject", cdr::to_hex(hash)}};
+  }};
 }
 
 }  // namespace cdr::service

@@ -1,7 +1,7 @@
 // sweep, hold add|list|release, subject erase, verify, checkpoint.
 #include <cstdlib>
-#include <filesystem>
 
+#include "../checkpoint.h"
 #include "handlers.h"
 
 namespace cdr::service {
@@ -62,16 +62,13 @@ admin::reply handle_verify(admin_context& ctx, const admin::request&, const admi
 }
 
 admin::reply handle_checkpoint(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
-  auto arg = admin::string_arg(req, "to");
+  auto arg = admin::required_string_arg(req, "to");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-  const auto& to = std::get<std::optional<std::string>>(arg);
-  if (!to || to->empty() || (*to)[0] != '/') {
-    return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must be an absolute directory path"};
+  try {
+    return ctx.keeper.checkpoint(std::get<std::string>(arg), peer.uid);
+  } catch (const checkpoint_refused& e) {
+    return admin::error{req.id, admin::error_code::invalid_argument, e.what()};
   }
-  if (std::filesystem::exists(*to)) {
-    return admin::error{req.id, admin::error_code::invalid_argument, "\"to\" must not exist yet"};
-  }
-  return ctx.keeper.checkpoint(*to, peer.uid);
 }
 
 }  // namespace cdr::service

@@ -46,7 +46,8 @@ nlohmann::json storage_status(const admin_context& ctx) {
           {"records", records},
           {"partitions", partitions},
           {"bytes", bytes},
-          {"write_stopped", ctx.store.write_stopped()}};
+          {"write_stopped", ctx.store.write_stopped()},
+          {"corrupt_entries", ctx.store.corrupt_entries()}};
 }
 
 }  // namespace

@@ -31,9 +31,17 @@ void ingest::resolve_staged() {
     std::optional<partition> seen_where;
     if (auto it = pending_ids_.find(key); it != pending_ids_.end()) {
       seen = it->second;  // earlier in this batch
-    } else if (found[i]) {
-      seen = found[i]->digest;
-      seen_where = found[i]->where;
+    } else if (found[i].entry) {
+      seen = found[i].entry->digest;
+      seen_where = found[i].entry->where;
+    } else if (found[i].corrupt) {
+      // Its id index entry does not decode: stored as new, which writes a
+      // good entry over it (counted in cdr_retention_store_corrupt_entries_total).
+      std::uint64_t held = 0;
+      if (conflict_log_.allow(&held)) {
+        spdlog::error("the id index entry of {} {} does not decode; the record is stored again ({} more not logged)",
+                      name(st.kind), st.id, held);
+      }
     }
     if (seen) {
       outcome = *seen == st.digest && (!seen_where || *seen_where == st.where) ? ingest_outcome::duplicate

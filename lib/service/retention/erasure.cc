@@ -7,16 +7,54 @@
 
 namespace cdr::service {
 
-std::vector<std::string> subject_erasure::records_of(std::string_view normalized) const {
-  std::vector<std::string> out;
+std::vector<std::tuple<partition, key_scope>> subject_erasure::indexes() const {
+  std::vector<std::tuple<partition, key_scope>> out;
   for (const auto& [scope, p] : ctx_.keys.live()) {
-    if (p.kind != record_kind::cdr) continue;
-    const auto hash = ctx_.keys.index_hash(scope, p, normalized);
-    if (!hash) continue;
-    for (const auto& id : ctx_.store.subject_ids(p, *hash, scope == key_scope::held)) out.push_back(record_key(p, id));
+    if (p.kind == record_kind::cdr) out.emplace_back(p, scope);
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+void subject_erasure::for_each_record_of(std::string_view normalized,
+                                         const std::function<void(const partition&, std::string_view)>& fn) const {
+  for (const auto& [p, scope] : indexes()) {
+    const auto hash = ctx_.keys.index_hash(scope, p, normalized);
+    if (!hash) continue;
+    ctx_.store.for_each_subject_id(p, *hash, scope == key_scope::held, std::nullopt, [&](std::string_view id) {
+      fn(p, id);
+      return true;
+    });
+  }
+}
+
+std::vector<std::string> subject_erasure::records_of(std::string_view normalized) const {
+  std::vector<std::string> out;
+  for_each_record_of(normalized, [&](const partition& p, std::string_view id) { out.push_back(record_key(p, id)); });
+  std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> subject_erasure::next_records(std::string_view normalized, cursor& cur,
+                                                       std::size_t limit) const {
+  std::vector<std::string> out;
+  for (const auto& index : indexes()) {
+    if (cur.at && index < *cur.at) continue;
+    if (cur.at && index == *cur.at && !cur.after) continue;  // done with it
+    const auto& [p, scope] = index;
+    const auto from = cur.at && index == *cur.at ? cur.after : std::nullopt;
+    cur = {index, from};
+    if (const auto hash = ctx_.keys.index_hash(scope, p, normalized)) {
+      ctx_.store.for_each_subject_id(p, *hash, scope == key_scope::held, from, [&](std::string_view id) {
+        out.push_back(record_key(p, id));
+        cur.after = std::string(id);
+        return out.size() < limit;
+      });
+      if (out.size() == limit) return out;
+    }
+    cur.after.reset();  // this index is done
+  }
   return out;
 }
 
@@ -68,7 +106,8 @@ void subject_erasure::remove(const partition& p, std::string_view id, const std:
 }
 
 nlohmann::json subject_erasure::erase(const std::string& subject, const std::vector<std::string>& record_keys,
-                                      std::uint32_t uid, std::string_view trigger) {
+                                      std::uint32_t uid, std::string_view trigger,
+                                      const std::optional<store::chunk_id>& retry) {
   store::change c(ctx_.store);
   std::vector<std::pair<family, std::string>> removed;
   std::set<std::string> done;
@@ -90,32 +129,35 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
     months.insert(p->month);
     ++erased;
   }
-  if (!deferred.record_keys.empty()) {
-    ctx_.state.put_deferred_erasure(c, subject, deferred);
-  } else if (ctx_.state.has_deferred_erasure(subject)) {
-    ctx_.state.remove_deferred_erasure(c, subject);
+  if (retry) {
+    if (deferred.record_keys.empty()) {
+      ctx_.state.remove_deferred(c, *retry);
+    } else {
+      ctx_.state.put_deferred(c, *retry, deferred);
+    }
   }
   const auto hex = to_hex(subject);
   if (erased > 0 || trigger == "admin") {
-    // What verify checks for this subject: every key removed, ever.
-    auto all = ctx_.state.erased(subject);
-    if (!all) throw state_unreadable(ctx_.state.unreadable());
-    auto keys = std::move(all).value();
+    // What verify checks for this subject: every key removed, in a chunk of
+    // this batch's own.
+    erased_subject chunk;
     std::vector<removal> removals;
     for (auto& [f, k] : removed) {
       removals.push_back({f, point_range(k)});
-      keys.keys.emplace_back(f, std::move(k));
+      chunk.keys.emplace_back(f, std::move(k));
     }
-    if (erased > 0) ctx_.state.put_erased(c, subject, keys);
     auto month_list = nlohmann::json::array();
     for (const auto& m : months) month_list.push_back(m.to_string());
-    nlohmann::json entry{
-        {"action", "erase_subject"}, {"subject", hex},     {"records", erased},  {"deferred", deferred_report.size()},
-        {"months", month_list},      {"trigger", trigger}, {"requested_by", uid}};
+    nlohmann::json entry{{"action", "erase_subject"},          {"subject", hex},       {"records", erased},
+                         {"deferred", deferred_report.size()}, {"months", month_list}, {"trigger", trigger},
+                         {"requested_by", uid}};
     std::optional<deletion_event> event;
-    if (erased > 0)
+    if (erased > 0) {
       event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};
-    ctx_.journal(c, std::move(removals), entry, std::move(event));
+    }
+    const auto op = ctx_.journal(c, std::move(removals), entry, std::move(event));
+    if (erased > 0) ctx_.state.put_erased(c, {subject, op}, chunk);
+    if (!retry && !deferred.record_keys.empty()) ctx_.state.put_deferred(c, {subject, op}, deferred);
   }
   if (!c.empty()) ctx_.store.apply(c);
   if (erased > 0) ctx_.probe.erased(record_kind::cdr, erased);
@@ -123,10 +165,20 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
 }
 
 nlohmann::json subject_erasure::run_deferred(std::uint32_t uid, std::string_view trigger) {
+  // The chunks first (their keys are small), then each erased in turn: the
+  // erasure rewrites the chunk it reads.
+  std::vector<store::chunk_id> chunks;
+  const auto bad = ctx_.state.for_each_deferred([&](const store::chunk_id& id, const deferred_erasure&) {
+    chunks.push_back(id);
+  });
+  if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
   auto out = nlohmann::json::array();
-  auto deferred = ctx_.state.deferred_erasures();
-  if (!deferred.unreadable.empty()) throw state_unreadable(ctx_.state.unreadable());
-  for (const auto& [subject, d] : deferred.items) out.push_back(erase(subject, d.record_keys, uid, trigger));
+  for (const auto& id : chunks) {
+    auto d = ctx_.state.deferred(id);
+    if (!d) continue;
+    if (!*d) throw state_unreadable(ctx_.state.unreadable());
+    out.push_back(erase(id.subject, d->value().record_keys, uid, trigger, id));
+  }
   return out;
 }
 

@@ -1,13 +1,17 @@
 // Subject erasure (notice: data subjects can have their identifiers
 // erased): finds the subject's records through the subject index of every
 // live key, removes their identifiers and every index entry of those
-// records in one commit, and defers the records a legal hold covers until
-// its release.
+// records, batch by batch (each batch one commit), and defers the records a
+// legal hold covers until its release. Memory is bounded by the batch, not
+// by how many records the subject has.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,17 +23,35 @@ namespace cdr::service {
 
 class subject_erasure {
  public:
+  // Records an erasure takes per commit.
+  static constexpr std::size_t batch_records = 2000;
+
   subject_erasure(retention_context& ctx, const hold_registry& holds) : ctx_(ctx), holds_(holds) {}
 
-  // The record keys (partition prefix + id) whose identifiers include this
-  // normalised identifier, in live partitions and held copies.
+  // Calls fn(partition, id) for each record whose identifiers include this
+  // normalised identifier, in live partitions and held copies (a record's
+  // identifiers sit in one of the two), one index scan at a time.
+  void for_each_record_of(std::string_view normalized,
+                          const std::function<void(const partition&, std::string_view id)>& fn) const;
+  // The same, as record keys (partition prefix + id).
   std::vector<std::string> records_of(std::string_view normalized) const;
-  // Erases the identifiers of these records for the subject with this keyed
-  // hash, except those a hold covers: those are deferred. trigger: "admin",
-  // "deferred" (a sweep retries) or "hold_release".
+
+  // Where a batch-by-batch walk over a subject's records stands.
+  struct cursor {
+    std::optional<std::tuple<partition, key_scope>> at;  // the index being read
+    std::optional<std::string> after;                    // its last id read; none: `at` is done
+  };
+  // The next record keys after the cursor, at most `limit`; advances it.
+  std::vector<std::string> next_records(std::string_view normalized, cursor& cur, std::size_t limit) const;
+
+  // Erases the identifiers of these records (at most batch_records) for the
+  // subject with this keyed hash, in one commit, except those a hold covers:
+  // those are deferred. trigger: "admin", "deferred" (a sweep retries) or
+  // "hold_release". `retry`: the deferred chunk being retried.
   nlohmann::json erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
-                       std::string_view trigger);
-  // Runs every erasure a hold deferred again (those no hold covers now go).
+                       std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt);
+  // Runs every erasure a hold deferred again (those no hold covers now go),
+  // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);
 
  private:
@@ -47,6 +69,8 @@ class subject_erasure {
   // Removes a record's identifier copies and every index entry of them.
   void remove(const partition& p, std::string_view id, const std::vector<source>& sources, store::change& c,
               std::vector<std::pair<family, std::string>>& removed) const;
+  // The live keys in (partition, scope) order, CDR partitions only.
+  std::vector<std::tuple<partition, key_scope>> indexes() const;
 
   retention_context& ctx_;
   const hold_registry& holds_;

@@ -7,8 +7,7 @@
 
 namespace cdr::service {
 
-std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hold>& partial, bool drop,
-                                       store::change& c) {
+std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hold>& partial, bool drop) {
   // Matching a subject selector needs every record's identifiers opened;
   // customer selectors only the metadata.
   const bool by_subject =
@@ -16,6 +15,11 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
   std::int64_t held = 0;
   std::string resealed;
   std::vector<std::string> held_hashes;
+  // Copies are committed in chunks before the partition goes: a crash in
+  // between leaves copies of records still in their partition, which the
+  // next sweep copies again (the same keys) before removing the partition.
+  auto c = std::make_unique<store::change>(ctx_.store);
+  std::size_t in_chunk = 0;
   ctx_.store.scan(record_family(p.kind), partition_range(p), [&](std::string_view key, std::string_view value) {
     // The record's identifiers, opened at most once, when needed.
     bool opened = false;
@@ -30,13 +34,13 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
         plain = std::move(o.plaintext);
         normalized = normalized_identifiers(*plain);
       } else if (o.status == vault::open_status::key_destroyed) {
-        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed", record_id_of(key),
-                      p.to_string());
+        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed",
+                      record_id_of(key), p.to_string());
       }
     };
     if (by_subject) open();
     if (!any_covers(partial, p, customer_of(value), ctx_.subject_hashes(normalized))) return true;
-    if (drop) c.put(family::held, held_key(held_tag::record, key), value);
+    if (drop) c->put(family::held, held_key(held_tag::record, key), value);
     open();
     if (plain) {
       // Re-sealed under the held key, which lives as long as held copies of
@@ -44,19 +48,25 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
       const auto id = record_id_of(key);
       const auto hk = held_key(held_tag::identifiers, key);
       ctx_.keys.seal_indexed(key_scope::held, p, hk, *plain, normalized, resealed, held_hashes);
-      c.put(family::held, hk, resealed);
-      for (const auto& h : held_hashes) c.put(family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
+      c->put(family::held, hk, resealed);
+      for (const auto& h : held_hashes) c->put(family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
     }
     ++held;
+    if (++in_chunk == chunk_records) {
+      ctx_.store.apply(*c);
+      c = std::make_unique<store::change>(ctx_.store);
+      in_chunk = 0;
+    }
     return true;
   });
+  if (!c->empty()) ctx_.store.apply(*c);
   return held;
 }
 
-nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger, std::uint32_t uid) {
+nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger,
+                                                std::uint32_t uid) {
   const auto& p = a.where;
   const bool drop = a.action != retention_action::strip_identifiers;
-  store::change c(ctx_.store);
   std::int64_t held = 0;
   if (!a.partial_holds.empty()) {
     // Records a hold names go to the held family before the range goes.
@@ -66,8 +76,9 @@ nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::st
         partial.push_back(h);
       }
     }
-    held = copy_held(p, partial, drop, c);
+    held = copy_held(p, partial, drop);
   }
+  store::change c(ctx_.store);
   auto removals = removals_of(a.action, p);
   for (const auto& r : removals) c.remove_range(r.family, r.range);
   // The planner never plans a dropped partition: after this it is stripped,
@@ -94,88 +105,148 @@ nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::st
   return entry;
 }
 
-std::map<std::string, sweep_executor::held_record> sweep_executor::held_records() const {
-  std::map<std::string, held_record> items;
-  ctx_.store.scan(family::held, key_range{}, [&](std::string_view key, std::string_view value) {
-    if (key.empty()) return true;
-    const auto inner = key.substr(1);
-    switch (static_cast<held_tag>(key[0])) {
-      case held_tag::record: {
-        auto& it = items[std::string(inner)];
-        it.record = true;
-        it.metadata = value;
-        break;
+// Releases held copies chunk by chunk: each chunk one commit, journalled
+// with the counts it released per (partition, action).
+class sweep_executor::releaser {
+ public:
+  releaser(retention_context& ctx, std::uint32_t uid)
+      : ctx_(ctx), uid_(uid), c_(std::make_unique<store::change>(ctx.store)) {}
+
+  void remove(std::string key) {
+    c_->remove(family::held, key);
+    removals_.push_back({family::held, point_range(key)});
+  }
+  void released(const partition& p, retention_action a) { ++released_[{p, a}]; }
+  // Commits when the chunk is full (or at the end, when `last`).
+  void maybe_commit(bool last = false) {
+    if (removals_.size() < chunk_records && !last) return;
+    if (removals_.empty()) return;
+    for (const auto& [key, n] : released_) {
+      const auto& [p, action] = key;
+      auto entry = partition_json(p);
+      entry["action"] = name(action);
+      entry["records"] = n;
+      entry["trigger"] = "hold_release";
+      entry["requested_by"] = uid_;
+      deletion_event event;
+      event.action = name(action);
+      event.where = p;
+      event.records = n;
+      // The first journal carries every removed key; the others only report.
+      ctx_.journal(*c_, std::exchange(removals_, {}), entry, std::move(event));
+      report_.push_back(entry);
+      if (action == retention_action::strip_identifiers) {
+        ctx_.probe.stripped(p.kind, n);
+      } else {
+        ctx_.probe.dropped(p.kind, n);
       }
-      case held_tag::identifiers: items[std::string(inner)].identifiers = std::string(value); break;
-      case held_tag::subject:
-        if (inner.size() > partition_prefix_size + subject_hash_size) {
-          std::string rk(inner.substr(0, partition_prefix_size));
-          rk.append(inner.substr(partition_prefix_size + subject_hash_size));
-          items[rk].hashes.emplace_back(inner.substr(partition_prefix_size, subject_hash_size));
-        }
-        break;
     }
-    return true;
-  });
-  return items;
-}
+    ctx_.store.apply(*c_);
+    c_ = std::make_unique<store::change>(ctx_.store);
+    removals_.clear();
+    released_.clear();
+  }
+  nlohmann::json report() { return std::move(report_); }
+
+ private:
+  retention_context& ctx_;
+  std::uint32_t uid_;
+  std::unique_ptr<store::change> c_;
+  std::vector<removal> removals_;
+  std::map<std::pair<partition, retention_action>, std::int64_t> released_;
+  nlohmann::json report_ = nlohmann::json::array();
+};
 
 nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
   const auto now = ctx_.time.now();
   const auto h = holds_.snapshot();
-  store::change c(ctx_.store);
-  std::vector<removal> removals;
-  std::map<std::pair<partition, retention_action>, std::int64_t> released;
-  const auto remove = [&](std::string key) {
-    c.remove(family::held, key);
-    removals.push_back({family::held, point_range(key)});
+  releaser out(ctx_, uid);
+  const auto value = [&](held_tag tag, const std::string& rk) { return ctx_.store.value(family::held, held_key(tag, rk)); };
+  const auto still_named = [&](const partition& p, const std::string& rk, const std::vector<std::string>& subjects) {
+    const auto held_meta = value(held_tag::record, rk);
+    const auto meta = held_meta ? held_meta : ctx_.store.value(record_family(p.kind), rk);
+    return any_covers(*h, p, customer_of(meta.value_or("")), subjects);
   };
-  for (const auto& [rk, it] : held_records()) {
-    const auto p = decode_partition(rk);
-    if (!p) continue;
-    const auto id = record_id_of(rk);
-    const auto metadata = it.record ? it.metadata : ctx_.store.value(record_family(p->kind), rk).value_or("");
-    std::vector<std::string> subjects;
-    if (it.identifiers) {
-      const auto o = ctx_.open_identifiers(family::held, *p, held_key(held_tag::identifiers, rk), *it.identifiers);
-      if (o.status == vault::open_status::ok) subjects = ctx_.subject_hashes(normalized_identifiers(o.plaintext));
-    }
-    if (any_covers(*h, *p, customer_of(metadata), subjects)) continue;
-    // Nothing names it any more: what its deadlines say has gone goes now.
-    const auto passed = deadlines_passed(ctx_.config.retention, *p, now);
-    if (passed.strip && (it.identifiers || !it.hashes.empty())) {
-      if (it.identifiers) remove(held_key(held_tag::identifiers, rk));
-      for (const auto& hash : it.hashes) remove(held_key(held_tag::subject, subject_key(*p, hash, id)));
-      if (!(it.record && passed.drop)) ++released[{*p, retention_action::strip_identifiers}];
-    }
-    if (it.record && passed.drop) {
-      remove(held_key(held_tag::record, rk));
-      ++released[{*p, drop_action(p->kind)}];
-    }
-  }
-  auto out = nlohmann::json::array();
-  for (const auto& [key, n] : released) {
-    const auto& [p, action] = key;
-    auto entry = partition_json(p);
-    entry["action"] = name(action);
-    entry["records"] = n;
-    entry["trigger"] = "hold_release";
-    entry["requested_by"] = uid;
-    deletion_event event;
-    event.action = name(action);
-    event.where = p;
-    event.records = n;
-    // The first journal carries every removed key; the others only report.
-    ctx_.journal(c, std::exchange(removals, {}), entry, std::move(event));
-    out.push_back(entry);
-    if (action == retention_action::strip_identifiers) {
-      ctx_.probe.stripped(p.kind, n);
-    } else {
-      ctx_.probe.dropped(p.kind, n);
-    }
-  }
-  if (!released.empty()) ctx_.store.apply(c);
-  return out;
+  // 1. Held identifiers: opened (for hold matching and to find their subject
+  //    entries), released once no hold names them and their strip is due.
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))),
+                  [&](std::string_view key, std::string_view sealed) {
+                    const std::string rk(key.substr(1));
+                    const auto p = decode_partition(rk);
+                    if (!p) return true;
+                    std::vector<std::string> normalized;
+                    const auto o = ctx_.open_identifiers(family::held, *p, key, sealed);
+                    if (o.status == vault::open_status::ok) normalized = normalized_identifiers(o.plaintext);
+                    if (still_named(*p, rk, ctx_.subject_hashes(normalized))) return true;
+                    const auto passed = deadlines_passed(ctx_.config.retention, *p, now);
+                    if (!passed.strip) return true;
+                    out.remove(std::string(key));
+                    for (const auto& n : normalized) {
+                      if (const auto hash = ctx_.keys.index_hash(key_scope::held, *p, n)) {
+                        out.remove(held_key(held_tag::subject, subject_key(*p, *hash, record_id_of(rk))));
+                      }
+                    }
+                    if (passed.drop && value(held_tag::record, rk)) {
+                      out.remove(held_key(held_tag::record, rk));
+                      out.released(*p, drop_action(p->kind));
+                    } else {
+                      out.released(*p, retention_action::strip_identifiers);
+                    }
+                    out.maybe_commit();
+                    return true;
+                  });
+  out.maybe_commit(true);
+  // 2. Held records without held identifiers: released once their drop is due.
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
+                  [&](std::string_view key, std::string_view) {
+                    const std::string rk(key.substr(1));
+                    const auto p = decode_partition(rk);
+                    if (!p || value(held_tag::identifiers, rk)) return true;
+                    if (still_named(*p, rk, {}) || !deadlines_passed(ctx_.config.retention, *p, now).drop) return true;
+                    out.remove(std::string(key));
+                    out.released(*p, drop_action(p->kind));
+                    out.maybe_commit();
+                    return true;
+                  });
+  out.maybe_commit(true);
+  // 3. Subject entries whose record no longer has held identifiers (theirs
+  //    did not open, so step 1 could not name them): gone once the strip is due.
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
+                  [&](std::string_view key, std::string_view) {
+                    const auto inner = key.substr(1);
+                    const auto p = decode_partition(inner);
+                    if (!p || inner.size() <= partition_prefix_size + subject_hash_size) return true;
+                    std::string rk(inner.substr(0, partition_prefix_size));
+                    rk.append(inner.substr(partition_prefix_size + subject_hash_size));
+                    if (value(held_tag::identifiers, rk) || !deadlines_passed(ctx_.config.retention, *p, now).strip) {
+                      return true;
+                    }
+                    if (still_named(*p, rk, {std::string(inner.substr(partition_prefix_size, subject_hash_size))})) {
+                      return true;
+                    }
+                    out.remove(std::string(key));
+                    out.released(*p, retention_action::strip_identifiers);
+                    out.maybe_commit();
+                    return true;
+                  });
+  out.maybe_commit(true);
+  return out.report();
+}
+
+std::int64_t sweep_executor::held_records() const {
+  // Records with held identifiers, plus held records without them.
+  std::int64_t n = 0;
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))),
+                  [&](std::string_view, std::string_view) {
+                    ++n;
+                    return true;
+                  });
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
+                  [&](std::string_view key, std::string_view) {
+                    if (!ctx_.store.value(family::held, held_key(held_tag::identifiers, key.substr(1)))) ++n;
+                    return true;
+                  });
+  return n;
 }
 
 }  // namespace cdr::service

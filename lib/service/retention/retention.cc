@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "../checkpoint.h"
 #include "../failpoint.h"
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
@@ -15,8 +16,8 @@ namespace cdr::service {
 
 retention::retention(const daemon_config& config, const time_source& time, store::store& store,
                      store::saved_state& state, metrics::retention_probe& probe, std::string subject_key, vault& keys,
-                     std::unique_ptr<event_sink> events)
-    : audit_(store, state, config.storage.path + "/audit.jsonl"),
+                     audit_keying audit_keys, std::unique_ptr<event_sink> events)
+    : audit_(store, state, time, config.storage.path + "/audit.jsonl", std::move(audit_keys)),
       ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), op_sequence(state)},
       holds_(ctx_),
       executor_(ctx_, holds_),
@@ -154,17 +155,39 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
 nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid) {
   const auto normalized = normalize_identifier(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
-  std::lock_guard lock(ops_);
-  ctx_.require_readable_state();
   const auto started = ctx_.time.monotonic();
-  auto result = erasure_.erase(hash, erasure_.records_of(normalized), uid, "admin");
-  shredder_.destroy_unused("erasure", uid);
-  result["purge"] = purger_.finish();
+  // Batch by batch, the retention lock taken for each only: a sweep or a
+  // hold can run between two batches of a subject with millions of records.
+  subject_erasure::cursor cursor;
+  nlohmann::json result{{"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
+  double purge_seconds = 0;
+  std::size_t residues = 0;
+  for (bool more = true; more;) {
+    std::lock_guard lock(ops_);
+    ctx_.require_readable_state();
+    const auto keys = erasure_.next_records(normalized, cursor, subject_erasure::batch_records);
+    more = keys.size() == subject_erasure::batch_records;
+    if (keys.empty() && result["batches"] != 0) break;
+    const auto batch = erasure_.erase(hash, keys, uid, "admin");
+    result["batches"] = result["batches"].get<int>() + 1;
+    result["erased"] = result["erased"].get<std::int64_t>() + batch["erased"].get<std::int64_t>();
+    auto& deferred = result["deferred"];
+    for (const auto& d : batch["deferred"]) {
+      // The reply lists at most this many; the audit entries count them all.
+      if (deferred.size() < 1000) deferred.push_back(d);
+      result["deferred_total"] = result.value("deferred_total", 0) + 1;
+    }
+    shredder_.destroy_unused("erasure", uid);
+    const auto purge = purger_.finish();
+    purge_seconds += purge.value("seconds", 0.0);
+    residues += purge.value("residues", std::size_t{0});
+    after_change();
+  }
+  result["purge"] = {{"seconds", purge_seconds}, {"residues", residues}};
   result["duration_seconds"] = seconds_since(ctx_.time, started);
-  after_change();
   spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
                result["subject"].get<std::string>().substr(0, 16), result["erased"].get<std::int64_t>(),
-               result["deferred"].size());
+               result.value("deferred_total", 0));
   return result;
 }
 
@@ -197,19 +220,22 @@ retention::identifiers_view retention::identifiers_of(const store::stored_record
   return {std::nullopt, "unreadable"};
 }
 
-nlohmann::json retention::checkpoint(const std::string& dir, std::uint32_t uid) {
+nlohmann::json retention::checkpoint(const std::string& name, std::uint32_t uid) {
+  checkpoint_place place(ctx_.config.storage.checkpoint_dir, name);
   std::lock_guard lock(ops_);  // no retention change between the store and the trail
   audit_.drain();
   const auto started = ctx_.time.monotonic();
-  ctx_.store.checkpoint(dir);
+  ctx_.store.checkpoint(place.staging());
   std::error_code ec;
-  std::filesystem::copy_file(audit_.path(), dir + "/audit.jsonl", ec);
+  std::filesystem::copy_file(audit_.path(), place.staging() + "/audit.jsonl", ec);
   if (ec && std::filesystem::exists(audit_.path())) {
-    throw std::runtime_error(fmt::format("cannot copy the audit trail into {}: {}", dir, ec.message()));
+    throw std::runtime_error(fmt::format("cannot copy the audit trail into the checkpoint: {}", ec.message()));
   }
+  const auto dir = place.commit();
   const double seconds = seconds_since(ctx_.time, started);
   spdlog::info("checkpoint of the store written to {} by uid {} in {:.3f}s", dir, uid, seconds);
   return {{"path", dir},
+          {"name", name},
           {"seconds", seconds},
           {"keystore", "not included: identifiers in the copy open only with the live key store (" +
                            ctx_.keys.keys().path() + ")"}};

@@ -43,10 +43,11 @@ namespace cdr::service {
 class retention {
  public:
   // `subject_key` names subjects in holds and the audit trail; `keys` seals
-  // identifiers; `events` receives deletion events (none: they wait in the
-  // outbox). The saved state must have been checked (check_all) first.
+  // identifiers; `audit_keys` keys the audit chain; `events` receives
+  // deletion events (none: they wait in the outbox). The saved state must have been checked (check_all) first.
   retention(const daemon_config& config, const time_source& time, store::store& store, store::saved_state& state,
-            metrics::retention_probe& probe, std::string subject_key, vault& keys, std::unique_ptr<event_sink> events);
+            metrics::retention_probe& probe, std::string subject_key, vault& keys, audit_keying audit_keys,
+            std::unique_ptr<event_sink> events);
   ~retention();
 
   // Finishes actions a crash interrupted (recover), then starts the
@@ -79,6 +80,10 @@ class retention {
   std::vector<std::string> subject_records(std::string_view normalized) const {
     return erasure_.records_of(normalized);
   }
+  void for_each_subject_record(std::string_view normalized,
+                               const std::function<void(const partition&, std::string_view id)>& fn) const {
+    erasure_.for_each_record_of(normalized, fn);
+  }
 
   nlohmann::json verify() const;
   // A record's identifiers, opened; status says why they are absent.
@@ -87,9 +92,10 @@ class retention {
     std::string_view status;  // "present", "none" (none sent or stripped), "key_destroyed", "unreadable"
   };
   identifiers_view identifiers_of(const store::stored_record& r) const;
-  // A consistent copy of the store and the audit trail in `dir` (which must
-  // not exist yet): restorable by pointing storage.path at it.
-  nlohmann::json checkpoint(const std::string& dir, std::uint32_t uid);
+  // A consistent copy of the store and the audit trail in a new directory
+  // `name` under storage.checkpoint_dir (checkpoint.h): restorable by
+  // pointing storage.path at it. Throws checkpoint_refused for a bad name.
+  nlohmann::json checkpoint(const std::string& name, std::uint32_t uid);
   audit_trail& audit() { return audit_; }
 
   // Scrape-time figures (also what `status` shows of retention).

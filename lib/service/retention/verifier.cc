@@ -30,14 +30,19 @@ std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) 
 }
 
 std::vector<verifier::check> verifier::subject_checks() const {
-  auto erased = ctx_.state.erased_subjects();
-  if (!erased.unreadable.empty()) throw state_unreadable(ctx_.state.unreadable());
+  // A subject's chunks come in a row (keyed by subject, then chunk).
   std::vector<check> out;
-  for (const auto& [subject, e] : erased.items) {
-    check c{{{"subject", to_hex(subject)}, {"keys", e.keys.size()}}, {}};
+  std::string last;
+  const auto bad = ctx_.state.for_each_erased([&](const store::chunk_id& id, const erased_subject& e) {
+    if (out.empty() || id.subject != last) {
+      out.push_back({{{"subject", to_hex(id.subject)}, {"keys", 0}}, {}});
+      last = id.subject;
+    }
+    auto& c = out.back();
+    c.report["keys"] = c.report["keys"].get<std::size_t>() + e.keys.size();
     for (const auto& [f, key] : e.keys) c.ranges.push_back({f, point_range(key)});
-    out.push_back(std::move(c));
-  }
+  });
+  if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
   return out;
 }
 

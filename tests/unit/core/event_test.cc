@@ -185,6 +185,8 @@ std::vector<malformed_case> malformed_cases() {
       {"occurred_at_epoch_number", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":1741948013,"channel":"sms"})", reject_reason::invalid_occurred_at},
       {"occurred_at_offset_24h", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53+24:00","channel":"sms"})", reject_reason::invalid_occurred_at},
       {"occurred_at_future", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-16T00:00:01Z","channel":"sms"})", reject_reason::future_occurred_at},
+      {"occurred_at_year_minus_1", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"0000-01-01T00:00:00+00:01","channel":"sms"})", reject_reason::occurred_at_out_of_range},
+      {"occurred_at_year_0", R"({"type":"usage","id":"a","customer_id":"c","occurred_at":"0000-12-31T23:59:59Z","event":"login"})", reject_reason::occurred_at_out_of_range},
       {"channel_missing", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z"})", reject_reason::missing_channel},
       {"channel_upper_case", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":"SMS"})", reject_reason::invalid_channel},
       {"channel_empty", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":""})", reject_reason::invalid_channel},
@@ -219,6 +221,27 @@ TEST_P(malformed_events, are_rejected_with_their_reason) {
 
 INSTANTIATE_TEST_SUITE_P(spec, malformed_events, ::testing::ValuesIn(malformed_cases()),
                          [](const auto& p) { return p.param.name; });
+
+// The calendar's edges: year 1 is the first storable one, 9999 the last,
+// whatever offset brings an instant there.
+TEST(event_parser, occurred_at_is_bounded_to_years_1_to_9999_utc) {
+  event_parser parser;
+  parsed_event e;
+  const auto cdr_at = [](const char* t) {
+    return std::string(R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":")") + t + R"(","channel":"sms"})";
+  };
+  ASSERT_EQ(parser.parse(cdr_at("0001-01-01T00:00:00Z"), now, &e), std::nullopt);
+  EXPECT_EQ(e.month, month::of(1, 1));
+  EXPECT_EQ(parser.parse(cdr_at("0001-01-01T00:00:00+00:01"), now, &e), reject_reason::occurred_at_out_of_range);
+  EXPECT_EQ(parser.parse(cdr_at("0000-12-31T23:59:59.999999Z"), now, &e), reject_reason::occurred_at_out_of_range);
+  const auto end_of_time = *parse_rfc3339("9999-12-31T23:59:59.999999Z");
+  ASSERT_EQ(parser.parse(cdr_at("9999-12-31T23:59:59.999999Z"), end_of_time, &e), std::nullopt);
+  EXPECT_EQ(e.month, month::of(9999, 12));
+  EXPECT_EQ(parser.parse(cdr_at("9999-12-31T23:59:59-00:01"), end_of_time, &e),
+            reject_reason::occurred_at_out_of_range);
+  EXPECT_FALSE(in_supported_calendar(*parse_rfc3339("0000-01-01T00:00:00+00:01")));
+  EXPECT_TRUE(in_supported_calendar(*parse_rfc3339("0001-01-01T00:00:00Z")));
+}
 
 TEST(event_parser, too_large_is_checked_before_parsing) {
   event_rules rules;

@@ -57,12 +57,37 @@ enum class command_id : std::uint8_t {
 };
 inline constexpr std::size_t command_count = 14;
 
+// What an argument's value must be (in the protocol; the CLI takes each as
+// text and converts: a flag has no value).
+enum class arg_type : std::uint8_t {
+  text,      // a string
+  flag,      // true or false
+  count,     // an unsigned integer, or its decimal digits as a string
+  time,      // RFC 3339 with an offset
+  month,     // YYYY-MM
+  kind,      // cdr or usage
+  duration,  // 90s, 45m, 12h, 17d
+};
+
+struct arg_spec {
+  std::string_view name;  // in the protocol, e.g. "as_of"; the CLI flag is --as-of
+  arg_type type;
+  bool required = false;
+  bool positional = false;   // the CLI takes it as a word, not a flag
+  std::string_view metavar;  // for usage text, e.g. "RFC3339"
+  std::string_view help;
+};
+
 struct command_spec {
   command_id id;
   std::string_view name;
   access required;
   std::string_view summary;
+  std::span<const arg_spec> args;  // every argument the command takes
 };
+
+// The CLI spelling of an argument: "--" + its name, underscores as dashes.
+std::string cli_flag(const arg_spec& a);
 // Every command the daemon understands (the CLI mirrors this table).
 std::span<const command_spec> commands();
 const command_spec* find_command(std::string_view name);
@@ -80,8 +105,18 @@ struct error {
   std::string message;
 };
 
-// Parses one request line (without its newline).
-std::variant<request, error> parse_request(std::string_view line);
+// How deeply a request may nest arrays and objects (a request needs 3; an
+// id may be any JSON value up to this). Checked before anything parses the
+// line, so no parser recursion can be driven by a peer.
+inline constexpr std::size_t max_request_depth = 32;
+// A scan of the raw line, without recursion: invalid_request when its
+// arrays and objects nest deeper than max_depth.
+std::optional<error> check_nesting(std::string_view line, std::size_t max_depth = max_request_depth);
+
+// Parses one request line (without its newline). Without `with_args` the
+// arguments are skipped unparsed (args is an empty object): enough to
+// check the peer's rights before anything else of the request is read.
+std::variant<request, error> parse_request(std::string_view line, bool with_args = true);
 
 std::string ok_response(const nlohmann::json& id, nlohmann::json result);
 std::string error_response(const error& e);
@@ -99,6 +134,12 @@ struct group_policy {
   std::optional<std::uint32_t> viewer_gid;
 };
 access access_of(const peer& p, const group_policy& g);
+
+// Checks a request's arguments against its command's table entry: an
+// argument the command does not take, a value of the wrong type and a
+// missing required argument are each an invalid_argument error naming it.
+// A null value counts as absent.
+std::optional<error> check_args(const command_spec& spec, const request& r);
 
 // Reads a string argument; nullopt when absent; error when not a string.
 std::variant<std::optional<std::string>, error> string_arg(const request& r, std::string_view key);

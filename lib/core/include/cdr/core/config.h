@@ -43,6 +43,7 @@ enum class compression_kind : std::uint8_t { lz4, none };
 
 struct storage_config {
   std::string path;
+  std::string checkpoint_dir;  // checkpoints go under it (resolved: never empty)
   compression_kind compression = compression_kind::lz4;
   std::uint64_t block_cache_bytes = 0;
   std::string subject_key_file;  // HMAC-SHA-256 secret naming subjects in holds and the audit trail

@@ -42,8 +42,9 @@ enum class reject_reason : std::uint8_t {
   invalid_parts,
   invalid_route,
   invalid_price,
+  occurred_at_out_of_range,  // valid RFC 3339, but its UTC year is outside 1..9999
 };
-inline constexpr std::size_t reject_reason_count = 23;
+inline constexpr std::size_t reject_reason_count = 24;
 std::string_view name(reject_reason r);
 std::optional<reject_reason> reject_reason_from_name(std::string_view text);
 

@@ -11,6 +11,17 @@
 
 namespace cdr {
 
+// The calendar the store keys: UTC years 1 to 9999. RFC 3339 writes years
+// in 4 digits, but an offset can move an instant out of them
+// ("0000-01-01T00:00:00+00:01" is in year -1); the key layout encodes the
+// month index unsigned. Events outside are rejected
+// (occurred_at_out_of_range), and configured periods are capped (at 1000
+// years) so no deadline leaves what the calendar types can hold.
+inline constexpr int first_supported_year = 1;
+inline constexpr int last_supported_year = 9999;
+// Whether t lies in a supported year (UTC).
+bool in_supported_calendar(instant t);
+
 class month {
  public:
   // Year 0..9999, month_of_year 1..12 (caller guarantees the ranges).

@@ -88,7 +88,10 @@ struct pending_audit {
 // Where the audit trail's hash chain ends.
 struct audit_head {
   std::uint64_t seq = 0;
-  std::string hash = std::string(64, '0');  // hex SHA-256 of the last line
+  std::string hash = std::string(64, '0');  // hex hash of the last line
+  // The trail file's size after the last complete entry; absent in heads
+  // written before it was kept (then counted from the file).
+  std::optional<std::uint64_t> bytes;
   friend bool operator==(const audit_head&, const audit_head&) = default;
 };
 

@@ -22,6 +22,9 @@ struct daemon_options {
   // store was written under another (lost) one; its identifiers stay
   // unreadable.
   bool new_keystore = false;
+  // Set by --new-store: start with a new, empty store although the key
+  // store shows that one existed (it was lost for good).
+  bool new_store = false;
 };
 
 // --rewrap-master-key: wraps every data key of the configured key store

@@ -1,5 +1,13 @@
 // Boost.Asio adapter for the admin socket: a Unix stream socket speaking the
 // newline-delimited JSON protocol of cdr/core/admin_protocol.h.
+//
+// Abuse bounds: a request line is at most max_request_bytes; its nesting is
+// checked before anything parses it; the peer's rights are checked on the
+// command name alone, before its arguments are read; every reply write has
+// a deadline (idle_timeout), so a peer that does not read is hung up on;
+// peers other than root and the daemon's own uid share max_connections,
+// and those two have as many slots of their own, so nobody else can keep an
+// operator out.
 #pragma once
 
 #include <sys/types.h>
@@ -8,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,19 +34,27 @@ struct server_options {
   std::optional<gid_t> socket_gid;  // group owning the socket file (mode 0660)
   std::uint32_t max_connections = 16;
   std::uint32_t max_request_bytes = 64 * 1024;
-  microseconds idle_timeout = std::chrono::seconds(60);
+  microseconds idle_timeout = std::chrono::seconds(60);  // also each reply write's deadline
 };
 
-// A streamed outcome: each item is sent as its own line
-// {"id": ..., "item": {...}} before the final {"id": ..., "ok": true, "result": ...}.
+// Thrown by a stream's emit once its connection is gone: the handler stops.
+class stream_closed : public std::runtime_error {
+ public:
+  stream_closed() : std::runtime_error("the admin connection closed while a streamed reply was sent") {}
+};
+
+// A streamed outcome: `run` calls emit once per item, each sent as its own
+// line {"id": ..., "item": {...}} as it comes, then returns the final
+// result, sent as {"id": ..., "ok": true, "result": ...}. Memory stays
+// bounded: emit waits while the peer is behind.
+using emit_fn = std::function<void(nlohmann::json item)>;
 struct stream {
-  std::vector<nlohmann::json> items;
-  nlohmann::json result;
+  std::function<nlohmann::json(const emit_fn& emit)> run;
 };
 
 // A command's outcome: its result object, a stream, or an error.
 using reply = std::variant<nlohmann::json, error, stream>;
-// Runs an authorized request on the io_context's thread.
+// Runs an authorized request whose arguments fit its command (on a worker).
 using handler = std::function<reply(const request&, const peer&)>;
 
 class server {

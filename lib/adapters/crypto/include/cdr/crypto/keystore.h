@@ -77,6 +77,15 @@ class keystore {
   // key rotation; the data is not re-encrypted).
   void rewrap(std::string new_master_key);
 
+  // Facts about the installation kept beside the keys, outside the data
+  // directory, so a copy or loss of the data directory cannot change them
+  // (e.g. "store_bound": a store was created under this key store).
+  bool has_marker(std::string_view name) const;
+  void add_marker(std::string_view name);  // rewrites the file
+  // A secret derived from the master key for `purpose` (e.g. the audit
+  // chain's HMAC key): kept nowhere, recomputed at start.
+  std::string derive(std::string_view purpose) const;
+
  private:
   struct entry;
   void write_locked();
@@ -87,6 +96,7 @@ class keystore {
   std::vector<std::unique_ptr<entry>> keys_;
   std::vector<std::string> destroyed_;
   std::uint64_t destroyed_total_ = 0;
+  std::vector<std::string> markers_;
 };
 
 }  // namespace cdr::crypto

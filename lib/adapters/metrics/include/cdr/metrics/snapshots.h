@@ -31,6 +31,7 @@ struct store_snapshot {
   bool write_stopped = false;
   std::uint64_t stall_micros = 0;
   std::vector<lag_sample> lag;
+  std::uint64_t corrupt_entries = 0;  // stored entries met that do not decode
 };
 
 // Retention, keys and saved state.

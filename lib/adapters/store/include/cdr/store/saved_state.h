@@ -7,7 +7,9 @@
 // service refuses sweeps and erasures while that list is not empty.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -34,6 +36,15 @@ template <class K, class T>
 struct entries_of {
   std::vector<std::pair<K, T>> items;
   std::vector<unreadable_entry> unreadable;
+};
+
+// Erasure records come in chunks, one per erasure batch: a subject's keyed
+// hash (raw bytes) and the batch's operation number (0: the single record
+// of a build before chunks).
+struct chunk_id {
+  std::string subject;
+  std::uint64_t chunk = 0;
+  auto operator<=>(const chunk_id&) const = default;
 };
 
 enum class counter_name : std::uint8_t {
@@ -73,16 +84,15 @@ class saved_state {
   void put_event(change& c, const deletion_event& e);
   void remove_event(change& c, std::uint64_t event_id);
 
-  // By subject (its keyed hash, raw bytes).
-  entries_of<std::string, deferred_erasure> deferred_erasures();
-  bool has_deferred_erasure(std::string_view subject) const;
-  void put_deferred_erasure(change& c, std::string_view subject, const deferred_erasure& d);
-  void remove_deferred_erasure(change& c, std::string_view subject);
-
-  entries_of<std::string, erased_subject> erased_subjects();
-  // Absent: none erased yet.
-  result<erased_subject> erased(std::string_view subject);
-  void put_erased(change& c, std::string_view subject, const erased_subject& e);
+  // Erasure records, read one chunk at a time (memory does not grow with
+  // them); each returns the chunks that do not decode.
+  std::vector<unreadable_entry> for_each_deferred(
+      const std::function<void(const chunk_id&, const deferred_erasure&)>& fn);
+  std::optional<result<deferred_erasure>> deferred(const chunk_id& id);
+  void put_deferred(change& c, const chunk_id& id, const deferred_erasure& d);
+  void remove_deferred(change& c, const chunk_id& id);
+  std::vector<unreadable_entry> for_each_erased(const std::function<void(const chunk_id&, const erased_subject&)>& fn);
+  void put_erased(change& c, const chunk_id& id, const erased_subject& e);
 
   entries_of<std::uint64_t, pending_audit> pending_audit_entries();
   void put_pending_audit(change& c, const pending_audit& a);
@@ -99,6 +109,11 @@ class saved_state {
  private:
   template <class K, class T, class Decode, class Key>
   entries_of<K, T> read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of);
+  // Decodes each entry under prefix and hands the readable ones to fn, one
+  // at a time; notes and returns the unreadable.
+  template <class K, class T, class Decode, class Key, class Fn>
+  std::vector<unreadable_entry> stream_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of,
+                                           Fn&& fn);
   template <class T, class Decode>
   std::optional<result<T>> read_one(const std::string& key, state_kind kind, Decode decode);
   void note(const std::string& key, state_kind kind, const std::string& reason);

@@ -58,6 +58,12 @@ struct id_entry {
   std::uint64_t digest = 0;
 };
 
+// One id looked up: its entry, none, or one that does not decode.
+struct id_lookup {
+  std::optional<id_entry> entry;
+  bool corrupt = false;
+};
+
 struct stored_record {
   partition where;
   std::string id;
@@ -154,20 +160,31 @@ class store {
   // kind::stall, so the caller can pause consumption.
   void commit(write_batch& batch);
 
+  // Throws store_error (fatal) when the id's entry does not decode.
   std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;
-  // The same for many ids at once (one batched lookup).
-  std::vector<std::optional<id_entry>> find_ids(const std::vector<std::pair<record_kind, std::string_view>>& ids) const;
+  // The same for many ids at once (one batched lookup); an entry that does
+  // not decode is reported, not thrown.
+  std::vector<id_lookup> find_ids(const std::vector<std::pair<record_kind, std::string_view>>& ids) const;
+  // Stored entries found not to decode since the store was opened (id index
+  // entries; counted where they are met, never fatal to ingest).
+  std::uint64_t corrupt_entries() const;
   std::optional<std::int64_t> offset(std::string_view topic, std::int32_t kafka_partition) const;
   std::optional<stored_record> get(record_kind kind, std::string_view id) const;
+  // The record of partition p with this id, wherever it is kept (its
+  // partition, or the held family); nullopt when gone.
+  std::optional<stored_record> get_at(const partition& p, std::string_view id) const;
   // Calls fn for every stored record of a kind, in key order.
   void for_each_record(
       record_kind kind,
       const std::function<void(const partition&, std::string_view id, bool has_identifiers)>& fn) const;
   // Records per partition, as kept by the batches.
   std::map<partition, std::int64_t> counts() const;
-  // The record ids of partition p with a subject-index entry of this hash
-  // (held: the held family's subject entries of p).
-  std::vector<std::string> subject_ids(const partition& p, std::string_view hash, bool held) const;
+  // Calls fn with each record id of partition p that has a subject-index
+  // entry of this hash (held: the held family's subject entries of p), in
+  // id order, starting after `after` if given, until fn returns false.
+  void for_each_subject_id(const partition& p, std::string_view hash, bool held,
+                           const std::optional<std::string>& after,
+                           const std::function<bool(std::string_view id)>& fn) const;
 
   // --- Retention (sweeps, holds, erasure, verification) ---
   void apply(change& c);
@@ -214,8 +231,11 @@ class store {
   std::uint64_t stall_micros() const;
 
  private:
-  // Saved-state entries (cdr/store/saved_state.h); key order.
+  // Saved-state entries (cdr/store/saved_state.h); key order. for_each_entry
+  // streams them until fn returns false.
   std::vector<std::pair<std::string, std::string>> entries(std::string_view prefix) const;
+  void for_each_entry(std::string_view prefix,
+                      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
   std::optional<std::string> entry(std::string_view key) const;
 
   struct impl;
