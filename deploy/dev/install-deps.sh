@@ -10,8 +10,9 @@ packages=(
   # libraries (docs/architecture.md says why each is here)
   librocksdb-dev librdkafka-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libboost-dev
   libsimdjson-dev libtomlplusplus-dev nlohmann-json3-dev libssl-dev libsystemd-dev
-  # tests and benchmarks
+  # tests and benchmarks; clang and its libFuzzer runtime for deploy/dev/fuzz.sh
   libgtest-dev libgmock-dev libbenchmark-dev prometheus rocksdb-tools util-linux curl
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command (b), and what CI runs (.ci/run): install what is missing,
 # build with warnings as errors, run the whole test suite, then build with
-# AddressSanitizer + UndefinedBehaviorSanitizer and run the tests again.
+# AddressSanitizer + UndefinedBehaviorSanitizer and run the tests again,
+# then fuzz the parsers (CDR_FUZZ_SECONDS each, default 60).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -15,3 +16,6 @@ ctest --preset dev
 cmake --preset asan >/dev/null
 cmake --build --preset asan
 ctest --preset asan
+
+# The parsers under libFuzzer, a minute each (deploy/dev/fuzz.sh).
+deploy/dev/fuzz.sh "${CDR_FUZZ_SECONDS:-60}"

@@ -28,48 +28,63 @@ bool wait_for_rocksdb(F&& done, std::chrono::milliseconds every, int attempts) {
   return done();
 }
 
-// Files that still hold keys of a range (shared with other keys, or in level
-// 0) are rewritten down to the bottom level without them: one compaction
-// per family and partition, spanning its residues.
-std::map<std::pair<family, std::string>, key_range> compaction_spans(const std::vector<residue>& left) {
-  std::map<std::pair<family, std::string>, key_range> spans;
-  for (const auto& res : left) {
-    const auto group = res.key.substr(0, partition_prefix_size + (res.where == family::held ? 1 : 0));
-    auto [it, fresh] = spans.try_emplace({res.where, group}, point_range(res.key));
-    if (!fresh) {
-      it->second.begin = std::min(it->second.begin, res.key);
-      it->second.end = std::max(it->second.end, point_range(res.key).end);
-    }
+// The span a key's compaction covers: its family and partition (the held
+// family's keys carry a tag byte first).
+std::pair<family, std::string> group_of(family f, std::string_view key) {
+  return {f, std::string(key.substr(0, partition_prefix_size + (f == family::held ? 1 : 0)))};
+}
+
+void widen(std::map<std::pair<family, std::string>, key_range>& spans, family f, const key_range& r) {
+  auto [it, fresh] = spans.try_emplace(group_of(f, r.begin), r);
+  if (!fresh) {
+    it->second.begin = std::min(it->second.begin, r.begin);
+    it->second.end = std::max(it->second.end, r.end);
   }
-  return spans;
+}
+
+bool is_point(const key_range& r) {
+  return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.compare(0, r.begin.size(), r.begin) == 0;
 }
 
 }  // namespace
 
-std::vector<residue> store::purge(const std::vector<removal>& ranges) {
-  if (ranges.empty()) return {};
+void purge_pass::add(const removal& r) {
+  ++added_;
+  if (is_point(r.range)) {
+    widen(spans_, r.family, r.range);
+  } else {
+    whole_.push_back(r);
+  }
+}
+
+void purge_pass::run() {
+  auto& impl = *store_.impl_;
+  if (empty()) return;
   // Whole files inside a range go without rewriting anything: partitions
   // have SST files of their own. First thing, before a flush of the
   // memtable holding the range deletion can start a compaction that reads
   // those files (DeleteFilesInRange skips files being compacted).
   const auto delete_files = [&] {
-    if (const auto s = impl_->delete_files(ranges); !s.ok()) raise(s, "cannot delete files in a purged range");
+    if (const auto s = impl.delete_files(whole_); !s.ok()) raise(s, "cannot delete files in a purged range");
   };
-  delete_files();
+  if (!whole_.empty()) delete_files();
   // Removed keys still in a live WAL (written since the last flush): every
   // memtable is flushed, which makes every WAL up to the current one
   // obsolete (WAL archiving and recycling are off); RocksDB deletes them
-  // right after, in the background, and the purge waits for that.
+  // right after, in the background, and the purge waits for that. A span
+  // stands for its points here (a superset: at worst one flush too many).
+  std::vector<removal> covered = whole_;
+  for (const auto& [group, span] : spans_) covered.push_back({group.first, span});
   std::vector<residue> in_wal;
-  impl_->wal_residues(ranges, in_wal);
+  impl.wal_residues(covered, in_wal);
   if (!in_wal.empty()) {
     std::unique_ptr<rocksdb::LogFile> current;
-    if (const auto s = impl_->db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
-    impl_->flush_all("cannot flush before a purge");
+    if (const auto s = impl.db->GetCurrentWalFile(&current); !s.ok()) raise(s, "cannot find the current WAL");
+    impl.flush_all("cannot flush before a purge");
     wait_for_rocksdb(
         [&] {
           rocksdb::VectorLogPtr wals;
-          if (const auto s = impl_->db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
+          if (const auto s = impl.db->GetSortedWalFiles(wals); !s.ok()) raise(s, "cannot list WAL files");
           return wals.empty() || wals.front()->LogNumber() > current->LogNumber();
         },
         std::chrono::milliseconds(1), 5000);
@@ -82,26 +97,40 @@ std::vector<residue> store::purge(const std::vector<removal>& ranges) {
   // key per file and range (a month's file can hold millions). (The WAL
   // cannot get new keys of these ranges: ingest batches into a closed
   // partition are refused, and retention changes run one at a time.)
-  std::vector<residue> left;
-  bool first = true;
-  wait_for_rocksdb(
-      [&] {
-        if (!std::exchange(first, false)) delete_files();
-        left = check_files(ranges, /*first_only=*/true).residues;
-        return std::none_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
-      },
-      std::chrono::milliseconds(50), 200);
-  if (left.empty()) return left;
-  for (const auto& [key, r] : compaction_spans(check_files(ranges).residues)) {
+  if (!whole_.empty()) {
+    std::vector<residue> left;
+    bool first = true;
+    wait_for_rocksdb(
+        [&] {
+          if (!std::exchange(first, false)) delete_files();
+          left = store_.check_files(whole_, /*first_only=*/true).residues;
+          return std::none_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
+        },
+        std::chrono::milliseconds(50), 200);
+    // Files that still hold keys of a range (shared with other keys, or in
+    // level 0) are rewritten down to the bottom level without them: one
+    // compaction per family and partition, spanning its residues.
+    if (!left.empty()) {
+      for (const auto& res : store_.check_files(whole_).residues) widen(spans_, res.where, point_range(res.key));
+    }
+  }
+  for (const auto& [group, r] : spans_) {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     co.exclusive_manual_compaction = false;
     const rocksdb::Slice b(r.begin);
     const rocksdb::Slice e(r.end);
-    if (const auto s = impl_->db->CompactRange(co, impl_->h(key.first), &b, &e); !s.ok()) {
+    if (const auto s = impl.db->CompactRange(co, impl.h(group.first), &b, &e); !s.ok()) {
       raise(s, "cannot compact a purged range");
     }
   }
+}
+
+std::vector<residue> store::purge(const std::vector<removal>& ranges) {
+  if (ranges.empty()) return {};
+  purge_pass pass(*this);
+  for (const auto& r : ranges) pass.add(r);
+  pass.run();
   return check_files(ranges).residues;
 }
 

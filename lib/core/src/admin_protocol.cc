@@ -231,7 +231,8 @@ std::string misfit(const arg_spec& a, const nlohmann::json& v) {
 }  // namespace
 
 std::optional<error> check_args(const command_spec& spec, const request& r) {
-  for (const auto& [key, value] : r.args.items()) {
+  for (const auto& [k, value] : r.args.items()) {
+    const std::string& key = k;  // (clang 14 cannot capture a structured binding)
     const auto it = std::find_if(spec.args.begin(), spec.args.end(), [&](const arg_spec& a) { return a.name == key; });
     if (it == spec.args.end()) {
       std::string takes;

@@ -24,7 +24,7 @@ namespace cdr::service {
 class subject_erasure {
  public:
   // Records an erasure takes per commit.
-  static constexpr std::size_t batch_records = 2000;
+  static constexpr std::size_t batch_records = 500;
 
   subject_erasure(retention_context& ctx, const hold_registry& holds) : ctx_(ctx), holds_(holds) {}
 

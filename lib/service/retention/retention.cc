@@ -158,10 +158,10 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   const auto started = ctx_.time.monotonic();
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
+  // Each batch commits its removal and journal; one purge pass then makes
+  // them all physical.
   subject_erasure::cursor cursor;
   nlohmann::json result{{"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
-  double purge_seconds = 0;
-  std::size_t residues = 0;
   for (bool more = true; more;) {
     std::lock_guard lock(ops_);
     ctx_.require_readable_state();
@@ -177,13 +177,14 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
       if (deferred.size() < 1000) deferred.push_back(d);
       result["deferred_total"] = result.value("deferred_total", 0) + 1;
     }
+  }
+  {
+    std::lock_guard lock(ops_);
+    ctx_.require_readable_state();
     shredder_.destroy_unused("erasure", uid);
-    const auto purge = purger_.finish();
-    purge_seconds += purge.value("seconds", 0.0);
-    residues += purge.value("residues", std::size_t{0});
+    result["purge"] = purger_.finish();
     after_change();
   }
-  result["purge"] = {{"seconds", purge_seconds}, {"residues", residues}};
   result["duration_seconds"] = seconds_since(ctx_.time, started);
   spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
                result["subject"].get<std::string>().substr(0, 16), result["erased"].get<std::int64_t>(),

@@ -75,6 +75,8 @@ class saved_state {
   void remove_hold(change& c, std::uint64_t id);
 
   entries_of<std::uint64_t, journal_entry> journals();
+  // One journal at a time; returns the ones that do not decode.
+  std::vector<unreadable_entry> for_each_journal(const std::function<void(std::uint64_t, journal_entry&&)>& fn);
   void put_journal(change& c, std::uint64_t op, const journal_entry& j);
   void remove_journal(change& c, std::uint64_t op);
 

@@ -143,9 +143,31 @@ struct residue {
   bool compacting = false;  // its file is input of a running compaction
 };
 
+// One physical removal of many ranges: ranges of whole partitions are
+// kept; point ranges (erased keys) are folded into one span per family and
+// partition, so memory does not grow with the points. run() makes every
+// range added gone from the files on disk: whole files inside a range are
+// deleted, the WAL is flushed when it still holds a removed key, and what
+// remains of the ranges (and every span) is compacted to the bottom level.
+class purge_pass {
+ public:
+  explicit purge_pass(store& s) : store_(s) {}
+  void add(const removal& r);
+  bool empty() const { return added_ == 0; }
+  std::size_t ranges() const { return added_; }
+  void run();
+
+ private:
+  store& store_;
+  std::vector<removal> whole_;
+  std::map<std::pair<family, std::string>, key_range> spans_;
+  std::size_t added_ = 0;
+};
+
 class store {
  public:
   friend class write_batch;
+  friend class purge_pass;
   friend class change;
   friend class saved_state;
   // Opens (creating if needed) the store; throws store_error on failure,
@@ -194,10 +216,8 @@ class store {
   // to the last key) until fn returns false.
   void scan(family f, const key_range& r,
             const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
-  // Makes removed ranges physically gone: flushes every memtable (so no
-  // live WAL keeps their bytes), deletes the files inside each range,
-  // compacts the ranges some file still has keys of, then checks.
-  // Returns what is still on disk (empty when purged).
+  // Makes removed ranges physically gone (a purge_pass of them), then
+  // checks: returns what is still on disk (empty when purged).
   std::vector<residue> purge(const std::vector<removal>& ranges);
   // Reads the keys of every live SST file overlapping the ranges, and every
   // live WAL record, and reports those that fall in a range.
