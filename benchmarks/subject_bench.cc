@@ -189,13 +189,13 @@ int main(int argc, char** argv) {
   const double erase_s = std::chrono::duration<double>(steady::now() - t0).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const auto erase_peak = rss.peak();
-  std::printf("erasure: %lld records in %d batches, %.1f s (purge %.1f s); RSS %.1f MiB before, peak %.1f MiB: "
-              "growth %.1f MiB (target <= 64)\n",
-              static_cast<long long>(erased["result"].value("erased", std::int64_t{0})),
-              erased["result"].value("batches", 0), erase_s,
-              erased["result"].value(nlohmann::json::json_pointer("/purge/seconds"), 0.0),
-              static_cast<double>(base) / 1024, static_cast<double>(erase_peak) / 1024,
-              static_cast<double>(erase_peak - base) / 1024);
+  std::printf(
+      "erasure: %lld records in %d batches, %.1f s (purge %.1f s); RSS %.1f MiB before, peak %.1f MiB: "
+      "growth %.1f MiB (target <= 64)\n",
+      static_cast<long long>(erased["result"].value("erased", std::int64_t{0})), erased["result"].value("batches", 0),
+      erase_s, erased["result"].value(nlohmann::json::json_pointer("/purge/seconds"), 0.0),
+      static_cast<double>(base) / 1024, static_cast<double>(erase_peak) / 1024,
+      static_cast<double>(erase_peak - base) / 1024);
   {
     admin::client c(dir + "/a.sock", std::chrono::minutes(10));
     const auto v = c.call("verify");

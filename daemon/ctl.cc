@@ -35,15 +35,25 @@ struct usage_error {
   const command_spec* command = nullptr;  // whose usage to point at
 };
 
+// An argument as usage text shows it: ID, --dry-run, --as-of RFC3339.
+std::string arg_word(const arg_spec& a) {
+  if (a.positional) return std::string(a.metavar);
+  if (a.type == arg_type::flag) return cdr::admin::cli_flag(a);
+  return cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
+}
+
 std::string synopsis(const command_spec& c) {
   std::string out(c.name);
-  for (const auto& a : c.args) {
-    std::string word = a.positional ? std::string(a.metavar)
-                       : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
-                                                  : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
-    out += a.required ? " " + word : " [" + word + "]";
-  }
+  for (const auto& a : c.args) out += a.required ? " " + arg_word(a) : " [" + arg_word(a) + "]";
   return out;
+}
+
+// The value of the option at words[i]: after its '=' (at eq), else the next
+// word (consumed); nullopt when there is none.
+std::optional<std::string> option_value(const std::vector<std::string>& words, std::size_t& i, std::size_t eq) {
+  if (eq != std::string::npos) return words[i].substr(eq + 1);
+  if (i + 1 < words.size()) return words[++i];
+  return std::nullopt;
 }
 
 void print_usage(std::FILE* out) {
@@ -80,7 +90,7 @@ void print_command_usage(std::FILE* out, const command_spec& c) {
   if (c.args.empty()) return;
   std::fputs("\nArguments:\n", out);
   for (const auto& a : c.args) {
-    const auto word = a.positional ? std::string(a.metavar)
+    const auto word = a.positional               ? std::string(a.metavar)
                       : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
                                                  : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
     std::fprintf(out, "  %-28s %s%s\n", word.c_str(), std::string(a.help).c_str(), a.required ? " (required)" : "");
@@ -121,14 +131,9 @@ bool global_option(const std::vector<std::string>& words, std::size_t& i, invoca
   if (w == "--socket" || w == "--timeout" || w.rfind("--socket=", 0) == 0 || w.rfind("--timeout=", 0) == 0) {
     const auto eq = w.find('=');
     const auto name = w.substr(0, eq);
-    std::string value;
-    if (eq != std::string::npos) {
-      value = w.substr(eq + 1);
-    } else if (i + 1 < words.size()) {
-      value = words[++i];
-    } else {
-      throw usage_error{name + " needs a value"};
-    }
+    const auto given = option_value(words, i, eq);
+    if (!given) throw usage_error{name + " needs a value"};
+    const auto& value = *given;
     if (name == "--socket") {
       inv.socket = value;
     } else {
@@ -162,7 +167,8 @@ const command_spec* take_command(const std::vector<std::string>& words, std::siz
 
 invocation parse(const std::vector<std::string>& words) {
   invocation inv;
-  inv.socket = std::getenv("CDR_RETENTION_SOCKET") ? std::getenv("CDR_RETENTION_SOCKET") : "/run/cdr-retention/admin.sock";
+  inv.socket =
+      std::getenv("CDR_RETENTION_SOCKET") ? std::getenv("CDR_RETENTION_SOCKET") : "/run/cdr-retention/admin.sock";
   std::size_t i = 0;
   for (; i < words.size() && words[i].rfind("--", 0) == 0; ++i) {
     if (words[i] == "--help" || words[i] == "-h") {
@@ -212,15 +218,9 @@ invocation parse(const std::vector<std::string>& words) {
       inv.args[name] = true;
       continue;
     }
-    std::string value;
-    if (eq != std::string::npos) {
-      value = w.substr(eq + 1);
-    } else if (i + 1 < words.size()) {
-      value = words[++i];
-    } else {
-      throw usage_error{flag + " needs a value (" + std::string(a->metavar) + ")", &spec};
-    }
-    inv.args[name] = value;  // text: the daemon converts (a count's digits too)
+    const auto value = option_value(words, i, eq);
+    if (!value) throw usage_error{flag + " needs a value (" + std::string(a->metavar) + ")", &spec};
+    inv.args[name] = *value;  // text: the daemon converts (a count's digits too)
   }
   if (next_positional < positionals.size() && positionals[next_positional]->required) {
     throw usage_error{std::string(spec.name) + " needs " + std::string(positionals[next_positional]->metavar), &spec};

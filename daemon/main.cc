@@ -138,9 +138,10 @@ int main(int argc, char** argv) {
   if (args.rewrap) {
     try {
       cdr::service::rewrap_master_key(config, *args.rewrap);
-      std::printf("%s: every data key is now wrapped under the master key in %s; set storage.master_key_file to it "
-                  "and start the daemon\n",
-                  config.storage.keystore_path.c_str(), args.rewrap->c_str());
+      std::printf(
+          "%s: every data key is now wrapped under the master key in %s; set storage.master_key_file to it "
+          "and start the daemon\n",
+          config.storage.keystore_path.c_str(), args.rewrap->c_str());
       return exit_ok;
     } catch (const std::exception& e) {
       spdlog::critical("cannot rewrap the key store: {}", e.what());

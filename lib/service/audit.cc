@@ -48,7 +48,7 @@ void sync_dir_of(const std::string& path) {
 // Checks that `lines` chain under `hash`; the first bad line's problem.
 template <class Hash>
 std::optional<std::pair<std::uint64_t, std::string>> first_break(const std::vector<nlohmann::json>& lines,
-                                                                  Hash&& hash) {
+                                                                 Hash&& hash) {
   std::string prev = zero_hash;
   for (std::uint64_t i = 0; i < lines.size(); ++i) {
     const auto& line = lines[i];
@@ -60,7 +60,8 @@ std::optional<std::pair<std::uint64_t, std::string>> first_break(const std::vect
       return std::pair{seq, fmt::format("sequence number {} where {} was expected (an entry was removed or reordered)",
                                         line.value("seq", std::uint64_t{0}), seq)};
     }
-    if (line.value("prev", std::string()) != prev) return std::pair{seq, std::string("does not chain to the previous entry")};
+    if (line.value("prev", std::string()) != prev)
+      return std::pair{seq, std::string("does not chain to the previous entry")};
     if (hash(line) != line["hash"].get<std::string>()) {
       return std::pair{seq, std::string("its content does not match its hash (keyed: HMAC-SHA-256)")};
     }
@@ -96,8 +97,8 @@ void audit_trail::stage(store::change& c, std::uint64_t op, nlohmann::json entry
 }
 
 std::string audit_trail::chained(audit_head& h, std::uint64_t op, instant at, nlohmann::json entry) const {
-  nlohmann::json line{{"seq", h.seq + 1}, {"prev", h.hash}, {"op", op}, {"time", format_rfc3339(at)},
-                      {"entry", std::move(entry)}};
+  nlohmann::json line{
+      {"seq", h.seq + 1}, {"prev", h.hash}, {"op", op}, {"time", format_rfc3339(at)}, {"entry", std::move(entry)}};
   line["hash"] = hash_of(line);
   h.seq += 1;
   h.hash = line["hash"].get<std::string>();
@@ -117,9 +118,10 @@ audit_trail::tail audit_trail::read_tail(audit_head head) const {
   }
   const auto end = *t.head.bytes;
   if (size < end) {
-    spdlog::error("the audit trail {} is {} bytes shorter than recorded: entries were removed (audit verify says "
-                  "which)",
-                  path_, end - size);
+    spdlog::error(
+        "the audit trail {} is {} bytes shorter than recorded: entries were removed (audit verify says "
+        "which)",
+        path_, end - size);
     return t;
   }
   if (size == end) return t;
@@ -159,11 +161,12 @@ std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
     return std::nullopt;  // keyed already
   }
   const auto sha = [](const nlohmann::json& line) { return crypto::sha256_hex(canonical(line)); };
-  if (auto bad = first_break(lines, sha); bad || (head.seq > 0 && (head.seq > lines.size() ||
-                                                                   lines[head.seq - 1]["hash"] != head.hash))) {
-    spdlog::critical("the audit trail {} is neither keyed nor a consistent legacy trail (line {}): not re-keyed; "
-                     "audit verify reports it",
-                     path_, bad ? bad->first : head.seq);
+  if (auto bad = first_break(lines, sha);
+      bad || (head.seq > 0 && (head.seq > lines.size() || lines[head.seq - 1]["hash"] != head.hash))) {
+    spdlog::critical(
+        "the audit trail {} is neither keyed nor a consistent legacy trail (line {}): not re-keyed; "
+        "audit verify reports it",
+        path_, bad ? bad->first : head.seq);
     return std::nullopt;
   }
   const auto legacy_head = lines.back()["hash"].get<std::string>();
@@ -185,9 +188,10 @@ std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
   sync_dir_of(path_);
   h.bytes = out.size();
   head = h;
-  spdlog::warn("the audit trail {} ({} entries) is re-keyed: its chain is now an HMAC under a key derived from the "
-               "master key",
-               path_, lines.size());
+  spdlog::warn(
+      "the audit trail {} ({} entries) is re-keyed: its chain is now an HMAC under a key derived from the "
+      "master key",
+      path_, lines.size());
   return nlohmann::json{{"action", "rekey_audit_chain"}, {"entries", lines.size()}, {"legacy_head", legacy_head}};
 }
 

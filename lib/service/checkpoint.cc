@@ -82,7 +82,8 @@ std::string checkpoint_place::commit() {
   // Never replaces: NAME created meanwhile (a file, a link) makes it fail.
   if (::syscall(SYS_renameat2, dir_fd_, from.c_str(), dir_fd_, name_.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
-    if (err == EEXIST) throw checkpoint_refused(fmt::format("{}/{} appeared meanwhile: choose another name", dir_, name_));
+    if (err == EEXIST)
+      throw checkpoint_refused(fmt::format("{}/{} appeared meanwhile: choose another name", dir_, name_));
     throw std::runtime_error(fmt::format("cannot move the checkpoint to {}/{}: {}", dir_, name_, std::strerror(err)));
   }
   committed_ = true;

@@ -124,8 +124,8 @@ struct daemon::impl {
   }
 
   metrics::store_snapshot store_figures() const {
-    metrics::store_snapshot s{
-        {{"cdr", 0}, {"usage", 0}}, {}, store->write_stopped(), store->stall_micros(), {}, store->corrupt_entries()};
+    metrics::store_snapshot s{{{"cdr", 0}, {"usage", 0}}, {}, store->write_stopped(),
+                              store->stall_micros(),      {}, store->corrupt_entries()};
     for (const auto& [p, n] : store->counts()) s.records_by_kind[std::string(name(p.kind))] += static_cast<double>(n);
     for (const auto& f : store->sizes()) s.bytes_by_family.emplace_back(f.name, f.bytes);
     if (ingest) {
@@ -140,9 +140,9 @@ struct daemon::impl {
     // build (plain SHA-256) is re-keyed once, until the key store records
     // that it is keyed.
     const bool keyed = keystore->has_marker(audit_keyed_marker);
-    retention = std::make_unique<service::retention>(
-        config, *time, *store, *state, *retention_probe, subject_key, *vault,
-        audit_keying{keystore->derive("audit chain"), !keyed}, kafka_event_sink(config, bootstrap()));
+    retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
+                                                     *vault, audit_keying{keystore->derive("audit chain"), !keyed},
+                                                     kafka_event_sink(config, bootstrap()));
     if (!keyed) keystore->add_marker(audit_keyed_marker);
     metrics->collect_retention([this] { return retention->figures(); });
     retention->start();

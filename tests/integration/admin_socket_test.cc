@@ -4,6 +4,7 @@
 
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -31,7 +32,9 @@ class admin_socket : public ::testing::Test {
     ASSERT_TRUE(daemon_->wait_ready(socket())) << daemon_->log();
   }
   std::string socket() const { return dir_ / "a.sock"; }
-  nlohmann::json send_line(admin::client& c, const std::string& line) { return nlohmann::json::parse(c.exchange(line)); }
+  nlohmann::json send_line(admin::client& c, const std::string& line) {
+    return nlohmann::json::parse(c.exchange(line));
+  }
 
   temp_dir dir_;
   std::unique_ptr<daemon_process> daemon_;
@@ -172,6 +175,8 @@ class nobody_peer {
     if (pid_ == 0) {
       close(fds[0]);
       if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(65534) != 0) _exit(3);
+      // Never outlives the test (set after setuid, which clears it).
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1) _exit(5);
       const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
       sockaddr_un addr{};
       addr.sun_family = AF_UNIX;
@@ -219,7 +224,6 @@ class nobody_peer {
   bool connected_ = false;
 };
 
-
 // Finding 5 of "Hardening": peers without rights that flood requests with
 // 60 KB ids and never read their replies used to keep root out ("busy")
 // well past the idle timeout.
@@ -229,6 +233,7 @@ TEST_F(admin_socket, silent_peers_without_rights_cannot_lock_operators_out) {
   if (nogroup == nullptr) GTEST_SKIP() << "no group nogroup";
   start({"admin.socket_group=nogroup", "admin.max_connections=16", "admin.idle_timeout=2s",
          "admin.max_request_bytes=131072"});
+  const std::string listen = admin_call(socket(), "status")["result"]["metrics"]["listen"];
   std::string flood;
   for (int i = 0; i < 40; ++i) flood += R"({"command":"status","id":")" + std::string(60 * 1024, 'x') + "\"}\n";
   std::vector<std::unique_ptr<nobody_peer>> peers;
@@ -249,7 +254,6 @@ TEST_F(admin_socket, silent_peers_without_rights_cannot_lock_operators_out) {
     EXPECT_NE(extra.reply().find("\"busy\""), std::string::npos);
   }
   // Every stuck reply has a deadline (the idle timeout): the connections go.
-  const std::string listen = r["result"]["metrics"]["listen"];
   double open = -1;
   for (int i = 0; i < 100 && (open = admin_connections(listen)) > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -268,8 +272,8 @@ TEST_F(admin_socket, deep_nesting_is_refused_before_any_parse_and_the_daemon_liv
   const auto* nogroup = getgrnam("nogroup");
   if (nogroup == nullptr) GTEST_SKIP() << "no group nogroup";
   start({"admin.socket_group=nogroup", "admin.max_request_bytes=4194304"});
-  const std::string deep = R"({"command":"status","id":)" + std::string(1'000'000, '[') + std::string(1'000'000, ']') +
-                           "}\n";
+  const std::string deep =
+      R"({"command":"status","id":)" + std::string(1'000'000, '[') + std::string(1'000'000, ']') + "}\n";
   nobody_peer peer(socket(), nogroup->gr_gid, deep, true);
   ASSERT_TRUE(peer.connected());
   const auto reply = peer.reply();

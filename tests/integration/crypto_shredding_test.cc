@@ -48,8 +48,7 @@ TEST_F(crypto_shredding, identifiers_round_trip_and_never_reach_disk_in_plain_te
   std::vector<sent> cdrs;
   for (int i = 0; i < 30; ++i) {
     const auto m = 2026y / January + months{i % 3};
-    cdrs.push_back(
-        send_cdr(m, at(m, 1 + i / 3, 10), "cust-plain-marker", "+4917712340" + std::to_string(100 + i)));
+    cdrs.push_back(send_cdr(m, at(m, 1 + i / 3, 10), "cust-plain-marker", "+4917712340" + std::to_string(100 + i)));
   }
   wait_stored();
   for (const auto& s : cdrs) {
@@ -123,11 +122,11 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
   // June's open.
   temp_dir other;
   write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
-  write_file(other / "cdr.toml",
-             "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy + "\"\nsubject_key_file = \"" +
-                 (other / "subject.key") + "\"\nkeystore_path = \"" + (dir_ / "keys/keystore.json") +
-                 "\"\nmaster_key_file = \"" + (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" +
-                 (other / "a.sock") + "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
+  write_file(other / "cdr.toml", "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy +
+                                     "\"\nsubject_key_file = \"" + (other / "subject.key") + "\"\nkeystore_path = \"" +
+                                     (dir_ / "keys/keystore.json") + "\"\nmaster_key_file = \"" +
+                                     (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
+                                     "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
   daemon_process second(other / "cdr.toml", {"--fake-clock", "2025-12-21T00:00:00Z"}, other / "log");
   ASSERT_TRUE(second.wait_ready(other / "a.sock")) << second.log();
   for (const auto& s : old_ones) {
@@ -141,12 +140,9 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
     const auto r = admin_call(other / "a.sock", "record get", {{"id", s.id}});
     EXPECT_EQ(r["result"]["identifiers"]["from"], s.phone) << r.dump();
   }
-  EXPECT_EQ(admin_call(other / "a.sock", "subject export",
-                       {{"identifier", old_ones[0].phone}})["result"]["records"],
-            0)
+  EXPECT_EQ(admin_call(other / "a.sock", "subject export", {{"identifier", old_ones[0].phone}})["result"]["records"], 0)
       << "nor can a destroyed month be searched";
-  EXPECT_EQ(admin_call(other / "a.sock", "subject export",
-                       {{"identifier", new_ones[0].phone}})["result"]["records"],
+  EXPECT_EQ(admin_call(other / "a.sock", "subject export", {{"identifier", new_ones[0].phone}})["result"]["records"],
             1);
   EXPECT_EQ(second.stop(SIGTERM), 0);
 }
@@ -169,8 +165,7 @@ TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
   EXPECT_EQ(keys.count("h/cdr/2024-12/0"), 1u);
   EXPECT_EQ(call("record get", {{"id", held.id}})["identifiers"]["from"], held.phone);
   EXPECT_EQ(get(gone), std::optional<bool>(false));
-  EXPECT_EQ(call("subject export", {{"identifier", held.phone}})["records"], 1)
-      << "found through the held index";
+  EXPECT_EQ(call("subject export", {{"identifier", held.phone}})["records"], 1) << "found through the held index";
   EXPECT_EQ(occurrences(held.phone), 0u) << "held copies are sealed too";
 
   call("hold release", {{"id", "1"}});
@@ -184,9 +179,8 @@ TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
 }
 
 TEST_F(crypto_shredding, a_crash_between_strip_and_key_destruction_is_finished_at_the_next_start) {
-  auto d = std::make_unique<daemon_process>(
-      write_test_config(dir_), args("2025-12-20T00:00:00Z"), dir_ / "log",
-      std::vector<std::string>{"CDR_RETENTION_FAILPOINT=before_key_destruction"});
+  auto d = std::make_unique<daemon_process>(write_test_config(dir_), args("2025-12-20T00:00:00Z"), dir_ / "log",
+                                            std::vector<std::string>{"CDR_RETENTION_FAILPOINT=before_key_destruction"});
   ASSERT_TRUE(d->wait_ready(sock())) << d->log();
   const year_month due = 2024y / December;
   const auto s = send_cdr(due, at(due, 3, 9), "cust-a", "+4930777000");

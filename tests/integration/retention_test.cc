@@ -74,8 +74,11 @@ TEST_F(retention, holds_keep_release_and_never_resurrect) {
   const auto other_month = send_cdr(2024y / May, at(2024y / May, 20, 10), "cust-b", "+33612345800");
   wait_stored();
   const auto h = call("hold add", {{"customer", "cust-a"}, {"reason", "litigation"}, {"reference", "CASE-1"}});
-  const auto whole = call("hold add", {{"from_month", "2024-05"}, {"to_month", "2024-05"}, {"kind", "cdr"},
-                                       {"reason", "investigation"}, {"reference", "LE-7"}});
+  const auto whole = call("hold add", {{"from_month", "2024-05"},
+                                       {"to_month", "2024-05"},
+                                       {"kind", "cdr"},
+                                       {"reason", "investigation"},
+                                       {"reference", "LE-7"}});
   EXPECT_EQ(admin_call(sock(), "hold add", {{"reason", "x"}, {"reference", "y"}})["error"]["code"], "invalid_argument");
   call("debug advance-clock", {{"duration", "48d"}});  // 2025-07-02: May and June 2024 are due
   const auto r = call("sweep");
@@ -94,7 +97,8 @@ TEST_F(retention, holds_keep_release_and_never_resurrect) {
   EXPECT_EQ(call("hold list")["holds"].size(), 2u);
 
   // A hold added after the strip brings nothing back.
-  const auto late_hold = call("hold add", {{"customer", "cust-b"}, {"reason", "late request"}, {"reference", "CASE-2"}});
+  const auto late_hold =
+      call("hold add", {{"customer", "cust-b"}, {"reason", "late request"}, {"reference", "CASE-2"}});
   call("sweep");
   for (const auto& s : b) EXPECT_EQ(get(s), std::optional<bool>(false));
   call("hold release", {{"id", late_hold["id"].get<std::uint64_t>()}});
@@ -130,8 +134,8 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   wait_stored();
   EXPECT_GE(occurrences("cust-x"), 26u) << "the scan sees records wherever they are (here: the WAL)";
   EXPECT_EQ(occurrences(x), 0u) << "identifiers are sealed before they reach the WAL";
-  const auto before = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "subject export", "--identifier",
-                                   "001 (415) 555-0100"});
+  const auto before =
+      run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "subject export", "--identifier", "001 (415) 555-0100"});
   ASSERT_EQ(before.exit_code, 0) << before.err;
   EXPECT_EQ(std::count(before.out.begin(), before.out.end(), '\n'), 13);
 
@@ -212,10 +216,9 @@ TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
   write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
   // The live key store and master key: a checkpoint carries neither.
   write_file(other / "cdr.toml", "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy +
-                                     "\"\nsubject_key_file = \"" + (other / "subject.key") +
-                                     "\"\nkeystore_path = \"" + (dir_ / "keys/keystore.json") +
-                                     "\"\nmaster_key_file = \"" + (dir_ / "master.key") +
-                                     "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
+                                     "\"\nsubject_key_file = \"" + (other / "subject.key") + "\"\nkeystore_path = \"" +
+                                     (dir_ / "keys/keystore.json") + "\"\nmaster_key_file = \"" +
+                                     (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
                                      "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
   daemon_process second(other / "cdr.toml", {"--fake-clock", "2026-11-02T00:00:00Z"}, other / "log");
   ASSERT_TRUE(second.wait_ready(other / "a.sock")) << second.log();

@@ -15,14 +15,14 @@
 #include <sstream>
 #include <vector>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace cdr::admin {
 
@@ -180,32 +180,31 @@ class connection : public std::enable_shared_from_this<connection> {
   void read() {
     arm(read_timer_);
     auto self = shared_from_this();
-    asio::async_read_until(
-        socket_, asio::dynamic_buffer(buffer_, owner_->options.max_request_bytes), '\n',
-        [self](boost::system::error_code ec, std::size_t n) {
-          self->read_timer_.cancel();
-          if (ec == asio::error::not_found) {
-            self->refuse({nullptr, error_code::request_too_large,
-                          fmt::format("a request line may hold at most {} bytes",
-                                      self->owner_->options.max_request_bytes)});
-            return;
-          }
-          if (ec) {
-            self->close();  // peer closed, idle timeout or shutdown
-            return;
-          }
-          std::string line(self->buffer_.data(), n - 1);
-          if (!line.empty() && line.back() == '\r') line.pop_back();
-          self->buffer_.erase(0, n);
-          asio::post(self->owner_->workers, [self, line = std::move(line)] {
-            try {
-              self->owner_->process(line, self->peer_, *self);
-            } catch (const stream_closed&) {
-              // The peer went away in the middle of a reply.
-            }
-            self->done();
-          });
-        });
+    asio::async_read_until(socket_, asio::dynamic_buffer(buffer_, owner_->options.max_request_bytes), '\n',
+                           [self](boost::system::error_code ec, std::size_t n) {
+                             self->read_timer_.cancel();
+                             if (ec == asio::error::not_found) {
+                               self->refuse({nullptr, error_code::request_too_large,
+                                             fmt::format("a request line may hold at most {} bytes",
+                                                         self->owner_->options.max_request_bytes)});
+                               return;
+                             }
+                             if (ec) {
+                               self->close();  // peer closed, idle timeout or shutdown
+                               return;
+                             }
+                             std::string line(self->buffer_.data(), n - 1);
+                             if (!line.empty() && line.back() == '\r') line.pop_back();
+                             self->buffer_.erase(0, n);
+                             asio::post(self->owner_->workers, [self, line = std::move(line)] {
+                               try {
+                                 self->owner_->process(line, self->peer_, *self);
+                               } catch (const stream_closed&) {
+                                 // The peer went away in the middle of a reply.
+                               }
+                               self->done();
+                             });
+                           });
   }
 
   // io thread: writes the next queued line, or reads the next request once
@@ -229,21 +228,22 @@ class connection : public std::enable_shared_from_this<connection> {
     const std::string& front = queue_.front();  // deque: stays put while others are added
     lock.unlock();
     arm(write_timer_);
-    asio::async_write(socket_, asio::buffer(front), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-      self->write_timer_.cancel();
-      {
-        std::lock_guard guard(self->mutex_);
-        self->queued_ -= self->queue_.front().size();
-        self->queue_.pop_front();
-        self->writing_ = false;
-        self->cv_.notify_all();
-      }
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->pump();
-    });
+    asio::async_write(socket_, asio::buffer(front),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        self->write_timer_.cancel();
+                        {
+                          std::lock_guard guard(self->mutex_);
+                          self->queued_ -= self->queue_.front().size();
+                          self->queue_.pop_front();
+                          self->writing_ = false;
+                          self->cv_.notify_all();
+                        }
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        self->pump();
+                      });
   }
 
   // Closes the connection when `timer` expires (idle reading, or a write the

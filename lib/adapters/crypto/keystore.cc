@@ -27,9 +27,7 @@ std::string errno_text() { return std::strerror(errno); }
 
 // The key-encryption key: the master key file's bytes through HMAC, so any
 // file of at least 32 random bytes serves.
-std::string kek_of(const std::string& master) {
-  return hmac_sha256(master, "cdr-retention key store KEK v1");
-}
+std::string kek_of(const std::string& master) { return hmac_sha256(master, "cdr-retention key store KEK v1"); }
 
 void write_all(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
@@ -158,13 +156,10 @@ void keystore::write_locked() {
     }
     keys[e->name] = to_hex(e->wrapped);
   }
-  const nlohmann::json j{{"format", file_format},
-                         {"id", to_hex(id_)},
-                         {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
-                         {"keys", keys},
-                         {"destroyed", destroyed_},
-                         {"destroyed_total", destroyed_total_},
-                         {"markers", markers_}};
+  const nlohmann::json j{
+      {"format", file_format}, {"id", to_hex(id_)},       {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
+      {"keys", keys},          {"destroyed", destroyed_}, {"destroyed_total", destroyed_total_},
+      {"markers", markers_}};
   const std::filesystem::path target(path_);
   const auto tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cdr/kafka/embedded_cluster.h"
 
@@ -185,18 +185,18 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
                              {"partition.assignment.strategy", "cooperative-sticky"},
                              {"statistics.interval.ms", std::to_string(o.stats_interval.count())}});
   rd_kafka_conf_set_opaque(conf, impl_.get());
-  rd_kafka_conf_set_rebalance_cb(conf, [](rd_kafka_t*, rd_kafka_resp_err_t err,
-                                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
-    auto* self = static_cast<impl*>(opaque);
-    guarded(self->failure, self->failure_mutex, "a rebalance", [&] {
-      if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        self->ever_assigned = true;
-        self->on_assign(parts);
-      } else {
-        self->on_revoke(parts);
-      }
-    });
-  });
+  rd_kafka_conf_set_rebalance_cb(
+      conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+        auto* self = static_cast<impl*>(opaque);
+        guarded(self->failure, self->failure_mutex, "a rebalance", [&] {
+          if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+            self->ever_assigned = true;
+            self->on_assign(parts);
+          } else {
+            self->on_revoke(parts);
+          }
+        });
+      });
   rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
     try {

@@ -35,8 +35,7 @@ std::optional<id_entry> store::find_id(record_kind kind, std::string_view id) co
 
 std::uint64_t store::corrupt_entries() const { return impl_->corrupt.load(); }
 
-std::vector<id_lookup> store::find_ids(
-    const std::vector<std::pair<record_kind, std::string_view>>& ids) const {
+std::vector<id_lookup> store::find_ids(const std::vector<std::pair<record_kind, std::string_view>>& ids) const {
   std::vector<std::string> keys;
   keys.reserve(ids.size());
   for (const auto& [kind, id] : ids) keys.push_back(id_index_key(kind, id));

@@ -238,7 +238,8 @@ entries_of<std::uint64_t, journal_entry> saved_state::journals() {
 std::vector<unreadable_entry> saved_state::for_each_journal(
     const std::function<void(std::uint64_t, journal_entry&&)>& fn) {
   return stream_all<std::uint64_t, journal_entry>(
-      journal_prefix, state_kind::journal, decode_journal, [](std::string_view k) { return number_of(k, journal_prefix); },
+      journal_prefix, state_kind::journal, decode_journal,
+      [](std::string_view k) { return number_of(k, journal_prefix); },
       [&](std::uint64_t op, journal_entry&& j) { fn(op, std::move(j)); });
 }
 void saved_state::put_journal(change& c, std::uint64_t op, const journal_entry& j) {

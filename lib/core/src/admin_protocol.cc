@@ -71,7 +71,10 @@ constexpr arg_spec advance_clock_args[] = {
 };
 
 constexpr std::array<command_spec, command_count> command_table{{
-    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary",
+    {command_id::status,
+     "status",
+     access::viewer,
+     "version, uptime, clock, config digest, store and consumer summary",
      {}},
     {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted", {}},
     {command_id::record_get, "record get", access::operator_, "one stored record, its identifiers opened",
@@ -86,7 +89,10 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::hold_release, "hold release", access::operator_, "release a legal hold", hold_release_args},
     {command_id::subject_erase, "subject erase", access::operator_,
      "erase an end user's identifiers from every month now (held ones when released)", identifier_args},
-    {command_id::verify, "verify", access::viewer, "prove from the live files that stripped, dropped and erased keys are gone",
+    {command_id::verify,
+     "verify",
+     access::viewer,
+     "prove from the live files that stripped, dropped and erased keys are gone",
      {}},
     {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines", audit_export_args},
     {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain", {}},
@@ -147,7 +153,7 @@ std::variant<request, error> parse_request(std::string_view line, bool with_args
   // Without the arguments: the parser skips the value of the top-level
   // "args" member instead of building it.
   const nlohmann::json::parser_callback_t skip_args = [](int depth, nlohmann::json::parse_event_t event,
-                                                          nlohmann::json& parsed) {
+                                                         nlohmann::json& parsed) {
     return !(event == nlohmann::json::parse_event_t::key && depth == 1 && parsed == "args");
   };
   auto doc = nlohmann::json::parse(line, with_args ? nullptr : skip_args, /*allow_exceptions=*/false);
@@ -248,7 +254,8 @@ std::optional<error> check_args(const command_spec& spec, const request& r) {
   }
   for (const auto& a : spec.args) {
     const auto it = r.args.find(a.name);
-    const bool present = it != r.args.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty());
+    const bool present =
+        it != r.args.end() && !it->is_null() && !(it->is_string() && it->get_ref<const std::string&>().empty());
     if (a.required && !present) {
       return error{r.id, error_code::invalid_argument, fmt::format("\"{}\" is required", a.name)};
     }

@@ -11,18 +11,27 @@ namespace od = simdjson::ondemand;
 namespace {
 
 constexpr std::array<std::string_view, reject_reason_count> reject_reason_names{
-    "too_large",         "invalid_utf8",        "invalid_json",        "not_an_object",
-    "duplicate_field",   "missing_type",        "invalid_type",        "unknown_type",
-    "missing_id",        "invalid_id",          "missing_customer_id", "invalid_customer_id",
-    "missing_occurred_at", "invalid_occurred_at", "future_occurred_at", "missing_channel",
-    "invalid_channel",   "invalid_direction",   "invalid_status",      "invalid_duration_ms",
-    "invalid_parts",     "invalid_route",       "invalid_price",       "occurred_at_out_of_range",
+    "too_large",           "invalid_utf8",        "invalid_json",        "not_an_object",
+    "duplicate_field",     "missing_type",        "invalid_type",        "unknown_type",
+    "missing_id",          "invalid_id",          "missing_customer_id", "invalid_customer_id",
+    "missing_occurred_at", "invalid_occurred_at", "future_occurred_at",  "missing_channel",
+    "invalid_channel",     "invalid_direction",   "invalid_status",      "invalid_duration_ms",
+    "invalid_parts",       "invalid_route",       "invalid_price",       "occurred_at_out_of_range",
 };
 
 // Contract fields, in the order their checks are reported.
 enum field : std::uint8_t {
-  f_type, f_id, f_customer_id, f_occurred_at, f_channel, f_direction, f_status,
-  f_duration_ms, f_parts, f_route, f_price,
+  f_type,
+  f_id,
+  f_customer_id,
+  f_occurred_at,
+  f_channel,
+  f_direction,
+  f_status,
+  f_duration_ms,
+  f_parts,
+  f_route,
+  f_price,
   f_count,
   f_extra_metadata = f_count,  // allow-listed by configuration, any value
   f_identifier,                // everything else (fail closed)
@@ -42,15 +51,13 @@ bool printable_ascii(std::string_view s, std::size_t min, std::size_t max) {
 
 bool short_text(std::string_view s, std::size_t max) {
   if (s.size() > max) return false;
-  return std::none_of(s.begin(), s.end(),
-                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 bool channel_word(std::string_view s) {
   if (s.empty() || s.size() > 32 || s[0] < 'a' || s[0] > 'z') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
 
 bool decimal_amount(std::string_view s) {
@@ -210,12 +217,10 @@ reject_reason missing_reason(field f) {
 }
 
 constexpr std::array<reject_reason, f_count> invalid_reasons{
-    reject_reason::invalid_type,        reject_reason::invalid_id,
-    reject_reason::invalid_customer_id, reject_reason::invalid_occurred_at,
-    reject_reason::invalid_channel,     reject_reason::invalid_direction,
-    reject_reason::invalid_status,      reject_reason::invalid_duration_ms,
-    reject_reason::invalid_parts,       reject_reason::invalid_route,
-    reject_reason::invalid_price,
+    reject_reason::invalid_type,        reject_reason::invalid_id,          reject_reason::invalid_customer_id,
+    reject_reason::invalid_occurred_at, reject_reason::invalid_channel,     reject_reason::invalid_direction,
+    reject_reason::invalid_status,      reject_reason::invalid_duration_ms, reject_reason::invalid_parts,
+    reject_reason::invalid_route,       reject_reason::invalid_price,
 };
 
 }  // namespace
@@ -254,7 +259,7 @@ struct event_parser::impl {
       case 7: f = key == "channel" ? f_channel : f; break;
       case 9: f = key == "direction" ? f_direction : f; break;
       case 11:
-        f = key == "customer_id" ? f_customer_id
+        f = key == "customer_id"   ? f_customer_id
             : key == "occurred_at" ? f_occurred_at
             : key == "duration_ms" ? f_duration_ms
                                    : f;
@@ -289,8 +294,7 @@ event_parser::event_parser(event_rules rules) : rules_(std::move(rules)), impl_(
     impl_->allowed[i] =
         std::find(required_metadata_fields.begin(), required_metadata_fields.end(), name) !=
             required_metadata_fields.end() ||
-        std::find(rules_.metadata_fields.begin(), rules_.metadata_fields.end(), name) !=
-            rules_.metadata_fields.end();
+        std::find(rules_.metadata_fields.begin(), rules_.metadata_fields.end(), name) != rules_.metadata_fields.end();
   }
   for (const auto& f : rules_.metadata_fields) {
     if (std::find(contract_metadata_fields.begin(), contract_metadata_fields.end(), f) ==
@@ -302,8 +306,7 @@ event_parser::event_parser(event_rules rules) : rules_(std::move(rules)), impl_(
 
 event_parser::~event_parser() = default;
 
-std::optional<reject_reason> event_parser::parse(std::string_view message, instant now,
-                                                 parsed_event* out) {
+std::optional<reject_reason> event_parser::parse(std::string_view message, instant now, parsed_event* out) {
   if (message.size() > rules_.max_bytes) return reject_reason::too_large;
   auto& m = *impl_;
   const std::size_t capacity = message.size() + simdjson::SIMDJSON_PADDING;
@@ -385,9 +388,7 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
       case f_customer_id:
       case f_occurred_at:
       case f_direction:
-      case f_status:
-        c = string_value(v, &text[kind], [](std::string_view) { return true; });
-        break;
+      case f_status: c = string_value(v, &text[kind], [](std::string_view) { return true; }); break;
       case f_channel: c = string_value(v, &text[kind], channel_word); break;
       case f_duration_ms:
       case f_parts: c = non_negative_integer(v); break;

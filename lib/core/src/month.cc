@@ -36,9 +36,8 @@ std::optional<month> month::parse(std::string_view text) noexcept {
 }
 
 instant month::start() const {
-  const std::chrono::year_month_day ymd{std::chrono::year{year()},
-                                       std::chrono::month{static_cast<unsigned>(month_of_year())},
-                                       std::chrono::day{1}};
+  const std::chrono::year_month_day ymd{
+      std::chrono::year{year()}, std::chrono::month{static_cast<unsigned>(month_of_year())}, std::chrono::day{1}};
   return instant{std::chrono::sys_days{ymd}};
 }
 

@@ -148,9 +148,9 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
     }
     auto month_list = nlohmann::json::array();
     for (const auto& m : months) month_list.push_back(m.to_string());
-    nlohmann::json entry{{"action", "erase_subject"},          {"subject", hex},       {"records", erased},
-                         {"deferred", deferred_report.size()}, {"months", month_list}, {"trigger", trigger},
-                         {"requested_by", uid}};
+    nlohmann::json entry{
+        {"action", "erase_subject"}, {"subject", hex},     {"records", erased},  {"deferred", deferred_report.size()},
+        {"months", month_list},      {"trigger", trigger}, {"requested_by", uid}};
     std::optional<deletion_event> event;
     if (erased > 0) {
       event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};
@@ -168,9 +168,8 @@ nlohmann::json subject_erasure::run_deferred(std::uint32_t uid, std::string_view
   // The chunks first (their keys are small), then each erased in turn: the
   // erasure rewrites the chunk it reads.
   std::vector<store::chunk_id> chunks;
-  const auto bad = ctx_.state.for_each_deferred([&](const store::chunk_id& id, const deferred_erasure&) {
-    chunks.push_back(id);
-  });
+  const auto bad =
+      ctx_.state.for_each_deferred([&](const store::chunk_id& id, const deferred_erasure&) { chunks.push_back(id); });
   if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
   auto out = nlohmann::json::array();
   for (const auto& id : chunks) {

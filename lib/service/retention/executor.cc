@@ -34,8 +34,8 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
         plain = std::move(o.plaintext);
         normalized = normalized_identifiers(*plain);
       } else if (o.status == vault::open_status::key_destroyed) {
-        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed",
-                      record_id_of(key), p.to_string());
+        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed", record_id_of(key),
+                      p.to_string());
       }
     };
     if (by_subject) open();
@@ -63,8 +63,7 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
   return held;
 }
 
-nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger,
-                                                std::uint32_t uid) {
+nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::string_view trigger, std::uint32_t uid) {
   const auto& p = a.where;
   const bool drop = a.action != retention_action::strip_identifiers;
   std::int64_t held = 0;
@@ -161,7 +160,9 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
   const auto now = ctx_.time.now();
   const auto h = holds_.snapshot();
   releaser out(ctx_, uid);
-  const auto value = [&](held_tag tag, const std::string& rk) { return ctx_.store.value(family::held, held_key(tag, rk)); };
+  const auto value = [&](held_tag tag, const std::string& rk) {
+    return ctx_.store.value(family::held, held_key(tag, rk));
+  };
   const auto still_named = [&](const partition& p, const std::string& rk, const std::vector<std::string>& subjects) {
     const auto held_meta = value(held_tag::record, rk);
     const auto meta = held_meta ? held_meta : ctx_.store.value(record_family(p.kind), rk);

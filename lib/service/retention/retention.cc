@@ -161,7 +161,8 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   // Each batch commits its removal and journal; one purge pass then makes
   // them all physical.
   subject_erasure::cursor cursor;
-  nlohmann::json result{{"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
+  nlohmann::json result{
+      {"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
   for (bool more = true; more;) {
     std::lock_guard lock(ops_);
     ctx_.require_readable_state();

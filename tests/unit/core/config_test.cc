@@ -73,8 +73,9 @@ TEST(config, set_overrides_the_file_in_order) {
 }
 
 TEST(config, secrets_never_show_in_the_effective_config) {
-  const auto c = ok("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n\"ssl.key.password\" = \"s3cret\"\n"
-                    "\"sasl.username\" = \"svc\"\n\"socket.timeout.ms\" = 5000\n");
+  const auto c =
+      ok("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n\"ssl.key.password\" = \"s3cret\"\n"
+         "\"sasl.username\" = \"svc\"\n\"socket.timeout.ms\" = 5000\n");
   EXPECT_EQ(c.kafka.properties.at("sasl.password"), "hunter2");
   EXPECT_EQ(c.kafka.properties.at("socket.timeout.ms"), "5000");
   EXPECT_EQ(c.effective_json.find("hunter2"), std::string::npos);
@@ -135,52 +136,96 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"wrong_type", "[kafka]\n\nbrokers = 9092\n", "kafka.brokers", 3, "expected a string"},
         invalid_case{"table_for_value", "[kafka]\nbrokers = { a = 1 }\n", "kafka.brokers", 2, "expected a string"},
         invalid_case{"empty_string", "[kafka]\ngroup_id = \"\"\n", "kafka.group_id", 2, "must not be empty"},
-        invalid_case{"same_topics", "[kafka.topics]\ncdr = \"x\"\nusage = \"x\"\n", "kafka.topics.usage", 3, "must differ"},
-        invalid_case{"dlq_is_input", "[kafka.topics]\ndead_letter = \"cdr\"\n", "kafka.topics.dead_letter", 2, "must differ"},
-        invalid_case{"out_of_range", "[admin]\nmax_connections = 0\n", "admin.max_connections", 2, "between 1 and 4096"},
-        invalid_case{"bad_enum", "[storage]\ncompression = \"zstd\"\n", "storage.compression", 2, "\"lz4\" or \"none\""},
-        invalid_case{"keystore_in_data", "[storage]\npath = \"/srv/cdr\"\nkeystore_path = \"/srv/cdr/./keys/k.json\"\n", "storage.keystore_path", 3, "outside storage.path"},
-        invalid_case{"checkpoints_in_data", "[storage]\npath = \"/srv/cdr\"\ncheckpoint_dir = \"/srv/cdr/cp\"\n", "storage.checkpoint_dir", 3, "outside storage.path"},
-        invalid_case{"keystore_is_data", "[storage]\npath = \"data/\"\nkeystore_path = \"data\"\n", "storage.keystore_path", 3, "outside storage.path"},
+        invalid_case{"same_topics", "[kafka.topics]\ncdr = \"x\"\nusage = \"x\"\n", "kafka.topics.usage", 3,
+                     "must differ"},
+        invalid_case{"dlq_is_input", "[kafka.topics]\ndead_letter = \"cdr\"\n", "kafka.topics.dead_letter", 2,
+                     "must differ"},
+        invalid_case{"out_of_range", "[admin]\nmax_connections = 0\n", "admin.max_connections", 2,
+                     "between 1 and 4096"},
+        invalid_case{"bad_enum", "[storage]\ncompression = \"zstd\"\n", "storage.compression", 2,
+                     "\"lz4\" or \"none\""},
+        invalid_case{"keystore_in_data", "[storage]\npath = \"/srv/cdr\"\nkeystore_path = \"/srv/cdr/./keys/k.json\"\n",
+                     "storage.keystore_path", 3, "outside storage.path"},
+        invalid_case{"checkpoints_in_data", "[storage]\npath = \"/srv/cdr\"\ncheckpoint_dir = \"/srv/cdr/cp\"\n",
+                     "storage.checkpoint_dir", 3, "outside storage.path"},
+        invalid_case{"keystore_is_data", "[storage]\npath = \"data/\"\nkeystore_path = \"data\"\n",
+                     "storage.keystore_path", 3, "outside storage.path"},
         invalid_case{"bad_duration", "[admin]\nidle_timeout = \"1 minute\"\n", "admin.idle_timeout", 2, "duration"},
         invalid_case{"bad_listen", "[metrics]\nlisten = \"9745\"\n", "metrics.listen", 2, "host:port"},
         invalid_case{"bad_port", "[metrics]\nlisten = \"127.0.0.1:99999\"\n", "metrics.listen", 2, "port"},
         invalid_case{"bad_level", "[log]\nlevel = \"verbose\"\n", "log.level", 2, "one of"},
-        invalid_case{"long_socket", "[admin]\nsocket = \"/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"\n", "admin.socket", 2, "108"},
-        invalid_case{"required_metadata", "[events]\nmetadata_fields = [\"type\", \"id\"]\n", "events.metadata_fields", 2, "customer_id"},
-        invalid_case{"bad_period", "[retention.identifiers]\nperiod = \"12 weeks\"\n", "retention.identifiers.period", 2, "months"},
-        invalid_case{"bad_anchor", "[retention.metadata]\nanchor = \"decade_start\"\n", "retention.metadata.anchor", 2, "month_start"},
-        invalid_case{"property_array", "[kafka.properties]\n\"x\" = [1]\n", "kafka.properties.x", 2, "strings, numbers or booleans"},
-        invalid_case{"property_reserved", "[kafka.properties]\n\"enable.auto.commit\" = true\n", "kafka.properties.enable.auto.commit", 2, "protected: offsets are committed by the daemon"},
-        invalid_case{"property_acks", "[kafka.properties]\nacks = \"1\"\n", "kafka.properties.acks", 2, "protected: deletion events and dead-letter copies need"},
-        invalid_case{"property_idempotence", "[kafka.properties]\n\"enable.idempotence\" = false\n", "kafka.properties.enable.idempotence", 2, "must not write a retried message twice"},
-        invalid_case{"property_offset_reset", "[kafka.properties]\n\"auto.offset.reset\" = \"latest\"\n", "kafka.properties.auto.offset.reset", 2, "or events are lost"},
-        invalid_case{"property_offset_store", "[kafka.properties]\n\"enable.auto.offset.store\" = true\n", "kafka.properties.enable.auto.offset.store", 2, "protected"},
-        invalid_case{"property_isolation", "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n", "kafka.properties.isolation.level", 2, "read_committed"},
-        invalid_case{"period_5_digits", "[retention.identifiers]\nperiod = \"99999 years\"\n", "retention.identifiers.period", 2, "at most 1000 years"},
-        invalid_case{"period_over_cap", "[retention.usage]\nperiod = \"12001 months\"\n", "retention.usage.period", 2, "at most 1000 years"},
-        invalid_case{"override_period_over_cap", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\nmetadata = { period = \"1001 years\", anchor = \"year_start\" }\n", "retention.overrides[0].metadata.period", 5, "at most 1000 years"},
-        invalid_case{"future_skew_huge", "[events]\nfuture_skew = \"106751991d\"\n", "events.future_skew", 2, "between 1s and 366d"},
-        invalid_case{"future_skew_over", "[events]\nfuture_skew = \"367d\"\n", "events.future_skew", 2, "between 1s and 366d"},
+        invalid_case{"long_socket",
+                     "[admin]\nsocket = "
+                     "\"/tmp/"
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "aaaaaaaaaaa.sock\"\n",
+                     "admin.socket", 2, "108"},
+        invalid_case{"required_metadata", "[events]\nmetadata_fields = [\"type\", \"id\"]\n", "events.metadata_fields",
+                     2, "customer_id"},
+        invalid_case{"bad_period", "[retention.identifiers]\nperiod = \"12 weeks\"\n", "retention.identifiers.period",
+                     2, "months"},
+        invalid_case{"bad_anchor", "[retention.metadata]\nanchor = \"decade_start\"\n", "retention.metadata.anchor", 2,
+                     "month_start"},
+        invalid_case{"property_array", "[kafka.properties]\n\"x\" = [1]\n", "kafka.properties.x", 2,
+                     "strings, numbers or booleans"},
+        invalid_case{"property_reserved", "[kafka.properties]\n\"enable.auto.commit\" = true\n",
+                     "kafka.properties.enable.auto.commit", 2, "protected: offsets are committed by the daemon"},
+        invalid_case{"property_acks", "[kafka.properties]\nacks = \"1\"\n", "kafka.properties.acks", 2,
+                     "protected: deletion events and dead-letter copies need"},
+        invalid_case{"property_idempotence", "[kafka.properties]\n\"enable.idempotence\" = false\n",
+                     "kafka.properties.enable.idempotence", 2, "must not write a retried message twice"},
+        invalid_case{"property_offset_reset", "[kafka.properties]\n\"auto.offset.reset\" = \"latest\"\n",
+                     "kafka.properties.auto.offset.reset", 2, "or events are lost"},
+        invalid_case{"property_offset_store", "[kafka.properties]\n\"enable.auto.offset.store\" = true\n",
+                     "kafka.properties.enable.auto.offset.store", 2, "protected"},
+        invalid_case{"property_isolation", "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n",
+                     "kafka.properties.isolation.level", 2, "read_committed"},
+        invalid_case{"period_5_digits", "[retention.identifiers]\nperiod = \"99999 years\"\n",
+                     "retention.identifiers.period", 2, "at most 1000 years"},
+        invalid_case{"period_over_cap", "[retention.usage]\nperiod = \"12001 months\"\n", "retention.usage.period", 2,
+                     "at most 1000 years"},
+        invalid_case{"override_period_over_cap",
+                     "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\nmetadata = { period = "
+                     "\"1001 years\", anchor = \"year_start\" }\n",
+                     "retention.overrides[0].metadata.period", 5, "at most 1000 years"},
+        invalid_case{"future_skew_huge", "[events]\nfuture_skew = \"106751991d\"\n", "events.future_skew", 2,
+                     "between 1s and 366d"},
+        invalid_case{"future_skew_over", "[events]\nfuture_skew = \"367d\"\n", "events.future_skew", 2,
+                     "between 1s and 366d"},
         invalid_case{"linger_huge", "[kafka]\nbatch_linger = \"2m\"\n", "kafka.batch_linger", 2, "between 1ms and 1m"},
-        invalid_case{"shutdown_huge", "[kafka]\nshutdown_timeout = \"2h\"\n", "kafka.shutdown_timeout", 2, "between 1s and 1h"},
+        invalid_case{"shutdown_huge", "[kafka]\nshutdown_timeout = \"2h\"\n", "kafka.shutdown_timeout", 2,
+                     "between 1s and 1h"},
         invalid_case{"interval_huge", "[sweep]\ninterval = \"32d\"\n", "sweep.interval", 2, "between 1s and 31d"},
         invalid_case{"interval_small", "[sweep]\ninterval = \"500ms\"\n", "sweep.interval", 2, "between 1s and 31d"},
         invalid_case{"idle_huge", "[admin]\nidle_timeout = \"2d\"\n", "admin.idle_timeout", 2, "between 1s and 1d"},
-        invalid_case{"override_without_selector", "[[retention.overrides]]\nid = 1\nname = \"x\"\n", "retention.overrides[0]", 1, "at least one"},
-        invalid_case{"override_bad_id", "[[retention.overrides]]\nid = 0\nname = \"x\"\ncountries = [\"KR\"]\n", "retention.overrides[0].id", 2, "between 1 and 65535"},
-        invalid_case{"override_unknown_key", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountry = [\"KR\"]\n", "retention.overrides[0].country", 4, "unknown key"},
-        invalid_case{"override_bad_country", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountries = [\"KOR\"]\n", "retention.overrides[0].countries", 4, "alpha-2"},
-        invalid_case{"override_duplicate_id", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid = 1\nname = \"b\"\ncountries = [\"DE\"]\n", "retention.overrides[1].id", 6, "duplicate"},
-        invalid_case{"override_country_twice", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid = 2\nname = \"b\"\ncountries = [\"kr\"]\n", "retention.overrides[1].countries", 8, "two overrides"},
-        invalid_case{"override_bad_rule", "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\nusage = { period = \"3 decades\", anchor = \"month_start\" }\n", "retention.overrides[0].usage.period", 5, "months"}),
+        invalid_case{"override_without_selector", "[[retention.overrides]]\nid = 1\nname = \"x\"\n",
+                     "retention.overrides[0]", 1, "at least one"},
+        invalid_case{"override_bad_id", "[[retention.overrides]]\nid = 0\nname = \"x\"\ncountries = [\"KR\"]\n",
+                     "retention.overrides[0].id", 2, "between 1 and 65535"},
+        invalid_case{"override_unknown_key", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountry = [\"KR\"]\n",
+                     "retention.overrides[0].country", 4, "unknown key"},
+        invalid_case{"override_bad_country", "[[retention.overrides]]\nid = 1\nname = \"x\"\ncountries = [\"KOR\"]\n",
+                     "retention.overrides[0].countries", 4, "alpha-2"},
+        invalid_case{"override_duplicate_id",
+                     "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid "
+                     "= 1\nname = \"b\"\ncountries = [\"DE\"]\n",
+                     "retention.overrides[1].id", 6, "duplicate"},
+        invalid_case{"override_country_twice",
+                     "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\n[[retention.overrides]]\nid "
+                     "= 2\nname = \"b\"\ncountries = [\"kr\"]\n",
+                     "retention.overrides[1].countries", 8, "two overrides"},
+        invalid_case{"override_bad_rule",
+                     "[[retention.overrides]]\nid = 1\nname = \"a\"\ncountries = [\"KR\"]\nusage = { period = \"3 "
+                     "decades\", anchor = \"month_start\" }\n",
+                     "retention.overrides[0].usage.period", 5, "months"}),
     [](const auto& p) { return std::string(p.param.name); });
 
 // Every bound holds exactly at its edge.
 TEST(config, bounds_are_inclusive_at_their_edges) {
-  const auto c = ok("[retention.metadata]\nperiod = \"1000 years\"\n[events]\nfuture_skew = \"366d\"\n"
-                    "[kafka]\nbatch_linger = \"1m\"\nshutdown_timeout = \"1h\"\n[sweep]\ninterval = \"31d\"\n"
-                    "[admin]\nidle_timeout = \"1d\"\n");
+  const auto c =
+      ok("[retention.metadata]\nperiod = \"1000 years\"\n[events]\nfuture_skew = \"366d\"\n"
+         "[kafka]\nbatch_linger = \"1m\"\nshutdown_timeout = \"1h\"\n[sweep]\ninterval = \"31d\"\n"
+         "[admin]\nidle_timeout = \"1d\"\n");
   EXPECT_EQ(c.retention.defaults().metadata.period_months, 12000);
   EXPECT_EQ(c.events.future_skew, std::chrono::days(366));
   // The longest period from the last supported month stays a valid month.

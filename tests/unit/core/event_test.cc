@@ -51,9 +51,11 @@ TEST(event_parser, unknown_fields_are_identifiers_fail_closed) {
       R"({"msisdn":"+385911111111","type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z",)"
       R"("channel":"voice","ip":"203.0.113.9","future_field":{"nested":["x",1,null,true]},"sender":"Acme"})";
   ASSERT_EQ(parser.parse(msg, now, &e), std::nullopt);
-  EXPECT_EQ(e.metadata, R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"voice"})");
-  EXPECT_EQ(e.identifiers,
-            R"({"msisdn":"+385911111111","ip":"203.0.113.9","future_field":{"nested":["x",1,null,true]},"sender":"Acme"})");
+  EXPECT_EQ(e.metadata,
+            R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"voice"})");
+  EXPECT_EQ(
+      e.identifiers,
+      R"({"msisdn":"+385911111111","ip":"203.0.113.9","future_field":{"nested":["x",1,null,true]},"sender":"Acme"})");
   EXPECT_EQ(e.identifier_strings.size(), 3u);
 }
 
@@ -78,15 +80,20 @@ TEST(event_parser, a_field_removed_from_the_allow_list_becomes_an_identifier) {
       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms",)"
       R"("status":"delivered","campaign":{"n":1},"to":"+1"})";
   ASSERT_EQ(parser.parse(msg, now, &e), std::nullopt);
-  EXPECT_EQ(e.metadata, R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms","campaign":{"n":1}})");
+  EXPECT_EQ(
+      e.metadata,
+      R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms","campaign":{"n":1}})");
   EXPECT_EQ(e.identifiers, R"({"status":"delivered","to":"+1"})");
 }
 
 TEST(event_parser, a_cdr_without_identifiers_has_none) {
   event_parser parser;
   parsed_event e;
-  ASSERT_EQ(parser.parse(R"(  {"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms"}
-)", now, &e), std::nullopt);
+  ASSERT_EQ(
+      parser.parse(R"(  {"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms"}
+)",
+                   now, &e),
+      std::nullopt);
   EXPECT_TRUE(e.identifiers.empty());
   EXPECT_TRUE(e.identifier_strings.empty());
 }
@@ -108,7 +115,10 @@ TEST(event_parser, reuse_across_events_leaves_nothing_behind) {
   event_parser parser;
   parsed_event e;
   ASSERT_EQ(parser.parse(example_cdr, now, &e), std::nullopt);
-  ASSERT_EQ(parser.parse(R"({"type":"cdr","id":"b","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms"})", now, &e), std::nullopt);
+  ASSERT_EQ(
+      parser.parse(R"({"type":"cdr","id":"b","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"sms"})",
+                   now, &e),
+      std::nullopt);
   EXPECT_EQ(e.id, "b");
   EXPECT_TRUE(e.country.empty());
   EXPECT_TRUE(e.identifiers.empty());
@@ -171,26 +181,57 @@ std::vector<malformed_case> malformed_cases() {
       {"type_upper_case", R"({"type":"CDR","id":"a",)" + ok_tail + "}", reject_reason::unknown_type},
       {"id_missing", R"({"type":"cdr",)" + ok_tail + "}", reject_reason::missing_id},
       {"id_empty", R"({"type":"cdr","id":"",)" + ok_tail + "}", reject_reason::invalid_id},
-      {"id_too_long", R"({"type":"cdr","id":")" + std::string(129, 'a') + "\"," + ok_tail + "}", reject_reason::invalid_id},
+      {"id_too_long", R"({"type":"cdr","id":")" + std::string(129, 'a') + "\"," + ok_tail + "}",
+       reject_reason::invalid_id},
       {"id_number", R"({"type":"cdr","id":12,)" + ok_tail + "}", reject_reason::invalid_id},
       {"id_control_char", R"({"type":"cdr","id":"a\u0001",)" + ok_tail + "}", reject_reason::invalid_id},
       {"id_non_ascii", R"({"type":"cdr","id":"é",)" + ok_tail + "}", reject_reason::invalid_id},
-      {"customer_missing", R"({"type":"cdr","id":"a","occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})", reject_reason::missing_customer_id},
-      {"customer_too_long", R"({"type":"cdr","id":"a","customer_id":")" + std::string(65, 'c') + R"(","occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})", reject_reason::invalid_customer_id},
-      {"customer_null", R"({"type":"cdr","id":"a","customer_id":null,"occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})", reject_reason::invalid_customer_id},
-      {"occurred_at_missing", R"({"type":"cdr","id":"a","customer_id":"c","channel":"sms"})", reject_reason::missing_occurred_at},
-      {"occurred_at_no_offset", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53","channel":"sms"})", reject_reason::invalid_occurred_at},
-      {"occurred_at_space", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14 09:26:53Z","channel":"sms"})", reject_reason::invalid_occurred_at},
-      {"occurred_at_30_feb", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-02-30T00:00:00Z","channel":"sms"})", reject_reason::invalid_occurred_at},
-      {"occurred_at_epoch_number", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":1741948013,"channel":"sms"})", reject_reason::invalid_occurred_at},
-      {"occurred_at_offset_24h", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53+24:00","channel":"sms"})", reject_reason::invalid_occurred_at},
-      {"occurred_at_future", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-16T00:00:01Z","channel":"sms"})", reject_reason::future_occurred_at},
-      {"occurred_at_year_minus_1", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"0000-01-01T00:00:00+00:01","channel":"sms"})", reject_reason::occurred_at_out_of_range},
-      {"occurred_at_year_0", R"({"type":"usage","id":"a","customer_id":"c","occurred_at":"0000-12-31T23:59:59Z","event":"login"})", reject_reason::occurred_at_out_of_range},
-      {"channel_missing", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z"})", reject_reason::missing_channel},
-      {"channel_upper_case", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":"SMS"})", reject_reason::invalid_channel},
-      {"channel_empty", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":""})", reject_reason::invalid_channel},
-      {"channel_array", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":["sms"]})", reject_reason::invalid_channel},
+      {"customer_missing", R"({"type":"cdr","id":"a","occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})",
+       reject_reason::missing_customer_id},
+      {"customer_too_long",
+       R"({"type":"cdr","id":"a","customer_id":")" + std::string(65, 'c') +
+           R"(","occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})",
+       reject_reason::invalid_customer_id},
+      {"customer_null",
+       R"({"type":"cdr","id":"a","customer_id":null,"occurred_at":"2025-03-14T09:26:53Z","channel":"sms"})",
+       reject_reason::invalid_customer_id},
+      {"occurred_at_missing", R"({"type":"cdr","id":"a","customer_id":"c","channel":"sms"})",
+       reject_reason::missing_occurred_at},
+      {"occurred_at_no_offset",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53","channel":"sms"})",
+       reject_reason::invalid_occurred_at},
+      {"occurred_at_space",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14 09:26:53Z","channel":"sms"})",
+       reject_reason::invalid_occurred_at},
+      {"occurred_at_30_feb",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-02-30T00:00:00Z","channel":"sms"})",
+       reject_reason::invalid_occurred_at},
+      {"occurred_at_epoch_number",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":1741948013,"channel":"sms"})",
+       reject_reason::invalid_occurred_at},
+      {"occurred_at_offset_24h",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53+24:00","channel":"sms"})",
+       reject_reason::invalid_occurred_at},
+      {"occurred_at_future",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-16T00:00:01Z","channel":"sms"})",
+       reject_reason::future_occurred_at},
+      {"occurred_at_year_minus_1",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"0000-01-01T00:00:00+00:01","channel":"sms"})",
+       reject_reason::occurred_at_out_of_range},
+      {"occurred_at_year_0",
+       R"({"type":"usage","id":"a","customer_id":"c","occurred_at":"0000-12-31T23:59:59Z","event":"login"})",
+       reject_reason::occurred_at_out_of_range},
+      {"channel_missing", R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z"})",
+       reject_reason::missing_channel},
+      {"channel_upper_case",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":"SMS"})",
+       reject_reason::invalid_channel},
+      {"channel_empty",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":""})",
+       reject_reason::invalid_channel},
+      {"channel_array",
+       R"({"type":"cdr","id":"a","customer_id":"c","occurred_at":"2025-03-14T09:26:53Z","channel":["sms"]})",
+       reject_reason::invalid_channel},
       {"direction_number", cdr_with(R"(,"direction":1)"), reject_reason::invalid_direction},
       {"status_too_long", cdr_with(R"(,"status":")" + std::string(65, 's') + "\""), reject_reason::invalid_status},
       {"duration_negative", cdr_with(R"(,"duration_ms":-1)"), reject_reason::invalid_duration_ms},
@@ -201,10 +242,13 @@ std::vector<malformed_case> malformed_cases() {
       {"route_number_value", cdr_with(R"(,"route":{"country":1})"), reject_reason::invalid_route},
       {"price_number_amount", cdr_with(R"(,"price":{"amount":0.0075,"currency":"EUR"})"), reject_reason::invalid_price},
       {"price_no_currency", cdr_with(R"(,"price":{"amount":"0.0075"})"), reject_reason::invalid_price},
-      {"price_lower_case_currency", cdr_with(R"(,"price":{"amount":"0.0075","currency":"eur"})"), reject_reason::invalid_price},
-      {"price_hides_an_identifier", cdr_with(R"(,"price":{"amount":"1","currency":"EUR","payer":"+385911"})"), reject_reason::invalid_price},
+      {"price_lower_case_currency", cdr_with(R"(,"price":{"amount":"0.0075","currency":"eur"})"),
+       reject_reason::invalid_price},
+      {"price_hides_an_identifier", cdr_with(R"(,"price":{"amount":"1","currency":"EUR","payer":"+385911"})"),
+       reject_reason::invalid_price},
       {"price_bad_decimal", cdr_with(R"(,"price":{"amount":"1.","currency":"EUR"})"), reject_reason::invalid_price},
-      {"usage_missing_customer", R"({"type":"usage","id":"u","occurred_at":"2025-03-14T09:26:53Z"})", reject_reason::missing_customer_id},
+      {"usage_missing_customer", R"({"type":"usage","id":"u","occurred_at":"2025-03-14T09:26:53Z"})",
+       reject_reason::missing_customer_id},
   };
 }
 

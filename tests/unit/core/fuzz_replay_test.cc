@@ -33,9 +33,7 @@ std::size_t replay(const std::string& target, harness run) {
 }
 
 TEST(fuzz_replay, event_corpus_and_regressions) { EXPECT_GT(replay("event", fuzz::event), 5u); }
-TEST(fuzz_replay, admin_request_corpus_and_regressions) {
-  EXPECT_GT(replay("admin_request", fuzz::admin_request), 5u);
-}
+TEST(fuzz_replay, admin_request_corpus_and_regressions) { EXPECT_GT(replay("admin_request", fuzz::admin_request), 5u); }
 TEST(fuzz_replay, config_corpus_and_regressions) { EXPECT_GT(replay("config", fuzz::config), 5u); }
 
 }  // namespace

@@ -3,12 +3,37 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "cdr/crypto/crypto.h"
 #include "fixture.h"
 
 namespace cdr::test {
 namespace {
+
+// Lines re-chained with plain SHA-256 (as builds before the keyed chain
+// did, or as anyone holding only the data directory could); the file's text
+// and the last hash.
+std::pair<std::string, std::string> rechain_with_sha256(std::vector<nlohmann::json> lines) {
+  std::string prev(64, '0');
+  std::string text;
+  for (auto& l : lines) {
+    l["prev"] = prev;
+    auto bare = l;
+    bare.erase("hash");
+    l["hash"] = crypto::sha256_hex(bare.dump());
+    prev = l["hash"];
+    text += l.dump() + "\n";
+  }
+  return {text, prev};
+}
+
+std::vector<nlohmann::json> lines_of(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
+  return out;
+}
 
 class audit_chain : public service_fixture {
  protected:
@@ -69,20 +94,7 @@ TEST_F(audit_chain, a_copy_of_the_data_directory_alone_cannot_forge_the_chain) {
   const auto at = text.find("\"customer\":\"a\"");
   ASSERT_NE(at, std::string::npos);
   text.replace(at, 14, "\"customer\":\"z\"");
-  std::vector<nlohmann::json> lines;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
-  std::string prev(64, '0');
-  std::string forged;
-  for (auto& l : lines) {
-    l["prev"] = prev;
-    auto bare = l;
-    bare.erase("hash");
-    l["hash"] = crypto::sha256_hex(bare.dump());
-    prev = l["hash"];
-    forged += l.dump() + "\n";
-  }
-  std::ofstream(retention_->audit().path(), std::ios::trunc) << forged;
+  std::ofstream(retention_->audit().path(), std::ios::trunc) << rechain_with_sha256(lines_of(text)).first;
   const auto v = retention_->audit().verify();
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.line, 1u);
@@ -97,21 +109,7 @@ TEST_F(audit_chain, a_legacy_trail_is_re_keyed_once_and_only_when_allowed) {
   add_hold("b");
   close();
   // Re-chain the trail with plain SHA-256 and point the head at it.
-  std::vector<nlohmann::json> lines;
-  {
-    std::ifstream in(dir_ / "data/audit.jsonl");
-    for (std::string l; std::getline(in, l);) lines.push_back(nlohmann::json::parse(l));
-  }
-  std::string prev(64, '0');
-  std::string legacy;
-  for (auto& l : lines) {
-    l["prev"] = prev;
-    auto bare = l;
-    bare.erase("hash");
-    l["hash"] = crypto::sha256_hex(bare.dump());
-    prev = l["hash"];
-    legacy += l.dump() + "\n";
-  }
+  const auto [legacy, prev] = rechain_with_sha256(lines_of(read_file(dir_ / "data/audit.jsonl")));
   std::ofstream(dir_ / "data/audit.jsonl", std::ios::trunc) << legacy;
   put_raw_saved_state(dir_ / "data", "audit_head", R"({"hash":")" + prev + R"(","seq":2})");
   open();  // migration allowed (the fixture's keying)

@@ -74,10 +74,9 @@ class service_fixture : public ::testing::Test {
     vault_ = std::make_unique<service::vault>(*keystore_);
     auto sink = std::make_unique<recording_sink>();
     sink_ = sink.get();
-    retention_ = std::make_unique<service::retention>(config_, time_, *store_, *state_, probe_,
-                                                      std::string(subject_secret), *vault_,
-                                                      service::audit_keying{keystore_->derive("audit chain"), true},
-                                                      std::move(sink));
+    retention_ = std::make_unique<service::retention>(
+        config_, time_, *store_, *state_, probe_, std::string(subject_secret), *vault_,
+        service::audit_keying{keystore_->derive("audit chain"), true}, std::move(sink));
   }
   // Drops everything, as a crash would leave the directory (every change
   // the store applied was synced).

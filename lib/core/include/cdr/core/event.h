@@ -51,11 +51,11 @@ std::optional<reject_reason> reject_reason_from_name(std::string_view text);
 // The contract's metadata allow-list for CDRs; every other field is an
 // end-user identifier (fail closed).
 inline constexpr std::array<std::string_view, 11> contract_metadata_fields{
-    "type", "id", "customer_id", "occurred_at", "channel", "direction",
-    "status", "duration_ms", "parts", "route", "price"};
+    "type",   "id",          "customer_id", "occurred_at", "channel", "direction",
+    "status", "duration_ms", "parts",       "route",       "price"};
 // Fields that can never leave the allow-list (the record is unusable without).
-inline constexpr std::array<std::string_view, 5> required_metadata_fields{
-    "type", "id", "customer_id", "occurred_at", "channel"};
+inline constexpr std::array<std::string_view, 5> required_metadata_fields{"type", "id", "customer_id", "occurred_at",
+                                                                          "channel"};
 
 struct event_rules {
   // Messages larger than this are rejected as too_large.
@@ -64,8 +64,7 @@ struct event_rules {
   microseconds future_skew = std::chrono::hours(24);
   // The CDR metadata allow-list. The required fields are always included;
   // fields beyond the contract's are accepted with any JSON value.
-  std::vector<std::string> metadata_fields{contract_metadata_fields.begin(),
-                                           contract_metadata_fields.end()};
+  std::vector<std::string> metadata_fields{contract_metadata_fields.begin(), contract_metadata_fields.end()};
 };
 
 // One parsed event. string_views point into the parser's buffers and stay

@@ -25,9 +25,7 @@ bool in_supported_calendar(instant t);
 class month {
  public:
   // Year 0..9999, month_of_year 1..12 (caller guarantees the ranges).
-  static constexpr month of(int year, int month_of_year) {
-    return month(year * 12 + (month_of_year - 1));
-  }
+  static constexpr month of(int year, int month_of_year) { return month(year * 12 + (month_of_year - 1)); }
   // The UTC month that contains t.
   static month containing(instant t);
   // "YYYY-MM"; nullopt when malformed or out of range.
