@@ -87,7 +87,7 @@ class sampler {
 void fill(const daemon_config& config, const std::string& keystore_path, const std::string& master, std::uint64_t n) {
   store::store s(config.storage);
   crypto::keystore keys(keystore_path, master, true);
-  service::vault vault(keys);
+  service::vault vault(keys, config.storage.max_seals_per_key);
   store::write_batch b(s);
   std::string sealed;
   std::vector<std::string> hashes;

@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   auto& config = std::get<daemon_config>(parsed);
   store::store s(config.storage);
   crypto::keystore keystore((dir / "keystore.json").string(), crypto::random_bytes(32), true);
-  service::vault keys(keystore);
+  service::vault keys(keystore, config.storage.max_seals_per_key);
   prometheus::Registry registry;
   metrics::retention_probe probe(registry);
   // Deadlines on a simulated wall clock; durations on the real one.

@@ -119,7 +119,7 @@ struct daemon::impl {
                        bad.size());
     }
     bind_keystore(*store, *state, *keystore, options.new_keystore);
-    vault = std::make_unique<service::vault>(*keystore);
+    vault = std::make_unique<service::vault>(*keystore, config.storage.max_seals_per_key);
     metrics->collect_store([this] { return store_figures(); });
   }
 
@@ -144,6 +144,8 @@ struct daemon::impl {
                                                      *vault, audit_keying{keystore->derive("audit chain"), !keyed},
                                                      kafka_event_sink(config, bootstrap()));
     if (!keyed) keystore->add_marker(audit_keyed_marker);
+    // A simulated clock starts where the test says: a deliberate move.
+    if (fake != nullptr) retention->clock_moved_deliberately();
     metrics->collect_retention([this] { return retention->figures(); });
     retention->start();
   }
@@ -159,7 +161,7 @@ struct daemon::impl {
             io.stop();
           });
         },
-        [this] { return retention->holds(); });
+        [this] { return retention->holds(); }, [this] { return retention->decision_now(); });
     ingest->start();
     spdlog::info("consuming {} and {} as group {}", config.kafka.topic_cdr, config.kafka.topic_usage,
                  config.kafka.group_id);
@@ -189,6 +191,7 @@ struct daemon::impl {
     if (!next) return;
     logging::set_level(next->log.level);
     retention->set_schedule(next->sweep.interval, next->sweep.jitter);
+    retention->set_max_clock_jump(next->sweep.max_clock_jump);
     admin->set_groups(groups_of(next->admin));
   }
 

@@ -79,7 +79,24 @@ TEST_F(crypto_shredding, identifiers_round_trip_and_never_reach_disk_in_plain_te
   EXPECT_EQ(read_file(dir_ / "log").find(test_master_key), std::string::npos) << "nor logged";
 }
 
-TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
+// The names of every generation of a partition's key in a key store's keys.
+std::map<std::string, std::string> generations_of(const std::map<std::string, std::string>& keys,
+                                                  const std::string& base) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, wrapped] : keys) {
+    if (name == base || name.starts_with(base + "#")) out[name] = wrapped;
+  }
+  return out;
+}
+
+class crypto_shredding_generations : public crypto_shredding, public ::testing::WithParamInterface<int> {};
+
+// Run with one key per month (the default limit) and with a limit of 3
+// seals, so each month of ten records has four generations of its key.
+TEST_P(crypto_shredding_generations, a_strip_destroys_the_key_and_every_copy_forgets) {
+  const int max_seals = GetParam();
+  const std::size_t generations = max_seals == 3 ? 4 : 1;
+  if (max_seals > 0) extra_args_ = {"--set", "storage.max_seals_per_key=" + std::to_string(max_seals)};
   // December 2024 is stripped on 2026-01-01; June 2025 on 2026-07-01.
   auto d = start("2025-12-20T00:00:00Z");
   const year_month due = 2024y / December;
@@ -94,8 +111,12 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
   call("checkpoint", {{"to", "before-strip"}});
   const auto keys_before = read_file(dir_ / "keys/keystore.json");
   const auto wrapped_before = wrapped_keys(keys_before);
-  ASSERT_EQ(wrapped_before.count("p/cdr/2024-12/0"), 1u);
-  ASSERT_EQ(wrapped_before.count("p/cdr/2025-06/0"), 1u);
+  const auto december_before = generations_of(wrapped_before, "p/cdr/2024-12/0");
+  ASSERT_EQ(december_before.size(), generations);
+  ASSERT_EQ(generations_of(wrapped_before, "p/cdr/2025-06/0").size(), generations);
+  for (const auto& s : old_ones) {
+    EXPECT_EQ(call("record get", {{"id", s.id}})["identifiers"]["from"], s.phone) << "every generation opens";
+  }
 
   call("debug advance-clock", {{"duration", "13d"}});  // 2026-01-02
   const auto report = call("sweep");
@@ -105,9 +126,12 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
   // The key store file no longer holds the destroyed key's bytes; the
   // other key is kept as it was.
   const auto keys_after = read_file(dir_ / "keys/keystore.json");
-  EXPECT_EQ(keys_after.find(wrapped_before.at("p/cdr/2024-12/0")), std::string::npos);
-  EXPECT_EQ(wrapped_keys(keys_after).count("p/cdr/2024-12/0"), 0u);
-  EXPECT_EQ(wrapped_keys(keys_after).at("p/cdr/2025-06/0"), wrapped_before.at("p/cdr/2025-06/0"));
+  for (const auto& [name, wrapped] : december_before) {
+    EXPECT_EQ(keys_after.find(wrapped), std::string::npos) << name << ": every generation is destroyed";
+  }
+  EXPECT_TRUE(generations_of(wrapped_keys(keys_after), "p/cdr/2024-12/0").empty());
+  EXPECT_EQ(generations_of(wrapped_keys(keys_after), "p/cdr/2025-06/0"),
+            generations_of(wrapped_before, "p/cdr/2025-06/0"));
   const auto v = call("verify");
   EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
   EXPECT_EQ(v["partitions"][0]["key"], "destroyed");
@@ -146,6 +170,11 @@ TEST_F(crypto_shredding, a_strip_destroys_the_key_and_every_copy_forgets) {
             1);
   EXPECT_EQ(second.stop(SIGTERM), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(limits, crypto_shredding_generations, ::testing::Values(0, 3),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return p.param == 0 ? "one_key" : "four_generations";
+                         });
 
 // A legal hold naming some records of a month being stripped: their
 // identifiers are re-sealed under the month's held key, which outlives the

@@ -28,8 +28,8 @@ inline std::string ym_text(year_month ym) {
 }
 inline std::string at(year_month ym, int day, int hour) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%sT%02d:00:00Z", (ym_text(ym) + "-" + (day < 10 ? "0" : "") + std::to_string(day)).c_str(),
-                hour);
+  std::snprintf(buf, sizeof buf, "%sT%02d:00:00Z",
+                (ym_text(ym) + "-" + (day < 10 ? "0" : "") + std::to_string(day)).c_str(), hour);
   return buf;
 }
 inline unsigned days_in(year_month ym) {
@@ -45,7 +45,9 @@ struct sent {
   std::string phone;  // the identifier planted in it (CDRs)
 
   year_month strip_at() const { return month + months{13}; }
-  year_month drop_at() const { return usage ? month + months{36} : year{static_cast<int>(month.year()) + 10} / January; }
+  year_month drop_at() const {
+    return usage ? month + months{36} : year{static_cast<int>(month.year()) + 10} / January;
+  }
   // At the first instant of month `now`.
   bool present(year_month now) const { return now < drop_at(); }
   bool identifiers(year_month now) const { return !usage && present(now) && now < strip_at(); }
@@ -62,15 +64,17 @@ class retention_fixture : public ::testing::Test {
   }
 
   std::vector<std::string> args(const std::string& clock) const {
-    return {"--fake-clock", clock,
-            "--set", "kafka.brokers=" + kafka_.bootstrap(),
-            "--set", "kafka.batch_linger=20ms",
-            "--set", "kafka.properties.\"session.timeout.ms\"=6000",
-            "--set", "kafka.properties.\"heartbeat.interval.ms\"=500",
-            "--set", "storage.compression=none"};
+    std::vector<std::string> a{"--fake-clock", clock,
+                               "--set",        "kafka.brokers=" + kafka_.bootstrap(),
+                               "--set",        "kafka.batch_linger=20ms",
+                               "--set",        "kafka.properties.\"session.timeout.ms\"=6000",
+                               "--set",        "kafka.properties.\"heartbeat.interval.ms\"=500",
+                               "--set",        "storage.compression=none"};
+    a.insert(a.end(), extra_args_.begin(), extra_args_.end());
+    return a;
   }
-  std::unique_ptr<daemon_process> start(const std::string& clock) {
-    auto d = std::make_unique<daemon_process>(write_test_config(dir_), args(clock), dir_ / "log");
+  std::unique_ptr<daemon_process> start(const std::string& clock, const std::vector<std::string>& env = {}) {
+    auto d = std::make_unique<daemon_process>(write_test_config(dir_), args(clock), dir_ / "log", env);
     EXPECT_TRUE(d->wait_ready(sock())) << d->log();
     return d;
   }
@@ -148,6 +152,7 @@ class retention_fixture : public ::testing::Test {
     return n;
   }
 
+  std::vector<std::string> extra_args_;  // appended to every start's arguments
   temp_dir dir_;
   mock_kafka kafka_;
   std::vector<sent> sent_;

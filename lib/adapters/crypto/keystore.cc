@@ -59,6 +59,7 @@ struct keystore::entry {
   std::string name;
   data_key key;
   std::string wrapped;  // as written: unchanged until a rewrap
+  std::uint64_t reserved = 0;
 };
 
 std::string load_master_key(const std::string& path) {
@@ -117,6 +118,16 @@ keystore::keystore(std::string path, std::string master_key, bool create)
     cleanse(*pair);
     keys_.push_back(std::move(e));
   }
+  if (j.contains("reserved")) {
+    const auto& r = j["reserved"];
+    if (!r.is_object()) throw bad("reserved is not an object");
+    for (const auto& [name, n] : r.items()) {
+      if (!n.is_number_unsigned()) throw bad("the reservation of " + name + " is not a count");
+      const auto e = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k->name == name; });
+      if (e == keys_.end()) throw bad("a reservation names the unknown key " + name);
+      (*e)->reserved = n.get<std::uint64_t>();
+    }
+  }
   for (const auto& name : j.value("destroyed", nlohmann::json::array())) {
     if (name.is_string()) destroyed_.push_back(name.get<std::string>());
   }
@@ -148,7 +159,9 @@ keystore::~keystore() { cleanse(kek_); }
 void keystore::write_locked() {
   aead wrap(kek_);
   nlohmann::json keys = nlohmann::json::object();
+  nlohmann::json reserved = nlohmann::json::object();
   for (const auto& e : keys_) {
+    if (e->reserved > 0) reserved[e->name] = e->reserved;
     if (e->wrapped.empty()) {
       std::string pair = e->key.cipher + e->key.index;
       e->wrapped = wrap.seal(pair, id_ + "/" + e->name);
@@ -156,10 +169,14 @@ void keystore::write_locked() {
     }
     keys[e->name] = to_hex(e->wrapped);
   }
-  const nlohmann::json j{
-      {"format", file_format}, {"id", to_hex(id_)},       {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
-      {"keys", keys},          {"destroyed", destroyed_}, {"destroyed_total", destroyed_total_},
-      {"markers", markers_}};
+  const nlohmann::json j{{"format", file_format},
+                         {"id", to_hex(id_)},
+                         {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
+                         {"keys", keys},
+                         {"reserved", reserved},
+                         {"destroyed", destroyed_},
+                         {"destroyed_total", destroyed_total_},
+                         {"markers", markers_}};
   const std::filesystem::path target(path_);
   const auto tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -258,6 +275,31 @@ std::vector<std::string> keystore::destroy(const std::vector<std::string>& names
     throw;
   }
   return done;  // the removed entries' memory is cleansed as they go
+}
+
+std::uint64_t keystore::reserve(std::string_view name, std::uint64_t want, std::uint64_t limit) {
+  std::lock_guard lock(mutex_);
+  const auto e = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k->name == name; });
+  if (e == keys_.end()) throw keystore_error("cannot reserve seals under " + std::string(name) + ": no such key");
+  auto& key = **e;
+  const auto granted = key.reserved >= limit ? 0 : std::min(want, limit - key.reserved);
+  if (granted == 0) return 0;
+  key.reserved += granted;
+  try {
+    write_locked();
+  } catch (...) {
+    key.reserved -= granted;
+    throw;
+  }
+  return granted;
+}
+
+std::uint64_t keystore::reserved(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : keys_) {
+    if (e->name == name) return e->reserved;
+  }
+  return 0;
 }
 
 std::vector<std::string> keystore::names() const {

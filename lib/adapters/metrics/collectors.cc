@@ -64,6 +64,14 @@ families of(const retention_snapshot& r) {
       counter_family("cdr_retention_decrypt_failures_total",
                      "Identifier values that did not decrypt (tampered or corrupt), since start.",
                      static_cast<double>(r.decrypt_failures)),
+      gauge_family("cdr_retention_clock_jump_seconds",
+                   "How far the wall clock moved beyond the monotonic clock since the last sweep, the start or a "
+                   "confirmation (negative: backwards).",
+                   r.clock_jump_seconds),
+      gauge_family("cdr_retention_clock_jump_suspected",
+                   "1 while destructive sweeps wait for `cdr-retentionctl clock confirm` after a forward jump "
+                   "beyond sweep.max_clock_jump, else 0.",
+                   r.sweeps_paused_clock ? 1 : 0),
       labelled_gauge_family("cdr_retention_saved_state_unreadable",
                             "Saved-state entries (holds, journals, outbox events, erasures, pending audit "
                             "entries) that do not decode, by kind; sweeps and erasures are refused while any is.",

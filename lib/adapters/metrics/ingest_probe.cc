@@ -18,27 +18,41 @@ ingest_probe::ingest_probe(prometheus::Registry& r)
                   .Name("cdr_retention_ingest_pauses_total")
                   .Help("Times consumption paused, by reason (write_stall, no_space, dead_letter, rebalance).")
                   .Register(r)),
-      batch_seconds_(prometheus::BuildHistogram()
-                         .Name("cdr_retention_ingest_batch_write_seconds")
-                         .Help("Time to make one consumed batch durable (dead-letter acks and the RocksDB write).")
-                         .Register(r)),
-      batch_histogram_(&batch_seconds_.Add(
-          {}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
+      batch_seconds_(
+          prometheus::BuildHistogram()
+              .Name("cdr_retention_ingest_batch_write_seconds")
+              .Help("Time to write one consumed batch (dead-letter acks and the RocksDB write, WAL not synced yet).")
+              .Register(r)),
+      batch_histogram_(
+          &batch_seconds_.Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                          0.05, 0.1, 0.25, 0.5, 1, 2.5})),
       batches_(prometheus::BuildCounter()
                    .Name("cdr_retention_ingest_records_written_total")
                    .Help("Records written to the store by ingest.")
                    .Register(r)
-                   .Add({})) {}
+                   .Add({})),
+      sync_seconds_(prometheus::BuildHistogram()
+                        .Name("cdr_retention_ingest_wal_sync_seconds")
+                        .Help("Time to make a group of written batches durable (a WAL sync) before their offsets "
+                              "are committed to Kafka.")
+                        .Register(r)),
+      sync_histogram_(&sync_seconds_.Add(
+          {}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})) {
+}
 
 void ingest_probe::events(std::string_view topic, ingest_outcome outcome, std::uint64_t n) {
-  events_.Add({{"topic", std::string(topic)}, {"outcome", std::string(name(outcome))}}).Increment(static_cast<double>(n));
+  events_.Add({{"topic", std::string(topic)}, {"outcome", std::string(name(outcome))}})
+      .Increment(static_cast<double>(n));
 }
 
 void ingest_probe::rejected(std::string_view topic, reject_reason reason, std::uint64_t n) {
-  rejected_.Add({{"topic", std::string(topic)}, {"reason", std::string(name(reason))}}).Increment(static_cast<double>(n));
+  rejected_.Add({{"topic", std::string(topic)}, {"reason", std::string(name(reason))}})
+      .Increment(static_cast<double>(n));
 }
 
 void ingest_probe::paused(std::string_view reason) { pauses_.Add({{"reason", std::string(reason)}}).Increment(); }
+
+void ingest_probe::wal_synced(double seconds, std::uint64_t) { sync_histogram_->Observe(seconds); }
 
 void ingest_probe::batch_written(double seconds, std::uint64_t records) {
   batch_histogram_->Observe(seconds);

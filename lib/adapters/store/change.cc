@@ -17,6 +17,20 @@ void change::put(family f, std::string_view key, std::string_view value) {
   impl_->batch.Put(impl_->s->h(f), key, value);
 }
 void change::remove(family f, std::string_view key) { impl_->batch.Delete(impl_->s->h(f), key); }
+bool change::hold_id(record_kind kind, std::string_view id) {
+  const auto key = id_index_key(kind, id);
+  std::string v;
+  const auto s = impl_->s->db->Get(rocksdb::ReadOptions(), impl_->s->cf[cf_ids], key, &v);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) raise(s, "cannot read the id index");
+  if (v.size() != id_entry_size) return false;  // marked already, or damaged (counted where it is read)
+  v.push_back(held_id_marker);
+  impl_->batch.Put(impl_->s->cf[cf_ids], key, v);
+  return true;
+}
+void change::remove_id(record_kind kind, std::string_view id) {
+  impl_->batch.Delete(impl_->s->cf[cf_ids], id_index_key(kind, id));
+}
 void change::remove_range(family f, const key_range& r) {
   if (f != family::held && r.begin.size() > partition_prefix_size) {
     // It would take a memtable insert hint (see insert_hint.h).

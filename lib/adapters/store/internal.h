@@ -69,6 +69,12 @@ partition_state state_of_bits(std::uint8_t b);
 // Turns RocksDB's per-thread perf context off on the calling thread (once).
 void without_perf_context();
 
+// An id index entry: partition prefix + digest (be64), then this marker
+// when the record is held (change::hold_id): a held entry outlives a
+// dropped partition.
+inline constexpr std::size_t id_entry_size = partition_prefix_size + 8;
+inline constexpr char held_id_marker = 'h';
+
 // Prefixes of dropped partitions, shared with the id index's compaction
 // filter: an id whose partition was dropped leaves the index with the next
 // compaction of its file, at no per-record cost to the sweep.
@@ -85,6 +91,7 @@ class dropped_set {
 // The options every column family and the database open with, and the
 // objects they point to (options.cc, where each setting says why).
 struct tuning {
+  std::unique_ptr<rocksdb::Env> env;  // set when the store's file system is not the default one
   rocksdb::DBOptions db;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   std::shared_ptr<rocksdb::Statistics> stats;
@@ -97,6 +104,7 @@ tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dr
 namespace cdr::store {
 
 struct store::impl {
+  std::unique_ptr<rocksdb::Env> env;  // outlives db (declared first)
   std::unique_ptr<rocksdb::DB> db;
   detail::handles cf{};
   std::shared_ptr<rocksdb::Statistics> stats;

@@ -11,6 +11,7 @@
 #include "cdr/store/insert_hint.h"
 #include "cdr/store/statistics.h"
 #include "internal.h"
+#include "sync_ledger.h"
 
 namespace cdr::store {
 namespace {
@@ -34,7 +35,8 @@ class dropped_ids_filter final : public rocksdb::CompactionFilter {
  public:
   explicit dropped_ids_filter(std::shared_ptr<detail::dropped_set> dropped) : dropped_(std::move(dropped)) {}
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
-    return value.size() >= partition_prefix_size &&
+    // A held record's entry (marked) outlives its partition.
+    return value.size() == detail::id_entry_size &&
            dropped_->contains(std::string_view(value.data(), partition_prefix_size));
   }
   const char* Name() const override { return "cdr.dropped_ids"; }
@@ -157,6 +159,10 @@ tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dr
   out.stats = rocksdb::CreateDBStatistics();
   out.stats->set_stats_level(statistics_level);
   out.db = database_options(out.stats);
+  if (auto fs = store_file_system(); fs != rocksdb::FileSystem::Default()) {
+    out.env = rocksdb::NewCompositeEnv(fs);
+    out.db.env = out.env.get();
+  }
   // Memory stays bounded: memtables are charged to the block cache (half of
   // it at most). Index and filter blocks get the cache's high-priority half
   // (the last argument), so data blocks cannot push them out.

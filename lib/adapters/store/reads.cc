@@ -13,8 +13,9 @@ namespace {
 
 std::optional<id_entry> decode_id_entry(std::string_view v) {
   const auto p = decode_partition(v);
-  if (!p || v.size() != partition_prefix_size + 8) return std::nullopt;
-  return id_entry{*p, read_be64(v.substr(partition_prefix_size))};
+  const bool held = v.size() == id_entry_size + 1 && v.back() == held_id_marker;
+  if (!p || (v.size() != id_entry_size && !held)) return std::nullopt;
+  return id_entry{*p, read_be64(v.substr(partition_prefix_size, 8)), held};
 }
 
 }  // namespace

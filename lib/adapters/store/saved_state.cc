@@ -17,6 +17,7 @@ constexpr std::string_view erased_prefix = "erased/";
 constexpr std::string_view audit_prefix = "audit/";
 constexpr std::string_view head_key = "audit_head";
 constexpr std::string_view keystore_key = "keystore_id";
+constexpr std::string_view clock_key = "clock_mark";
 
 std::string_view counter_key(counter_name n) {
   switch (n) {
@@ -47,7 +48,7 @@ state_kind kind_of_key(std::string_view key) {
   if (starts(key, audit_prefix)) return state_kind::pending_audit;
   if (key == head_key) return state_kind::audit_head;
   if (key == keystore_key) return state_kind::keystore_binding;
-  if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds)) {
+  if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds) || key == clock_key) {
     return state_kind::counter;
   }
   return state_kind::unknown;
@@ -216,6 +217,10 @@ result<std::uint64_t> saved_state::counter(counter_name n) {
 void saved_state::put_counter(change& c, counter_name n, std::uint64_t v) {
   c.put_entry(counter_key(n), encode_counter(v));
 }
+std::optional<result<std::uint64_t>> saved_state::clock_mark() {
+  return read_one<std::uint64_t>(std::string(clock_key), state_kind::counter, decode_counter);
+}
+void saved_state::put_clock_mark(change& c, std::uint64_t micros) { c.put_entry(clock_key, encode_counter(micros)); }
 
 // --- holds ---
 

@@ -79,6 +79,7 @@ using namespace detail;
 
 void store::impl::open(const storage_config& config) {
   auto t = make_tuning(config, dropped);
+  env = std::move(t.env);
   stats = t.stats;
   ids_filter = std::move(t.ids_filter);
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
@@ -196,6 +197,10 @@ store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
 }
 
 store::~store() = default;
+
+void store::sync_wal() {
+  if (const auto s = impl_->db->SyncWAL(); !s.ok()) raise(s, "cannot sync the WAL");
+}
 
 std::map<partition, partition_state> store::states() const {
   std::lock_guard lock(impl_->write_mutex);

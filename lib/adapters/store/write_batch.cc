@@ -13,6 +13,8 @@ using namespace detail;
 write_batch::write_batch(const store& s) : impl_(std::make_unique<impl>()) { impl_->cf = &s.impl_->cf; }
 write_batch::~write_batch() = default;
 
+std::size_t write_batch::bytes() const { return impl_->batch.GetDataSize(); }
+
 void write_batch::clear() {
   impl_->batch.Clear();
   impl_->counts.clear();
@@ -63,11 +65,12 @@ void write_batch::put_held(const partition& p, std::string_view id, std::string_
   ++records_;
 }
 
-void write_batch::put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest) {
+void write_batch::put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest, bool held) {
   auto& v = impl_->value;
   v.clear();
   append_partition_prefix(v, p);
   append_be64(v, digest);
+  if (held) v.push_back(held_id_marker);
   impl_->batch.Put(impl_->h(cf_ids), id_index_key(kind, id), v);
 }
 

@@ -69,6 +69,10 @@ constexpr arg_spec checkpoint_args[] = {
 constexpr arg_spec advance_clock_args[] = {
     {"duration", t::duration, true, true, "DURATION", "how far, e.g. 90s, 45m, 12h, 17d"},
 };
+constexpr arg_spec jump_clock_args[] = {
+    {"duration", t::duration, true, true, "DURATION", "how far, e.g. 2d"},
+    {"backward", t::flag, false, false, "", "jump back instead of forward"},
+};
 
 constexpr std::array<command_spec, command_count> command_table{{
     {command_id::status,
@@ -99,7 +103,14 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::checkpoint, "checkpoint", access::operator_,
      "a consistent copy of the store and audit trail under storage.checkpoint_dir", checkpoint_args},
     {command_id::debug_advance_clock, "debug advance-clock", access::operator_,
-     "move the simulated clock forward (only with --fake-clock)", advance_clock_args},
+     "move the simulated clock forward, deliberately (only with --fake-clock)", advance_clock_args},
+    {command_id::clock_confirm,
+     "clock confirm",
+     access::operator_,
+     "confirm the wall clock after a jump paused sweeps (audited)",
+     {}},
+    {command_id::debug_jump_clock, "debug jump-clock", access::operator_,
+     "make the simulated clock jump as a broken clock would (only with --fake-clock; tests)", jump_clock_args},
 }};
 
 // The table is in command_id order, so an id indexes it.

@@ -303,7 +303,6 @@ void check_listen(const reader& r, metrics_config* m) {
 void redact(toml::table& t) {
   if (auto* props = t.at_path("kafka.properties").as_table()) {
     for (auto& [k, v] : *props) {
-      if (!v.is_string()) v.as_string();  // properties are strings or scalars
       if (v.is_string() && is_secret_property(k.str())) *v.as_string() = std::string("<redacted>");
     }
   }
@@ -332,6 +331,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.sweep.interval = r.duration("sweep.interval", 1s, std::chrono::days(31));
   c.sweep.jitter = r.duration("sweep.jitter", 1ms, std::chrono::days(31));
   if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");
+  c.sweep.max_clock_jump = r.duration("sweep.max_clock_jump", std::chrono::minutes(1), std::chrono::days(366));
   c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
   c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
   c.kafka.batch_linger = r.duration("kafka.batch_linger", 1ms, 1min);
@@ -374,6 +374,9 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.storage.subject_key_file = r.non_empty("storage.subject_key_file");
   c.storage.keystore_path = r.non_empty("storage.keystore_path");
   c.storage.master_key_file = r.non_empty("storage.master_key_file");
+  c.storage.wal_sync_interval = r.duration("storage.wal_sync_interval", 1ms, 10s);
+  c.storage.wal_sync_bytes = r.ranged<std::uint64_t>("storage.wal_sync_bytes", 64 << 10, std::int64_t{1} << 30);
+  c.storage.max_seals_per_key = r.ranged<std::uint64_t>("storage.max_seals_per_key", 1, std::int64_t{1} << 32);
   if (!c.storage.path.empty() && !c.storage.keystore_path.empty() &&
       path_within(c.storage.keystore_path, c.storage.path)) {
     r.bad("storage.keystore_path",
@@ -492,8 +495,9 @@ bool is_secret_property(std::string_view name) {
 }
 
 bool is_reloadable_key(std::string_view key) {
-  static constexpr std::array<std::string_view, 5> reloadable{"log.level", "sweep.interval", "sweep.jitter",
-                                                              "admin.operator_group", "admin.viewer_group"};
+  static constexpr std::array<std::string_view, 6> reloadable{
+      "log.level",         "sweep.interval", "sweep.jitter", "sweep.max_clock_jump", "admin.operator_group",
+      "admin.viewer_group"};
   return std::find(reloadable.begin(), reloadable.end(), key) != reloadable.end();
 }
 

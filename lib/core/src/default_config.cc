@@ -30,10 +30,14 @@ block_cache_mb = 64
 subject_key_file = "/etc/cdr-retention/subject.key"
 keystore_path = "/var/lib/cdr-retention-keys/keystore.json"
 master_key_file = "/etc/cdr-retention/master.key"
+wal_sync_interval = "100ms"
+wal_sync_bytes = 8388608
+max_seals_per_key = 2147483648
 
 [sweep]
 interval = "1h"
 jitter = "5m"
+max_clock_jump = "1d"
 
 [admin]
 socket = "/run/cdr-retention/admin.sock"

@@ -1,5 +1,7 @@
 #include "cdr/core/key_layout.h"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 namespace cdr {
@@ -130,15 +132,24 @@ std::string held_key(held_tag tag, std::string_view key) {
   return out;
 }
 
-std::string key_name(key_scope scope, const partition& p) {
-  return fmt::format("{}/{}", static_cast<char>(scope), p.to_string());
+std::string key_name(key_scope scope, const partition& p, std::uint32_t generation) {
+  if (generation == 0) return fmt::format("{}/{}", static_cast<char>(scope), p.to_string());
+  return fmt::format("{}/{}#{}", static_cast<char>(scope), p.to_string(), generation);
 }
 
-std::optional<std::pair<key_scope, partition>> parse_key_name(std::string_view name) {
-  // scope "/" kind "/" YYYY-MM "/" class
+std::optional<key_ref> parse_key_name(std::string_view name) {
+  // scope "/" kind "/" YYYY-MM "/" class ["#" generation]
   if (name.size() < 2 || name[1] != '/' || (name[0] != 'p' && name[0] != 'h')) return std::nullopt;
   const auto scope = static_cast<key_scope>(name[0]);
+  const auto full = name;
   name.remove_prefix(2);
+  std::uint32_t generation = 0;
+  if (const auto hash = name.find('#'); hash != std::string_view::npos) {
+    const auto text = name.substr(hash + 1);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), generation);
+    if (ec != std::errc{} || end != text.data() + text.size() || generation == 0) return std::nullopt;
+    name = name.substr(0, hash);
+  }
   const auto slash1 = name.find('/');
   if (slash1 == std::string_view::npos) return std::nullopt;
   const auto slash2 = name.find('/', slash1 + 1);
@@ -154,8 +165,8 @@ std::optional<std::pair<key_scope, partition>> parse_key_name(std::string_view n
   }
   if (cls > 0xffff) return std::nullopt;
   const partition p{*kind, *m, static_cast<retention_class>(cls)};
-  if (key_name(scope, p) != std::string(1, static_cast<char>(scope)) + "/" + std::string(name)) return std::nullopt;
-  return std::pair{scope, p};
+  if (key_name(scope, p, generation) != full) return std::nullopt;
+  return key_ref{scope, p, generation};
 }
 
 }  // namespace cdr

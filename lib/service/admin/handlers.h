@@ -29,6 +29,8 @@ admin::reply dispatch(admin_context& ctx, metrics::daemon_probe& probe, const ad
 admin::reply handle_status(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_config(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_advance_clock(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_jump_clock(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_clock_confirm(admin_context&, const admin::request&, const admin::peer&);
 // records.cc
 admin::reply handle_record_get(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_subject_export(admin_context&, const admin::request&, const admin::peer&);

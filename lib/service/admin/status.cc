@@ -1,6 +1,7 @@
 // status, config and debug advance-clock.
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "cdr/service/daemon.h"
@@ -29,7 +30,8 @@ nlohmann::json retention_status(const admin_context& ctx) {
           {"overdue_records", g.overdue_records},
           {"deletion_events_pending", g.events_pending},
           {"sweep_interval", format_duration(ctx.keeper.interval())},
-          {"saved_state", ctx.keeper.saved_state_report()}};
+          {"saved_state", ctx.keeper.saved_state_report()},
+          {"clock_guard", ctx.keeper.clock_report()}};
 }
 
 nlohmann::json storage_status(const admin_context& ctx) {
@@ -76,10 +78,13 @@ admin::reply handle_config(admin_context& ctx, const admin::request&, const admi
   return ctx.reloader.effective();
 }
 
-admin::reply handle_advance_clock(admin_context& ctx, const admin::request& req, const admin::peer&) {
+namespace {
+
+// Moves the simulated clock by the request's duration (backward: back).
+admin::reply move_fake_clock(admin_context& ctx, const admin::request& req, bool backward, std::string_view how) {
   if (ctx.fake_clock == nullptr) {
     return admin::error{req.id, admin::error_code::unavailable,
-                        "the daemon runs on the real clock; debug advance-clock needs --fake-clock"};
+                        fmt::format("the daemon runs on the real clock; {} needs --fake-clock", req.command)};
   }
   auto arg = admin::string_arg(req, "duration");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
@@ -90,10 +95,28 @@ admin::reply handle_advance_clock(admin_context& ctx, const admin::request& req,
                         "\"duration\" must be a duration such as 90s, 45m, 12h or 17d"};
   }
   const auto before = ctx.fake_clock->now();
-  ctx.fake_clock->advance(*by);
+  ctx.fake_clock->advance(backward ? -*by : *by);
   const auto now = ctx.fake_clock->now();
-  spdlog::warn("simulated clock advanced by {}: {} -> {}", *text, format_rfc3339(before), format_rfc3339(now));
+  spdlog::warn("simulated clock {} by {}{}: {} -> {}", how, backward ? "-" : "", *text, format_rfc3339(before),
+               format_rfc3339(now));
   return nlohmann::json{{"before", format_rfc3339(before)}, {"now", format_rfc3339(now)}};
+}
+
+}  // namespace
+
+admin::reply handle_advance_clock(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  auto out = move_fake_clock(ctx, req, false, "advanced");
+  if (std::holds_alternative<nlohmann::json>(out)) ctx.keeper.clock_moved_deliberately();
+  return out;
+}
+
+admin::reply handle_jump_clock(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  const auto it = req.args.find("backward");
+  return move_fake_clock(ctx, req, it != req.args.end() && it->is_boolean() && it->get<bool>(), "jumped");
+}
+
+admin::reply handle_clock_confirm(admin_context& ctx, const admin::request&, const admin::peer& peer) {
+  return ctx.keeper.clock_confirm(peer.uid);
 }
 
 }  // namespace cdr::service

@@ -24,6 +24,8 @@ constexpr std::array entries{
     handler_entry{command_id::audit_verify, &handle_audit_verify},
     handler_entry{command_id::checkpoint, &handle_checkpoint},
     handler_entry{command_id::debug_advance_clock, &handle_advance_clock},
+    handler_entry{command_id::clock_confirm, &handle_clock_confirm},
+    handler_entry{command_id::debug_jump_clock, &handle_jump_clock},
 };
 
 // Every command has exactly one handler, listed in command_id order, so the
@@ -49,6 +51,8 @@ admin::reply dispatch(admin_context& ctx, metrics::daemon_probe& probe, const ad
   try {
     out = entries[static_cast<std::size_t>(req.which)].run(ctx, req, peer);
   } catch (const state_unreadable& e) {
+    out = admin::error{req.id, admin::error_code::unavailable, e.what()};
+  } catch (const clock_jumped& e) {
     out = admin::error{req.id, admin::error_code::unavailable, e.what()};
   } catch (const std::exception& e) {
     spdlog::error("admin: \"{}\" failed: {}", req.command, e.what());

@@ -88,7 +88,7 @@ ingest_outcome ingest::store_event(staged_event& st) {
       }
       if (st.late == lateness::drop) {
         batch_.put_held(st.where, st.id, st.metadata, sealed_, hashes_);
-        batch_.put_id(st.kind, st.id, st.where, st.digest);
+        batch_.put_id(st.kind, st.id, st.where, st.digest, /*held=*/true);
       } else {
         batch_.put_cdr(st.where, st.id, st.metadata, {}, st.digest);
         batch_.put_held(st.where, st.id, {}, sealed_, hashes_);
@@ -130,7 +130,9 @@ void ingest::flush() {
     const auto it = pending_next_.find(tp);
     return it != pending_next_.end() && offset < it->second;
   });
-  consumer_->commit(pending_next_, false);
+  if (unsynced_.empty()) unsynced_since_ = time_.monotonic();
+  for (const auto& [tp, next] : pending_next_) unsynced_[tp] = std::max(unsynced_[tp], next);
+  unsynced_bytes_ += batch_.bytes();
   probe_.batch_written(seconds_since(time_, started), batch_.records());
   for (const auto& [k, n] : pending_outcomes_) probe_.events(k.first, k.second, n);
   for (const auto& [k, n] : pending_reasons_) probe_.rejected(k.first, k.second, n);
@@ -147,9 +149,23 @@ void ingest::flush() {
   discard_pending();
 }
 
+void ingest::sync_and_commit(bool now) {
+  if (unsynced_.empty()) return;
+  const bool due = now || unsynced_bytes_ >= config_.storage.wal_sync_bytes ||
+                   time_.monotonic() - unsynced_since_ >= config_.storage.wal_sync_interval;
+  if (!due) return;
+  const auto started = time_.monotonic();
+  store_.sync_wal();
+  probe_.wal_synced(seconds_since(time_, started), unsynced_bytes_);
+  consumer_->commit(unsynced_, false);
+  unsynced_.clear();
+  unsynced_bytes_ = 0;
+}
+
 bool ingest::try_flush() {
   try {
     flush();
+    sync_and_commit(false);
     return true;
   } catch (const store::store_error& e) {
     if (e.which() == store::store_error::kind::fatal) throw;

@@ -9,7 +9,7 @@ namespace cdr::service {
 ingest::ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
                metrics::ingest_probe& probe, std::string subject_key, vault& keys,
                std::function<void(std::string)> on_fatal,
-               std::function<std::shared_ptr<const std::vector<hold>>()> holds)
+               std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
       time_(time),
@@ -19,6 +19,7 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const time_so
       vault_(keys),
       on_fatal_(std::move(on_fatal)),
       holds_(std::move(holds)),
+      decision_now_(std::move(decision_now)),
       parser_(config.events),
       batch_(store),
       done_(time) {}
@@ -85,18 +86,24 @@ void ingest::run() {
         consumer_->poll(std::chrono::milliseconds(100));
         continue;
       }
-      auto m = consumer_->poll(pending_next_.empty() ? std::chrono::milliseconds(100) : linger);
+      // Idle: a group of written batches still gets synced and committed in time.
+      const auto idle_wait = std::min<std::chrono::milliseconds>(
+          std::chrono::milliseconds(100),
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.storage.wal_sync_interval));
+      auto m = consumer_->poll(pending_next_.empty() ? idle_wait : linger);
       if (m) process(m);
       const std::size_t size = staged_count_ + batch_.records() + pending_rejects_.size();
       const bool due = !pending_next_.empty() &&
                        (!m || size >= config_.kafka.batch_max_records || time_.monotonic() - batch_started_ >= linger);
       if (due) try_flush();
+      if (!paused_) sync_and_commit(false);
     }
     // SIGTERM: write the batch in flight (retrying while the store or the
     // dead-letter topic recovers), then leave the group.
     while (!pending_next_.empty() && !try_flush()) {
       sleep_for(time_, std::chrono::milliseconds(100));
     }
+    sync_and_commit(true);
     consumer_->close();
   } catch (const std::exception& e) {
     spdlog::critical("ingest stopped: {}", e.what());
@@ -120,7 +127,7 @@ void ingest::process(const kafka::message& m) {
   pending_next_[tp] = m.offset() + 1;
   position_[tp] = m.offset() + 1;
 
-  const auto now = time_.now();
+  const auto now = decision_now_();
   if (const auto reason = parser_.parse(m.value(), now, &event_)) {
     // Forwarded unchanged; its offset is written only once this is acked.
     // Read again after a dropped batch, it is not forwarded twice.

@@ -38,9 +38,11 @@ class ingest final : public kafka::rebalance_listener {
   // `on_fatal` is called (on the ingest thread) when ingest cannot go on.
   // `holds`: the active legal holds (late events they name are kept).
   // `subject_key`: names subjects in holds; `keys` seals identifiers.
+  // `decision_now`: the instant lateness and the future are judged at
+  // (the clock guard's: never before the last sweep's).
   ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
          metrics::ingest_probe& probe, std::string subject_key, vault& keys, std::function<void(std::string)> on_fatal,
-         std::function<std::shared_ptr<const std::vector<hold>>()> holds);
+         std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now);
   ~ingest() override;
 
   void start();
@@ -84,10 +86,14 @@ class ingest final : public kafka::rebalance_listener {
   void resolve_staged();
   // Stores one new event (sealing its identifiers); its outcome.
   ingest_outcome store_event(staged_event& st);
-  // Makes the pending batch durable; false (and consumption paused) when
-  // the store or the dead-letter topic cannot take it now.
+  // Writes the pending batch to the store; false (and consumption paused)
+  // when the store or the dead-letter topic cannot take it now.
   bool try_flush();
   void flush();
+  // Syncs the WAL when a group of written batches is due (or `now`), then
+  // commits their offsets to the group: the group never moves past what a
+  // power failure would leave in the store.
+  void sync_and_commit(bool now);
   // Sends pending_rejects_[index] to the dead-letter topic, unchanged, with
   // the reason and its source in headers; marks it failed if refused.
   void produce_reject(std::size_t index);
@@ -120,6 +126,7 @@ class ingest final : public kafka::rebalance_listener {
   std::optional<std::uint64_t> batch_epoch_;  // the key epoch the batch was sealed in
   std::function<void(std::string)> on_fatal_;
   std::function<std::shared_ptr<const std::vector<hold>>()> holds_;
+  std::function<instant()> decision_now_;
   std::shared_ptr<const std::vector<hold>> batch_holds_;  // the holds this batch was built with
 
   std::unique_ptr<kafka::consumer> consumer_;
@@ -138,6 +145,11 @@ class ingest final : public kafka::rebalance_listener {
   std::map<std::pair<std::string, ingest_outcome>, std::uint64_t> pending_outcomes_;
   std::map<std::pair<std::string, reject_reason>, std::uint64_t> pending_reasons_;
   std::uint64_t generation_ = 0;  // tells a discarded batch's delivery reports apart
+  // Written to the store, not yet synced: the next offsets of their
+  // partitions, their bytes, since when.
+  std::map<kafka::topic_partition, std::int64_t> unsynced_;
+  std::size_t unsynced_bytes_ = 0;
+  mono_time unsynced_since_{};
   // Rejected messages whose dead-letter copy is acknowledged but whose
   // offset is not durable yet: re-read after a dropped batch, they are not
   // forwarded again. At most a batch's worth: pruned at each commit and

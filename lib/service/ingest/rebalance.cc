@@ -49,10 +49,21 @@ void ingest::revoking(const std::vector<kafka::topic_partition>& partitions, boo
   const bool flushed = !lost && !paused_ && try_flush();
   if (!lost) {
     // The next owner starts at the group's committed offset: make it exactly
-    // what this store holds (async commits may lag behind it).
+    // what this store holds, durably (the WAL synced first; async commits
+    // may lag behind it).
+    bool durable = true;
+    try {
+      sync_and_commit(true);
+    } catch (const store::store_error& e) {
+      durable = false;
+      spdlog::error(
+          "kafka: cannot make the revoked partitions' batches durable ({}); their offsets are not "
+          "committed, the next owner re-reads them",
+          e.what());
+    }
     std::map<kafka::topic_partition, std::int64_t> done;
     for (const auto& tp : partitions) {
-      if (auto off = durable_position(tp)) done[tp] = *off;
+      if (auto off = durable_position(tp); off && durable) done[tp] = *off;
     }
     consumer_->commit(done, true);
   }

@@ -40,7 +40,10 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
     };
     if (by_subject) open();
     if (!any_covers(partial, p, customer_of(value), ctx_.subject_hashes(normalized))) return true;
-    if (drop) c->put(family::held, held_key(held_tag::record, key), value);
+    if (drop) {
+      c->put(family::held, held_key(held_tag::record, key), value);
+      c->hold_id(p.kind, record_id_of(key));  // its id outlives the partition
+    }
     open();
     if (plain) {
       // Re-sealed under the held key, which lives as long as held copies of
@@ -115,6 +118,8 @@ class sweep_executor::releaser {
     c_->remove(family::held, key);
     removals_.push_back({family::held, point_range(key)});
   }
+  // A held copy of a dropped partition goes for good: its id too.
+  void forget_id(const partition& p, std::string_view record_key) { c_->remove_id(p.kind, record_id_of(record_key)); }
   void released(const partition& p, retention_action a) { ++released_[{p, a}]; }
   // Commits when the chunk is full (or at the end, when `last`).
   void maybe_commit(bool last = false) {
@@ -189,6 +194,7 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
                     }
                     if (passed.drop && value(held_tag::record, rk)) {
                       out.remove(held_key(held_tag::record, rk));
+                      out.forget_id(*p, rk);
                       out.released(*p, drop_action(p->kind));
                     } else {
                       out.released(*p, retention_action::strip_identifiers);
@@ -205,6 +211,7 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
                     if (!p || value(held_tag::identifiers, rk)) return true;
                     if (still_named(*p, rk, {}) || !deadlines_passed(ctx_.config.retention, *p, now).drop) return true;
                     out.remove(std::string(key));
+                    out.forget_id(*p, rk);
                     out.released(*p, drop_action(p->kind));
                     out.maybe_commit();
                     return true;
@@ -232,6 +239,25 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
                   });
   out.maybe_commit(true);
   return out.report();
+}
+
+std::size_t sweep_executor::mark_held_ids() {
+  std::size_t n = 0;
+  auto c = std::make_unique<store::change>(ctx_.store);
+  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
+                  [&](std::string_view key, std::string_view) {
+                    const auto rk = key.substr(1);
+                    const auto p = decode_partition(rk);
+                    if (!p) return true;
+                    if (!c->hold_id(p->kind, record_id_of(rk))) return true;
+                    if (++n % chunk_records == 0) {
+                      ctx_.store.apply(*c);
+                      c = std::make_unique<store::change>(ctx_.store);
+                    }
+                    return true;
+                  });
+  if (!c->empty()) ctx_.store.apply(*c);
+  return n;
 }
 
 std::int64_t sweep_executor::held_records() const {

@@ -33,6 +33,9 @@ class sweep_executor {
   nlohmann::json release_held(std::uint32_t uid);
   // Records kept in the held family (a streaming count).
   std::int64_t held_records() const;
+  // Marks the id index entry of every held record of a dropped partition
+  // (stores written before held entries were marked); returns how many.
+  std::size_t mark_held_ids();
 
  private:
   class releaser;

@@ -19,6 +19,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
                      audit_keying audit_keys, std::unique_ptr<event_sink> events)
     : audit_(store, state, time, config.storage.path + "/audit.jsonl", std::move(audit_keys)),
       ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), op_sequence(state)},
+      guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
       executor_(ctx_, holds_),
       erasure_(ctx_, holds_),
@@ -48,6 +49,9 @@ void retention::recover() {
   }
   // Keys a stop left undestroyed (or a restored key store brought back) go
   // first; then the actions a stop interrupted are finished.
+  if (const auto marked = executor_.mark_held_ids(); marked > 0) {
+    spdlog::info("marked the id index entries of {} held record(s)", marked);
+  }
   const auto keys = shredder_.destroy_unused("recovery", 0);
   if (!keys.empty()) spdlog::warn("destroyed {} data key(s) a stop left behind", keys.size());
   const auto done = purger_.finish();
@@ -81,6 +85,12 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
                         {"deferred", nlohmann::json::array()}};
   try {
     ctx_.require_readable_state();
+    guard_.check(now);
+    {
+      store::change c(ctx_.store);
+      guard_.record_sweep(c, now);
+      if (!c.empty()) ctx_.store.apply(c);
+    }
     const auto h = holds_.snapshot();
     for (const auto& a : plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, now)) {
       if (a.deferred()) {
@@ -193,6 +203,25 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   return result;
 }
 
+nlohmann::json retention::clock_confirm(std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  const auto now = ctx_.time.now();
+  const auto jump = guard_.accept();
+  store::change c(ctx_.store);
+  const double seconds = std::chrono::duration<double>(jump).count();
+  audit_.stage(c, ctx_.ops.next(c),
+               {{"action", "clock_confirm"},
+                {"wall_clock", format_rfc3339(now)},
+                {"jump_seconds", seconds},
+                {"requested_by", uid}},
+               now);
+  ctx_.store.apply(c);
+  audit_.drain();
+  spdlog::warn("the wall clock ({}) was confirmed by uid {} (a jump of {:.0f} s accepted): sweeps go on",
+               format_rfc3339(now), uid, seconds);
+  return {{"wall_clock", format_rfc3339(now)}, {"jump_seconds", seconds}};
+}
+
 void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid) {
   std::lock_guard lock(ops_);
   store::change c(ctx_.store);
@@ -264,10 +293,14 @@ metrics::retention_snapshot retention::figures() const {
   g.keys_live = ctx_.keys.keys().live();
   g.keys_destroyed = ctx_.keys.keys().destroyed_total();
   g.decrypt_failures = ctx_.keys.decrypt_failures();
+  g.clock_jump_seconds = std::chrono::duration<double>(guard_.jump()).count();
+  g.sweeps_paused_clock = guard_.suspect();
   for (const auto k : all_state_kinds) g.saved_state_unreadable[std::string(name(k))] = 0;
   for (const auto& e : ctx_.state.unreadable()) ++g.saved_state_unreadable[std::string(name(e.kind))];
   return g;
 }
+
+nlohmann::json retention::clock_report() const { return guard_.status(); }
 
 nlohmann::json retention::saved_state_report() const {
   auto list = nlohmann::json::array();

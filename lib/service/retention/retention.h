@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cdr/metrics/snapshots.h"
+#include "clock_guard.h"
 #include "context.h"
 #include "erasure.h"
 #include "executor.h"
@@ -59,6 +60,16 @@ class retention {
   void recover();
   void stop();
   void set_schedule(microseconds interval, microseconds jitter) { scheduler_.set_schedule(interval, jitter); }
+  void set_max_clock_jump(microseconds limit) { guard_.set_limit(limit); }
+
+  // The instant ingest decides lateness (and the future) at: never before
+  // the last sweep's, whatever the wall clock did since (clock_guard.h).
+  instant decision_now() const { return guard_.late_now(); }
+  // An operator confirms the wall clock after a jump (audited); the jump
+  // it accepted.
+  nlohmann::json clock_confirm(std::uint32_t uid);
+  // A deliberate move of a simulated clock: accepted without a word.
+  void clock_moved_deliberately() { guard_.accept(); }
   microseconds interval() const { return scheduler_.interval(); }
 
   // One sweep now. trigger: "schedule", "startup" or "admin".
@@ -102,12 +113,15 @@ class retention {
   metrics::retention_snapshot figures() const;
   // Whether saved state is readable, and which entries are not.
   nlohmann::json saved_state_report() const;
+  // The clock guard's view: the last sweep's instant, the jump, a pause.
+  nlohmann::json clock_report() const;
 
  private:
   void after_change();  // drains the audit trail and wakes the publisher
 
   audit_trail audit_;
   mutable retention_context ctx_;
+  clock_guard guard_;
   hold_registry holds_;
   sweep_executor executor_;
   subject_erasure erasure_;

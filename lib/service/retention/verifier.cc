@@ -1,16 +1,16 @@
 #include "verifier.h"
 
-#include <set>
+#include <map>
 
 #include "cdr/core/hex.h"
 
 namespace cdr::service {
 
 std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) const {
-  // A stripped partition's key must be gone too.
-  std::set<partition> live;
-  for (const auto& [scope, p] : ctx_.keys.live()) {
-    if (scope == key_scope::partition) live.insert(p);
+  // A stripped partition's key must be gone too: every generation of it.
+  std::map<partition, std::uint32_t> live;
+  for (const auto& name : ctx_.keys.keys().names()) {
+    if (const auto k = parse_key_name(name); k && k->scope == key_scope::partition) ++live[k->p];
   }
   std::vector<check> out;
   for (const auto& [p, st] : ctx_.store.states()) {
@@ -19,10 +19,12 @@ std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) 
     auto item = partition_json(p);
     item["state"] = st.dropped ? "dropped" : "stripped";
     if (p.kind == record_kind::cdr) {
-      const bool key_live = live.count(p) != 0;
+      const auto it = live.find(p);
+      const bool key_live = it != live.end();
       live_keys += key_live ? 1 : 0;
       // "none": every record arrived after the strip deadline, unsealed.
       item["key"] = key_live ? "live" : ctx_.keys.destroyed(key_scope::partition, p) ? "destroyed" : "none";
+      if (key_live) item["key_generations"] = it->second;
     }
     out.push_back({std::move(item), removals_of(*action, p)});
   }

@@ -109,8 +109,7 @@ TEST_F(keystore_test, a_wrong_master_key_is_refused_and_changes_nothing) {
     EXPECT_NE(std::string(e.what()).find("master key does not open"), std::string::npos) << e.what();
   }
   EXPECT_EQ(read_file(path()), before);
-  EXPECT_THROW(keystore((dir_ / "absent.json"), master_, false), keystore_error)
-      << "not created unless asked";
+  EXPECT_THROW(keystore((dir_ / "absent.json"), master_, false), keystore_error) << "not created unless asked";
   write_file(dir_ / "short.key", "0123456789");
   EXPECT_THROW(load_master_key(dir_ / "short.key"), keystore_error);
   EXPECT_THROW(load_master_key(dir_ / "missing.key"), keystore_error);
@@ -164,6 +163,31 @@ TEST_F(keystore_test, rewrap_changes_the_master_key_but_not_the_data_keys) {
   EXPECT_THROW(keystore(path(), master_, false), keystore_error);
   keystore ks(path(), std::string(40, 'n'), false);
   EXPECT_EQ(ks.get("p/cdr/2025-03/0")->cipher, a.cipher);
+}
+
+TEST_F(keystore_test, reservations_persist_never_pass_the_limit_and_must_parse) {
+  {
+    keystore ks(path(), master_, true);
+    EXPECT_THROW(ks.reserve("p/cdr/2025-03/0", 1, 10), keystore_error) << "no such key";
+    ks.get_or_create("p/cdr/2025-03/0", false);
+    EXPECT_EQ(ks.reserve("p/cdr/2025-03/0", 4, 10), 4u);
+    EXPECT_EQ(ks.reserve("p/cdr/2025-03/0", 4, 10), 4u);
+    EXPECT_EQ(ks.reserve("p/cdr/2025-03/0", 4, 10), 2u) << "only what is left under the limit";
+    EXPECT_EQ(ks.reserve("p/cdr/2025-03/0", 4, 10), 0u);
+  }
+  keystore again(path(), master_, false);
+  EXPECT_EQ(again.reserved("p/cdr/2025-03/0"), 10u) << "written before it is granted";
+  EXPECT_EQ(again.reserve("p/cdr/2025-03/0", 1, 10), 0u);
+  // A reservation that does not parse stops the start: never read as 0.
+  auto text = read_file(path());
+  const auto at = text.find("\"reserved\":{\"p/cdr/2025-03/0\":10}");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 33, "\"reserved\":{\"p/cdr/2025-03/0\":-1}");
+  write_file(path(), text);
+  EXPECT_THROW(keystore(path(), master_, false), keystore_error);
+  text.replace(at, 33, "\"reserved\":{\"p/cdr/2025-09/0\":10}");
+  write_file(path(), text);
+  EXPECT_THROW(keystore(path(), master_, false), keystore_error) << "names an unknown key";
 }
 
 }  // namespace

@@ -51,15 +51,21 @@ TEST(key_layout, key_names_round_trip_and_reject_anything_else) {
   const partition p{record_kind::cdr, month::of(2025, 3), 513};
   EXPECT_EQ(key_name(key_scope::partition, p), "p/cdr/2025-03/513");
   EXPECT_EQ(key_name(key_scope::held, p), "h/cdr/2025-03/513");
+  EXPECT_EQ(key_name(key_scope::partition, p, 0), "p/cdr/2025-03/513");
+  EXPECT_EQ(key_name(key_scope::partition, p, 7), "p/cdr/2025-03/513#7");
   for (auto scope : {key_scope::partition, key_scope::held}) {
-    const auto parsed = parse_key_name(key_name(scope, p));
-    ASSERT_TRUE(parsed);
-    EXPECT_EQ(parsed->first, scope);
-    EXPECT_EQ(parsed->second, p);
+    for (std::uint32_t generation : {0u, 1u, 4294967295u}) {
+      const auto parsed = parse_key_name(key_name(scope, p, generation));
+      ASSERT_TRUE(parsed);
+      EXPECT_EQ(parsed->scope, scope);
+      EXPECT_EQ(parsed->p, p);
+      EXPECT_EQ(parsed->generation, generation);
+    }
   }
-  for (std::string_view bad : {"", "p", "p/", "x/cdr/2025-03/0", "p/cdr/2025-13/0", "p/sms/2025-03/0",
-                               "p/cdr/2025-03/", "p/cdr/2025-03/65536", "p/cdr/2025-03/01", "p/cdr/2025-03/-1",
-                               "p/cdr/2025-03/0/x"}) {
+  for (std::string_view bad :
+       {"", "p", "p/", "x/cdr/2025-03/0", "p/cdr/2025-13/0", "p/sms/2025-03/0", "p/cdr/2025-03/", "p/cdr/2025-03/65536",
+        "p/cdr/2025-03/01", "p/cdr/2025-03/-1", "p/cdr/2025-03/0/x", "p/cdr/2025-03/0#", "p/cdr/2025-03/0#0",
+        "p/cdr/2025-03/0#01", "p/cdr/2025-03/0#4294967296", "p/cdr/2025-03/0#1#2", "p/cdr/2025-03/0#x"}) {
     EXPECT_FALSE(parse_key_name(bad)) << bad;
   }
 }

@@ -71,7 +71,7 @@ class service_fixture : public ::testing::Test {
     state_->check_all();
     keystore_ = std::make_unique<crypto::keystore>(dir_ / "keystore.json", master_, !first_open_done_);
     first_open_done_ = true;
-    vault_ = std::make_unique<service::vault>(*keystore_);
+    vault_ = std::make_unique<service::vault>(*keystore_, config_.storage.max_seals_per_key);
     auto sink = std::make_unique<recording_sink>();
     sink_ = sink.get();
     retention_ = std::make_unique<service::retention>(

@@ -76,5 +76,41 @@ TEST_F(sweep_steps, held_records_survive_the_strip_and_go_after_release) {
   EXPECT_TRUE(retention_->verify()["ok"].get<bool>());
 }
 
+// Found by the fault suite: the compaction filter that forgets a dropped
+// partition's ids took held records' ids too, so `record get` no longer
+// found a record a legal hold kept. Held entries are marked and outlive the
+// partition; a release removes them.
+TEST_F(sweep_steps, held_records_of_a_dropped_partition_stay_readable_by_id_through_compactions) {
+  time_.set_wall(parse_rfc3339("2034-01-02T00:00:00Z").value());  // 2023 is dropped (1 January 2034)
+  time_.advance(std::chrono::seconds(0));
+  retention_->clock_moved_deliberately();
+  const auto nov = month::of(2023, 11);
+  fill(nov, 0, 4, "acme");
+  fill(nov, 4, 4, "other");
+  ASSERT_TRUE(std::holds_alternative<nlohmann::json>(
+      retention_->hold_add({{"customer", "acme"}, {"reason", "litigation"}, {"reference", "C-2"}}, 0)));
+  const auto r = retention_->sweep("admin", 0);
+  ASSERT_EQ(r["actions"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["actions"][0]["action"], "drop_metadata");
+  store_->settle(/*compact=*/true);  // runs the ids family's compaction filter
+  for (int i = 0; i < 8; ++i) {
+    const auto id = "id-" + std::to_string(1000000 + i);
+    const auto entry = store_->find_id(record_kind::cdr, id);
+    EXPECT_EQ(entry.has_value(), i < 4) << id;
+    if (entry) {
+      EXPECT_TRUE(entry->held);
+      EXPECT_TRUE(store_->get(record_kind::cdr, id)) << id << " readable while held";
+    }
+  }
+  reopen();
+  retention_->recover();  // marks nothing more: every held entry is marked
+  ASSERT_TRUE(retention_->hold_release(1, 0).has_value());
+  retention_->sweep("admin", 0);
+  store_->settle(true);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_FALSE(store_->find_id(record_kind::cdr, "id-" + std::to_string(1000000 + i))) << "released for good";
+  }
+}
+
 }  // namespace
 }  // namespace cdr::test

@@ -54,8 +54,10 @@ enum class command_id : std::uint8_t {
   audit_verify,
   checkpoint,
   debug_advance_clock,
+  clock_confirm,
+  debug_jump_clock,
 };
-inline constexpr std::size_t command_count = 14;
+inline constexpr std::size_t command_count = 16;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).

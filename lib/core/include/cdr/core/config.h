@@ -49,11 +49,22 @@ struct storage_config {
   std::string subject_key_file;  // HMAC-SHA-256 secret naming subjects in holds and the audit trail
   std::string keystore_path;     // the data keys identifiers are encrypted under
   std::string master_key_file;   // wraps every data key
+  // Ingest makes its batches durable (syncs the WAL) in groups, at least
+  // this often or after this many bytes, and commits their offsets to Kafka
+  // only then.
+  microseconds wal_sync_interval{};
+  std::uint64_t wal_sync_bytes = 0;
+  // Values one data key seals at most; then its partition continues under
+  // the key's next generation (AES-GCM's random-nonce limit is 2^32).
+  std::uint64_t max_seals_per_key = 0;
 };
 
 struct sweep_config {
   microseconds interval{};  // between scheduled sweeps
   microseconds jitter{};    // a random extra delay of up to this much
+  // A wall-clock jump beyond the monotonic clock's advance larger than
+  // this pauses destructive sweeps until confirmed.
+  microseconds max_clock_jump{};
 };
 
 // Demo traffic for the embedded broker (kafka.brokers = "embedded").

@@ -105,7 +105,16 @@ std::string held_key(held_tag tag, std::string_view key);
 // partition is stripped; `held` does the same for the copies legal holds
 // keep of it, and is destroyed once none is left.
 enum class key_scope : char { partition = 'p', held = 'h' };
-std::string key_name(key_scope scope, const partition& p);  // e.g. "p/cdr/2025-03/0"
-std::optional<std::pair<key_scope, partition>> parse_key_name(std::string_view name);
+// A data key's name in the key store: "p/cdr/2025-03/0" for its first
+// generation, "p/cdr/2025-03/0#2" for its third (a key seals at most
+// storage.max_seals_per_key values; then its partition continues under the
+// next generation).
+std::string key_name(key_scope scope, const partition& p, std::uint32_t generation = 0);
+struct key_ref {
+  key_scope scope;
+  partition p;
+  std::uint32_t generation = 0;
+};
+std::optional<key_ref> parse_key_name(std::string_view name);
 
 }  // namespace cdr

@@ -6,6 +6,7 @@
 //   {"format": 1, "id": hex(16 random bytes),
 //    "check": hex(sealed marker),               -- opens only under the right master key
 //    "keys": {name: hex(sealed 64-byte key pair), ...},
+//    "reserved": {name: n, ...},                 -- seals reserved under each key (absent: 0)
 //    "destroyed": [name, ...], "destroyed_total": n}
 // Every change is written to a temporary file, synced, renamed over the old
 // one and the directory synced; the old file's blocks are then overwritten
@@ -67,6 +68,14 @@ class keystore {
   // Removes the keys (those present) and rewrites the file; returns the
   // names actually destroyed.
   std::vector<std::string> destroy(const std::vector<std::string>& names);
+
+  // Reserves up to `want` more seals under the key `name` without its
+  // total passing `limit`, and writes the reservation before returning it:
+  // a crash loses the unused part of a reservation, never lets a key seal
+  // past its limit. Returns the number granted, 0 when the key has reached
+  // its limit. Throws keystore_error when the key does not exist.
+  std::uint64_t reserve(std::string_view name, std::uint64_t want, std::uint64_t limit);
+  std::uint64_t reserved(std::string_view name) const;
 
   std::vector<std::string> names() const;
   bool destroyed(std::string_view name) const;

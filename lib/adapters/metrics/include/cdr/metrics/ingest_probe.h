@@ -26,6 +26,8 @@ class ingest_probe {
   // "rebalance" (a batch had to be dropped and its partitions re-read).
   void paused(std::string_view reason);
   void batch_written(double seconds, std::uint64_t records);
+  // The WAL was synced for a group of written batches of `bytes`.
+  void wal_synced(double seconds, std::uint64_t bytes);
 
  private:
   prometheus::Family<prometheus::Counter>& events_;
@@ -34,6 +36,8 @@ class ingest_probe {
   prometheus::Family<prometheus::Histogram>& batch_seconds_;
   prometheus::Histogram* batch_histogram_;
   prometheus::Counter& batches_;
+  prometheus::Family<prometheus::Histogram>& sync_seconds_;
+  prometheus::Histogram* sync_histogram_;
 };
 
 }  // namespace cdr::metrics

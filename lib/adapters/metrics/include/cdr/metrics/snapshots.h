@@ -44,6 +44,8 @@ struct retention_snapshot {
   std::size_t keys_live = 0;
   std::uint64_t keys_destroyed = 0;
   std::uint64_t decrypt_failures = 0;
+  double clock_jump_seconds = 0;     // the wall clock beyond the monotonic since the last sweep
+  bool sweeps_paused_clock = false;  // paused until the clock is confirmed
   // Unreadable saved-state entries by kind (every kind, zeros included).
   std::map<std::string, std::size_t> saved_state_unreadable;
 };

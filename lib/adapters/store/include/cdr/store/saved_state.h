@@ -66,6 +66,10 @@ class saved_state {
 
   // Absent: 0.
   result<std::uint64_t> counter(counter_name n);
+  // The last sweep's instant, in microseconds since the epoch; nullopt
+  // before the first (cdr/service clock guard).
+  std::optional<result<std::uint64_t>> clock_mark();
+  void put_clock_mark(change& c, std::uint64_t micros);
   void put_counter(change& c, counter_name n, std::uint64_t v);
 
   entries_of<std::uint64_t, hold> holds();

@@ -56,6 +56,7 @@ using family = cdr::family;
 struct id_entry {
   partition where;
   std::uint64_t digest = 0;
+  bool held = false;  // a legal hold keeps the record in the held family
 };
 
 // One id looked up: its entry, none, or one that does not decode.
@@ -94,11 +95,14 @@ class write_batch {
   // metadata went to its partition with put_cdr).
   void put_held(const partition& p, std::string_view id, std::string_view metadata, std::string_view identifiers,
                 const std::vector<std::string>& subject_hashes);
-  void put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest);
+  // held: the record lives in the held family (see change::hold_id).
+  void put_id(record_kind kind, std::string_view id, const partition& p, std::uint64_t digest, bool held = false);
   // The next offset to consume of a topic partition.
   void set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next);
 
   std::size_t records() const { return records_; }
+  // Bytes the batch writes (about what it adds to the WAL).
+  std::size_t bytes() const;
   void clear();
 
  private:
@@ -120,6 +124,14 @@ class change {
   void put(family f, std::string_view key, std::string_view value);
   void remove(family f, std::string_view key);
   void remove_range(family f, const key_range& r);
+  // Marks a record's id index entry as held: the compaction that forgets
+  // the ids of a dropped partition keeps it, so the held copy stays
+  // readable (and deduplicated) by id. Reads the entry; false (nothing
+  // written) when it is absent, marked already, or does not decode.
+  bool hold_id(record_kind kind, std::string_view id);
+  // Removes a record's id index entry (a held copy of a dropped partition
+  // released for good).
+  void remove_id(record_kind kind, std::string_view id);
   // Marks what sweeps have done to a partition; a dropped partition's
   // record count is removed.
   void set_state(const partition& p, partition_state s);
@@ -177,10 +189,13 @@ class store {
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  // Writes the batch atomically (WAL on). Throws store_error. While RocksDB
-  // delays writes the call waits; while it stops them it fails fast with
-  // kind::stall, so the caller can pause consumption.
+  // Writes the batch atomically (WAL on, not synced). Throws store_error.
+  // While RocksDB delays writes the call waits; while it stops them it fails
+  // fast with kind::stall, so the caller can pause consumption.
   void commit(write_batch& batch);
+  // Makes every batch committed so far durable (syncs the WAL): ingest
+  // calls it in groups before it commits their offsets to Kafka.
+  void sync_wal();
 
   // Throws store_error (fatal) when the id's entry does not decode.
   std::optional<id_entry> find_id(record_kind kind, std::string_view id) const;

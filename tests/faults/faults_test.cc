@@ -1,0 +1,379 @@
+// The fault suite (`ctest -L faults`): the real daemon binary, the mock
+// cluster hosted by the test (it outlives every fault), a simulated clock.
+// Faults: kill -9 and simulated power failures at random points of ingest,
+// sweeps, hold releases and erasures; wall-clock jumps both ways. (Broker
+// outages, request errors, an unwritable dead-letter topic and a full disk
+// are in the ingest suite, labelled `faults` too.) After each fault the
+// daemon restarts and the store is compared with a model written here:
+// nothing lost, nothing stored twice, nothing removed early, nothing
+// overdue, the audit trail verifies, the key store agrees with the store.
+//
+// CDR_FAULT_ROUNDS (default 24) sets the faults per test; release checks
+// run a soak with more (README, docs/operations.md "Fault suite").
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cdr/core/config.h"
+#include "cdr/store/store.h"
+#include "power_loss.h"
+#include "retention_fixture.h"
+
+namespace cdr::test {
+namespace {
+
+int rounds() {
+  const char* env = std::getenv("CDR_FAULT_ROUNDS");
+  return env != nullptr && *env != '\0' ? std::max(4, std::atoi(env)) : 24;
+}
+
+int days_between(year_month from, year_month to) {
+  return static_cast<int>((sys_days{to / 1} - sys_days{from / 1}).count());
+}
+
+enum class fault { kill, power_loss };
+
+class faults : public retention_fixture {
+ protected:
+  // One record of the model, with what the notice and the requests say.
+  struct tracked {
+    sent s;
+    std::string hold_customer;  // held until that hold is released
+    bool erased = false;
+  };
+
+  std::string ledger() const { return dir_ / "sync.ledger"; }
+  std::vector<std::string> env(fault f) const {
+    if (f == fault::power_loss) return {"CDR_RETENTION_SYNC_LEDGER=" + ledger()};
+    return {};
+  }
+  std::string clock_text() const { return at(now_, 1, 0); }
+
+  // kill -9, and for a power failure every byte not made durable goes too.
+  void crash(std::unique_ptr<daemon_process>& d, fault f) {
+    kill(d->pid(), SIGKILL);
+    d->wait_exit(seconds(30));
+    d.reset();
+    ++faults_;
+    if (f == fault::power_loss) {
+      const auto cut = apply_power_loss(ledger());
+      files_cut_ += cut.files_removed + cut.files_truncated;
+      bytes_dropped_ += cut.bytes_dropped;
+    }
+  }
+
+  // Runs `request` on a thread and injects the fault after a random delay,
+  // while it runs (or just before, or just after: all are valid points).
+  void fault_during(std::unique_ptr<daemon_process>& d, fault f, std::mt19937_64& rng,
+                    const std::function<void()>& request, std::uint64_t max_delay_us) {
+    std::thread t([&] {
+      try {
+        request();
+      } catch (const std::exception&) {
+        // the daemon died under it
+      }
+    });
+    std::this_thread::sleep_for(microseconds(rng() % max_delay_us));
+    crash(d, f);
+    t.join();
+  }
+
+  bool held(const tracked& t) const { return !t.hold_customer.empty() && active_holds_.contains(t.hold_customer); }
+
+  // What `record get` must show now: nullopt absent, else identifiers or not.
+  std::optional<bool> expected(const tracked& t) const {
+    if (held(t)) return !t.s.usage;  // kept whole
+    if (!t.s.present(now_)) return std::nullopt;
+    return t.s.identifiers(now_) && !t.erased;
+  }
+
+  // After a restart: finish any sweep the fault cut short, and check that
+  // nothing is overdue, the trail verifies and the keys agree with the store.
+  void recover_and_check() {
+    wait_stored();
+    call("sweep");
+    const auto forecast = call("sweep", {{"dry_run", true}});
+    EXPECT_TRUE(forecast["actions"].empty()) << "nothing overdue after recovery: " << forecast.dump();
+    const auto v = call("verify");
+    EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+    EXPECT_EQ(v["keystore"]["stripped_partitions_with_live_keys"], 0) << v.dump();
+    EXPECT_TRUE(call("audit verify")["ok"].get<bool>());
+  }
+
+  // Every record (or only the held ones) through the admin socket:
+  // identifiers must open, so a key destroyed while its strip did not
+  // commit shows here.
+  void check_records(bool held_only = false) {
+    std::size_t wrong = 0;
+    for (const auto& t : model_) {
+      if (held_only && !held(t)) continue;
+      const auto got = get(t.s);
+      ++checked_;
+      if (got != expected(t) && ++wrong <= 5) {
+        ADD_FAILURE() << t.s.id << " of " << ym_text(t.s.month) << " at " << ym_text(now_) << ": got "
+                      << (got ? (*got ? "identifiers" : "stripped") : "absent") << ", expected "
+                      << (expected(t) ? (*expected(t) ? "identifiers" : "stripped") : "absent");
+      }
+    }
+    EXPECT_EQ(wrong, 0u);
+    if (wrong > 0 && std::getenv("CDR_FAULT_KEEP")) {
+      std::filesystem::copy(dir_.path(), std::getenv("CDR_FAULT_KEEP"), std::filesystem::copy_options::recursive);
+    }
+  }
+
+  // The stopped daemon's store, record by record: each id once, exactly the
+  // model's records.
+  void check_store() {
+    storage_config sc;
+    sc.path = dir_ / "data";
+    sc.block_cache_bytes = 8 << 20;
+    store::store s(sc);
+    std::map<std::string, bool> stored;
+    std::size_t twice = 0;
+    for (auto kind : {record_kind::cdr, record_kind::usage}) {
+      s.for_each_record(kind, [&](const partition&, std::string_view id, bool ids) {
+        if (!stored.emplace(std::string(id), ids).second) ++twice;
+      });
+    }
+    EXPECT_EQ(twice, 0u) << "records stored twice";
+    std::size_t lost = 0, extra = 0;
+    std::set<std::string> ids;
+    for (const auto& t : model_) {
+      ids.insert(t.s.id);
+      const auto want = expected(t);
+      const auto it = stored.find(t.s.id);
+      if (want && it == stored.end() && ++lost <= 5) ADD_FAILURE() << "lost " << t.s.id;
+      if (!want && it != stored.end() && ++extra <= 5) ADD_FAILURE() << "kept past its deadline " << t.s.id;
+      if (want && it != stored.end()) {
+        EXPECT_EQ(it->second, *want) << t.s.id;
+      }
+      ++checked_;
+    }
+    for (const auto& [id, _] : stored) {
+      if (!ids.contains(id)) ADD_FAILURE() << "stored but never sent " << id;
+    }
+    EXPECT_EQ(lost, 0u);
+    EXPECT_EQ(extra, 0u);
+  }
+
+  void track(const sent& s, const std::string& hold_customer = "") { model_.push_back({s, hold_customer, false}); }
+
+  // Records of the last 40 months for three customers (one of them held).
+  void produce_round(int round, const std::string& hold_customer) {
+    for (int i = 1; i <= 40; ++i) {
+      const auto m = now_ - months{i};
+      const auto customer = i % 3 == 0 ? hold_customer : "cust-" + std::to_string(i % 3);
+      track(send_cdr(m, at(m, 1 + (round % 27), 10), customer, "+3531555" + std::to_string(100000 + round * 100 + i)),
+            customer == hold_customer ? hold_customer : "");
+      if (i % 2 == 0) track(send_usage(m, at(m, 2, 8), customer), customer == hold_customer ? hold_customer : "");
+    }
+    kafka_.flush();
+  }
+
+  void run(fault f) {
+    // A killed member leaves the group when its session times out: keep it short.
+    // Fetches return at once, so a fault "during ingest" lands while
+    // batches are being written.
+    extra_args_ = {"--set", "kafka.properties.\"session.timeout.ms\"=2500",
+                   "--set", "kafka.properties.\"heartbeat.interval.ms\"=250",
+                   "--set", "kafka.properties.\"fetch.wait.max.ms\"=5"};
+    std::mt19937_64 rng(f == fault::kill ? 911 : 1712);
+    now_ = 2020y / January;
+    auto d = start(clock_text(), env(f));
+    const int n = rounds();
+    int erasures = 0, releases = 0, sweeps = 0, ingests = 0;
+    for (int round = 0; round < n && !HasFailure(); ++round) {
+      const auto hold_customer = "held-" + std::to_string(round / 4);
+      if (round % 4 == 0) {
+        call("hold add",
+             {{"customer", hold_customer}, {"reason", "litigation"}, {"reference", "F-" + std::to_string(round)}});
+        active_holds_.insert(hold_customer);
+      }
+      produce_round(round, hold_customer);
+      switch (round % 4) {
+        case 0: {  // during ingest: once this round's events are being stored, more arrive
+          ++ingests;
+          const auto deadline = steady_clock::now() + seconds(30);
+          while (stored_offsets(sock()) <= messages_ - 60 && steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(milliseconds(2));
+          }
+          produce_round(round + 1000, hold_customer);
+          std::this_thread::sleep_for(microseconds(rng() % 200'000));
+          crash(d, f);
+          break;
+        }
+        case 1: {  // during a sweep, five months on
+          ++sweeps;
+          wait_stored();
+          const auto next = now_ + months{5};
+          call("debug advance-clock", {{"duration", std::to_string(days_between(now_, next)) + "d"}});
+          now_ = next;
+          fault_during(
+              d, f, rng, [&] { (void)admin_call(sock(), "sweep"); }, 150'000);
+          break;
+        }
+        case 2: {  // during a hold release and the sweep after it
+          ++releases;
+          wait_stored();
+          check_records(true);  // held records past their deadlines are whole: nothing removed early
+          const auto holds = call("hold list")["holds"];
+          std::uint64_t id = 0;
+          for (const auto& h : holds) {
+            if (h.value("customer", "") == hold_customer) id = h["id"].get<std::uint64_t>();
+          }
+          ASSERT_NE(id, 0u) << holds.dump();
+          fault_during(
+              d, f, rng,
+              [&] {
+                (void)admin_call(sock(), "hold release", {{"id", id}});
+                (void)admin_call(sock(), "sweep");
+              },
+              120'000);
+          break;
+        }
+        case 3: {  // during a subject erasure
+          ++erasures;
+          const std::string subject = "+3538700" + std::to_string(1000 + round);
+          for (int i = 1; i <= 6; ++i) {
+            const auto m = now_ - months{i};
+            track(send_cdr(m, at(m, 3, 9), "cust-e", subject));
+            model_.back().erased = true;
+          }
+          wait_stored();
+          erased_subjects_.push_back(subject);
+          fault_during(
+              d, f, rng,
+              [&] {
+                (void)admin_call(sock(), "subject erase", {{"identifier", subject}});
+              },
+              60'000);
+          break;
+        }
+      }
+      d = start(clock_text(), env(f));
+      // A request the fault cut short is repeated, as an operator would.
+      if (round % 4 == 2) {
+        for (const auto& h : call("hold list")["holds"]) {
+          if (h.value("customer", "") == hold_customer) call("hold release", {{"id", h["id"].get<std::uint64_t>()}});
+        }
+        active_holds_.erase(hold_customer);
+      }
+      if (round % 4 == 3 && call("subject export", {{"identifier", erased_subjects_.back()}})["records"] != 0) {
+        call("subject erase", {{"identifier", erased_subjects_.back()}});
+      }
+      recover_and_check();
+      check_records(round % 8 != 7);  // the held ones each time: nothing removed early
+    }
+    // The end: every request's subject is gone, every record as the model says.
+    for (const auto& x : erased_subjects_) EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0) << x;
+    check_records();
+    EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+    check_store();
+    if (f == fault::power_loss) {
+      EXPECT_GT(bytes_dropped_, 0u) << "the simulated power failures cut something";
+    }
+    std::cout << "faults injected " << faults_ << " (ingest " << ingests << ", sweeps " << sweeps << ", hold releases "
+              << releases << ", erasures " << erasures << "); records in the model " << model_.size()
+              << "; record checks " << checked_ << "; messages " << messages_ << "; files cut " << files_cut_
+              << ", bytes dropped " << bytes_dropped_ << "; losses 0 unless a failure is reported above\n";
+    RecordProperty("faults", faults_);
+    RecordProperty("records_checked", static_cast<int>(checked_));
+  }
+
+  year_month now_;
+  std::vector<tracked> model_;
+  std::set<std::string> active_holds_;
+  std::vector<std::string> erased_subjects_;
+  int faults_ = 0;
+  std::size_t checked_ = 0;
+  std::size_t files_cut_ = 0;
+  std::uint64_t bytes_dropped_ = 0;
+};
+
+TEST_F(faults, kill_9_at_random_points_of_ingest_sweeps_hold_releases_and_erasures) { run(fault::kill); }
+
+TEST_F(faults, power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures) { run(fault::power_loss); }
+
+// A forward jump of the wall clock pauses destructive sweeps (status,
+// metric, error) until the clock comes back or an operator confirms it.
+TEST_F(faults, a_forward_clock_jump_pauses_sweeps_until_the_clock_comes_back_or_is_confirmed) {
+  now_ = 2025y / March;
+  auto d = start(clock_text());
+  const year_month due_later = 2024y / June;  // strip due 2025-07-01
+  std::vector<sent> june;
+  for (int i = 0; i < 5; ++i)
+    june.push_back(send_cdr(due_later, at(due_later, 2 + i, 9), "cust-j", "+3531999000" + std::to_string(i)));
+  wait_stored();
+  call("sweep");
+  call("debug jump-clock", {{"duration", "200d"}});
+  const auto refused = admin_call(sock(), "sweep");
+  EXPECT_FALSE(refused.value("ok", true));
+  EXPECT_EQ(refused["error"]["code"], "unavailable") << refused.dump();
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("clock confirm"), std::string::npos);
+  for (const auto& s : june) EXPECT_EQ(get(s), std::optional<bool>(true)) << "nothing removed early";
+  const auto status = call("status");
+  EXPECT_EQ(status["retention"]["clock_guard"]["sweeps_paused"], true) << status.dump();
+  const auto metrics = http_get(status["metrics"]["listen"].get<std::string>(), "/metrics");
+  EXPECT_NE(metrics.find("cdr_retention_clock_jump_suspected 1"), std::string::npos);
+
+  // The clock comes back: sweeps go on.
+  call("debug jump-clock", {{"duration", "200d"}, {"backward", true}});
+  call("sweep");
+  for (const auto& s : june) EXPECT_EQ(get(s), std::optional<bool>(true));
+
+  // It jumps again; the operator confirms: the sweep catches up.
+  call("debug jump-clock", {{"duration", "200d"}});
+  EXPECT_FALSE(admin_call(sock(), "sweep").value("ok", true));
+  call("clock confirm");
+  call("sweep");
+  for (const auto& s : june) EXPECT_EQ(get(s), std::optional<bool>(false)) << "stripped once confirmed";
+  EXPECT_NE(read_file(dir_ / "data/audit.jsonl").find("\"clock_confirm\""), std::string::npos);
+  EXPECT_TRUE(call("audit verify")["ok"].get<bool>());
+}
+
+// A backward jump past a drop deadline: events of the swept partitions stay
+// late (stored stripped or dropped), consumption never loops, and a
+// restart keeps it so.
+TEST_F(faults, a_backward_clock_jump_never_reopens_swept_partitions) {
+  auto d = start("2025-01-20T00:00:00Z");
+  const year_month stripped = 2024y / January;  // strip due 2025-02-01
+  const year_month dropped = 2022y / February;  // usage drop due 2025-02-01
+  const auto cdr = send_cdr(stripped, at(stripped, 5, 9), "cust-b", "+3531888000");
+  const auto usage = send_usage(dropped, at(dropped, 5, 9), "cust-b");
+  wait_stored();
+  EXPECT_EQ(get(cdr), std::optional<bool>(true));
+  call("debug advance-clock", {{"duration", "40d"}});  // 2025-03-01, deliberately
+  call("sweep");
+  EXPECT_EQ(get(cdr), std::optional<bool>(false));
+  EXPECT_EQ(get(usage), std::nullopt);
+  call("debug jump-clock", {{"duration", "90d"}, {"backward", true}});  // 2024-12-01: neither looks due
+  EXPECT_EQ(call("status")["retention"]["clock_guard"]["sweeps_paused"], false);
+  const auto late_cdr = send_cdr(stripped, at(stripped, 6, 9), "cust-b", "+3531888001");
+  const auto late_usage = send_usage(dropped, at(dropped, 6, 9), "cust-b");
+  const auto fresh = send_cdr(2024y / November, at(2024y / November, 6, 9), "cust-b", "+3531888002");
+  wait_stored();  // consumption does not loop on a refused batch
+  EXPECT_EQ(get(late_cdr), std::optional<bool>(false)) << "stored stripped, as the sweep left its month";
+  EXPECT_EQ(get(late_usage), std::nullopt) << "dropped on ingest";
+  EXPECT_EQ(get(fresh), std::optional<bool>(true));
+  const auto events = call("status")["kafka"]["consumer"]["events"];
+  EXPECT_EQ(events.value("stripped_on_ingest", 0), 1) << events.dump();
+  EXPECT_EQ(events.value("dropped_on_ingest", 0), 1) << events.dump();
+  // Restarted on the wrong clock: the mark is persisted.
+  kill(d->pid(), SIGKILL);
+  d.reset();
+  d = start("2024-12-01T00:00:00Z");
+  const auto again = send_cdr(stripped, at(stripped, 7, 9), "cust-b", "+3531888003");
+  wait_stored();
+  EXPECT_EQ(get(again), std::optional<bool>(false));
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+}
+
+}  // namespace
+}  // namespace cdr::test
