@@ -310,5 +310,40 @@ TEST_F(retention, kill_during_sweeps_then_complete) {
   EXPECT_EQ(delivered, expected_events);
 }
 
+// Issue "Erasure at scale", finding: identifiers inside arrays or objects
+// were not indexed, so export found nothing and erasure reported success
+// with 0 records while `record get` still showed the number.
+TEST_F(retention, identifiers_in_arrays_and_nested_objects_are_exported_and_erased) {
+  auto d = start("2026-11-01T00:00:00Z");
+  const auto when = at(2026y / October, 5, 9);
+  kafka_.produce("cdr", "mms-1",
+                 R"({"type":"cdr","id":"mms-1","customer_id":"cust-g","occurred_at":")" + when +
+                     R"(","channel":"mms","from":"+447700900001","to":["+447700900002","+447700900003"],)"
+                     R"("email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}}})");
+  kafka_.produce("cdr", "mms-2",
+                 R"({"type":"cdr","id":"mms-2","customer_id":"cust-g","occurred_at":")" + when +
+                     R"(","channel":"mms","from":"+447700900009","to":["+447700900003"]})");
+  messages_ += 2;
+  wait_stored();
+  for (const auto& [x, n] : std::vector<std::pair<std::string, int>>{{"+447700900002", 1},
+                                                                     {"0044 7700 900003", 2},
+                                                                     {"ann@example.org", 1},
+                                                                     {"+49 30 123456", 1}}) {
+    EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], n) << x;
+  }
+  const auto e = call("subject erase", {{"identifier", "+447700900003"}});
+  EXPECT_EQ(e["erased"], 2) << e.dump();
+  for (const auto& id : {"mms-1", "mms-2"}) {
+    const auto r = call("record get", {{"id", id}});
+    EXPECT_TRUE(r["identifiers"].is_null()) << r.dump();
+  }
+  EXPECT_EQ(call("subject export", {{"identifier", "+447700900003"}})["records"], 0);
+  EXPECT_EQ(call("subject export", {{"identifier", "+4930123456"}})["records"], 0)
+      << "the erased record's other identifiers went with its value";
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_EQ(occurrences("900003"), 0u);
+}
+
 }  // namespace
 }  // namespace cdr::test

@@ -78,7 +78,12 @@ bool currency_code(std::string_view s) {
 }
 
 // Consumes and validates any JSON value (objects and arrays recursively).
-check consume_any(od::value v, int depth) {
+// Reads a value of any shape (up to max_depth); with `strings`, every string
+// in it, at any depth, is added under `field` (identifier members: an array
+// of numbers or a nested object is personal data all the same).
+check consume_any(od::value v, int depth,
+                  std::vector<std::pair<std::string_view, std::string_view>>* strings = nullptr,
+                  std::string_view field = {}) {
   if (depth > max_depth) return check::broken;
   od::json_type t{};
   if (v.type().get(t)) return check::broken;
@@ -88,7 +93,9 @@ check consume_any(od::value v, int depth) {
       if (v.get_array().get(a)) return check::broken;
       for (auto element : a) {
         od::value ev;
-        if (std::move(element).get(ev) || consume_any(ev, depth + 1) == check::broken) return check::broken;
+        if (std::move(element).get(ev) || consume_any(ev, depth + 1, strings, field) == check::broken) {
+          return check::broken;
+        }
       }
       return check::ok;
     }
@@ -99,7 +106,7 @@ check consume_any(od::value v, int depth) {
         od::field f;
         std::string_view key;
         if (std::move(member).get(f) || f.unescaped_key().get(key)) return check::broken;
-        if (consume_any(f.value(), depth + 1) == check::broken) return check::broken;
+        if (consume_any(f.value(), depth + 1, strings, field) == check::broken) return check::broken;
       }
       return check::ok;
     }
@@ -109,7 +116,9 @@ check consume_any(od::value v, int depth) {
     }
     case od::json_type::string: {
       std::string_view s;
-      return v.get_string().get(s) ? check::broken : check::ok;
+      if (v.get_string().get(s)) return check::broken;
+      if (strings != nullptr) strings->emplace_back(field, s);
+      return check::ok;
     }
     case od::json_type::boolean: {
       bool b = false;
@@ -395,18 +404,7 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
       case f_route: c = route_value(v, &out->country); break;
       case f_price: c = price_value(v); break;
       case f_extra_metadata: c = consume_any(v, 1); break;
-      case f_identifier: {
-        od::json_type t{};
-        if (v.type().get(t)) return reject_reason::invalid_json;
-        if (t == od::json_type::string) {
-          std::string_view s;
-          if (v.get_string().get(s)) return reject_reason::invalid_json;
-          out->identifier_strings.emplace_back(key, s);
-        } else {
-          c = consume_any(v, 1);
-        }
-        break;
-      }
+      case f_identifier: c = consume_any(v, 1, &out->identifier_strings, key); break;
     }
     if (c == check::broken) return reject_reason::invalid_json;
     if (kind < f_count) state[kind] = c;

@@ -102,13 +102,23 @@ std::string customer_of(std::string_view record_json) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+namespace {
+
+void strings_in(const nlohmann::json& v, std::vector<std::string>& out) {
+  if (v.is_string()) {
+    out.push_back(v.get<std::string>());
+  } else if (v.is_structured()) {
+    for (const auto& e : v) strings_in(e, out);  // array elements, object values
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> identifier_values(std::string_view identifiers_json) {
   std::vector<std::string> out;
   const auto j = nlohmann::json::parse(identifiers_json, nullptr, false);
   if (!j.is_object()) return out;
-  for (const auto& [k, v] : j.items()) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
+  for (const auto& [k, v] : j.items()) strings_in(v, out);
   return out;
 }
 

@@ -56,7 +56,28 @@ TEST(event_parser, unknown_fields_are_identifiers_fail_closed) {
   EXPECT_EQ(
       e.identifiers,
       R"({"msisdn":"+385911111111","ip":"203.0.113.9","future_field":{"nested":["x",1,null,true]},"sender":"Acme"})");
-  EXPECT_EQ(e.identifier_strings.size(), 3u);
+  // Strings at any depth are indexed: "x" inside future_field too.
+  ASSERT_EQ(e.identifier_strings.size(), 4u);
+  EXPECT_EQ(e.identifier_strings[2], (std::pair<std::string_view, std::string_view>{"future_field", "x"}));
+}
+
+// Issue "Erasure at scale": a group MMS ("to" an array), an e-mail to a list,
+// a nested contact object: every string is a subject to index.
+TEST(event_parser, identifiers_in_arrays_and_nested_objects_are_all_found) {
+  event_parser parser;
+  parsed_event e;
+  const std::string msg =
+      R"({"type":"cdr","id":"g","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z","channel":"mms",)"
+      R"("from":"+447700900001","to":["+447700900002","+447700900003"],)"
+      R"("email_to":[{"name":"Ann","address":"ann@example.org"},["bob@example.org"]],)"
+      R"("contact":{"work":{"phone":"+4930123456"}},"count":[1,2]})";
+  ASSERT_EQ(parser.parse(msg, now, &e), std::nullopt);
+  std::vector<std::string_view> values;
+  for (const auto& [field, value] : e.identifier_strings) values.push_back(value);
+  EXPECT_EQ(values, (std::vector<std::string_view>{"+447700900001", "+447700900002", "+447700900003", "Ann",
+                                                    "ann@example.org", "bob@example.org", "+4930123456"}));
+  EXPECT_EQ(e.identifier_strings[2].first, "to");
+  EXPECT_EQ(e.identifier_strings[6].first, "contact");
 }
 
 TEST(event_parser, escaped_keys_are_classified_by_their_meaning) {

@@ -146,6 +146,9 @@ TEST(stored_records, customer_and_identifier_values) {
   EXPECT_EQ(customer_of("not json"), "");
   EXPECT_EQ(identifier_values(R"({"from":"+1415","to":"a@b.c","meta":{"n":1},"n":3})"),
             (std::vector<std::string>{"+1415", "a@b.c"}));
+  // At any depth, as the parser indexed them.
+  EXPECT_EQ(identifier_values(R"({"to":["+1","+2"],"cc":[{"a":"x@y.z"},["+3"]],"c":{"d":{"e":"+4"}}})"),
+            (std::vector<std::string>{"+4", "x@y.z", "+3", "+1", "+2"}));  // members in key order
 }
 
 TEST(hex, round_trip_and_rejects) {

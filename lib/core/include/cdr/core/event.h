@@ -82,8 +82,8 @@ struct parsed_event {
   // CDR: a JSON object of every other member, bytes as sent; empty when the
   // event carries none. Usage: always empty.
   std::string identifiers;
-  // CDR: (field, unescaped value) of each identifier member holding a string,
-  // for the subject index.
+  // CDR: (field, unescaped value) of every string in the identifier
+  // members, at any depth (arrays, nested objects), for the subject index.
   std::vector<std::pair<std::string_view, std::string_view>> identifier_strings;
 };
 

@@ -65,7 +65,7 @@ bool any_covers(std::span<const hold> holds, const partition& p, std::string_vie
 // The customer_id of a stored record (CDR metadata or usage event); empty
 // when it has none.
 std::string customer_of(std::string_view record_json);
-// The string values of a stored CDR identifiers object (what the subject
+// Every string in a stored CDR identifiers object, at any depth (what the subject
 // index hashes, once normalised).
 std::vector<std::string> identifier_values(std::string_view identifiers_json);
 
