@@ -135,12 +135,13 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_GE(occurrences("cust-x"), 26u) << "the scan sees records wherever they are (here: the WAL)";
   EXPECT_EQ(occurrences(x), 0u) << "identifiers are sealed before they reach the WAL";
   const auto before =
-      run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "subject export", "--identifier", "001 (415) 555-0100"});
+      run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(), "subject export", "--identifier", "001 (415) 555-0100",
+                   "--reason", "GDPR art. 15 access request", "--reference", "DSR-41"});
   ASSERT_EQ(before.exit_code, 0) << before.err;
   EXPECT_EQ(std::count(before.out.begin(), before.out.end(), '\n'), 13);
 
   call("hold add", {{"from_month", "2026-03"}, {"to_month", "2026-03"}, {"reason", "tax audit"}, {"reference", "T-9"}});
-  const auto e = call("subject erase", {{"identifier", x}});
+  const auto e = call("subject erase", {{"identifier", x}, {"reason", "GDPR art. 17"}, {"reference", "DSR-42"}});
   EXPECT_EQ(e["erased"], 12);
   ASSERT_EQ(e["deferred"].size(), 1u);
   EXPECT_EQ(e["deferred"][0]["month"], "2026-03");
@@ -173,6 +174,10 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_NE(original.find("\"erase_subject\""), std::string::npos);
   EXPECT_NE(original.find("\"hold_release\""), std::string::npos);
   EXPECT_NE(original.find("\"subject_export\""), std::string::npos);
+  // The request's reason and reference are in its audit entries.
+  EXPECT_NE(original.find("\"reference\":\"DSR-41\""), std::string::npos);
+  EXPECT_NE(original.find("\"reason\":\"GDPR art. 17\",\"records\":12,\"reference\":\"DSR-42\""), std::string::npos)
+      << original;
   auto altered = original;
   altered.replace(altered.find("\"records\":12"), 12, "\"records\":11");
   write_file(path, altered);
@@ -316,19 +321,18 @@ TEST_F(retention, kill_during_sweeps_then_complete) {
 TEST_F(retention, identifiers_in_arrays_and_nested_objects_are_exported_and_erased) {
   auto d = start("2026-11-01T00:00:00Z");
   const auto when = at(2026y / October, 5, 9);
-  kafka_.produce("cdr", "mms-1",
-                 R"({"type":"cdr","id":"mms-1","customer_id":"cust-g","occurred_at":")" + when +
-                     R"(","channel":"mms","from":"+447700900001","to":["+447700900002","+447700900003"],)"
-                     R"("email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}}})");
+  kafka_.produce(
+      "cdr", "mms-1",
+      R"({"type":"cdr","id":"mms-1","customer_id":"cust-g","occurred_at":")" + when +
+          R"(","channel":"mms","from":"+447700900001","to":["+447700900002","+447700900003"],)"
+          R"("email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}}})");
   kafka_.produce("cdr", "mms-2",
                  R"({"type":"cdr","id":"mms-2","customer_id":"cust-g","occurred_at":")" + when +
                      R"(","channel":"mms","from":"+447700900009","to":["+447700900003"]})");
   messages_ += 2;
   wait_stored();
-  for (const auto& [x, n] : std::vector<std::pair<std::string, int>>{{"+447700900002", 1},
-                                                                     {"0044 7700 900003", 2},
-                                                                     {"ann@example.org", 1},
-                                                                     {"+49 30 123456", 1}}) {
+  for (const auto& [x, n] : std::vector<std::pair<std::string, int>>{
+           {"+447700900002", 1}, {"0044 7700 900003", 2}, {"ann@example.org", 1}, {"+49 30 123456", 1}}) {
     EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], n) << x;
   }
   const auto e = call("subject erase", {{"identifier", "+447700900003"}});

@@ -41,8 +41,10 @@ constexpr arg_spec record_get_args[] = {
     {"id", t::text, true, false, "ID", "the record's id, as its producer sent it"},
     {"kind", t::kind, false, false, "cdr|usage", "look in one kind only (default: both)"},
 };
-constexpr arg_spec identifier_args[] = {
+constexpr arg_spec subject_request_args[] = {
     {"identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"},
+    {"reason", t::text, false, false, "TEXT", "why (recorded in the audit entry), e.g. the legal basis"},
+    {"reference", t::text, false, false, "TEXT", "the request it serves, e.g. a ticket (recorded in the audit entry)"},
 };
 constexpr arg_spec sweep_args[] = {
     {"dry_run", t::flag, false, false, "", "only forecast what a sweep would do; nothing changes"},
@@ -84,7 +86,7 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::record_get, "record get", access::operator_, "one stored record, its identifiers opened",
      record_get_args},
     {command_id::subject_export, "subject export", access::operator_,
-     "every stored record carrying an identifier, streamed as JSON lines", identifier_args},
+     "every stored record carrying an identifier, streamed as JSON lines", subject_request_args},
     {command_id::sweep, "sweep", access::operator_, "run a retention sweep now and report it (or forecast one)",
      sweep_args},
     {command_id::hold_add, "hold add", access::operator_,
@@ -92,7 +94,7 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::hold_list, "hold list", access::viewer, "the active legal holds", {}},
     {command_id::hold_release, "hold release", access::operator_, "release a legal hold", hold_release_args},
     {command_id::subject_erase, "subject erase", access::operator_,
-     "erase an end user's identifiers from every month now (held ones when released)", identifier_args},
+     "erase an end user's identifiers from every month now (held ones when released)", subject_request_args},
     {command_id::verify,
      "verify",
      access::viewer,

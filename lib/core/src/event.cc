@@ -81,8 +81,7 @@ bool currency_code(std::string_view s) {
 // Reads a value of any shape (up to max_depth); with `strings`, every string
 // in it, at any depth, is added under `field` (identifier members: an array
 // of numbers or a nested object is personal data all the same).
-check consume_any(od::value v, int depth,
-                  std::vector<std::pair<std::string_view, std::string_view>>* strings = nullptr,
+check consume_any(od::value v, int depth, std::vector<std::pair<std::string_view, std::string_view>>* strings = nullptr,
                   std::string_view field = {}) {
   if (depth > max_depth) return check::broken;
   od::json_type t{};

@@ -25,6 +25,10 @@ std::span<const handler_entry> handler_table();
 admin::reply dispatch(admin_context& ctx, metrics::daemon_probe& probe, const admin::request& req,
                       const admin::peer& peer);
 
+// The optional `reason` and `reference` of a subject request, as the
+// members its audit entries carry (records.cc).
+std::variant<nlohmann::json, admin::error> request_note(const admin::request& req);
+
 // status.cc
 admin::reply handle_status(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_config(admin_context&, const admin::request&, const admin::peer&);

@@ -52,13 +52,25 @@ admin::reply handle_record_get(admin_context& ctx, const admin::request& req, co
   return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
 }
 
+std::variant<nlohmann::json, admin::error> request_note(const admin::request& req) {
+  auto note = nlohmann::json::object();
+  for (const char* key : {"reason", "reference"}) {
+    auto v = admin::string_arg(req, key);
+    if (auto* e = std::get_if<admin::error>(&v)) return *e;
+    if (const auto& text = std::get<std::optional<std::string>>(v)) note[key] = *text;
+  }
+  return note;
+}
+
 admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
   auto arg = admin::required_string_arg(req, "identifier");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  auto note = request_note(req);
+  if (auto* e = std::get_if<admin::error>(&note)) return *e;
   // Streamed: each record is read and sent as it is found, so memory does
   // not grow with the subject's records.
-  return admin::stream{[&ctx, normalized = normalize_identifier(std::get<std::string>(arg)),
-                        uid = peer.uid](const admin::emit_fn& emit) {
+  return admin::stream{[&ctx, normalized = normalize_identifier(std::get<std::string>(arg)), uid = peer.uid,
+                        note = std::get<nlohmann::json>(std::move(note))](const admin::emit_fn& emit) {
     const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
     std::size_t n = 0;
     ctx.keeper.for_each_subject_record(normalized, [&](const partition& p, std::string_view id) {
@@ -67,7 +79,7 @@ admin::reply handle_subject_export(admin_context& ctx, const admin::request& req
         ++n;
       }
     });
-    ctx.keeper.subject_exported(hash, n, uid);
+    ctx.keeper.subject_exported(hash, n, uid, note);
     spdlog::info("subject export by uid {}: subject {} ({} records)", uid, cdr::to_hex(hash).substr(0, 16), n);
     return nlohmann::json{{"records", n}, {"subject", cdr::to_hex(hash)}};
   }};

@@ -54,7 +54,9 @@ admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, 
 admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
   auto arg = admin::required_string_arg(req, "identifier");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-  return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid);
+  auto note = request_note(req);
+  if (auto* e = std::get_if<admin::error>(&note)) return *e;
+  return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, std::get<nlohmann::json>(note));
 }
 
 admin::reply handle_verify(admin_context& ctx, const admin::request&, const admin::peer&) {

@@ -107,7 +107,7 @@ void subject_erasure::remove(const partition& p, std::string_view id, const std:
 
 nlohmann::json subject_erasure::erase(const std::string& subject, const std::vector<std::string>& record_keys,
                                       std::uint32_t uid, std::string_view trigger,
-                                      const std::optional<store::chunk_id>& retry) {
+                                      const std::optional<store::chunk_id>& retry, const nlohmann::json& note) {
   store::change c(ctx_.store);
   std::vector<std::pair<family, std::string>> removed;
   std::set<std::string> done;
@@ -151,6 +151,7 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
     nlohmann::json entry{
         {"action", "erase_subject"}, {"subject", hex},     {"records", erased},  {"deferred", deferred_report.size()},
         {"months", month_list},      {"trigger", trigger}, {"requested_by", uid}};
+    entry.update(note);
     std::optional<deletion_event> event;
     if (erased > 0) {
       event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};

@@ -47,9 +47,11 @@ class subject_erasure {
   // Erases the identifiers of these records (at most batch_records) for the
   // subject with this keyed hash, in one commit, except those a hold covers:
   // those are deferred. trigger: "admin", "deferred" (a sweep retries) or
-  // "hold_release". `retry`: the deferred chunk being retried.
+  // "hold_release". `retry`: the deferred chunk being retried. `note`:
+  // members added to the audit entry (the request's reason, reference).
   nlohmann::json erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
-                       std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt);
+                       std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt,
+                       const nlohmann::json& note = nlohmann::json::object());
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);

@@ -162,7 +162,7 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
   return nlohmann::json{{"released", to_json(*released)}, {"erasures", erasures}};
 }
 
-nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid) {
+nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note) {
   const auto normalized = normalize_identifier(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   const auto started = ctx_.time.monotonic();
@@ -179,7 +179,7 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
     const auto keys = erasure_.next_records(normalized, cursor, subject_erasure::batch_records);
     more = keys.size() == subject_erasure::batch_records;
     if (keys.empty() && result["batches"] != 0) break;
-    const auto batch = erasure_.erase(hash, keys, uid, "admin");
+    const auto batch = erasure_.erase(hash, keys, uid, "admin", std::nullopt, note);
     result["batches"] = result["batches"].get<int>() + 1;
     result["erased"] = result["erased"].get<std::int64_t>() + batch["erased"].get<std::int64_t>();
     auto& deferred = result["deferred"];
@@ -222,12 +222,14 @@ nlohmann::json retention::clock_confirm(std::uint32_t uid) {
   return {{"wall_clock", format_rfc3339(now)}, {"jump_seconds", seconds}};
 }
 
-void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid) {
+void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
+                                 const nlohmann::json& note) {
   std::lock_guard lock(ops_);
   store::change c(ctx_.store);
-  audit_.stage(c, ctx_.ops.next(c),
-               {{"action", "subject_export"}, {"subject", to_hex(hash)}, {"records", records}, {"requested_by", uid}},
-               ctx_.time.now());
+  nlohmann::json entry{
+      {"action", "subject_export"}, {"subject", to_hex(hash)}, {"records", records}, {"requested_by", uid}};
+  entry.update(note);
+  audit_.stage(c, ctx_.ops.next(c), entry, ctx_.time.now());
   ctx_.store.apply(c);
   audit_.drain();
 }

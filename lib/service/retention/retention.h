@@ -85,9 +85,13 @@ class retention {
   // What late events are matched against at ingest.
   std::shared_ptr<const std::vector<hold>> holds() const { return holds_.snapshot(); }
 
-  nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid);
+  // `note`: what the operator said about the request (`reason`,
+  // `reference`; either may be absent), recorded in its audit entries.
+  nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid,
+                               const nlohmann::json& note = nlohmann::json::object());
   // Audits an export (the subject as its keyed hash).
-  void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid);
+  void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
+                        const nlohmann::json& note = nlohmann::json::object());
   std::vector<std::string> subject_records(std::string_view normalized) const {
     return erasure_.records_of(normalized);
   }

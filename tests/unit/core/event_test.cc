@@ -75,7 +75,7 @@ TEST(event_parser, identifiers_in_arrays_and_nested_objects_are_all_found) {
   std::vector<std::string_view> values;
   for (const auto& [field, value] : e.identifier_strings) values.push_back(value);
   EXPECT_EQ(values, (std::vector<std::string_view>{"+447700900001", "+447700900002", "+447700900003", "Ann",
-                                                    "ann@example.org", "bob@example.org", "+4930123456"}));
+                                                   "ann@example.org", "bob@example.org", "+4930123456"}));
   EXPECT_EQ(e.identifier_strings[2].first, "to");
   EXPECT_EQ(e.identifier_strings[6].first, "contact");
 }
