@@ -161,7 +161,8 @@ struct daemon::impl {
             io.stop();
           });
         },
-        [this] { return retention->holds(); }, [this] { return retention->decision_now(); });
+        [this] { return retention->holds(); }, [this] { return retention->decision_now(); },
+        [this] { return retention->erased_subjects(); });
     ingest->start();
     spdlog::info("consuming {} and {} as group {}", config.kafka.topic_cdr, config.kafka.topic_usage,
                  config.kafka.group_id);

@@ -349,5 +349,49 @@ TEST_F(retention, identifiers_in_arrays_and_nested_objects_are_exported_and_eras
   EXPECT_EQ(occurrences("900003"), 0u);
 }
 
+// Issue "Erasure at scale", item 3: an event that arrives after an erasure,
+// names the erased subject and occurred before the erasure is stored
+// without that identifier, also after a restart and for a subject erased
+// before any of its records arrived; an event that occurred after the
+// erasure keeps it.
+TEST_F(retention, late_events_of_an_erased_subject_are_stored_without_it) {
+  auto d = start("2026-11-01T00:00:00Z");
+  const std::string x = "+447700900555", y = "+447700900666", z = "+447700900777";
+  const auto produce = [&](const std::string& id, const std::string& when, const std::string& ids) {
+    kafka_.produce("cdr", id,
+                   R"({"type":"cdr","id":")" + id + R"(","customer_id":"cust-l","occurred_at":")" + when +
+                       R"(","channel":"mms",)" + ids + "}");
+    ++messages_;
+  };
+  produce("before", "2026-10-02T09:00:00Z", R"("from":")" + x + R"(")");
+  wait_stored();
+  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-7"}})["erased"], 1);
+  EXPECT_EQ(call("subject erase", {{"identifier", z}})["erased"], 0) << "no record yet";
+
+  produce("late-1", "2026-10-20T09:00:00Z", R"("from":")" + y + R"(","to":[")" + x + R"(","+447700900888"])");
+  produce("late-2", "2026-10-21T09:00:00Z", R"("from":")" + z + R"(")");
+  produce("after", "2026-11-01T06:00:00Z", R"("from":")" + x + R"(")");
+  wait_stored();
+  const auto late = call("record get", {{"id", "late-1"}});
+  EXPECT_EQ(late["identifiers"]["from"], y) << late.dump();
+  EXPECT_EQ(late["identifiers"]["to"], nlohmann::json::array({"+447700900888"})) << late.dump();
+  EXPECT_TRUE(call("record get", {{"id", "late-2"}})["identifiers"].is_null()) << "its only identifier was erased";
+  EXPECT_EQ(call("subject export", {{"identifier", y}})["records"], 1);
+  EXPECT_EQ(call("subject export", {{"identifier", z}})["records"], 0);
+  EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 1) << "only the event after the erasure";
+  EXPECT_EQ(call("record get", {{"id", "after"}})["identifiers"]["from"], x);
+
+  // The erased set is saved with the erasure: a restart keeps it.
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  d = start("2026-11-01T00:00:00Z");
+  produce("late-3", "2026-10-25T09:00:00Z", R"("from":")" + x + R"(","to":")" + y + R"(")");
+  wait_stored();
+  const auto again = call("record get", {{"id", "late-3"}});
+  EXPECT_FALSE(again["identifiers"].contains("from")) << again.dump();
+  EXPECT_EQ(again["identifiers"]["to"], y);
+  EXPECT_EQ(occurrences("900555"), 0u);
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+}
+
 }  // namespace
 }  // namespace cdr::test

@@ -15,6 +15,7 @@ constexpr std::string_view event_prefix = "event/";
 constexpr std::string_view deferred_prefix = "deferred/";
 constexpr std::string_view erased_prefix = "erased/";
 constexpr std::string_view audit_prefix = "audit/";
+constexpr std::string_view request_prefix = "request/";  // + subject hex: its erasure request
 constexpr std::string_view head_key = "audit_head";
 constexpr std::string_view keystore_key = "keystore_id";
 constexpr std::string_view clock_key = "clock_mark";
@@ -45,6 +46,7 @@ state_kind kind_of_key(std::string_view key) {
   if (starts(key, event_prefix)) return state_kind::deletion_event;
   if (starts(key, deferred_prefix)) return state_kind::deferred_erasure;
   if (starts(key, erased_prefix)) return state_kind::erased_subject;
+  if (starts(key, request_prefix)) return state_kind::erasure_request;
   if (starts(key, audit_prefix)) return state_kind::pending_audit;
   if (key == head_key) return state_kind::audit_head;
   if (key == keystore_key) return state_kind::keystore_binding;
@@ -101,6 +103,10 @@ std::optional<std::string> problem_of(std::string_view key, std::string_view val
     case state_kind::erased_subject:
       return chunk_of(key, erased_prefix) ? reason(decode_erased_subject(value))
                                           : std::optional<std::string>("malformed key");
+    case state_kind::erasure_request: {
+      const auto id = chunk_of(key, request_prefix);
+      return id && id->chunk == 0 ? reason(decode_erasure_request(value)) : std::optional<std::string>("malformed key");
+    }
     case state_kind::audit_head: return reason(decode_audit_head(value));
     case state_kind::counter: return reason(decode_counter(value));
     case state_kind::keystore_binding:
@@ -298,6 +304,20 @@ std::vector<unreadable_entry> saved_state::for_each_erased(
 }
 void saved_state::put_erased(change& c, const chunk_id& id, const erased_subject& e) {
   c.put_entry(chunk_key(erased_prefix, id), encode(e));
+}
+
+std::vector<unreadable_entry> saved_state::for_each_erasure_request(
+    const std::function<void(const std::string& subject, const erasure_request&)>& fn) {
+  return stream_all<chunk_id, erasure_request>(
+      request_prefix, state_kind::erasure_request, decode_erasure_request,
+      [](std::string_view k) {
+        auto id = chunk_of(k, request_prefix);
+        return id && id->chunk == 0 ? id : std::nullopt;
+      },
+      [&](const chunk_id& id, erasure_request&& r) { fn(id.subject, r); });
+}
+void saved_state::put_erasure_request(change& c, std::string_view subject, const erasure_request& r) {
+  c.put_entry(chunk_key(request_prefix, {std::string(subject), 0}), encode(r));
 }
 
 // --- the audit trail ---

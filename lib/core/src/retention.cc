@@ -104,6 +104,18 @@ std::string customer_of(std::string_view record_json) {
 
 namespace {
 
+void prune(nlohmann::json& v, const std::function<bool(std::string_view)>& drop) {
+  const auto dropped = [&](const nlohmann::json& e) { return e.is_string() && drop(e.get_ref<const std::string&>()); };
+  if (v.is_array()) {
+    v.erase(std::remove_if(v.begin(), v.end(), dropped), v.end());
+  } else if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end();) it = dropped(*it) ? v.erase(it) : std::next(it);
+  }
+  if (v.is_structured()) {
+    for (auto& e : v) prune(e, drop);
+  }
+}
+
 void strings_in(const nlohmann::json& v, std::vector<std::string>& out) {
   if (v.is_string()) {
     out.push_back(v.get<std::string>());
@@ -120,6 +132,13 @@ std::vector<std::string> identifier_values(std::string_view identifiers_json) {
   if (!j.is_object()) return out;
   for (const auto& [k, v] : j.items()) strings_in(v, out);
   return out;
+}
+
+std::string without_identifiers(std::string_view identifiers_json, const std::function<bool(std::string_view)>& drop) {
+  auto j = nlohmann::json::parse(identifiers_json, nullptr, false);
+  if (!j.is_object()) return std::string(identifiers_json);
+  prune(j, drop);
+  return j.empty() ? std::string() : j.dump();
 }
 
 passed_deadlines deadlines_passed(const retention_policy& policy, const partition& p, instant now) {

@@ -124,6 +124,7 @@ std::string_view name(state_kind k) {
     case state_kind::audit_head: return "audit_head";
     case state_kind::counter: return "counter";
     case state_kind::keystore_binding: return "keystore_binding";
+    case state_kind::erasure_request: return "erasure_request";
     case state_kind::unknown: return "unknown";
   }
   return "unknown";
@@ -311,6 +312,23 @@ result<deferred_erasure> decode_deferred_erasure(std::string_view text) {
       d.record_keys.push_back(std::move(key));
     }
     return d;
+  });
+}
+
+std::string encode(const erasure_request& r) {
+  const auto text = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return json{{"at", format_rfc3339(r.at)}, {"reason", text(r.reason)}, {"reference", text(r.reference)}}.dump();
+}
+
+result<erasure_request> decode_erasure_request(std::string_view text) {
+  return decoding<erasure_request>("erasure request", [&]() -> erasure_request {
+    const auto j = parse_object(text, "the erasure request");
+    only(j, {"at", "reason", "reference"});
+    erasure_request r;
+    r.at = time_member(j, "at");
+    if (const auto* s = nullable_string(j, "reason")) r.reason = *s;
+    if (const auto* s = nullable_string(j, "reference")) r.reference = *s;
+    return r;
   });
 }
 

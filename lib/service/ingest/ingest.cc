@@ -9,7 +9,8 @@ namespace cdr::service {
 ingest::ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
                metrics::ingest_probe& probe, std::string subject_key, vault& keys,
                std::function<void(std::string)> on_fatal,
-               std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now)
+               std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now,
+               std::function<std::shared_ptr<const erasure_times>()> erased)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
       time_(time),
@@ -20,6 +21,7 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const time_so
       on_fatal_(std::move(on_fatal)),
       holds_(std::move(holds)),
       decision_now_(std::move(decision_now)),
+      erased_(std::move(erased)),
       parser_(config.events),
       batch_(store),
       done_(time) {}
@@ -123,6 +125,7 @@ void ingest::process(const kafka::message& m) {
   if (pending_next_.empty()) {
     batch_started_ = time_.monotonic();
     batch_holds_ = holds_ ? holds_() : nullptr;
+    batch_erased_ = erased_ ? erased_() : nullptr;
   }
   pending_next_[tp] = m.offset() + 1;
   position_[tp] = m.offset() + 1;
@@ -164,7 +167,24 @@ void ingest::process(const kafka::message& m) {
   st.subjects.clear();
   if (e.kind == record_kind::cdr) {
     for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
+    if (batch_erased_ && !batch_erased_->empty() && !st.subjects.empty()) drop_erased(st, e.occurred_at);
   }
+}
+
+void ingest::drop_erased(staged_event& st, instant occurred_at) {
+  std::vector<std::string> gone;
+  for (const auto& s : st.subjects) {
+    const auto it = batch_erased_->find(subject_hash_(s));
+    if (it != batch_erased_->end() && occurred_at < it->second) gone.push_back(s);
+  }
+  if (gone.empty()) return;
+  const auto erased = [&](std::string_view v) {
+    return std::find(gone.begin(), gone.end(), normalize_identifier(v)) != gone.end();
+  };
+  st.identifiers = without_identifiers(st.identifiers, erased);
+  std::erase_if(st.subjects,
+                [&](const std::string& s) { return std::find(gone.begin(), gone.end(), s) != gone.end(); });
+  spdlog::debug("ingest: {} {}: {} identifier(s) of erased subjects left out", name(st.kind), st.id, gone.size());
 }
 
 nlohmann::json ingest::status() const {

@@ -23,6 +23,7 @@
 #include "cdr/core/event.h"
 #include "cdr/core/ingest.h"
 #include "cdr/core/retention.h"
+#include "cdr/core/saved_state.h"
 #include "cdr/core/time_source.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/kafka/client.h"
@@ -39,10 +40,13 @@ class ingest final : public kafka::rebalance_listener {
   // `holds`: the active legal holds (late events they name are kept).
   // `subject_key`: names subjects in holds; `keys` seals identifiers.
   // `decision_now`: the instant lateness and the future are judged at
-  // (the clock guard's: never before the last sweep's).
+  // (the clock guard's: never before the last sweep's). `erased`: the
+  // erased subjects and when; an event that names one and occurred before
+  // is stored without that identifier.
   ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
          metrics::ingest_probe& probe, std::string subject_key, vault& keys, std::function<void(std::string)> on_fatal,
-         std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now);
+         std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now,
+         std::function<std::shared_ptr<const erasure_times>()> erased);
   ~ingest() override;
 
   void start();
@@ -84,6 +88,9 @@ class ingest final : public kafka::rebalance_listener {
   // Looks up every staged id at once and decides each event's outcome in
   // (kind, id) order; events of one id stay in consumption order.
   void resolve_staged();
+  // Takes identifiers of erased subjects out of a staged CDR that occurred
+  // before their erasure.
+  void drop_erased(staged_event& st, instant occurred_at);
   // Stores one new event (sealing its identifiers); its outcome.
   ingest_outcome store_event(staged_event& st);
   // Writes the pending batch to the store; false (and consumption paused)
@@ -127,6 +134,8 @@ class ingest final : public kafka::rebalance_listener {
   std::function<void(std::string)> on_fatal_;
   std::function<std::shared_ptr<const std::vector<hold>>()> holds_;
   std::function<instant()> decision_now_;
+  std::function<std::shared_ptr<const erasure_times>()> erased_;
+  std::shared_ptr<const erasure_times> batch_erased_;     // the erasures this batch was built with
   std::shared_ptr<const std::vector<hold>> batch_holds_;  // the holds this batch was built with
 
   std::unique_ptr<kafka::consumer> consumer_;

@@ -107,8 +107,10 @@ void subject_erasure::remove(const partition& p, std::string_view id, const std:
 
 nlohmann::json subject_erasure::erase(const std::string& subject, const std::vector<std::string>& record_keys,
                                       std::uint32_t uid, std::string_view trigger,
-                                      const std::optional<store::chunk_id>& retry, const nlohmann::json& note) {
+                                      const std::optional<store::chunk_id>& retry, const nlohmann::json& note,
+                                      const erasure_request* request) {
   store::change c(ctx_.store);
+  if (request != nullptr) ctx_.state.put_erasure_request(c, subject, *request);
   std::vector<std::pair<family, std::string>> removed;
   std::set<std::string> done;
   std::set<month> months;
@@ -163,6 +165,26 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
   if (!c.empty()) ctx_.store.apply(c);
   if (erased > 0) ctx_.probe.erased(record_kind::cdr, erased);
   return {{"subject", hex}, {"erased", erased}, {"deferred", deferred_report}};
+}
+
+void erasure_requests::load() {
+  auto times = std::make_shared<erasure_times>();
+  ctx_.state.for_each_erasure_request(
+      [&](const std::string& subject, const erasure_request& r) { (*times)[subject] = r.at; });
+  std::lock_guard lock(mutex_);
+  times_ = std::move(times);
+}
+
+void erasure_requests::add(const std::string& subject, instant at) {
+  std::lock_guard lock(mutex_);
+  auto next = std::make_shared<erasure_times>(*times_);
+  (*next)[subject] = at;
+  times_ = std::move(next);
+}
+
+std::shared_ptr<const erasure_times> erasure_requests::snapshot() const {
+  std::lock_guard lock(mutex_);
+  return times_;
 }
 
 nlohmann::json subject_erasure::run_deferred(std::uint32_t uid, std::string_view trigger) {

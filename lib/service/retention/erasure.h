@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +22,24 @@
 #include "holds.h"
 
 namespace cdr::service {
+
+// The subjects erasure requests named and when, shared with ingest (a
+// snapshot per batch): an event that names one and occurred before its
+// request is stored without that identifier. Loaded from the saved state at
+// start-up; an entry that does not decode is named there (and refuses
+// sweeps and erasures), never taken for absent.
+class erasure_requests {
+ public:
+  explicit erasure_requests(retention_context& ctx) : ctx_(ctx) { load(); }
+  void load();
+  void add(const std::string& subject, instant at);
+  std::shared_ptr<const erasure_times> snapshot() const;
+
+ private:
+  retention_context& ctx_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const erasure_times> times_ = std::make_shared<erasure_times>();
+};
 
 class subject_erasure {
  public:
@@ -49,9 +69,10 @@ class subject_erasure {
   // those are deferred. trigger: "admin", "deferred" (a sweep retries) or
   // "hold_release". `retry`: the deferred chunk being retried. `note`:
   // members added to the audit entry (the request's reason, reference).
+  // `request`: saved in the same commit (the first batch of an erasure).
   nlohmann::json erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
                        std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt,
-                       const nlohmann::json& note = nlohmann::json::object());
+                       const nlohmann::json& note = nlohmann::json::object(), const erasure_request* request = nullptr);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);

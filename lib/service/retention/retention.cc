@@ -23,6 +23,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
       holds_(ctx_),
       executor_(ctx_, holds_),
       erasure_(ctx_, holds_),
+      requests_(ctx_),
       shredder_(ctx_),
       purger_(ctx_),
       verifier_(ctx_),
@@ -171,6 +172,7 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   // Each batch commits its removal and journal; one purge pass then makes
   // them all physical.
   subject_erasure::cursor cursor;
+  const erasure_request request{ctx_.time.now(), note.value("reason", ""), note.value("reference", "")};
   nlohmann::json result{
       {"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
   for (bool more = true; more;) {
@@ -179,7 +181,9 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
     const auto keys = erasure_.next_records(normalized, cursor, subject_erasure::batch_records);
     more = keys.size() == subject_erasure::batch_records;
     if (keys.empty() && result["batches"] != 0) break;
-    const auto batch = erasure_.erase(hash, keys, uid, "admin", std::nullopt, note);
+    const bool first = result["batches"] == 0;
+    const auto batch = erasure_.erase(hash, keys, uid, "admin", std::nullopt, note, first ? &request : nullptr);
+    if (first) requests_.add(hash, request.at);
     result["batches"] = result["batches"].get<int>() + 1;
     result["erased"] = result["erased"].get<std::int64_t>() + batch["erased"].get<std::int64_t>();
     auto& deferred = result["deferred"];

@@ -84,6 +84,9 @@ class retention {
   std::optional<nlohmann::json> hold_release(std::uint64_t id, std::uint32_t uid);
   // What late events are matched against at ingest.
   std::shared_ptr<const std::vector<hold>> holds() const { return holds_.snapshot(); }
+  // The erased subjects and when: ingest strips them from events that
+  // occurred before.
+  std::shared_ptr<const erasure_times> erased_subjects() const { return requests_.snapshot(); }
 
   // `note`: what the operator said about the request (`reason`,
   // `reference`; either may be absent), recorded in its audit entries.
@@ -129,6 +132,7 @@ class retention {
   hold_registry holds_;
   sweep_executor executor_;
   subject_erasure erasure_;
+  erasure_requests requests_;
   key_shredder shredder_;
   purger purger_;
   verifier verifier_;

@@ -151,6 +151,15 @@ TEST(stored_records, customer_and_identifier_values) {
             (std::vector<std::string>{"+4", "x@y.z", "+3", "+1", "+2"}));  // members in key order
 }
 
+TEST(stored_records, without_identifiers_takes_out_what_it_names_at_any_depth) {
+  const auto erased = [](std::string_view v) { return v == "+2" || v == "x@y.z"; };
+  EXPECT_EQ(
+      without_identifiers(R"({"from":"+1","to":["+2","+3"],"cc":[{"a":"x@y.z","b":"k"}],"c":{"d":"+2"}})", erased),
+      R"({"c":{},"cc":[{"b":"k"}],"from":"+1","to":["+3"]})");
+  EXPECT_EQ(without_identifiers(R"({"from":"+2"})", erased), "") << "nothing left";
+  EXPECT_EQ(without_identifiers(R"({"from":"+1"})", erased), R"({"from":"+1"})");
+}
+
 TEST(hex, round_trip_and_rejects) {
   EXPECT_EQ(to_hex(std::string("\x00\xff\x10", 3)), "00ff10");
   EXPECT_EQ(from_hex("00FF10"), std::string("\x00\xff\x10", 3));

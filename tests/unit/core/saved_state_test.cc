@@ -57,6 +57,10 @@ TEST(saved_state, every_kind_round_trips) {
   const erased_subject e{{{family::identifiers, record_key(june, "id-1")}, {family::subject_index, "\x01xyz"}}};
   EXPECT_EQ(decode_erased_subject(encode(e)).value(), e);
   EXPECT_EQ(decode_counter(encode_counter(18446744073709551615ULL)).value(), 18446744073709551615ULL);
+  const erasure_request r{at("2025-07-01T00:00:00.25Z"), "GDPR art. 17", "DSR-9"};
+  EXPECT_EQ(decode_erasure_request(encode(r)).value(), r);
+  const erasure_request bare{at("2025-07-01T00:00:00Z"), "", ""};
+  EXPECT_EQ(decode_erasure_request(encode(bare)).value(), bare);
 }
 
 // The JSON earlier builds wrote (retention.cc, audit.cc before the typed
@@ -139,6 +143,11 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_deferred_erasure(R"({"records":["ff"],"since":"2025-01-01T00:00:00Z"})"), "key without partition");
   fails(decode_erased_subject(R"([["identifiers"]])"), "pair missing its key");
   fails(decode_erased_subject(R"({})"), "not an array");
+  fails(decode_erasure_request(R"({"at":"soon","reason":null,"reference":null})"), "request time not RFC 3339");
+  fails(decode_erasure_request(R"({"reason":null,"reference":null})"), "request without time");
+  fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":1,"reference":null})"), "reason a number");
+  fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":null,"reference":null,"x":1})"),
+        "unknown member");
   fails(decode_counter(""), "empty counter");
   fails(decode_counter("12x"), "trailing garbage");
   fails(decode_counter("-1"), "negative counter");

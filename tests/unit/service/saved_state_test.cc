@@ -28,6 +28,8 @@ std::vector<damage> damages() {
       {"deferred/" + hex_subject(), R"({"since":"2025-01-01T00:00:00Z","records":"oops"})",
        state_kind::deferred_erasure, "deferred/" + hex_subject()},
       {"erased/" + hex_subject(), R"([["identifiers"]])", state_kind::erased_subject, "erased/" + hex_subject()},
+      {"request/" + hex_subject(), R"({"at":"yesterday","reason":null,"reference":null})", state_kind::erasure_request,
+       "request/" + hex_subject()},
       {"audit/" + be64(42), R"({"op":42,"time":"2025-01-01T00:00:00Z","entry":{}})", state_kind::pending_audit,
        "audit/000000000000002a"},
       {"audit_head", R"({"seq":3})", state_kind::audit_head, "audit_head"},
@@ -91,6 +93,7 @@ TEST_P(unreadable_state, is_named_refuses_destruction_and_keeps_the_data) {
                R"("time":"2025-01-01T00:00:00Z"})";
       case state_kind::deferred_erasure: return R"({"records":[],"since":"2025-01-01T00:00:00Z"})";
       case state_kind::erased_subject: return "[]";
+      case state_kind::erasure_request: return R"({"at":"2025-01-01T00:00:00Z","reason":null,"reference":null})";
       case state_kind::pending_audit: return R"({"entry":{"action":"repaired"},"op":42,"time":"2025-01-01T00:00:00Z"})";
       case state_kind::audit_head: return R"({"hash":")" + std::string(64, '0') + R"(","seq":0})";
       case state_kind::counter: return "45";

@@ -68,6 +68,10 @@ std::string customer_of(std::string_view record_json);
 // Every string in a stored CDR identifiers object, at any depth (what the subject
 // index hashes, once normalised).
 std::vector<std::string> identifier_values(std::string_view identifiers_json);
+// The identifiers object without the strings `drop` names (at any depth:
+// an array loses the element, an object the member); empty when nothing is
+// left. Used for events naming an erased subject.
+std::string without_identifiers(std::string_view identifiers_json, const std::function<bool(std::string_view)>& drop);
 
 // What sweeps have already done to a partition.
 struct partition_state {

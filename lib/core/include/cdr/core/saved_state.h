@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -38,10 +39,11 @@ enum class state_kind : std::uint8_t {
   audit_head,
   counter,
   keystore_binding,
+  erasure_request,
   unknown,  // a key this build does not know (written by a newer one?)
 };
 std::string_view name(state_kind k);
-inline constexpr std::array<state_kind, 10> all_state_kinds{state_kind::hold,
+inline constexpr std::array<state_kind, 11> all_state_kinds{state_kind::hold,
                                                             state_kind::journal,
                                                             state_kind::deletion_event,
                                                             state_kind::deferred_erasure,
@@ -50,6 +52,7 @@ inline constexpr std::array<state_kind, 10> all_state_kinds{state_kind::hold,
                                                             state_kind::audit_head,
                                                             state_kind::counter,
                                                             state_kind::keystore_binding,
+                                                            state_kind::erasure_request,
                                                             state_kind::unknown};
 
 // One deletion event (docs/admin-protocol.md, "Deletion events"), kept in
@@ -102,6 +105,18 @@ struct deferred_erasure {
   friend bool operator==(const deferred_erasure&, const deferred_erasure&) = default;
 };
 
+// A subject's erasure request, kept as long as the store: an event that
+// names the subject and occurred before `at` is stored without it.
+struct erasure_request {
+  instant at{};
+  std::string reason;     // empty: none given
+  std::string reference;  // empty: none given
+  friend bool operator==(const erasure_request&, const erasure_request&) = default;
+};
+
+// Each erased subject (keyed hash, raw bytes) with the time of its request.
+using erasure_times = std::unordered_map<std::string, instant>;
+
 // Every key an erasure of one subject removed, ever: what verify checks.
 struct erased_subject {
   std::vector<std::pair<family, std::string>> keys;
@@ -121,6 +136,8 @@ std::string encode(const audit_head& h);
 result<audit_head> decode_audit_head(std::string_view text);
 std::string encode(const deferred_erasure& d);
 result<deferred_erasure> decode_deferred_erasure(std::string_view text);
+std::string encode(const erasure_request& r);
+result<erasure_request> decode_erasure_request(std::string_view text);
 std::string encode(const erased_subject& e);
 result<erased_subject> decode_erased_subject(std::string_view text);
 std::string encode_counter(std::uint64_t v);

@@ -99,6 +99,11 @@ class saved_state {
   void remove_deferred(change& c, const chunk_id& id);
   std::vector<unreadable_entry> for_each_erased(const std::function<void(const chunk_id&, const erased_subject&)>& fn);
   void put_erased(change& c, const chunk_id& id, const erased_subject& e);
+  // Erasure requests, by subject (keyed hash, raw bytes): one per subject,
+  // the latest request's.
+  std::vector<unreadable_entry> for_each_erasure_request(
+      const std::function<void(const std::string& subject, const erasure_request&)>& fn);
+  void put_erasure_request(change& c, std::string_view subject, const erasure_request& r);
 
   entries_of<std::uint64_t, pending_audit> pending_audit_entries();
   void put_pending_audit(change& c, const pending_audit& a);
