@@ -260,7 +260,8 @@ class faults : public retention_fixture {
       d = start(clock_text(), env(f));
       // A request the fault cut short is repeated, as an operator would.
       if (round % 4 == 2) {
-        for (const auto& h : call("hold list")["holds"]) {
+        const auto holds = call("hold list")["holds"];  // a copy: the reply is a temporary
+        for (const auto& h : holds) {
           if (h.value("customer", "") == hold_customer) call("hold release", {{"id", h["id"].get<std::uint64_t>()}});
         }
         active_holds_.erase(hold_customer);
