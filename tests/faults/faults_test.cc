@@ -10,6 +10,8 @@
 //
 // CDR_FAULT_ROUNDS (default 24) sets the faults per test; release checks
 // run a soak with more (README, docs/operations.md "Fault suite").
+// CDR_FAULT_KEEP=<dir>: when records disagree with the model, the test's
+// directory (store, key store, audit trail, daemon log) is copied there.
 #include <gtest/gtest.h>
 
 #include <signal.h>
