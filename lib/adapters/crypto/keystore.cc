@@ -123,9 +123,9 @@ keystore::keystore(std::string path, std::string master_key, bool create)
     if (!r.is_object()) throw bad("reserved is not an object");
     for (const auto& [name, n] : r.items()) {
       if (!n.is_number_unsigned()) throw bad("the reservation of " + name + " is not a count");
-      const auto e = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k->name == name; });
-      if (e == keys_.end()) throw bad("a reservation names the unknown key " + name);
-      (*e)->reserved = n.get<std::uint64_t>();
+      auto* e = find_locked(name);
+      if (e == nullptr) throw bad("a reservation names the unknown key " + name);
+      e->reserved = n.get<std::uint64_t>();
     }
   }
   for (const auto& name : j.value("destroyed", nlohmann::json::array())) {
@@ -214,19 +214,20 @@ void keystore::write_locked() {
   }
 }
 
+keystore::entry* keystore::find_locked(std::string_view name) const {
+  const auto e = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k->name == name; });
+  return e == keys_.end() ? nullptr : e->get();
+}
+
 std::optional<data_key> keystore::get(std::string_view name) const {
   std::lock_guard lock(mutex_);
-  for (const auto& e : keys_) {
-    if (e->name == name) return e->key;
-  }
+  if (const auto* e = find_locked(name)) return e->key;
   return std::nullopt;
 }
 
 std::optional<data_key> keystore::get_or_create(std::string_view name, bool reuse) {
   std::lock_guard lock(mutex_);
-  for (const auto& e : keys_) {
-    if (e->name == name) return e->key;
-  }
+  if (const auto* e = find_locked(name)) return e->key;
   const auto gone = std::find(destroyed_.begin(), destroyed_.end(), name);
   if (gone != destroyed_.end()) {
     if (!reuse) return std::nullopt;
@@ -279,9 +280,9 @@ std::vector<std::string> keystore::destroy(const std::vector<std::string>& names
 
 std::uint64_t keystore::reserve(std::string_view name, std::uint64_t want, std::uint64_t limit) {
   std::lock_guard lock(mutex_);
-  const auto e = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k->name == name; });
-  if (e == keys_.end()) throw keystore_error("cannot reserve seals under " + std::string(name) + ": no such key");
-  auto& key = **e;
+  auto* e = find_locked(name);
+  if (e == nullptr) throw keystore_error("cannot reserve seals under " + std::string(name) + ": no such key");
+  auto& key = *e;
   const auto granted = key.reserved >= limit ? 0 : std::min(want, limit - key.reserved);
   if (granted == 0) return 0;
   key.reserved += granted;
@@ -296,10 +297,8 @@ std::uint64_t keystore::reserve(std::string_view name, std::uint64_t want, std::
 
 std::uint64_t keystore::reserved(std::string_view name) const {
   std::lock_guard lock(mutex_);
-  for (const auto& e : keys_) {
-    if (e->name == name) return e->reserved;
-  }
-  return 0;
+  const auto* e = find_locked(name);
+  return e == nullptr ? 0 : e->reserved;
 }
 
 std::vector<std::string> keystore::names() const {

@@ -97,6 +97,8 @@ class keystore {
 
  private:
   struct entry;
+  // The key of that name (mutex_ held); nullptr when there is none.
+  entry* find_locked(std::string_view name) const;
   void write_locked();
   std::string path_;
   std::string kek_;
