@@ -52,7 +52,7 @@ void ingest_probe::rejected(std::string_view topic, reject_reason reason, std::u
 
 void ingest_probe::paused(std::string_view reason) { pauses_.Add({{"reason", std::string(reason)}}).Increment(); }
 
-void ingest_probe::wal_synced(double seconds, std::uint64_t) { sync_histogram_->Observe(seconds); }
+void ingest_probe::wal_synced(double seconds) { sync_histogram_->Observe(seconds); }
 
 void ingest_probe::batch_written(double seconds, std::uint64_t records) {
   batch_histogram_->Observe(seconds);

@@ -156,7 +156,7 @@ void ingest::sync_and_commit(bool now) {
   if (!due) return;
   const auto started = time_.monotonic();
   store_.sync_wal();
-  probe_.wal_synced(seconds_since(time_, started), unsynced_bytes_);
+  probe_.wal_synced(seconds_since(time_, started));
   consumer_->commit(unsynced_, false);
   unsynced_.clear();
   unsynced_bytes_ = 0;

@@ -26,8 +26,8 @@ class ingest_probe {
   // "rebalance" (a batch had to be dropped and its partitions re-read).
   void paused(std::string_view reason);
   void batch_written(double seconds, std::uint64_t records);
-  // The WAL was synced for a group of written batches of `bytes`.
-  void wal_synced(double seconds, std::uint64_t bytes);
+  // The WAL was synced for a group of written batches.
+  void wal_synced(double seconds);
 
  private:
   prometheus::Family<prometheus::Counter>& events_;
