@@ -117,12 +117,18 @@ vault::opened vault::open(key_scope scope, const partition& p, std::string_view 
   return {open_status::ok, std::move(*plain)};
 }
 
-std::vector<std::pair<key_scope, partition>> vault::live() const {
-  std::vector<std::pair<key_scope, partition>> out;
+std::map<std::pair<key_scope, partition>, std::uint32_t> vault::live_generations() const {
+  std::map<std::pair<key_scope, partition>, std::uint32_t> out;
   for (const auto& name : keys_.names()) {
-    // Every generation goes with the first: one entry per key.
-    if (auto k = parse_key_name(name); k && k->generation == 0) out.emplace_back(k->scope, k->p);
+    if (const auto k = parse_key_name(name)) ++out[{k->scope, k->p}];
   }
+  return out;
+}
+
+std::vector<std::pair<key_scope, partition>> vault::live() const {
+  // Every generation goes with the first: one entry per key.
+  std::vector<std::pair<key_scope, partition>> out;
+  for (const auto& [key, n] : live_generations()) out.push_back(key);
   return out;
 }
 
@@ -146,7 +152,9 @@ std::vector<std::string> vault::destroy(const std::vector<std::pair<key_scope, p
 bool vault::destroyed(key_scope scope, const partition& p) const { return keys_.destroyed(key_name(scope, p)); }
 
 std::uint32_t vault::generations(key_scope scope, const partition& p) const {
-  return static_cast<std::uint32_t>(generation_names({{scope, p}}).size());
+  const auto all = live_generations();
+  const auto it = all.find({scope, p});
+  return it == all.end() ? 0 : it->second;
 }
 
 }  // namespace cdr::service

@@ -67,7 +67,9 @@ class vault {
   // Destroys the keys (call with exclusive() held); returns their names.
   std::vector<std::string> destroy(const std::vector<std::pair<key_scope, partition>>& which);
   bool destroyed(key_scope scope, const partition& p) const;
-  // How many generations of (scope, p)'s key exist (0: none).
+  // How many generations of each key exist (keys with none are absent).
+  std::map<std::pair<key_scope, partition>, std::uint32_t> live_generations() const;
+  // The same for one key (0: none).
   std::uint32_t generations(key_scope scope, const partition& p) const;
 
   std::uint64_t decrypt_failures() const { return decrypt_failures_.load(); }

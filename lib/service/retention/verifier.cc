@@ -8,10 +8,7 @@ namespace cdr::service {
 
 std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) const {
   // A stripped partition's key must be gone too: every generation of it.
-  std::map<partition, std::uint32_t> live;
-  for (const auto& name : ctx_.keys.keys().names()) {
-    if (const auto k = parse_key_name(name); k && k->scope == key_scope::partition) ++live[k->p];
-  }
+  const auto live = ctx_.keys.live_generations();
   std::vector<check> out;
   for (const auto& [p, st] : ctx_.store.states()) {
     const auto action = action_done(p, st);
@@ -19,7 +16,7 @@ std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) 
     auto item = partition_json(p);
     item["state"] = st.dropped ? "dropped" : "stripped";
     if (p.kind == record_kind::cdr) {
-      const auto it = live.find(p);
+      const auto it = live.find({key_scope::partition, p});
       const bool key_live = it != live.end();
       live_keys += key_live ? 1 : 0;
       // "none": every record arrived after the strip deadline, unsealed.
