@@ -195,20 +195,21 @@ std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
   return nlohmann::json{{"action", "rekey_audit_chain"}, {"entries", lines.size()}, {"legacy_head", legacy_head}};
 }
 
-void audit_trail::drain() {
+std::vector<audit_trail::appended> audit_trail::drain() {
   std::lock_guard lock(mutex_);
+  std::vector<appended> done;
   const auto pending = state_.pending_audit_entries();
   if (!pending.unreadable.empty()) {
     // Appending around an entry that cannot be read would make the trail
     // silently miss it: nothing is appended until it is repaired.
     spdlog::error("audit trail: {} pending entr(ies) not appended while {} does not decode", pending.items.size(),
                   pending.unreadable.front().key);
-    return;
+    return done;
   }
   auto stored = state_.head();
   if (!stored) {
     spdlog::error("audit trail: not appended while its recorded head does not decode: {}", stored.error());
-    return;
+    return done;
   }
   auto head = stored.value();
   const auto rekeyed = migrate(head);
@@ -227,12 +228,14 @@ void audit_trail::drain() {
     state_.remove_pending_audit(c, op);
     if (entry.op <= t.appended_op) continue;
     out += chained(t.head, entry.op, entry.time, entry.entry);
+    done.push_back({entry.op, t.head.seq, t.head.hash});
   }
-  if (out.empty() && c.empty() && t.head == stored.value()) return;
+  if (out.empty() && c.empty() && t.head == stored.value()) return done;
   append(out);
   t.head.bytes = *t.head.bytes + out.size();
   state_.put_head(c, t.head);
   store_.apply(c);
+  return done;
 }
 
 void audit_trail::append(const std::string& text) const {

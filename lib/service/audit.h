@@ -50,7 +50,13 @@ class audit_trail {
   // the change is applied. `op` ties it to the deletion event of the same
   // action.
   void stage(store::change& c, std::uint64_t op, nlohmann::json entry, instant at);
-  void drain();
+  // An entry drain() appended: its operation, sequence number and hash.
+  struct appended {
+    std::uint64_t op = 0;
+    std::uint64_t seq = 0;
+    std::string hash;
+  };
+  std::vector<appended> drain();
 
   struct verdict {
     bool ok = true;

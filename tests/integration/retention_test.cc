@@ -145,6 +145,10 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(e["erased"], 12);
   ASSERT_EQ(e["deferred"].size(), 1u);
   EXPECT_EQ(e["deferred"][0]["month"], "2026-03");
+  EXPECT_EQ(e["deferred"][0]["holds"], nlohmann::json::array({1})) << "the receipt names the hold";
+  EXPECT_EQ(e["holds"], nlohmann::json::array({1}));
+  EXPECT_EQ(e["state"], "deferred");
+  EXPECT_EQ(call("subject status", {{"identifier", x}})["deferred_records"], 1);
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 1);
   EXPECT_EQ(call("subject export", {{"identifier", "+49301234560"}})["records"], 2);
 
@@ -193,6 +197,94 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(call("audit verify")["ok"], false);
   write_file(path, original);
   EXPECT_EQ(call("audit verify")["ok"], true);
+}
+
+// An erasure hides the subject at once and returns a receipt; its keys wait
+// for the purge pass: `verify` lists them with their deadline and is ok
+// until it passes; `subject purge` runs the pass on demand, the deadline
+// runs it unasked; `subject status` tells each state.
+TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
+  auto d = start("2026-11-01T00:00:00Z");
+  const year_month first = 2025y / November;
+  const std::vector<std::string> subjects{"+14155550111", "+14155550122", "+14155550133"};
+  std::vector<sent> kept;
+  for (int i = 0; i < 13; ++i) {
+    const auto m = first + months{i};
+    for (const auto& x : subjects) send_cdr(m, at(m, 1, 1), "cust-e", x);
+    kept.push_back(send_cdr(m, at(m, 1, 2), "cust-e", "+4930999000" + std::to_string(i % 10)));
+  }
+  wait_stored();
+  EXPECT_EQ(call("subject status", {{"identifier", subjects[0]}})["state"], "none");
+
+  const auto e = call("subject erase", {{"identifier", subjects[0]}, {"reference", "DSR-100"}});
+  EXPECT_EQ(e["erased"], 13);
+  ASSERT_EQ(e["months"].size(), 13u) << e.dump();
+  EXPECT_EQ(e["months"]["2025-11"], 1);
+  EXPECT_EQ(e["deferred_total"], 0);
+  EXPECT_EQ(e["state"], "hidden");
+  EXPECT_EQ(e["purge_deadline"], "2026-11-02T00:00:00Z") << "erasure.purge_after defaults to 24h";
+  // The receipt's audit sequence and hash are the trail's.
+  const auto seq = e["audit"]["seq"].get<std::uint64_t>();
+  bool found = false;
+  std::istringstream lines(read_file(dir_ / "data/audit.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["seq"] != seq) continue;
+    found = true;
+    EXPECT_EQ(j["hash"], e["audit"]["hash"]);
+    EXPECT_EQ(j["entry"]["action"], "erase_subject");
+    EXPECT_EQ(j["entry"]["reference"], "DSR-100");
+    EXPECT_EQ(j["entry"]["purge_deadline"], "2026-11-02T00:00:00Z");
+  }
+  EXPECT_TRUE(found) << "audit entry " << seq;
+
+  // Hidden at once: not exportable, not readable.
+  EXPECT_EQ(call("subject export", {{"identifier", subjects[0]}})["records"], 0);
+  EXPECT_EQ(call("subject export", {{"identifier", subjects[1]}})["records"], 13);
+  auto st = call("subject status", {{"identifier", subjects[0]}});
+  EXPECT_EQ(st["state"], "hidden") << st.dump();
+  EXPECT_EQ(st["records_found"], 0);
+  EXPECT_EQ(st["purge_deadline"], "2026-11-02T00:00:00Z");
+  EXPECT_EQ(st["reference"], "DSR-100");
+  auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << "a pending purge before its deadline is not a failure: " << v.dump();
+  ASSERT_EQ(v["pending_purges"].size(), 1u) << v.dump();
+  EXPECT_EQ(v["pending_purges"][0]["subject"], e["subject"]);
+  EXPECT_EQ(v["pending_purges"][0]["purge_deadline"], "2026-11-02T00:00:00Z");
+  EXPECT_EQ(v["pending_purges"][0]["overdue"], false);
+  const auto listen = call("status")["metrics"]["listen"].get<std::string>();
+  EXPECT_NE(http_get(listen, "/metrics").find("cdr_retention_erasures_pending_purge 1\n"), std::string::npos);
+
+  // On demand: one pass purges every pending erasure.
+  call("subject erase", {{"identifier", subjects[1]}});
+  const auto p = call("subject purge");
+  EXPECT_EQ(p["subjects"], 2) << p.dump();
+  EXPECT_EQ(p["residues"], 0);
+  EXPECT_GT(p["bytes_rewritten"].get<std::uint64_t>(), 0u);
+  st = call("subject status", {{"identifier", subjects[1]}});
+  EXPECT_EQ(st["state"], "purged") << st.dump();
+  EXPECT_EQ(st["purged_at"], "2026-11-01T00:00:00Z");
+  v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_TRUE(v["pending_purges"].empty());
+  EXPECT_EQ(v["subjects"].size(), 2u) << "both checked on disk now";
+  for (const auto& s : v["subjects"]) EXPECT_EQ(s["keys_on_disk"], 0) << s.dump();
+
+  // By the deadline: the timer runs the pass without a sweep.
+  const auto late = call("subject erase", {{"identifier", subjects[2]}});
+  EXPECT_EQ(late["state"], "hidden");
+  call("debug advance-clock", {{"duration", "24h"}});
+  const auto until = steady_clock::now() + seconds(60);
+  while (call("subject status", {{"identifier", subjects[2]}})["state"] != "purged" && steady_clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  st = call("subject status", {{"identifier", subjects[2]}});
+  EXPECT_EQ(st["state"], "purged") << st.dump();
+  EXPECT_EQ(st["purged_at"], "2026-11-02T00:00:00Z") << "at its deadline";
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+  const auto trail = read_file(dir_ / "data/audit.jsonl");
+  EXPECT_NE(trail.find("\"erasure_purged\""), std::string::npos);
+  for (const auto& s : kept) EXPECT_EQ(get(s), std::optional<bool>(true)) << "other subjects keep theirs";
 }
 
 // A checkpoint taken while the daemon runs, restored into a second daemon,

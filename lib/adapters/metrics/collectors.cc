@@ -72,6 +72,16 @@ families of(const retention_snapshot& r) {
                    "1 while destructive sweeps wait for `cdr-retentionctl clock confirm` after a forward jump "
                    "beyond sweep.max_clock_jump, else 0.",
                    r.sweeps_paused_clock ? 1 : 0),
+      gauge_family("cdr_retention_erasures_pending_purge",
+                   "Erased subjects whose removed keys wait for the erasure purge pass (hidden, not yet purged).",
+                   static_cast<double>(r.erasures_pending_purge)),
+      gauge_family("cdr_retention_erasure_purge_oldest_age_seconds",
+                   "Age of the oldest erasure not yet purged from the files on disk (0 when none).",
+                   r.erasure_purge_oldest_age_seconds),
+      gauge_family("cdr_retention_erasures_purge_overdue",
+                   "Erased subjects still unpurged an hour past their purge deadline (erasure.purge_after); 0 "
+                   "when healthy.",
+                   static_cast<double>(r.erasures_purge_overdue)),
       labelled_gauge_family("cdr_retention_saved_state_unreadable",
                             "Saved-state entries (holds, journals, outbox events, erasures, pending audit "
                             "entries) that do not decode, by kind; sweeps and erasures are refused while any is.",

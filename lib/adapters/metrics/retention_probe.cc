@@ -29,7 +29,17 @@ retention_probe::retention_probe(prometheus::Registry& registry)
       erased_(prometheus::BuildCounter()
                   .Name("cdr_retention_records_erased_total")
                   .Help("Records whose identifiers a subject erasure removed, by kind.")
-                  .Register(registry)) {
+                  .Register(registry)),
+      purge_duration_(prometheus::BuildHistogram()
+                          .Name("cdr_retention_erasure_purge_duration_seconds")
+                          .Help("Duration of erasure purge passes (erased keys made gone from the files on disk).")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800})),
+      purge_bytes_(prometheus::BuildCounter()
+                       .Name("cdr_retention_erasure_purge_bytes_rewritten_total")
+                       .Help("Bytes of SST files erasure purge passes rewrote.")
+                       .Register(registry)
+                       .Add({})) {
   for (auto k : {record_kind::cdr, record_kind::usage}) {
     const prometheus::Labels l{{"kind", std::string(name(k))}};
     stripped_.Add(l);
@@ -44,6 +54,11 @@ void retention_probe::sweep(std::string_view trigger, double seconds, bool ok, d
   duration_.Add({{"trigger", t}}, buckets).Observe(seconds);
   sweeps_.Add({{"trigger", t}, {"result", ok ? "ok" : "failed"}}).Increment();
   if (ok) last_success_.Set(unix_time);
+}
+
+void retention_probe::erasure_purge(double seconds, std::uint64_t bytes_rewritten) {
+  purge_duration_.Observe(seconds);
+  purge_bytes_.Increment(static_cast<double>(bytes_rewritten));
 }
 
 void retention_probe::stripped(record_kind kind, std::int64_t records) {

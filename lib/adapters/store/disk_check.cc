@@ -115,4 +115,21 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
   return out;
 }
 
+std::uint64_t store::file_bytes(const std::vector<removal>& ranges) const {
+  std::vector<rocksdb::LiveFileMetaData> files;
+  impl_->db->GetLiveFilesMetaData(&files);
+  std::uint64_t bytes = 0;
+  for (const auto& f : files) {
+    const auto fam = family_named(f.column_family_name);
+    if (!fam) continue;
+    for (const auto& [rf, r] : ranges) {
+      if (rf == *fam && overlaps(f.smallestkey, f.largestkey, r)) {
+        bytes += f.size;
+        break;
+      }
+    }
+  }
+  return bytes;
+}
+
 }  // namespace cdr::store

@@ -114,6 +114,9 @@ void purge_pass::run() {
       for (const auto& res : store_.check_files(whole_).residues) widen(spans_, res.where, point_range(res.key));
     }
   }
+  std::vector<removal> rewritten;
+  for (const auto& [group, r] : spans_) rewritten.push_back({group.first, r});
+  bytes_rewritten_ = rewritten.empty() ? 0 : store_.file_bytes(rewritten);
   for (const auto& [group, r] : spans_) {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;

@@ -316,6 +316,10 @@ std::vector<unreadable_entry> saved_state::for_each_erasure_request(
       },
       [&](const chunk_id& id, erasure_request&& r) { fn(id.subject, r); });
 }
+std::optional<result<erasure_request>> saved_state::erasure_request_of(std::string_view subject) {
+  return read_one<erasure_request>(chunk_key(request_prefix, {std::string(subject), 0}), state_kind::erasure_request,
+                                   decode_erasure_request);
+}
 void saved_state::put_erasure_request(change& c, std::string_view subject, const erasure_request& r) {
   c.put_entry(chunk_key(request_prefix, {std::string(subject), 0}), encode(r));
 }

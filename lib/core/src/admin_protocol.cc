@@ -46,6 +46,9 @@ constexpr arg_spec subject_request_args[] = {
     {"reason", t::text, false, false, "TEXT", "why (recorded in the audit entry), e.g. the legal basis"},
     {"reference", t::text, false, false, "TEXT", "the request it serves, e.g. a ticket (recorded in the audit entry)"},
 };
+constexpr arg_spec subject_status_args[] = {
+    {"identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"},
+};
 constexpr arg_spec sweep_args[] = {
     {"dry_run", t::flag, false, false, "", "only forecast what a sweep would do; nothing changes"},
     {"as_of", t::time, false, false, "RFC3339", "with --dry-run: forecast for this instant instead of now"},
@@ -113,6 +116,13 @@ constexpr std::array<command_spec, command_count> command_table{{
      {}},
     {command_id::debug_jump_clock, "debug jump-clock", access::operator_,
      "make the simulated clock jump as a broken clock would (only with --fake-clock; tests)", jump_clock_args},
+    {command_id::subject_purge,
+     "subject purge",
+     access::operator_,
+     "purge every erased subject's keys from the files on disk now (due by erasure.purge_after otherwise)",
+     {}},
+    {command_id::subject_status, "subject status", access::operator_,
+     "where an erasure of this subject stands: none, in_progress, hidden, deferred or purged", subject_status_args},
 }};
 
 // The table is in command_id order, so an id indexes it.

@@ -332,6 +332,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
   c.sweep.jitter = r.duration("sweep.jitter", 1ms, std::chrono::days(31));
   if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");
   c.sweep.max_clock_jump = r.duration("sweep.max_clock_jump", std::chrono::minutes(1), std::chrono::days(366));
+  c.erasure.purge_after = r.duration("erasure.purge_after", 0s, std::chrono::days(30));
   c.kafka.embedded_partitions = r.ranged<int>("kafka.embedded_partitions", 1, 256);
   c.kafka.batch_max_records = r.ranged<std::uint32_t>("kafka.batch_max_records", 1, 100000);
   c.kafka.batch_linger = r.duration("kafka.batch_linger", 1ms, 1min);

@@ -39,6 +39,9 @@ interval = "1h"
 jitter = "5m"
 max_clock_jump = "1d"
 
+[erasure]
+purge_after = "24h"
+
 [admin]
 socket = "/run/cdr-retention/admin.sock"
 socket_group = ""

@@ -31,6 +31,15 @@ bool any_covers(std::span<const hold> holds, const partition& p, std::string_vie
                      [&](const hold& h) { return h.covers(p, customer_id, subject_hashes); });
 }
 
+std::vector<std::uint64_t> covering_holds(std::span<const hold> holds, const partition& p, std::string_view customer_id,
+                                          std::span<const std::string> subject_hashes) {
+  std::vector<std::uint64_t> out;
+  for (const auto& h : holds) {
+    if (h.covers(p, customer_id, subject_hashes)) out.push_back(h.id);
+  }
+  return out;
+}
+
 nlohmann::json to_json(const hold& h) {
   nlohmann::json j{{"id", h.id},
                    {"reason", h.reason},

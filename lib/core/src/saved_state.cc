@@ -228,17 +228,19 @@ std::string encode(const journal_entry& entry) {
   for (const auto& r : entry.removals) {
     ranges.push_back({name(r.family), to_hex(r.range.begin), to_hex(r.range.end)});
   }
-  return json{{"ranges", std::move(ranges)},
-              {"audit", entry.audit},
-              {"event", entry.event ? to_json(*entry.event) : json(nullptr)}}
-      .dump();
+  json j{{"ranges", std::move(ranges)},
+         {"audit", entry.audit},
+         {"event", entry.event ? to_json(*entry.event) : json(nullptr)}};
+  if (entry.purge_by) j["purge_by"] = format_rfc3339(*entry.purge_by);
+  return j.dump();
 }
 
 result<journal_entry> decode_journal(std::string_view text) {
   return decoding<journal_entry>("journal", [&]() -> journal_entry {
     const auto j = parse_object(text, "the journal");
-    only(j, {"ranges", "audit", "event"});
+    only(j, {"ranges", "audit", "event", "purge_by"});
     journal_entry out;
+    if (j.contains("purge_by")) out.purge_by = time_member(j, "purge_by");
     const auto& ranges = member(j, "ranges");
     if (!ranges.is_array()) throw bad{"\"ranges\" is not an array"};
     for (const auto& item : ranges) {
@@ -317,15 +319,24 @@ result<deferred_erasure> decode_deferred_erasure(std::string_view text) {
 
 std::string encode(const erasure_request& r) {
   const auto text = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
-  return json{{"at", format_rfc3339(r.at)}, {"reason", text(r.reason)}, {"reference", text(r.reference)}}.dump();
+  json j{{"at", format_rfc3339(r.at)}, {"reason", text(r.reason)}, {"reference", text(r.reference)}, {"done", r.done}};
+  if (r.purged_at) j["purged_at"] = format_rfc3339(*r.purged_at);
+  return j.dump();
 }
 
 result<erasure_request> decode_erasure_request(std::string_view text) {
   return decoding<erasure_request>("erasure request", [&]() -> erasure_request {
     const auto j = parse_object(text, "the erasure request");
-    only(j, {"at", "reason", "reference"});
+    only(j, {"at", "reason", "reference", "done", "purged_at"});
     erasure_request r;
     r.at = time_member(j, "at");
+    // Requests saved before "done" was kept finished in one call.
+    r.done = true;
+    if (j.contains("done")) {
+      if (!j["done"].is_boolean()) throw bad{"\"done\" is not true or false"};
+      r.done = j["done"].get<bool>();
+    }
+    if (j.contains("purged_at")) r.purged_at = time_member(j, "purged_at");
     if (const auto* s = nullable_string(j, "reason")) r.reason = *s;
     if (const auto* s = nullable_string(j, "reference")) r.reference = *s;
     return r;

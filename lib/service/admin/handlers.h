@@ -44,6 +44,8 @@ admin::reply handle_hold_add(admin_context&, const admin::request&, const admin:
 admin::reply handle_hold_list(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_hold_release(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_subject_erase(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_subject_purge(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_subject_status(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_verify(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_checkpoint(admin_context&, const admin::request&, const admin::peer&);
 // audit.cc

@@ -1,4 +1,4 @@
-// sweep, hold add|list|release, subject erase, verify, checkpoint.
+// sweep, hold add|list|release, subject erase|purge|status, verify, checkpoint.
 #include <cstdlib>
 
 #include "../checkpoint.h"
@@ -57,6 +57,16 @@ admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req,
   auto note = request_note(req);
   if (auto* e = std::get_if<admin::error>(&note)) return *e;
   return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, std::get<nlohmann::json>(note));
+}
+
+admin::reply handle_subject_purge(admin_context& ctx, const admin::request&, const admin::peer& peer) {
+  return ctx.keeper.subject_purge("admin", peer.uid);
+}
+
+admin::reply handle_subject_status(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  auto arg = admin::required_string_arg(req, "identifier");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  return ctx.keeper.subject_status(std::get<std::string>(arg));
 }
 
 admin::reply handle_verify(admin_context& ctx, const admin::request&, const admin::peer&) {

@@ -26,6 +26,8 @@ constexpr std::array entries{
     handler_entry{command_id::debug_advance_clock, &handle_advance_clock},
     handler_entry{command_id::clock_confirm, &handle_clock_confirm},
     handler_entry{command_id::debug_jump_clock, &handle_jump_clock},
+    handler_entry{command_id::subject_purge, &handle_subject_purge},
+    handler_entry{command_id::subject_status, &handle_subject_status},
 };
 
 // Every command has exactly one handler, listed in command_id order, so the

@@ -60,13 +60,26 @@ vault::opened retention_context::open_identifiers(family f, const partition& p, 
 }
 
 std::uint64_t retention_context::journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
-                                         std::optional<deletion_event> event) {
+                                         std::optional<deletion_event> event, std::optional<instant> purge_by) {
   const auto op = ops.next(c);
   if (event) {
     event->event_id = op;
     event->time = time.now();
   }
-  state.put_journal(c, op, journal_entry{std::move(removals), std::move(audit_entry), std::move(event)});
+  state.put_journal(c, op, journal_entry{std::move(removals), std::move(audit_entry), std::move(event), purge_by});
+  return op;
+}
+
+std::uint64_t retention_context::record(store::change& c, nlohmann::json audit_entry,
+                                        std::optional<deletion_event> event) {
+  const auto op = ops.next(c);
+  const auto now = time.now();
+  if (event) {
+    event->event_id = op;
+    event->time = now;
+    state.put_event(c, *event);
+  }
+  audit.stage(c, op, std::move(audit_entry), now);
   return op;
 }
 

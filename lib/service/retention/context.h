@@ -67,9 +67,13 @@ struct retention_context {
   // Stages the logical record of one action: the next operation number and
   // a journal entry naming what it removed, the audit entry and the event
   // (its id and time set here) that follow the physical step. Returns the
-  // operation number.
+  // operation number. purge_by: an erasure's, purged by the erasure purge
+  // pass (purger.h).
   std::uint64_t journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
-                        std::optional<deletion_event> event);
+                        std::optional<deletion_event> event, std::optional<instant> purge_by = std::nullopt);
+  // Stages an audit entry and its deletion event (none: only the entry)
+  // now, under the next operation number; returns it.
+  std::uint64_t record(store::change& c, nlohmann::json audit_entry, std::optional<deletion_event> event);
 };
 
 // The normalised values of an opened identifiers object (what the subject

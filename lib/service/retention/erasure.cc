@@ -72,8 +72,9 @@ std::vector<subject_erasure::source> subject_erasure::sources_of(const partition
   return out;
 }
 
-bool subject_erasure::held_back(const partition& p, const std::string& record_key, const std::string& subject,
-                                const std::vector<source>& sources) const {
+std::vector<std::uint64_t> subject_erasure::holding(const partition& p, const std::string& record_key,
+                                                    const std::string& subject,
+                                                    const std::vector<source>& sources) const {
   // A hold may name the record by its customer or by any of its subjects.
   std::vector<std::string> hashes{subject};
   for (const auto& src : sources) {
@@ -81,7 +82,7 @@ bool subject_erasure::held_back(const partition& p, const std::string& record_ke
   }
   auto meta = ctx_.store.value(family::metadata, record_key);
   if (!meta) meta = ctx_.store.value(family::held, held_key(held_tag::record, record_key));
-  return any_covers(*holds_.snapshot(), p, customer_of(meta.value_or("{}")), hashes);
+  return covering_holds(*holds_.snapshot(), p, customer_of(meta.value_or("{}")), hashes);
 }
 
 void subject_erasure::remove(const partition& p, std::string_view id, const std::vector<source>& sources,
@@ -105,31 +106,65 @@ void subject_erasure::remove(const partition& p, std::string_view id, const std:
   }
 }
 
-nlohmann::json subject_erasure::erase(const std::string& subject, const std::vector<std::string>& record_keys,
-                                      std::uint32_t uid, std::string_view trigger,
-                                      const std::optional<store::chunk_id>& retry, const nlohmann::json& note,
-                                      const erasure_request* request) {
+void subject_erasure::outcome::add(const outcome& other) {
+  erased += other.erased;
+  for (const auto& [m, n] : other.months) months[m] += n;
+  deferred += other.deferred;
+  for (const auto& d : other.deferred_list) {
+    if (deferred_list.size() < max_listed) deferred_list.push_back(d);
+  }
+  holds.insert(other.holds.begin(), other.holds.end());
+}
+
+nlohmann::json subject_erasure::audit_entry(const std::string& subject, const outcome& o, std::string_view trigger,
+                                            std::uint32_t uid, instant purge_by) const {
+  auto months = nlohmann::json::object();
+  for (const auto& [m, n] : o.months) months[m.to_string()] = n;
+  nlohmann::json entry{{"action", "erase_subject"}, {"subject", to_hex(subject)}, {"records", o.erased},
+                       {"deferred", o.deferred},    {"months", months},           {"holds", o.holds},
+                       {"trigger", trigger},        {"requested_by", uid}};
+  if (o.erased > 0) entry["purge_deadline"] = format_rfc3339(purge_by);
+  return entry;
+}
+
+namespace {
+std::optional<deletion_event> erasure_event(const std::string& subject, const subject_erasure::outcome& o) {
+  if (o.erased == 0) return std::nullopt;
+  std::vector<month> months;
+  for (const auto& [m, n] : o.months) months.push_back(m);
+  return deletion_event{0, "erase_subject", std::nullopt, to_hex(subject), std::move(months), o.erased, {}};
+}
+}  // namespace
+
+subject_erasure::outcome subject_erasure::erase(const std::string& subject, const std::vector<std::string>& record_keys,
+                                                std::uint32_t uid, std::string_view trigger,
+                                                const std::optional<store::chunk_id>& retry,
+                                                const erasure_request* request) {
   store::change c(ctx_.store);
   if (request != nullptr) ctx_.state.put_erasure_request(c, subject, *request);
   std::vector<std::pair<family, std::string>> removed;
   std::set<std::string> done;
-  std::set<month> months;
-  deferred_erasure deferred{ctx_.time.now(), {}};
-  auto deferred_report = nlohmann::json::array();
-  std::int64_t erased = 0;
+  const auto now = ctx_.time.now();
+  deferred_erasure deferred{now, {}};
+  outcome out;
   for (const auto& key : record_keys) {
     const auto p = decode_partition(key);
     if (!p || !done.insert(key).second) continue;
     const auto sources = sources_of(*p, key);
-    if (held_back(*p, key, subject, sources)) {
-      deferred_report.push_back({{"month", p->month.to_string()}, {"class", p->cls}, {"id", record_id_of(key)}});
+    if (auto holds = holding(*p, key, subject, sources); !holds.empty()) {
+      if (out.deferred_list.size() < outcome::max_listed) {
+        out.deferred_list.push_back(nlohmann::json{
+            {"month", p->month.to_string()}, {"class", p->cls}, {"id", record_id_of(key)}, {"holds", holds}});
+      }
+      ++out.deferred;
+      out.holds.insert(holds.begin(), holds.end());
       deferred.record_keys.push_back(key);
       continue;
     }
     if (sources.empty()) continue;
     remove(*p, record_id_of(key), sources, c, removed);
-    months.insert(p->month);
-    ++erased;
+    ++out.months[p->month];
+    ++out.erased;
   }
   if (retry) {
     if (deferred.record_keys.empty()) {
@@ -138,33 +173,46 @@ nlohmann::json subject_erasure::erase(const std::string& subject, const std::vec
       ctx_.state.put_deferred(c, *retry, deferred);
     }
   }
-  const auto hex = to_hex(subject);
-  if (erased > 0 || trigger == "admin") {
-    // What verify checks for this subject: every key removed, in a chunk of
-    // this batch's own.
+  const auto purge_by = now + ctx_.config.erasure.purge_after;
+  std::optional<std::uint64_t> op;
+  if (out.erased > 0) {
+    // What verify checks for this subject once purged: every key removed,
+    // in a chunk of this batch's own; the journal waits for the purge pass.
     erased_subject chunk;
     std::vector<removal> removals;
     for (auto& [f, k] : removed) {
       removals.push_back({f, point_range(k)});
       chunk.keys.emplace_back(f, std::move(k));
     }
-    auto month_list = nlohmann::json::array();
-    for (const auto& m : months) month_list.push_back(m.to_string());
-    nlohmann::json entry{
-        {"action", "erase_subject"}, {"subject", hex},     {"records", erased},  {"deferred", deferred_report.size()},
-        {"months", month_list},      {"trigger", trigger}, {"requested_by", uid}};
-    entry.update(note);
-    std::optional<deletion_event> event;
-    if (erased > 0) {
-      event = deletion_event{0, "erase_subject", std::nullopt, hex, {months.begin(), months.end()}, erased, {}};
-    }
-    const auto op = ctx_.journal(c, std::move(removals), entry, std::move(event));
-    if (erased > 0) ctx_.state.put_erased(c, {subject, op}, chunk);
-    if (!retry && !deferred.record_keys.empty()) ctx_.state.put_deferred(c, {subject, op}, deferred);
+    op = ctx_.journal(c, std::move(removals),
+                      {{"action", "erasure_purged"},
+                       {"subject", to_hex(subject)},
+                       {"records", out.erased},
+                       {"erased_at", format_rfc3339(now)},
+                       {"trigger", trigger}},
+                      std::nullopt, purge_by);
+    ctx_.state.put_erased(c, {subject, *op}, chunk);
+    if (trigger != "admin")
+      ctx_.record(c, audit_entry(subject, out, trigger, uid, purge_by), erasure_event(subject, out));
   }
+  if (!retry && !deferred.record_keys.empty())
+    ctx_.state.put_deferred(c, {subject, op ? *op : ctx_.ops.next(c)}, deferred);
   if (!c.empty()) ctx_.store.apply(c);
-  if (erased > 0) ctx_.probe.erased(record_kind::cdr, erased);
-  return {{"subject", hex}, {"erased", erased}, {"deferred", deferred_report}};
+  if (op) pending_.add(*op, {subject, now, purge_by});
+  if (out.erased > 0) ctx_.probe.erased(record_kind::cdr, out.erased);
+  return out;
+}
+
+std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_request request, const outcome& total,
+                                        std::uint32_t uid, const nlohmann::json& note) {
+  store::change c(ctx_.store);
+  auto entry = audit_entry(subject, total, "admin", uid, request.at + ctx_.config.erasure.purge_after);
+  entry.update(note);
+  const auto op = ctx_.record(c, std::move(entry), erasure_event(subject, total));
+  request.done = true;
+  ctx_.state.put_erasure_request(c, subject, request);
+  ctx_.store.apply(c);
+  return op;
 }
 
 void erasure_requests::load() {
@@ -199,7 +247,8 @@ nlohmann::json subject_erasure::run_deferred(std::uint32_t uid, std::string_view
     auto d = ctx_.state.deferred(id);
     if (!d) continue;
     if (!*d) throw state_unreadable(ctx_.state.unreadable());
-    out.push_back(erase(id.subject, d->value().record_keys, uid, trigger, id));
+    const auto o = erase(id.subject, d->value().record_keys, uid, trigger, id);
+    out.push_back({{"subject", to_hex(id.subject)}, {"erased", o.erased}, {"deferred", o.deferred_list}});
   }
   return out;
 }

@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -20,6 +22,7 @@
 
 #include "context.h"
 #include "holds.h"
+#include "purger.h"
 
 namespace cdr::service {
 
@@ -46,7 +49,8 @@ class subject_erasure {
   // Records an erasure takes per commit.
   static constexpr std::size_t batch_records = 500;
 
-  subject_erasure(retention_context& ctx, const hold_registry& holds) : ctx_(ctx), holds_(holds) {}
+  subject_erasure(retention_context& ctx, const hold_registry& holds, pending_purges& pending)
+      : ctx_(ctx), holds_(holds), pending_(pending) {}
 
   // Calls fn(partition, id) for each record whose identifiers include this
   // normalised identifier, in live partitions and held copies (a record's
@@ -64,15 +68,33 @@ class subject_erasure {
   // The next record keys after the cursor, at most `limit`; advances it.
   std::vector<std::string> next_records(std::string_view normalized, cursor& cur, std::size_t limit) const;
 
+  // What erasure batches did, added up.
+  struct outcome {
+    std::int64_t erased = 0;
+    std::map<month, std::int64_t> months;                    // records erased per month
+    std::size_t deferred = 0;                                // records a hold deferred
+    nlohmann::json deferred_list = nlohmann::json::array();  // the first max_listed of them
+    std::set<std::uint64_t> holds;                           // the holds that deferred any
+    static constexpr std::size_t max_listed = 1000;
+    void add(const outcome& other);
+  };
+
   // Erases the identifiers of these records (at most batch_records) for the
   // subject with this keyed hash, in one commit, except those a hold covers:
-  // those are deferred. trigger: "admin", "deferred" (a sweep retries) or
-  // "hold_release". `retry`: the deferred chunk being retried. `note`:
-  // members added to the audit entry (the request's reason, reference).
-  // `request`: saved in the same commit (the first batch of an erasure).
-  nlohmann::json erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
-                       std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt,
-                       const nlohmann::json& note = nlohmann::json::object(), const erasure_request* request = nullptr);
+  // those are deferred. The removed keys are hidden at once and purged from
+  // disk by the erasure purge pass (purger.h), by now + erasure.purge_after.
+  // trigger: "admin" (its audit entry is written by conclude()), "deferred"
+  // (a sweep retries) or "hold_release" (audited here). `retry`: the
+  // deferred chunk being retried. `request`: saved in the same commit (the
+  // first batch of an erasure).
+  outcome erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
+                std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt,
+                const erasure_request* request = nullptr);
+  // The last commit of an admin erasure: its audit entry (with `note`: the
+  // request's reason and reference) and deletion event, and the request
+  // marked done. Returns the audit entry's operation number.
+  std::uint64_t conclude(const std::string& subject, erasure_request request, const outcome& total, std::uint32_t uid,
+                         const nlohmann::json& note);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);
@@ -87,8 +109,11 @@ class subject_erasure {
     std::vector<std::string> normalized;  // its identifiers; none if it does not open
   };
   std::vector<source> sources_of(const partition& p, const std::string& record_key) const;
-  bool held_back(const partition& p, const std::string& record_key, const std::string& subject,
-                 const std::vector<source>& sources) const;
+  // The holds that keep this record's identifiers (none: it may go).
+  std::vector<std::uint64_t> holding(const partition& p, const std::string& record_key, const std::string& subject,
+                                     const std::vector<source>& sources) const;
+  nlohmann::json audit_entry(const std::string& subject, const outcome& o, std::string_view trigger, std::uint32_t uid,
+                             instant purge_by) const;
   // Removes a record's identifier copies and every index entry of them.
   void remove(const partition& p, std::string_view id, const std::vector<source>& sources, store::change& c,
               std::vector<std::pair<family, std::string>>& removed) const;
@@ -97,6 +122,7 @@ class subject_erasure {
 
   retention_context& ctx_;
   const hold_registry& holds_;
+  pending_purges& pending_;
 };
 
 }  // namespace cdr::service

@@ -76,8 +76,7 @@ std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid) 
   const auto h = stored->value();
   store::change c(ctx_.store);
   ctx_.state.remove_hold(c, id);
-  ctx_.audit.stage(c, ctx_.ops.next(c), {{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}},
-                   ctx_.time.now());
+  ctx_.record(c, {{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}}, std::nullopt);
   ctx_.store.apply(c);
   load();
   spdlog::info("legal hold {} released by uid {}", id, uid);

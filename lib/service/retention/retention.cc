@@ -22,11 +22,11 @@ retention::retention(const daemon_config& config, const time_source& time, store
       guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
       executor_(ctx_, holds_),
-      erasure_(ctx_, holds_),
+      erasure_(ctx_, holds_, pending_),
       requests_(ctx_),
       shredder_(ctx_),
-      purger_(ctx_),
-      verifier_(ctx_),
+      purger_(ctx_, pending_),
+      verifier_(ctx_, pending_),
       publisher_(events ? std::make_unique<event_publisher>(time, store, state, std::move(events)) : nullptr),
       scheduler_(time, config.sweep.interval, config.sweep.jitter, std::random_device{}(),
                  [this](std::string_view trigger) {
@@ -37,7 +37,21 @@ retention::retention(const daemon_config& config, const time_source& time, store
                      spdlog::error("{} sweep failed: {}", trigger, e.what());
                      return false;
                    }
-                 }) {}
+                 }),
+      purge_timer_(time, [this] {
+        try {
+          if (purger_.erasures_due()) {
+            subject_purge("deadline", 0);
+          } else {
+            arm_purge();  // the wall clock is behind the monotonic one
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("erasure purge failed: {}; retried in a minute", e.what());
+          purge_timer_.set(ctx_.time.monotonic() + std::chrono::minutes(1));
+        }
+      }) {
+  pending_.load(state);
+}
 
 retention::~retention() { stop(); }
 
@@ -55,7 +69,7 @@ void retention::recover() {
   }
   const auto keys = shredder_.destroy_unused("recovery", 0);
   if (!keys.empty()) spdlog::warn("destroyed {} data key(s) a stop left behind", keys.size());
-  const auto done = purger_.finish();
+  const auto done = purger_.finish(purger_.erasures_due());
   if (!done.empty()) spdlog::warn("finished {} retention action(s) interrupted by a stop", done.value("actions", 0));
   audit_.drain();
 }
@@ -64,11 +78,23 @@ void retention::start() {
   recover();
   if (publisher_) publisher_->start();
   scheduler_.start();
+  purge_timer_.start();
+  arm_purge();
 }
 
 void retention::stop() {
+  purge_timer_.stop();
   scheduler_.stop();
   if (publisher_) publisher_->stop();
+}
+
+void retention::arm_purge() {
+  const auto first = pending_.first_due();
+  if (!first) return purge_timer_.set(std::nullopt);
+  // Deadlines are wall-clock instants, the timer monotonic: it looks again
+  // at least hourly, so a wall clock that moved is noticed.
+  const auto wait = std::clamp(first->purge_by - ctx_.time.now(), microseconds(0), microseconds(std::chrono::hours(1)));
+  purge_timer_.set(ctx_.time.monotonic() + wait);
 }
 
 void retention::after_change() {
@@ -104,7 +130,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
     report["deferred_erasures"] = erasure_.run_deferred(uid, "deferred");
     report["keys_destroyed"] = shredder_.destroy_unused(trigger, uid);
     failpoint("after_logical_step");
-    report["purge"] = purger_.finish();
+    report["purge"] = purger_.finish(purger_.erasures_due());
   } catch (...) {
     ctx_.probe.sweep(trigger, seconds_since(ctx_.time, started), false, to_seconds(now));
     throw;
@@ -113,6 +139,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
   ctx_.probe.sweep(trigger, seconds, true, to_seconds(now));
   report["duration_seconds"] = seconds;
   after_change();
+  arm_purge();
   if (!report["actions"].empty() || !report["released"].empty()) {
     spdlog::info("{} sweep: {} action(s), {} deferred by holds, {} held release(s) in {:.3f}s", trigger,
                  report["actions"].size(), report["deferred"].size(), report["released"].size(), seconds);
@@ -158,8 +185,9 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
   // sweep (their deadline has passed).
   auto erasures = erasure_.run_deferred(uid, "hold_release");
   shredder_.destroy_unused("hold_release", uid);
-  purger_.finish();
+  purger_.finish(purger_.erasures_due());
   after_change();
+  arm_purge();
   return nlohmann::json{{"released", to_json(*released)}, {"erasures", erasures}};
 }
 
@@ -169,42 +197,105 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   const auto started = ctx_.time.monotonic();
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
-  // Each batch commits its removal and journal; one purge pass then makes
-  // them all physical.
+  // Each batch commits its removal (hidden at once) and the journal the
+  // erasure purge pass finishes.
   subject_erasure::cursor cursor;
   const erasure_request request{ctx_.time.now(), note.value("reason", ""), note.value("reference", "")};
-  nlohmann::json result{
-      {"subject", to_hex(hash)}, {"erased", 0}, {"deferred", nlohmann::json::array()}, {"batches", 0}};
+  subject_erasure::outcome total;
+  int batches = 0;
   for (bool more = true; more;) {
     std::lock_guard lock(ops_);
     ctx_.require_readable_state();
     const auto keys = erasure_.next_records(normalized, cursor, subject_erasure::batch_records);
     more = keys.size() == subject_erasure::batch_records;
-    if (keys.empty() && result["batches"] != 0) break;
-    const bool first = result["batches"] == 0;
-    const auto batch = erasure_.erase(hash, keys, uid, "admin", std::nullopt, note, first ? &request : nullptr);
+    if (keys.empty() && batches != 0) break;
+    const bool first = batches++ == 0;
+    total.add(erasure_.erase(hash, keys, uid, "admin", std::nullopt, first ? &request : nullptr));
     if (first) requests_.add(hash, request.at);
-    result["batches"] = result["batches"].get<int>() + 1;
-    result["erased"] = result["erased"].get<std::int64_t>() + batch["erased"].get<std::int64_t>();
-    auto& deferred = result["deferred"];
-    for (const auto& d : batch["deferred"]) {
-      // The reply lists at most this many; the audit entries count them all.
-      if (deferred.size() < 1000) deferred.push_back(d);
-      result["deferred_total"] = result.value("deferred_total", 0) + 1;
-    }
   }
+  auto months = nlohmann::json::object();
+  for (const auto& [m, n] : total.months) months[m.to_string()] = n;
+  nlohmann::json receipt{{"subject", to_hex(hash)},
+                         {"erased", total.erased},
+                         {"months", months},
+                         {"deferred", total.deferred_list},
+                         {"deferred_total", total.deferred},
+                         {"holds", total.holds},
+                         {"batches", batches}};
   {
     std::lock_guard lock(ops_);
     ctx_.require_readable_state();
+    const auto op = erasure_.conclude(hash, request, total, uid, note);
     shredder_.destroy_unused("erasure", uid);
-    result["purge"] = purger_.finish();
-    after_change();
+    // Other actions' journals are finished; the erasure's wait for the
+    // purge pass (at once with erasure.purge_after = 0s).
+    receipt["purge"] = purger_.finish(purger_.erasures_due());
+    for (const auto& a : audit_.drain()) {
+      if (a.op == op) receipt["audit"] = {{"seq", a.seq}, {"hash", a.hash}};
+    }
+    if (publisher_) publisher_->wake();
+    arm_purge();
   }
-  result["duration_seconds"] = seconds_since(ctx_.time, started);
+  if (total.erased > 0) {
+    receipt["purge_deadline"] = format_rfc3339(request.at + ctx_.config.erasure.purge_after);
+  }
+  receipt["state"] = subject_status(identifier)["state"];
+  receipt["duration_seconds"] = seconds_since(ctx_.time, started);
   spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
-               result["subject"].get<std::string>().substr(0, 16), result["erased"].get<std::int64_t>(),
-               result.value("deferred_total", 0));
-  return result;
+               receipt["subject"].get<std::string>().substr(0, 16), total.erased, total.deferred);
+  return receipt;
+}
+
+nlohmann::json retention::subject_purge(std::string_view trigger, std::uint32_t uid) {
+  std::lock_guard lock(ops_);
+  ctx_.require_readable_state();
+  auto report = purger_.finish(true);
+  if (report.empty()) report = {{"erasures", 0}, {"subjects", 0}};
+  report["trigger"] = trigger;
+  report["requested_by"] = uid;
+  after_change();
+  arm_purge();
+  return report;
+}
+
+nlohmann::json retention::subject_status(std::string_view identifier) const {
+  const auto normalized = normalize_identifier(identifier);
+  const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
+  nlohmann::json out{{"subject", to_hex(hash)}};
+  std::size_t exportable = 0;
+  erasure_.for_each_record_of(normalized, [&](const partition&, std::string_view) { ++exportable; });
+  out["records_found"] = exportable;
+  const auto request = ctx_.state.erasure_request_of(hash);
+  if (!request) {
+    out["state"] = "none";
+    return out;
+  }
+  if (!*request) throw state_unreadable(ctx_.state.unreadable());
+  const auto& r = request->value();
+  out["requested_at"] = format_rfc3339(r.at);
+  if (!r.reason.empty()) out["reason"] = r.reason;
+  if (!r.reference.empty()) out["reference"] = r.reference;
+  std::optional<instant> deadline;
+  std::size_t pending = 0;
+  for (const auto& [op, e] : pending_.all()) {
+    if (e.subject != hash) continue;
+    ++pending;
+    deadline = deadline ? std::min(*deadline, e.purge_by) : e.purge_by;
+  }
+  std::size_t deferred = 0;
+  const auto bad = ctx_.state.for_each_deferred([&](const store::chunk_id& id, const deferred_erasure& d) {
+    if (id.subject == hash) deferred += d.record_keys.size();
+  });
+  if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
+  out["pending_purges"] = pending;
+  out["deferred_records"] = deferred;
+  if (deadline) {
+    out["purge_deadline"] = format_rfc3339(*deadline);
+    out["overdue"] = ctx_.time.now() > *deadline + pending_purges::grace;
+  }
+  if (r.purged_at) out["purged_at"] = format_rfc3339(*r.purged_at);
+  out["state"] = !r.done ? "in_progress" : deferred > 0 ? "deferred" : pending > 0 ? "hidden" : "purged";
+  return out;
 }
 
 nlohmann::json retention::clock_confirm(std::uint32_t uid) {
@@ -213,12 +304,12 @@ nlohmann::json retention::clock_confirm(std::uint32_t uid) {
   const auto jump = guard_.accept();
   store::change c(ctx_.store);
   const double seconds = std::chrono::duration<double>(jump).count();
-  audit_.stage(c, ctx_.ops.next(c),
-               {{"action", "clock_confirm"},
-                {"wall_clock", format_rfc3339(now)},
-                {"jump_seconds", seconds},
-                {"requested_by", uid}},
-               now);
+  ctx_.record(c,
+              {{"action", "clock_confirm"},
+               {"wall_clock", format_rfc3339(now)},
+               {"jump_seconds", seconds},
+               {"requested_by", uid}},
+              std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();
   spdlog::warn("the wall clock ({}) was confirmed by uid {} (a jump of {:.0f} s accepted): sweeps go on",
@@ -233,7 +324,7 @@ void retention::subject_exported(std::string_view hash, std::size_t records, std
   nlohmann::json entry{
       {"action", "subject_export"}, {"subject", to_hex(hash)}, {"records", records}, {"requested_by", uid}};
   entry.update(note);
-  audit_.stage(c, ctx_.ops.next(c), entry, ctx_.time.now());
+  ctx_.record(c, std::move(entry), std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();
 }
@@ -301,6 +392,12 @@ metrics::retention_snapshot retention::figures() const {
   g.decrypt_failures = ctx_.keys.decrypt_failures();
   g.clock_jump_seconds = std::chrono::duration<double>(guard_.jump()).count();
   g.sweeps_paused_clock = guard_.suspect();
+  const auto now = ctx_.time.now();
+  g.erasures_pending_purge = pending_.subjects();
+  g.erasures_purge_overdue = pending_.overdue_subjects(now);
+  if (const auto first = pending_.first_due()) {
+    g.erasure_purge_oldest_age_seconds = std::chrono::duration<double>(now - first->erased_at).count();
+  }
   for (const auto k : all_state_kinds) g.saved_state_unreadable[std::string(name(k))] = 0;
   for (const auto& e : ctx_.state.unreadable()) ++g.saved_state_unreadable[std::string(name(e.kind))];
   return g;

@@ -69,7 +69,10 @@ class retention {
   // it accepted.
   nlohmann::json clock_confirm(std::uint32_t uid);
   // A deliberate move of a simulated clock: accepted without a word.
-  void clock_moved_deliberately() { guard_.accept(); }
+  void clock_moved_deliberately() {
+    guard_.accept();
+    arm_purge();
+  }
   microseconds interval() const { return scheduler_.interval(); }
 
   // One sweep now. trigger: "schedule", "startup" or "admin".
@@ -90,8 +93,17 @@ class retention {
 
   // `note`: what the operator said about the request (`reason`,
   // `reference`; either may be absent), recorded in its audit entries.
+  // Hides the subject at once and returns the receipt: its keyed hash,
+  // records erased per month, records deferred by holds (and which), the
+  // purge deadline, and the audit entry's sequence and hash.
   nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid,
                                const nlohmann::json& note = nlohmann::json::object());
+  // The erasure purge pass now, over every pending erasure (trigger:
+  // "admin" or "deadline").
+  nlohmann::json subject_purge(std::string_view trigger, std::uint32_t uid);
+  // Where a subject's erasure stands: none, in_progress, hidden (purge
+  // pending), deferred (some records held), purged.
+  nlohmann::json subject_status(std::string_view identifier) const;
   // Audits an export (the subject as its keyed hash).
   void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
                         const nlohmann::json& note = nlohmann::json::object());
@@ -125,12 +137,15 @@ class retention {
 
  private:
   void after_change();  // drains the audit trail and wakes the publisher
+  // Sets the purge timer to the oldest pending erasure's deadline.
+  void arm_purge();
 
   audit_trail audit_;
   mutable retention_context ctx_;
   clock_guard guard_;
   hold_registry holds_;
   sweep_executor executor_;
+  pending_purges pending_;
   subject_erasure erasure_;
   erasure_requests requests_;
   key_shredder shredder_;
@@ -138,6 +153,7 @@ class retention {
   verifier verifier_;
   std::unique_ptr<event_publisher> publisher_;
   sweep_scheduler scheduler_;
+  deadline_timer purge_timer_;
   mutable std::mutex ops_;  // one retention operation at a time
 };
 

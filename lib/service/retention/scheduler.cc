@@ -71,4 +71,47 @@ void sweep_scheduler::loop() {
   }
 }
 
+deadline_timer::deadline_timer(const time_source& time, std::function<void()> fn)
+    : time_(time), fn_(std::move(fn)), alarm_(time) {}
+
+deadline_timer::~deadline_timer() { stop(); }
+
+void deadline_timer::start() {
+  if (thread_.joinable()) return;
+  alarm_.notify([this] { stopping_ = false; });
+  thread_ = std::thread([this] { loop(); });
+}
+
+void deadline_timer::stop() {
+  alarm_.notify([this] { stopping_ = true; });
+  if (thread_.joinable()) thread_.join();
+}
+
+void deadline_timer::set(std::optional<mono_time> at) {
+  alarm_.notify([&] {
+    due_ = at;
+    changed_ = true;
+  });
+}
+
+void deadline_timer::loop() {
+  for (;;) {
+    std::optional<mono_time> due;
+    bool stop = false;
+    alarm_.notify([&] { due = due_; });
+    // Without a deadline, wait until one is set (checked again daily).
+    const auto until = due.value_or(time_.monotonic() + std::chrono::hours(24));
+    const bool woken = alarm_.wait_until(until, [&] {
+      stop = stopping_;
+      return stop || std::exchange(changed_, false);
+    });
+    if (stop) return;
+    if (woken || !due || time_.monotonic() < *due) continue;
+    alarm_.notify([&] {
+      if (due_ == due) due_.reset();
+    });
+    fn_();
+  }
+}
+
 }  // namespace cdr::service

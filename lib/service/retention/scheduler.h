@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <thread>
@@ -54,6 +55,32 @@ class sweep_scheduler {
   alarm alarm_;
   bool stopping_ = false;    // guarded by alarm_
   bool reschedule_ = false;  // guarded by alarm_
+  std::thread thread_;
+};
+
+// Runs a function on a thread of its own when the deadline set last comes,
+// on the time source's monotonic clock (the erasure purge pass).
+class deadline_timer {
+ public:
+  deadline_timer(const time_source& time, std::function<void()> fn);
+  ~deadline_timer();
+  deadline_timer(const deadline_timer&) = delete;
+  deadline_timer& operator=(const deadline_timer&) = delete;
+
+  void start();
+  void stop();
+  // Runs fn at `at` (once), replacing any earlier deadline; none: cancels.
+  void set(std::optional<mono_time> at);
+
+ private:
+  void loop();
+
+  const time_source& time_;
+  std::function<void()> fn_;
+  alarm alarm_;
+  std::optional<mono_time> due_;  // guarded by alarm_
+  bool changed_ = false;          // guarded by alarm_
+  bool stopping_ = false;         // guarded by alarm_
   std::thread thread_;
 };
 

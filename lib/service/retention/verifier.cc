@@ -32,7 +32,9 @@ std::vector<verifier::check> verifier::subject_checks() const {
   // A subject's chunks come in a row (keyed by subject, then chunk).
   std::vector<check> out;
   std::string last;
+  const auto pending = pending_.all();
   const auto bad = ctx_.state.for_each_erased([&](const store::chunk_id& id, const erased_subject& e) {
+    if (pending.contains(id.chunk)) return;  // listed under pending_purges
     if (out.empty() || id.subject != last) {
       out.push_back({{{"subject", to_hex(id.subject)}, {"keys", 0}}, {}});
       last = id.subject;
@@ -42,6 +44,33 @@ std::vector<verifier::check> verifier::subject_checks() const {
     for (const auto& [f, key] : e.keys) c.ranges.push_back({f, point_range(key)});
   });
   if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
+  return out;
+}
+
+nlohmann::json verifier::pending_purge_report(std::size_t& overdue) const {
+  struct subject_pending {
+    std::size_t erasures = 0;
+    instant erased_at = instant::max();
+    instant purge_by = instant::max();
+  };
+  std::map<std::string, subject_pending> by_subject;
+  for (const auto& [op, e] : pending_.all()) {
+    auto& s = by_subject[e.subject];
+    ++s.erasures;
+    s.erased_at = std::min(s.erased_at, e.erased_at);
+    s.purge_by = std::min(s.purge_by, e.purge_by);
+  }
+  const auto now = ctx_.time.now();
+  auto out = nlohmann::json::array();
+  for (const auto& [subject, s] : by_subject) {
+    const bool late = now > s.purge_by + pending_purges::grace;
+    overdue += late ? 1 : 0;
+    out.push_back({{"subject", to_hex(subject)},
+                   {"erasures", s.erasures},
+                   {"erased_at", format_rfc3339(s.erased_at)},
+                   {"purge_deadline", format_rfc3339(s.purge_by)},
+                   {"overdue", late}});
+  }
   return out;
 }
 
@@ -83,7 +112,11 @@ nlohmann::json verifier::verify() const {
                        {"key", to_hex(disk.residues[i].key)}});
   }
   const auto& keys = ctx_.keys.keys();
-  return {{"ok", disk.residues.empty() && live_keys == 0},
+  std::size_t overdue = 0;
+  auto pending = pending_purge_report(overdue);
+  return {{"ok", disk.residues.empty() && live_keys == 0 && overdue == 0},
+          {"pending_purges", std::move(pending)},
+          {"purges_overdue", overdue},
           {"keystore",
            {{"path", keys.path()},
             {"keys_live", keys.live()},

@@ -1,17 +1,20 @@
 // `verify`: proves from the live SST files and WAL that what sweeps and
 // erasures removed is gone from disk, and that stripped partitions' keys
-// are destroyed.
+// are destroyed. An erasure whose keys wait for the erasure purge pass is
+// listed with its deadline instead of checked; verify fails once one is
+// overdue.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include "context.h"
+#include "purger.h"
 
 namespace cdr::service {
 
 class verifier {
  public:
-  explicit verifier(retention_context& ctx) : ctx_(ctx) {}
+  verifier(retention_context& ctx, const pending_purges& pending) : ctx_(ctx), pending_(pending) {}
 
   nlohmann::json verify() const;
 
@@ -23,8 +26,11 @@ class verifier {
   };
   std::vector<check> partition_checks(std::size_t& live_keys) const;
   std::vector<check> subject_checks() const;
+  // The subjects waiting for the purge pass; counts those overdue.
+  nlohmann::json pending_purge_report(std::size_t& overdue) const;
 
   retention_context& ctx_;
+  const pending_purges& pending_;
 };
 
 }  // namespace cdr::service

@@ -106,6 +106,14 @@ TEST(holds, cover_by_customer_subject_month_and_kind) {
   EXPECT_FALSE(h.covers(cdr_of(2024, 3), "acme", without));
   EXPECT_FALSE(h.whole());
   EXPECT_TRUE(any_covers(std::vector<hold>{h}, cdr_of(2030, 1), "acme", with));
+  hold whole_month;
+  whole_month.id = 7;
+  whole_month.from_month = whole_month.to_month = month::of(2030, 1);
+  h.id = 3;
+  const std::vector<hold> both{h, whole_month};
+  EXPECT_EQ(covering_holds(both, cdr_of(2030, 1), "acme", with), (std::vector<std::uint64_t>{3, 7}));
+  EXPECT_EQ(covering_holds(both, cdr_of(2030, 1), "other", with), std::vector<std::uint64_t>{7});
+  EXPECT_TRUE(covering_holds(both, cdr_of(2030, 2), "other", with).empty());
 }
 
 TEST(holds, requests_are_validated_and_subjects_kept_as_hashes_only) {

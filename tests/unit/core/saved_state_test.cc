@@ -47,6 +47,10 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_journal(encode(j)).value(), j);
   const journal_entry keys_only{{}, {{"action", "destroy_keys"}, {"keys", {"p/cdr/2024-06/3"}}}, std::nullopt};
   EXPECT_EQ(decode_journal(encode(keys_only)).value(), keys_only);
+  journal_entry purge = j;
+  purge.event.reset();
+  purge.purge_by = at("2025-07-02T00:00:00Z");
+  EXPECT_EQ(decode_journal(encode(purge)).value(), purge);
 
   const pending_audit a{9, at("2025-07-01T00:00:00.5Z"), {{"action", "hold_add"}, {"requested_by", 0}}};
   EXPECT_EQ(decode_pending_audit(encode(a)).value(), a);
@@ -61,6 +65,8 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_erasure_request(encode(r)).value(), r);
   const erasure_request bare{at("2025-07-01T00:00:00Z"), "", ""};
   EXPECT_EQ(decode_erasure_request(encode(bare)).value(), bare);
+  const erasure_request purged{at("2025-07-01T00:00:00Z"), "", "DSR-1", true, at("2025-07-02T00:00:00Z")};
+  EXPECT_EQ(decode_erasure_request(encode(purged)).value(), purged);
 }
 
 // The JSON earlier builds wrote (retention.cc, audit.cc before the typed
@@ -94,6 +100,11 @@ TEST(saved_state, decodes_what_earlier_builds_wrote) {
   EXPECT_TRUE(decode_deferred_erasure(R"({"records":["010000612f0000696431"],"since":"2026-11-01T00:00:00Z"})"));
   EXPECT_TRUE(decode_erased_subject(R"([["identifiers","010000612f0000696431"],["subject_index","01"]])"));
   EXPECT_TRUE(decode_erased_subject("[]"));
+  // Requests saved before "done" was kept were finished in one call.
+  const auto r = decode_erasure_request(R"({"at":"2026-11-01T00:00:00Z","reason":null,"reference":"DSR-7"})");
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(r->done);
+  EXPECT_FALSE(r->purged_at);
 }
 
 // Each kind, damaged in the ways a disk or a hand edit damages it, is an
@@ -146,6 +157,8 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_erasure_request(R"({"at":"soon","reason":null,"reference":null})"), "request time not RFC 3339");
   fails(decode_erasure_request(R"({"reason":null,"reference":null})"), "request without time");
   fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":1,"reference":null})"), "reason a number");
+  fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":null,"reference":null,"done":"yes"})"),
+        "done not a boolean");
   fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":null,"reference":null,"x":1})"),
         "unknown member");
   fails(decode_counter(""), "empty counter");

@@ -56,8 +56,10 @@ enum class command_id : std::uint8_t {
   debug_advance_clock,
   clock_confirm,
   debug_jump_clock,
+  subject_purge,
+  subject_status,
 };
-inline constexpr std::size_t command_count = 16;
+inline constexpr std::size_t command_count = 18;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).

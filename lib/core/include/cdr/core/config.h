@@ -67,6 +67,12 @@ struct sweep_config {
   microseconds max_clock_jump{};
 };
 
+struct erasure_config {
+  // An erased subject's keys are purged from the files on disk by a pass
+  // that runs when the oldest unpurged erasure is this old (0: at once).
+  microseconds purge_after{};
+};
+
 // Demo traffic for the embedded broker (kafka.brokers = "embedded").
 struct demo_config {
   bool enabled = false;
@@ -102,6 +108,7 @@ struct daemon_config {
   kafka_config kafka;
   storage_config storage;
   sweep_config sweep;
+  erasure_config erasure;
   admin_config admin;
   metrics_config metrics;
   log_config log;

@@ -61,6 +61,9 @@ std::variant<hold, std::string> hold_from_request(const nlohmann::json& args,
 // Any active hold that covers the record.
 bool any_covers(std::span<const hold> holds, const partition& p, std::string_view customer_id,
                 std::span<const std::string> subject_hashes);
+// The ids of the holds that cover it, in order.
+std::vector<std::uint64_t> covering_holds(std::span<const hold> holds, const partition& p, std::string_view customer_id,
+                                          std::span<const std::string> subject_hashes);
 
 // The customer_id of a stored record (CDR metadata or usage event); empty
 // when it has none.

@@ -77,6 +77,9 @@ struct journal_entry {
   std::vector<removal> removals;
   nlohmann::json audit;                 // an object with a string "action"
   std::optional<deletion_event> event;  // none for actions that send none
+  // An erasure's keys: purged by the erasure purge pass (erasure.purge_after),
+  // by this deadline; absent: purged by the action itself.
+  std::optional<instant> purge_by;
   friend bool operator==(const journal_entry&, const journal_entry&) = default;
 };
 
@@ -111,6 +114,10 @@ struct erasure_request {
   instant at{};
   std::string reason;     // empty: none given
   std::string reference;  // empty: none given
+  // Every batch of it committed (saved with the first, set by the last): an
+  // erasure a stop interrupted is run again at start-up.
+  bool done = false;
+  std::optional<instant> purged_at;  // its keys' purge pass (the last one)
   friend bool operator==(const erasure_request&, const erasure_request&) = default;
 };
 

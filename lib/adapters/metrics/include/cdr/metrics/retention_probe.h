@@ -24,6 +24,8 @@ class retention_probe {
   void stripped(record_kind kind, std::int64_t records);
   void dropped(record_kind kind, std::int64_t records);
   void erased(record_kind kind, std::int64_t records);
+  // An erasure purge pass finished.
+  void erasure_purge(double seconds, std::uint64_t bytes_rewritten);
 
  private:
   prometheus::Family<prometheus::Histogram>& duration_;
@@ -32,6 +34,8 @@ class retention_probe {
   prometheus::Family<prometheus::Counter>& stripped_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& erased_;
+  prometheus::Histogram& purge_duration_;
+  prometheus::Counter& purge_bytes_;
 };
 
 }  // namespace cdr::metrics

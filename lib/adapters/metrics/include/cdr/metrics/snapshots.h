@@ -46,6 +46,11 @@ struct retention_snapshot {
   std::uint64_t decrypt_failures = 0;
   double clock_jump_seconds = 0;     // the wall clock beyond the monotonic since the last sweep
   bool sweeps_paused_clock = false;  // paused until the clock is confirmed
+  // Erased subjects whose keys wait for the erasure purge pass, those past
+  // their deadline (plus its grace), and the oldest's age.
+  std::size_t erasures_pending_purge = 0;
+  std::size_t erasures_purge_overdue = 0;
+  double erasure_purge_oldest_age_seconds = 0;
   // Unreadable saved-state entries by kind (every kind, zeros included).
   std::map<std::string, std::size_t> saved_state_unreadable;
 };

@@ -103,6 +103,8 @@ class saved_state {
   // the latest request's.
   std::vector<unreadable_entry> for_each_erasure_request(
       const std::function<void(const std::string& subject, const erasure_request&)>& fn);
+  // nullopt: no request names that subject.
+  std::optional<result<erasure_request>> erasure_request_of(std::string_view subject);
   void put_erasure_request(change& c, std::string_view subject, const erasure_request& r);
 
   entries_of<std::uint64_t, pending_audit> pending_audit_entries();

@@ -168,9 +168,13 @@ class purge_pass {
   bool empty() const { return added_ == 0; }
   std::size_t ranges() const { return added_; }
   void run();
+  // The size of the SST files run() rewrote (compacted to drop points and
+  // residues), before it did; whole files it deleted are not counted.
+  std::uint64_t bytes_rewritten() const { return bytes_rewritten_; }
 
  private:
   store& store_;
+  std::uint64_t bytes_rewritten_ = 0;
   std::vector<removal> whole_;
   std::map<std::pair<family, std::string>, key_range> spans_;
   std::size_t added_ = 0;
@@ -245,6 +249,8 @@ class store {
   // The same for the SST files only; first_only: at most one key per file
   // and range (enough to tell whether anything is left).
   disk_check check_files(const std::vector<removal>& ranges, bool first_only = false) const;
+  // The size of the live SST files overlapping the ranges.
+  std::uint64_t file_bytes(const std::vector<removal>& ranges) const;
 
   // A consistent copy of the store in `dir` (which must not exist), made of
   // hard links where the file system allows; memtables are flushed first,
