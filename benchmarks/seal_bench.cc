@@ -99,20 +99,23 @@ int main(int argc, char** argv) {
       if (parser.parse(events[i], go.now, &e)) continue;
       const partition p{e.kind, e.month, config.retention.classify(e.customer_id, e.country)};
       const auto digest = content_digest(e.metadata, e.identifiers);
-      if (e.kind == record_kind::usage) {
-        b.put_usage(p, e.id, e.metadata, digest);
-      } else {
-        subjects.clear();
-        for (const auto& [field, v] : e.identifier_strings) subjects.push_back(normalize_identifier(v));
-        if (l.sealed) {
-          assign_record_key(rk, p, e.id);
-          keys.seal_indexed(key_scope::partition, p, rk, e.identifiers, subjects, sealed_value, hashes);
-          b.put_cdr(p, e.id, e.metadata, sealed_value, digest);
-          for (const auto& h : hashes) b.put_subject(p, h, e.id);
+      const auto put = [&](std::string_view identifiers) {
+        if (e.kind == record_kind::usage) {
+          b.put_usage(p, e.id, e.metadata, identifiers, digest);
         } else {
-          b.put_cdr(p, e.id, e.metadata, e.identifiers, digest);
-          for (const auto& v : subjects) b.put_subject(p, global(v), e.id);
+          b.put_cdr(p, e.id, e.metadata, identifiers, digest);
         }
+      };
+      subjects.clear();
+      for (const auto& [field, v] : e.identifier_strings) subjects.push_back(normalize_identifier(v));
+      if (l.sealed && !e.identifiers.empty()) {
+        assign_record_key(rk, p, e.id);
+        keys.seal_indexed(key_scope::partition, p, rk, e.identifiers, subjects, sealed_value, hashes);
+        put(sealed_value);
+        for (const auto& h : hashes) b.put_subject(p, h, e.id);
+      } else {
+        put(e.identifiers);
+        for (const auto& v : subjects) b.put_subject(p, global(v), e.id);
       }
       if (b.records() == config.kafka.batch_max_records) {
         b.set_offset("cdr", 0, static_cast<std::int64_t>(i));

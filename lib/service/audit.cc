@@ -15,6 +15,7 @@
 
 #include "cdr/core/hex.h"
 #include "cdr/crypto/crypto.h"
+#include "files.h"
 
 namespace cdr::service {
 namespace {
@@ -31,18 +32,6 @@ std::string canonical(nlohmann::json line) {
 std::uint64_t file_size(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-}
-
-[[noreturn]] void fail_errno(const std::string& what) {
-  throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
-}
-
-void sync_dir_of(const std::string& path) {
-  const auto dir = std::filesystem::path(path).parent_path();
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 // Checks that `lines` chain under `hash`; the first bad line's problem.
@@ -238,25 +227,7 @@ std::vector<audit_trail::appended> audit_trail::drain() {
   return done;
 }
 
-void audit_trail::append(const std::string& text) const {
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) fail_errno("cannot open the audit trail " + path_);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      errno = err;
-      fail_errno("cannot append to the audit trail " + path_);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced) throw std::runtime_error(fmt::format("cannot fsync the audit trail {}", path_));
-}
+void audit_trail::append(const std::string& text) const { append_synced(path_, text, "the audit trail"); }
 
 audit_trail::verdict audit_trail::verify() const {
   verdict v;

@@ -287,6 +287,123 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   for (const auto& s : kept) EXPECT_EQ(get(s), std::optional<bool>(true)) << "other subjects keep theirs";
 }
 
+// Usage data: everything but the usage allow-list is sealed before it is
+// first written, indexed, exportable and erasable by the account user, and
+// its key is destroyed at the usage deadline.
+TEST_F(retention, usage_data_is_sealed_exportable_and_erasable) {
+  auto d = start("2026-11-01T00:00:00Z");
+  std::vector<sent> usage;
+  for (int i = 0; i < 4; ++i) {
+    const auto m = 2026y / July + months{i};
+    usage.push_back(send_usage(m, at(m, 3, 4), "cust-u"));
+  }
+  const auto old = send_usage(2023y / November, at(2023y / November, 2, 2), "cust-u");  // dropped on 2026-11-01
+  const auto kept = send_usage(2023y / December, at(2023y / December, 2, 2), "cust-u");
+  wait_stored();
+  EXPECT_EQ(occurrences("jane@acme.example"), 0u) << "the account user is sealed before it reaches the WAL";
+  EXPECT_EQ(occurrences("203.0.113.7"), 0u) << "so is the IP address";
+  EXPECT_GE(occurrences("cust-u"), 4u) << "the allow-listed members are found (the scan works)";
+  const auto r = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
+  EXPECT_EQ(r["record"]["account_user"], "jane@acme.example") << r.dump();
+  EXPECT_EQ(r["record"]["ip"], "203.0.113.7");
+  EXPECT_EQ(r["record"]["customer_id"], "cust-u");
+  EXPECT_EQ(get(old), std::nullopt) << "past its 36 months on arrival";
+
+  EXPECT_EQ(call("subject export", {{"identifier", "Jane@ACME.example"}})["records"], 5) << "normalised like CDRs";
+  const auto e = call("subject erase", {{"identifier", "203.0.113.7"}, {"reference", "DSR-U1"}});
+  EXPECT_EQ(e["erased"], 5) << e.dump();
+  EXPECT_EQ(call("subject export", {{"identifier", "jane@acme.example"}})["records"], 0)
+      << "the account user went with the erased value";
+  const auto after = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
+  EXPECT_FALSE(after["record"].contains("account_user")) << after.dump();
+  EXPECT_EQ(after["record"]["customer_id"], "cust-u") << "the allow-listed members stay until the usage deadline";
+  call("subject purge");
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+
+  // December 2023 is due on 2026-12-01: its records and its key go.
+  call("debug advance-clock", {{"duration", "30d"}});
+  call("sweep");
+  EXPECT_EQ(get(kept), std::nullopt);
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  bool seen = false;
+  for (const auto& p : v["partitions"]) {
+    if (p["kind"] == "usage" && p["month"] == "2023-12") {
+      seen = true;
+      EXPECT_EQ(p["key"], "destroyed") << p.dump();
+    }
+  }
+  EXPECT_TRUE(seen) << v.dump();
+}
+
+// The erasure ledger outlives the store: a checkpoint taken before an
+// erasure, restored, does not bring the subject back: the erasure is
+// applied again at start-up, before ingest and admin. A ledger line that
+// does not decode stops the start; a partial last line is cut off.
+TEST_F(retention, a_restored_checkpoint_does_not_undo_an_erasure) {
+  const std::string x = "+14155550177";
+  auto d = start("2026-11-01T00:00:00Z");
+  const year_month first = 2025y / November;
+  for (int i = 0; i < 13; ++i) {
+    const auto m = first + months{i};
+    send_cdr(m, at(m, 1, 1), "cust-l", x);
+    send_cdr(m, at(m, 1, 2), "cust-l", "+4930888000" + std::to_string(i % 10));
+  }
+  wait_stored();
+  call("checkpoint", {{"to", "before"}});
+  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-300"}})["erased"], 13);
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  const auto ledger = dir_ / "keys/erasures.jsonl";
+  const auto lines = read_file(ledger);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1) << lines;
+  EXPECT_EQ(lines.find(x), std::string::npos) << "the ledger holds keyed hashes only";
+  EXPECT_EQ(lines.find("14155550177"), std::string::npos);
+
+  // Restore the copy made before the erasure.
+  fs::remove_all(dir_ / "data");
+  fs::copy(dir_ / "checkpoints/before", dir_ / "data", fs::copy_options::recursive);
+  d = start("2026-11-01T00:10:00Z");
+  EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0) << "not exportable after the restore";
+  EXPECT_EQ(call("subject export", {{"identifier", "+49308880001"}})["records"], 2) << "others are";
+  const auto st = call("subject status", {{"identifier", x}});
+  EXPECT_EQ(st["state"], "hidden") << st.dump();
+  EXPECT_EQ(st["reference"], "DSR-300");
+  const auto v = call("verify");
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_NE(d->log().find("applied 1 erasure(s) of the erasure ledger"), std::string::npos);
+  EXPECT_NE(read_file(dir_ / "data/audit.jsonl").find("\"reapplied_from\""), std::string::npos);
+  call("subject purge");
+  EXPECT_EQ(call("subject status", {{"identifier", x}})["state"], "purged");
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  // Started again: the store shows it done; nothing is applied twice.
+  const auto applied = [&] {
+    const auto log = d->log();
+    std::size_t n = 0;
+    for (auto p = log.find("of the erasure ledger"); p != std::string::npos;
+         p = log.find("of the erasure ledger", p + 1))
+      ++n;
+    return n;
+  };
+  const auto before = applied();
+  d = start("2026-11-01T00:20:00Z");
+  EXPECT_EQ(applied(), before) << "the log is appended to; no new re-application";
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+
+  // A partial last line (a crash during an append) is cut off.
+  write_file(ledger, lines + R"({"subject":"ab)");
+  d = start("2026-11-01T00:30:00Z");
+  EXPECT_EQ(read_file(ledger), lines);
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  // A complete line that does not decode: the daemon does not start.
+  write_file(ledger, lines + "{\"subject\":1}\n");
+  daemon_process bad(write_test_config(dir_), args("2026-11-01T00:40:00Z"), dir_ / "log2");
+  const auto code = bad.wait_exit(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_NE(*code, 0);
+  EXPECT_NE(bad.log().find("erasures.jsonl line 2"), std::string::npos) << bad.log();
+}
+
 // A checkpoint taken while the daemon runs, restored into a second daemon,
 // serves the same records and the same audit trail.
 TEST_F(retention, checkpoint_restores_into_a_second_daemon) {

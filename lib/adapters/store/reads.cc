@@ -83,12 +83,10 @@ std::optional<stored_record> store::get_at(const partition& p, std::string_view 
   if (!metadata) metadata = value(family::held, held_key(held_tag::record, key));
   if (!metadata) return std::nullopt;  // its partition was dropped
   r.metadata = std::move(*metadata);
-  if (kind == record_kind::cdr) {
-    r.identifiers = value(family::identifiers, key);
-    if (!r.identifiers) {
-      r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
-      r.identifiers_held = r.identifiers.has_value();
-    }
+  r.identifiers = value(family::identifiers, key);
+  if (!r.identifiers) {
+    r.identifiers = value(family::held, held_key(held_tag::identifiers, key));
+    r.identifiers_held = r.identifiers.has_value();
   }
   return r;
 }
@@ -102,13 +100,9 @@ void store::for_each_record(record_kind kind,
     const auto key = it->key();
     const auto p = decode_partition(key.ToStringView());
     if (!p) continue;
-    bool has_identifiers = false;
-    if (kind == record_kind::cdr) {
-      const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ignored);
-      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
-      has_identifiers = s.ok();
-    }
-    fn(*p, record_id_of(key.ToStringView()), has_identifiers);
+    const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ignored);
+    if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
+    fn(*p, record_id_of(key.ToStringView()), s.ok());
   }
   if (!it->status().ok()) raise(it->status(), "cannot iterate records");
 }

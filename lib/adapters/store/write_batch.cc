@@ -26,24 +26,25 @@ void write_batch::clear() {
 
 void write_batch::put_cdr(const partition& p, std::string_view id, std::string_view metadata,
                           std::string_view identifiers, std::uint64_t digest) {
+  put_record(cf_metadata, p, id, metadata, identifiers, digest);
+}
+
+void write_batch::put_usage(const partition& p, std::string_view id, std::string_view metadata,
+                            std::string_view identifiers, std::uint64_t digest) {
+  put_record(cf_usage, p, id, metadata, identifiers, digest);
+}
+
+void write_batch::put_record(std::size_t family_index, const partition& p, std::string_view id,
+                             std::string_view metadata, std::string_view identifiers, std::uint64_t digest) {
   auto& b = impl_->batch;
   auto& k = impl_->key;
   assign_record_key(k, p, id);
-  b.Put(impl_->h(cf_metadata), k, rocksdb::Slice(metadata.data(), metadata.size()));
+  b.Put(impl_->h(static_cast<cf>(family_index)), k, rocksdb::Slice(metadata.data(), metadata.size()));
   if (!identifiers.empty()) {
     b.Put(impl_->h(cf_identifiers), k, rocksdb::Slice(identifiers.data(), identifiers.size()));
     impl_->identifier_partitions.insert(p);
   }
-  put_id(record_kind::cdr, id, p, digest);
-  ++impl_->counts[p];
-  ++records_;
-}
-
-void write_batch::put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest) {
-  auto& k = impl_->key;
-  assign_record_key(k, p, id);
-  impl_->batch.Put(impl_->h(cf_usage), k, rocksdb::Slice(body.data(), body.size()));
-  put_id(record_kind::usage, id, p, digest);
+  put_id(p.kind, id, p, digest);
   ++impl_->counts[p];
   ++records_;
 }

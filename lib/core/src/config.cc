@@ -419,6 +419,14 @@ daemon_config build(const toml::table& root, std::string_view file) {
       r.bad("events.metadata_fields", fmt::format("must include the required field {}", req));
     }
   }
+  c.events.usage_metadata_fields =
+      string_list(&r.node("events.usage_metadata_fields"), "events.usage_metadata_fields", file);
+  for (auto req : required_usage_fields) {
+    if (std::find(c.events.usage_metadata_fields.begin(), c.events.usage_metadata_fields.end(), req) ==
+        c.events.usage_metadata_fields.end()) {
+      r.bad("events.usage_metadata_fields", fmt::format("must include the required field {}", req));
+    }
+  }
 
   class_rules defaults;
   defaults.identifiers = r.rule("retention.identifiers");

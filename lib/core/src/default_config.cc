@@ -69,6 +69,7 @@ malformed_fraction = 0.01
 max_bytes = 65536
 future_skew = "24h"
 metadata_fields = ["type", "id", "customer_id", "occurred_at", "channel", "direction", "status", "duration_ms", "parts", "route", "price"]
+usage_metadata_fields = ["type", "id", "customer_id", "occurred_at", "action"]
 
 [retention.identifiers]
 period = "12 months"

@@ -247,10 +247,15 @@ struct event_parser::impl {
     const char* begin;
     field kind;
     const char* end = nullptr;
+    std::string_view key;  // unescaped
   };
 
   od::parser parser;
   std::string buffer;
+  // A usage event's sealed part, parsed again for its strings.
+  od::parser usage_parser;
+  std::string usage_buffer;
+  std::vector<std::string> usage_fields;
   std::array<bool, f_count> allowed{};
   std::vector<std::string> extra_fields;
   std::vector<member> members;
@@ -308,6 +313,12 @@ event_parser::event_parser(event_rules rules) : rules_(std::move(rules)), impl_(
     if (std::find(contract_metadata_fields.begin(), contract_metadata_fields.end(), f) ==
         contract_metadata_fields.end()) {
       impl_->extra_fields.push_back(f);
+    }
+  }
+  impl_->usage_fields = rules_.usage_metadata_fields;
+  for (auto req : required_usage_fields) {
+    if (std::find(impl_->usage_fields.begin(), impl_->usage_fields.end(), req) == impl_->usage_fields.end()) {
+      impl_->usage_fields.emplace_back(req);
     }
   }
 }
@@ -387,7 +398,7 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
     } else {
       m.keys.push_back(key);  // compared with each other after the loop
     }
-    m.members.push_back({begin, kind, nullptr});
+    m.members.push_back({begin, kind, nullptr, key});
     od::value v = f.value();
     check c = check::ok;
     switch (kind) {
@@ -443,11 +454,15 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   out->identifiers.clear();
 
   if (out->kind == record_kind::usage) {
-    // Usage data is free-form and personal as a whole: kept as sent.
-    out->metadata.assign(message);
-    out->identifier_strings.clear();
+    // Usage data is free-form: the allow-listed members as sent, the rest
+    // personal data, sealed and indexed like a CDR's identifiers.
     out->country = {};
-    return std::nullopt;
+    for (auto& mem : m.members) {
+      const bool allowed = std::find(m.usage_fields.begin(), m.usage_fields.end(), mem.key) != m.usage_fields.end();
+      mem.kind = allowed ? f_type : f_identifier;
+    }
+    split_members(message, base, out);
+    return collect_usage_strings(out) ? std::nullopt : std::optional(reject_reason::invalid_json);
   }
 
   if (!present[f_channel]) return reject_reason::missing_channel;
@@ -456,6 +471,35 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   }
   if (!short_text(text[f_direction], 64)) return reject_reason::invalid_direction;
   if (!short_text(text[f_status], 64)) return reject_reason::invalid_status;
+  split_members(message, base, out);
+  return std::nullopt;
+}
+
+bool event_parser::collect_usage_strings(parsed_event* out) {
+  auto& m = *impl_;
+  out->identifier_strings.clear();
+  if (out->identifiers.empty()) return true;
+  const std::size_t capacity = out->identifiers.size() + simdjson::SIMDJSON_PADDING;
+  if (m.usage_buffer.size() < capacity) m.usage_buffer.resize(capacity);
+  std::memcpy(m.usage_buffer.data(), out->identifiers.data(), out->identifiers.size());
+  od::document doc;
+  od::object obj;
+  if (m.usage_parser.iterate(simdjson::padded_string_view(m.usage_buffer.data(), out->identifiers.size(), capacity))
+          .get(doc) ||
+      doc.get_object().get(obj)) {
+    return false;
+  }
+  for (auto member_result : obj) {
+    od::field f;
+    std::string_view key;
+    if (std::move(member_result).get(f) || f.unescaped_key().get(key)) return false;
+    if (consume_any(f.value(), 1, &out->identifier_strings, key) == check::broken) return false;
+  }
+  return true;
+}
+
+void event_parser::split_members(std::string_view message, const char* base, parsed_event* out) {
+  auto& m = *impl_;
 
   // Split the members, each byte-exact, into metadata and identifiers. A
   // member ends where the separator before the next member (or the closing
@@ -504,7 +548,6 @@ std::optional<reject_reason> event_parser::parse(std::string_view message, insta
   for (std::size_t t = 0; t < 2; ++t) {
     if (cursor[t] != nullptr) *cursor[t]++ = '}';
   }
-  return std::nullopt;
 }
 
 }  // namespace cdr

@@ -154,7 +154,8 @@ passed_deadlines deadlines_passed(const retention_policy& policy, const partitio
   const auto due = [&](retention_action a) { return policy.deadline(a, p.month, p.cls).start() <= now; };
   passed_deadlines out;
   out.drop = due(drop_action(p.kind));
-  out.strip = p.kind == record_kind::cdr && (out.drop || due(retention_action::strip_identifiers));
+  // A usage record's sealed members go with it.
+  out.strip = out.drop || (p.kind == record_kind::cdr && due(retention_action::strip_identifiers));
   return out;
 }
 
@@ -174,7 +175,7 @@ std::optional<retention_action> due_action(const retention_policy& policy, const
 std::span<const family> families_cleared(retention_action a) {
   static constexpr std::array<family, 2> strip{family::identifiers, family::subject_index};
   static constexpr std::array<family, 3> drop{family::metadata, family::identifiers, family::subject_index};
-  static constexpr std::array<family, 1> usage{family::usage};
+  static constexpr std::array<family, 3> usage{family::usage, family::identifiers, family::subject_index};
   switch (a) {
     case retention_action::strip_identifiers: return strip;
     case retention_action::drop_metadata: return drop;

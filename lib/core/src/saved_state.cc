@@ -362,6 +362,40 @@ result<erased_subject> decode_erased_subject(std::string_view text) {
   });
 }
 
+// --- the erasure ledger ---
+
+std::string encode(const ledger_entry& e) {
+  auto indexes = json::object();
+  for (const auto& [key, hash] : e.indexes) indexes[key] = to_hex(hash);
+  return json{{"subject", to_hex(e.subject)},
+              {"at", format_rfc3339(e.at)},
+              {"reason", e.reason},
+              {"reference", e.reference},
+              {"indexes", std::move(indexes)}}
+      .dump();
+}
+
+result<ledger_entry> decode_ledger_entry(std::string_view text) {
+  return decoding<ledger_entry>("erasure ledger entry", [&]() -> ledger_entry {
+    const auto j = parse_object(text, "the entry");
+    only(j, {"subject", "at", "reason", "reference", "indexes"});
+    ledger_entry e;
+    e.subject = hex_bytes(string_member(j, "subject"), "subject");
+    if (e.subject.size() != subject_hash_size) throw bad{"\"subject\" is not a keyed hash"};
+    e.at = time_member(j, "at");
+    e.reason = string_member(j, "reason");
+    e.reference = string_member(j, "reference");
+    const auto& indexes = member(j, "indexes");
+    if (!indexes.is_object()) throw bad{"\"indexes\" is not an object"};
+    for (const auto& [key, hash] : indexes.items()) {
+      if (!parse_key_name(key)) throw bad{"\"indexes\" names no data key: " + key};
+      if (!hash.is_string()) throw bad{"an index hash is not a string"};
+      e.indexes[key] = hex_bytes(hash.get<std::string>(), "indexes");
+    }
+    return e;
+  });
+}
+
 // --- counters ---
 
 std::string encode_counter(std::uint64_t v) { return std::to_string(v); }

@@ -21,13 +21,16 @@ nlohmann::json as_json(const std::string& text) {
 nlohmann::json record_json(const store::stored_record& r, const retention& keeper) {
   nlohmann::json out{
       {"kind", name(r.where.kind)}, {"id", r.id}, {"month", r.where.month.to_string()}, {"class", r.where.cls}};
+  const auto ids = keeper.identifiers_of(r);
+  if (!ids.json && ids.status != "none") out["identifiers_status"] = ids.status;
   if (r.where.kind == record_kind::cdr) {
     out["metadata"] = as_json(r.metadata);
-    const auto ids = keeper.identifiers_of(r);
     out["identifiers"] = ids.json ? as_json(*ids.json) : nlohmann::json(nullptr);
-    if (!ids.json && ids.status != "none") out["identifiers_status"] = ids.status;
   } else {
-    out["record"] = as_json(r.metadata);
+    // The usage event: its allow-listed members and its sealed ones, opened.
+    auto record = as_json(r.metadata);
+    if (ids.json && record.is_object()) record.update(as_json(*ids.json));
+    out["record"] = std::move(record);
   }
   return out;
 }

@@ -66,9 +66,9 @@ void ingest::resolve_staged() {
 
 ingest_outcome ingest::store_event(staged_event& st) {
   auto& rk = record_key_;
-  if (st.kind == record_kind::cdr) assign_record_key(rk, st.where, st.id);
+  assign_record_key(rk, st.where, st.id);
   bool sealed = false;
-  if (st.kind == record_kind::cdr && st.late == lateness::on_time && !st.identifiers.empty()) {
+  if (st.late == lateness::on_time && !st.identifiers.empty()) {
     // False: the partition's key is destroyed, so a sweep has stripped it
     // since this event's lateness was decided: it is late after all.
     sealed = vault_.seal_indexed(key_scope::partition, st.where, rk, st.identifiers, st.subjects, sealed_, hashes_);
@@ -97,11 +97,12 @@ ingest_outcome ingest::store_event(staged_event& st) {
     }
   }
   if (st.late == lateness::drop) return ingest_outcome::dropped_on_ingest;
+  const auto identifiers = sealed ? std::string_view(sealed_) : std::string_view();
   if (st.kind == record_kind::usage) {
-    batch_.put_usage(st.where, st.id, st.metadata, st.digest);
-    return ingest_outcome::stored;
+    batch_.put_usage(st.where, st.id, st.metadata, identifiers, st.digest);
+  } else {
+    batch_.put_cdr(st.where, st.id, st.metadata, identifiers, st.digest);
   }
-  batch_.put_cdr(st.where, st.id, st.metadata, sealed ? std::string_view(sealed_) : std::string_view(), st.digest);
   if (sealed) {
     for (const auto& h : hashes_) batch_.put_subject(st.where, h, st.id);
   }

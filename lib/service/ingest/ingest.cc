@@ -161,14 +161,12 @@ void ingest::process(const kafka::message& m) {
   st.customer.assign(e.customer_id);
   st.where = partition{e.kind, e.month, cls};
   st.late = lateness_of(config_.retention, e.kind, e.month, cls, now);
-  st.digest = e.kind == record_kind::cdr ? content_digest(e.metadata, e.identifiers) : content_digest(e.metadata);
+  st.digest = content_digest(e.metadata, e.identifiers);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
   st.subjects.clear();
-  if (e.kind == record_kind::cdr) {
-    for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
-    if (batch_erased_ && !batch_erased_->empty() && !st.subjects.empty()) drop_erased(st, e.occurred_at);
-  }
+  for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
+  if (batch_erased_ && !batch_erased_->empty() && !st.subjects.empty()) drop_erased(st, e.occurred_at);
 }
 
 void ingest::drop_erased(staged_event& st, instant occurred_at) {

@@ -10,7 +10,7 @@ namespace cdr::service {
 std::vector<std::tuple<partition, key_scope>> subject_erasure::indexes() const {
   std::vector<std::tuple<partition, key_scope>> out;
   for (const auto& [scope, p] : ctx_.keys.live()) {
-    if (p.kind == record_kind::cdr) out.emplace_back(p, scope);
+    out.emplace_back(p, scope);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -36,7 +36,29 @@ std::vector<std::string> subject_erasure::records_of(std::string_view normalized
   return out;
 }
 
-std::vector<std::string> subject_erasure::next_records(std::string_view normalized, cursor& cur,
+subject_erasure::index_hash_fn subject_erasure::hashes_of(std::string_view normalized) const {
+  return [this, n = std::string(normalized)](key_scope scope, const partition& p) {
+    return ctx_.keys.index_hash(scope, p, n);
+  };
+}
+
+subject_erasure::index_hash_fn subject_erasure::hashes_from(const std::map<std::string, std::string>& by_key) {
+  return [&by_key](key_scope scope, const partition& p) -> std::optional<std::string> {
+    const auto it = by_key.find(key_name(scope, p));
+    if (it == by_key.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::map<std::string, std::string> subject_erasure::index_hashes(std::string_view normalized) const {
+  std::map<std::string, std::string> out;
+  for (const auto& [p, scope] : indexes()) {
+    if (auto h = ctx_.keys.index_hash(scope, p, normalized)) out.emplace(key_name(scope, p), std::move(*h));
+  }
+  return out;
+}
+
+std::vector<std::string> subject_erasure::next_records(const index_hash_fn& hash_of, cursor& cur,
                                                        std::size_t limit) const {
   std::vector<std::string> out;
   for (const auto& index : indexes()) {
@@ -45,7 +67,7 @@ std::vector<std::string> subject_erasure::next_records(std::string_view normaliz
     const auto& [p, scope] = index;
     const auto from = cur.at && index == *cur.at ? cur.after : std::nullopt;
     cur = {index, from};
-    if (const auto hash = ctx_.keys.index_hash(scope, p, normalized)) {
+    if (const auto hash = hash_of(scope, p)) {
       ctx_.store.for_each_subject_id(p, *hash, scope == key_scope::held, from, [&](std::string_view id) {
         out.push_back(record_key(p, id));
         cur.after = std::string(id);
@@ -80,7 +102,7 @@ std::vector<std::uint64_t> subject_erasure::holding(const partition& p, const st
   for (const auto& src : sources) {
     for (auto& h : ctx_.subject_hashes(src.normalized)) hashes.push_back(std::move(h));
   }
-  auto meta = ctx_.store.value(family::metadata, record_key);
+  auto meta = ctx_.store.value(record_family(p.kind), record_key);
   if (!meta) meta = ctx_.store.value(family::held, held_key(held_tag::record, record_key));
   return covering_holds(*holds_.snapshot(), p, customer_of(meta.value_or("{}")), hashes);
 }
@@ -147,6 +169,7 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
   const auto now = ctx_.time.now();
   deferred_erasure deferred{now, {}};
   outcome out;
+  std::map<record_kind, std::int64_t> erased_by_kind;
   for (const auto& key : record_keys) {
     const auto p = decode_partition(key);
     if (!p || !done.insert(key).second) continue;
@@ -165,6 +188,7 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
     remove(*p, record_id_of(key), sources, c, removed);
     ++out.months[p->month];
     ++out.erased;
+    ++erased_by_kind[p->kind];
   }
   if (retry) {
     if (deferred.record_keys.empty()) {
@@ -199,14 +223,14 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
     ctx_.state.put_deferred(c, {subject, op ? *op : ctx_.ops.next(c)}, deferred);
   if (!c.empty()) ctx_.store.apply(c);
   if (op) pending_.add(*op, {subject, now, purge_by});
-  if (out.erased > 0) ctx_.probe.erased(record_kind::cdr, out.erased);
+  for (const auto& [kind, n] : erased_by_kind) ctx_.probe.erased(kind, n);
   return out;
 }
 
 std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_request request, const outcome& total,
-                                        std::uint32_t uid, const nlohmann::json& note) {
+                                        std::uint32_t uid, std::string_view trigger, const nlohmann::json& note) {
   store::change c(ctx_.store);
-  auto entry = audit_entry(subject, total, "admin", uid, request.at + ctx_.config.erasure.purge_after);
+  auto entry = audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after);
   entry.update(note);
   const auto op = ctx_.record(c, std::move(entry), erasure_event(subject, total));
   request.done = true;

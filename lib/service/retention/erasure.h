@@ -65,8 +65,16 @@ class subject_erasure {
     std::optional<std::tuple<partition, key_scope>> at;  // the index being read
     std::optional<std::string> after;                    // its last id read; none: `at` is done
   };
+  // A subject's hash in the index of (scope, partition); none: no such key.
+  using index_hash_fn = std::function<std::optional<std::string>(key_scope, const partition&)>;
+  // From the identifier (under the live keys).
+  index_hash_fn hashes_of(std::string_view normalized) const;
+  // From what the erasure ledger kept (key name -> hash).
+  static index_hash_fn hashes_from(const std::map<std::string, std::string>& by_key);
+  // The identifier's hash in every live index, by key name (the ledger's).
+  std::map<std::string, std::string> index_hashes(std::string_view normalized) const;
   // The next record keys after the cursor, at most `limit`; advances it.
-  std::vector<std::string> next_records(std::string_view normalized, cursor& cur, std::size_t limit) const;
+  std::vector<std::string> next_records(const index_hash_fn& hash_of, cursor& cur, std::size_t limit) const;
 
   // What erasure batches did, added up.
   struct outcome {
@@ -83,8 +91,9 @@ class subject_erasure {
   // subject with this keyed hash, in one commit, except those a hold covers:
   // those are deferred. The removed keys are hidden at once and purged from
   // disk by the erasure purge pass (purger.h), by now + erasure.purge_after.
-  // trigger: "admin" (its audit entry is written by conclude()), "deferred"
-  // (a sweep retries) or "hold_release" (audited here). `retry`: the
+  // trigger: "admin" or "ledger" (the audit entry is written by
+  // conclude()), "deferred" (a sweep retries) or "hold_release" (audited
+  // here). `retry`: the
   // deferred chunk being retried. `request`: saved in the same commit (the
   // first batch of an erasure).
   outcome erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
@@ -94,7 +103,7 @@ class subject_erasure {
   // request's reason and reference) and deletion event, and the request
   // marked done. Returns the audit entry's operation number.
   std::uint64_t conclude(const std::string& subject, erasure_request request, const outcome& total, std::uint32_t uid,
-                         const nlohmann::json& note);
+                         std::string_view trigger, const nlohmann::json& note);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);

@@ -26,7 +26,7 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
     std::optional<std::string> plain;
     std::vector<std::string> normalized;
     const auto open = [&] {
-      if (std::exchange(opened, true) || p.kind != record_kind::cdr) return;
+      if (std::exchange(opened, true)) return;
       const auto sealed = ctx_.store.value(family::identifiers, key);
       if (!sealed) return;
       auto o = ctx_.open_identifiers(family::identifiers, p, key, *sealed);

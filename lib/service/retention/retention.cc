@@ -18,6 +18,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
                      store::saved_state& state, metrics::retention_probe& probe, std::string subject_key, vault& keys,
                      audit_keying audit_keys, std::unique_ptr<event_sink> events)
     : audit_(store, state, time, config.storage.path + "/audit.jsonl", std::move(audit_keys)),
+      ledger_(erasure_ledger::beside(config.storage.keystore_path)),
       ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), op_sequence(state)},
       guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
@@ -56,12 +57,19 @@ retention::retention(const daemon_config& config, const time_source& time, store
 retention::~retention() { stop(); }
 
 void retention::recover() {
-  std::lock_guard lock(ops_);
   if (!ctx_.state.healthy()) {
     spdlog::critical("recovery of interrupted retention actions is refused: {}",
                      state_unreadable(ctx_.state.unreadable()).what());
     return;
   }
+  // Erasures a restored store forgot go first (each batch takes the lock).
+  if (const auto n = reapply_ledger(); n > 0) {
+    spdlog::warn(
+        "applied {} erasure(s) of the erasure ledger {} again: the store did not show them done (restored "
+        "from a copy, or stopped during the erasure)",
+        n, ledger_.path());
+  }
+  std::lock_guard lock(ops_);
   // Keys a stop left undestroyed (or a restored key store brought back) go
   // first; then the actions a stop interrupted are finished.
   if (const auto marked = executor_.mark_held_ids(); marked > 0) {
@@ -195,55 +203,86 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
   const auto normalized = normalize_identifier(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   const auto started = ctx_.time.monotonic();
+  const erasure_request request{ctx_.time.now(), note.value("reason", ""), note.value("reference", "")};
+  {
+    // In the ledger first: a store restored from a copy made before this
+    // erasure gets it applied again at start-up.
+    std::lock_guard lock(ops_);
+    ctx_.require_readable_state();
+    ledger_.append({hash, request.at, request.reason, request.reference, erasure_.index_hashes(normalized)});
+  }
+  auto receipt = erase_all(hash, erasure_.hashes_of(normalized), request, uid, "admin", note);
+  receipt["state"] = subject_status(identifier)["state"];
+  receipt["duration_seconds"] = seconds_since(ctx_.time, started);
+  spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
+               receipt["subject"].get<std::string>().substr(0, 16), receipt["erased"].get<std::int64_t>(),
+               receipt["deferred_total"].get<std::size_t>());
+  return receipt;
+}
+
+nlohmann::json retention::erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
+                                    const erasure_request& request, std::uint32_t uid, std::string_view trigger,
+                                    const nlohmann::json& note) {
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
   // Each batch commits its removal (hidden at once) and the journal the
   // erasure purge pass finishes.
   subject_erasure::cursor cursor;
-  const erasure_request request{ctx_.time.now(), note.value("reason", ""), note.value("reference", "")};
   subject_erasure::outcome total;
   int batches = 0;
   for (bool more = true; more;) {
     std::lock_guard lock(ops_);
     ctx_.require_readable_state();
-    const auto keys = erasure_.next_records(normalized, cursor, subject_erasure::batch_records);
+    const auto keys = erasure_.next_records(hash_of, cursor, subject_erasure::batch_records);
     more = keys.size() == subject_erasure::batch_records;
     if (keys.empty() && batches != 0) break;
     const bool first = batches++ == 0;
-    total.add(erasure_.erase(hash, keys, uid, "admin", std::nullopt, first ? &request : nullptr));
-    if (first) requests_.add(hash, request.at);
+    total.add(erasure_.erase(subject, keys, uid, trigger, std::nullopt, first ? &request : nullptr));
+    if (first) requests_.add(subject, request.at);
   }
   auto months = nlohmann::json::object();
   for (const auto& [m, n] : total.months) months[m.to_string()] = n;
-  nlohmann::json receipt{{"subject", to_hex(hash)},
+  nlohmann::json receipt{{"subject", to_hex(subject)},
                          {"erased", total.erased},
                          {"months", months},
                          {"deferred", total.deferred_list},
                          {"deferred_total", total.deferred},
                          {"holds", total.holds},
                          {"batches", batches}};
-  {
-    std::lock_guard lock(ops_);
-    ctx_.require_readable_state();
-    const auto op = erasure_.conclude(hash, request, total, uid, note);
-    shredder_.destroy_unused("erasure", uid);
-    // Other actions' journals are finished; the erasure's wait for the
-    // purge pass (at once with erasure.purge_after = 0s).
-    receipt["purge"] = purger_.finish(purger_.erasures_due());
-    for (const auto& a : audit_.drain()) {
-      if (a.op == op) receipt["audit"] = {{"seq", a.seq}, {"hash", a.hash}};
-    }
-    if (publisher_) publisher_->wake();
-    arm_purge();
+  std::lock_guard lock(ops_);
+  ctx_.require_readable_state();
+  const auto op = erasure_.conclude(subject, request, total, uid, trigger, note);
+  shredder_.destroy_unused("erasure", uid);
+  // Other actions' journals are finished; the erasure's wait for the purge
+  // pass (at once with erasure.purge_after = 0s).
+  receipt["purge"] = purger_.finish(purger_.erasures_due());
+  for (const auto& a : audit_.drain()) {
+    if (a.op == op) receipt["audit"] = {{"seq", a.seq}, {"hash", a.hash}};
   }
+  if (publisher_) publisher_->wake();
+  arm_purge();
   if (total.erased > 0) {
     receipt["purge_deadline"] = format_rfc3339(request.at + ctx_.config.erasure.purge_after);
   }
-  receipt["state"] = subject_status(identifier)["state"];
-  receipt["duration_seconds"] = seconds_since(ctx_.time, started);
-  spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
-               receipt["subject"].get<std::string>().substr(0, 16), total.erased, total.deferred);
   return receipt;
+}
+
+std::size_t retention::reapply_ledger() {
+  std::size_t n = 0;
+  ledger_.for_each([&](ledger_entry&& e) {
+    const auto stored = ctx_.state.erasure_request_of(e.subject);
+    if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
+    if (stored && stored->value().done && stored->value().at >= e.at) return;
+    const erasure_request request{e.at, e.reason, e.reference};
+    nlohmann::json note{{"reapplied_from", ledger_.path()}};
+    if (!e.reason.empty()) note["reason"] = e.reason;
+    if (!e.reference.empty()) note["reference"] = e.reference;
+    const auto receipt = erase_all(e.subject, subject_erasure::hashes_from(e.indexes), request, 0, "ledger", note);
+    spdlog::warn("erasure of subject {} (requested {}) applied again from the ledger: {} record(s) erased",
+                 to_hex(e.subject).substr(0, 16), format_rfc3339(e.at), receipt["erased"].get<std::int64_t>());
+    ++n;
+  });
+  return n;
 }
 
 nlohmann::json retention::subject_purge(std::string_view trigger, std::uint32_t uid) {

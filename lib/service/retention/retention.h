@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../ledger.h"
 #include "cdr/metrics/snapshots.h"
 #include "clock_guard.h"
 #include "context.h"
@@ -139,8 +140,17 @@ class retention {
   void after_change();  // drains the audit trail and wakes the publisher
   // Sets the purge timer to the oldest pending erasure's deadline.
   void arm_purge();
+  // Every batch of one erasure, then its last commit (the audit entry, the
+  // request done); the receipt's counts.
+  nlohmann::json erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
+                           const erasure_request& request, std::uint32_t uid, std::string_view trigger,
+                           const nlohmann::json& note);
+  // Applies again every ledger entry the store does not show as done (a
+  // restored store); how many.
+  std::size_t reapply_ledger();
 
   audit_trail audit_;
+  erasure_ledger ledger_;
   mutable retention_context ctx_;
   clock_guard guard_;
   hold_registry holds_;

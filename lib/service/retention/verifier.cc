@@ -15,14 +15,13 @@ std::vector<verifier::check> verifier::partition_checks(std::size_t& live_keys) 
     if (!action) continue;
     auto item = partition_json(p);
     item["state"] = st.dropped ? "dropped" : "stripped";
-    if (p.kind == record_kind::cdr) {
-      const auto it = live.find({key_scope::partition, p});
-      const bool key_live = it != live.end();
-      live_keys += key_live ? 1 : 0;
-      // "none": every record arrived after the strip deadline, unsealed.
-      item["key"] = key_live ? "live" : ctx_.keys.destroyed(key_scope::partition, p) ? "destroyed" : "none";
-      if (key_live) item["key_generations"] = it->second;
-    }
+    const auto it = live.find({key_scope::partition, p});
+    const bool key_live = it != live.end();
+    live_keys += key_live ? 1 : 0;
+    // "none": every record arrived after the deadline, unsealed (or was
+    // stored by a build that did not seal usage data).
+    item["key"] = key_live ? "live" : ctx_.keys.destroyed(key_scope::partition, p) ? "destroyed" : "none";
+    if (key_live) item["key_generations"] = it->second;
     out.push_back({std::move(item), removals_of(*action, p)});
   }
   return out;

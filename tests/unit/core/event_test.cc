@@ -119,17 +119,42 @@ TEST(event_parser, a_cdr_without_identifiers_has_none) {
   EXPECT_TRUE(e.identifier_strings.empty());
 }
 
-TEST(event_parser, usage_events_are_kept_whole) {
+// Usage events: the usage allow-list as sent, every other member (personal
+// data, fail closed) split off byte-exact for sealing, its strings at any
+// depth collected for the subject index; CDR field rules do not apply.
+TEST(event_parser, usage_events_split_on_the_usage_allow_list) {
   event_parser parser;
   parsed_event e;
   const std::string msg =
       R"({"type": "usage", "id": "u-7f3a9c", "customer_id": "acme-eu-1", "occurred_at": "2025-03-14T09:30:00Z",)"
-      R"( "account_user": "jane.doe@acme.example", "ip": "203.0.113.7", "duration_ms": -5, "route": {"region": 1}})";
+      R"( "account_user": "jane.doe@acme.example", "ip": "203.0.113.7", "action": "api.sms.send",)"
+      R"( "duration_ms": -5, "route": {"region": 1, "via": ["x@y.example"]}})";
   ASSERT_EQ(parser.parse(msg, now, &e), std::nullopt);
   EXPECT_EQ(e.kind, record_kind::usage);
-  EXPECT_EQ(e.metadata, msg);
-  EXPECT_TRUE(e.identifiers.empty());
   EXPECT_EQ(e.month, month::of(2025, 3));
+  EXPECT_EQ(e.metadata,
+            R"({"type": "usage","id": "u-7f3a9c","customer_id": "acme-eu-1","occurred_at": "2025-03-14T09:30:00Z",)"
+            R"("action": "api.sms.send"})");
+  EXPECT_EQ(e.identifiers, R"({"account_user": "jane.doe@acme.example","ip": "203.0.113.7","duration_ms": -5,)"
+                           R"("route": {"region": 1, "via": ["x@y.example"]}})");
+  std::vector<std::pair<std::string, std::string>> strings(e.identifier_strings.begin(), e.identifier_strings.end());
+  EXPECT_EQ(strings, (std::vector<std::pair<std::string, std::string>>{
+                         {"account_user", "jane.doe@acme.example"}, {"ip", "203.0.113.7"}, {"route", "x@y.example"}}));
+  // Nothing but the allow-list: no identifiers at all.
+  ASSERT_EQ(
+      parser.parse(R"({"type":"usage","id":"u2","customer_id":"c","occurred_at":"2025-03-01T00:00:00Z"})", now, &e),
+      std::nullopt);
+  EXPECT_TRUE(e.identifiers.empty());
+  EXPECT_TRUE(e.identifier_strings.empty());
+  // The allow-list is configurable; its required fields cannot leave it.
+  event_rules rules;
+  rules.usage_metadata_fields = {"ip"};
+  event_parser narrow(rules);
+  ASSERT_EQ(narrow.parse(msg, now, &e), std::nullopt);
+  EXPECT_NE(e.metadata.find("\"ip\""), std::string::npos);
+  EXPECT_NE(e.metadata.find("\"customer_id\""), std::string::npos);
+  EXPECT_EQ(e.identifiers.find("\"ip\""), std::string::npos);
+  EXPECT_NE(e.identifiers.find("\"action\""), std::string::npos);
 }
 
 TEST(event_parser, reuse_across_events_leaves_nothing_behind) {

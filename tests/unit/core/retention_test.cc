@@ -219,7 +219,7 @@ TEST(retention_rules, deadlines_passed_match_a_calendar_model_and_are_never_earl
       for (const auto t : {usage - microseconds{1}, usage}) {
         const auto got = deadlines_passed(policy, u, t);
         EXPECT_EQ(got.drop, t >= usage) << u.to_string();
-        EXPECT_FALSE(got.strip) << "usage records have no identifier deadline";
+        EXPECT_EQ(got.strip, got.drop) << "a usage record's sealed members go with it";
       }
     }
   }
@@ -235,7 +235,7 @@ TEST(retention_rules, each_action_clears_its_families_and_verify_checks_the_same
   };
   EXPECT_EQ(of(retention_action::strip_identifiers), (fams{family::identifiers, family::subject_index}));
   EXPECT_EQ(of(retention_action::drop_metadata), (fams{family::metadata, family::identifiers, family::subject_index}));
-  EXPECT_EQ(of(retention_action::drop_usage), (fams{family::usage}));
+  EXPECT_EQ(of(retention_action::drop_usage), (fams{family::usage, family::identifiers, family::subject_index}));
   for (const auto& r : removals_of(retention_action::drop_metadata, c)) EXPECT_EQ(r.range, partition_range(c));
   EXPECT_EQ(action_done(c, {true, false}), retention_action::strip_identifiers);
   EXPECT_EQ(action_done(c, {true, true}), retention_action::drop_metadata);

@@ -65,6 +65,14 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_erasure_request(encode(r)).value(), r);
   const erasure_request bare{at("2025-07-01T00:00:00Z"), "", ""};
   EXPECT_EQ(decode_erasure_request(encode(bare)).value(), bare);
+  const ledger_entry l{std::string(32, '\x07'),
+                       at("2025-07-01T00:00:00Z"),
+                       "GDPR art. 17",
+                       "DSR-9",
+                       {{key_name(key_scope::partition, june), std::string(32, 'a')},
+                        {key_name(key_scope::held, june), std::string(32, 'b')}}};
+  EXPECT_EQ(decode_ledger_entry(encode(l)).value(), l);
+  EXPECT_EQ(encode(l).find('\n'), std::string::npos) << "one line";
   const erasure_request purged{at("2025-07-01T00:00:00Z"), "", "DSR-1", true, at("2025-07-02T00:00:00Z")};
   EXPECT_EQ(decode_erasure_request(encode(purged)).value(), purged);
 }
@@ -161,6 +169,22 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
         "done not a boolean");
   fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":null,"reference":null,"x":1})"),
         "unknown member");
+  const std::string subject(64, 'a');
+  fails(decode_ledger_entry(R"({"subject":"ab","at":"2025-01-01T00:00:00Z","reason":"","reference":"","indexes":{}})"),
+        "ledger subject not a keyed hash");
+  fails(decode_ledger_entry(R"({"subject":")" + subject +
+                            R"(","at":"2025-01-01T00:00:00Z","reason":"","reference":"",)"
+                            R"("indexes":{"nonsense":"00"}})"),
+        "ledger index naming no key");
+  fails(decode_ledger_entry(R"({"subject":")" + subject +
+                            R"(","at":"2025-01-01T00:00:00Z","reason":"","reference":"",)"
+                            R"("indexes":{"p/cdr/2025-01/0":"zz"}})"),
+        "ledger index hash not hex");
+  fails(decode_ledger_entry(R"({"subject":")" + subject + R"(","reason":"","reference":"","indexes":{}})"),
+        "ledger entry without time");
+  fails(
+      decode_ledger_entry(R"({"subject":")" + subject + R"(","at":"2025-01-01T00:00:00Z","reason":"","reference":"",)"),
+      "ledger line cut short");
   fails(decode_counter(""), "empty counter");
   fails(decode_counter("12x"), "trailing garbage");
   fails(decode_counter("-1"), "negative counter");

@@ -57,7 +57,8 @@ class service_fixture : public ::testing::Test {
   explicit service_fixture(const char* now = "2025-01-15T00:00:00Z") : time_(parse_rfc3339(now).value()) {
     auto parsed = parse_config(
         default_config_toml, "defaults",
-        {"storage.path=\"" + (dir_ / "data") + "\"", "storage.block_cache_mb=16", "storage.compression=\"none\""});
+        {"storage.path=\"" + (dir_ / "data") + "\"", "storage.keystore_path=\"" + (dir_ / "keystore.json") + "\"",
+         "storage.block_cache_mb=16", "storage.compression=\"none\""});
     config_ = std::get<daemon_config>(std::move(parsed));
     master_ = crypto::random_bytes(32);
     open();
@@ -69,7 +70,7 @@ class service_fixture : public ::testing::Test {
     store_ = std::make_unique<store::store>(config_.storage);
     state_ = std::make_unique<store::saved_state>(*store_);
     state_->check_all();
-    keystore_ = std::make_unique<crypto::keystore>(dir_ / "keystore.json", master_, !first_open_done_);
+    keystore_ = std::make_unique<crypto::keystore>(config_.storage.keystore_path, master_, !first_open_done_);
     first_open_done_ = true;
     vault_ = std::make_unique<service::vault>(*keystore_, config_.storage.max_seals_per_key);
     auto sink = std::make_unique<recording_sink>();

@@ -57,6 +57,12 @@ inline constexpr std::array<std::string_view, 11> contract_metadata_fields{
 inline constexpr std::array<std::string_view, 5> required_metadata_fields{"type", "id", "customer_id", "occurred_at",
                                                                           "channel"};
 
+// The usage allow-list's default and its fields that cannot be removed:
+// every other member of a usage event is personal data.
+inline constexpr std::array<std::string_view, 5> default_usage_fields{"type", "id", "customer_id", "occurred_at",
+                                                                      "action"};
+inline constexpr std::array<std::string_view, 4> required_usage_fields{"type", "id", "customer_id", "occurred_at"};
+
 struct event_rules {
   // Messages larger than this are rejected as too_large.
   std::size_t max_bytes = 64 * 1024;
@@ -65,6 +71,8 @@ struct event_rules {
   // The CDR metadata allow-list. The required fields are always included;
   // fields beyond the contract's are accepted with any JSON value.
   std::vector<std::string> metadata_fields{contract_metadata_fields.begin(), contract_metadata_fields.end()};
+  // The usage allow-list: stored as sent; the rest is sealed and indexed.
+  std::vector<std::string> usage_metadata_fields{default_usage_fields.begin(), default_usage_fields.end()};
 };
 
 // One parsed event. string_views point into the parser's buffers and stay
@@ -76,14 +84,15 @@ struct parsed_event {
   std::string_view country;  // route.country, empty if absent
   instant occurred_at{};
   cdr::month month = month::of(1970, 1);
-  // CDR: a JSON object of the allow-listed members, each member's bytes as
-  // sent. Usage: the whole message as sent (the whole record is personal data).
+  // A JSON object of the allow-listed members (events.metadata_fields for
+  // CDRs, events.usage_metadata_fields for usage), each member's bytes as
+  // sent.
   std::string metadata;
-  // CDR: a JSON object of every other member, bytes as sent; empty when the
-  // event carries none. Usage: always empty.
+  // A JSON object of every other member, bytes as sent; empty when the
+  // event carries none.
   std::string identifiers;
-  // CDR: (field, unescaped value) of every string in the identifier
-  // members, at any depth (arrays, nested objects), for the subject index.
+  // (field, unescaped value) of every string in those other members, at
+  // any depth (arrays, nested objects), for the subject index.
   std::vector<std::pair<std::string_view, std::string_view>> identifier_strings;
 };
 
@@ -101,6 +110,12 @@ class event_parser {
   const event_rules& rules() const { return rules_; }
 
  private:
+  // Splits the members into out->metadata and out->identifiers, each
+  // member's bytes as sent.
+  void split_members(std::string_view message, const char* base, parsed_event* out);
+  // A usage event's strings in its sealed part (parsed again); false when
+  // it does not parse (it always does: it was cut from a valid object).
+  bool collect_usage_strings(parsed_event* out);
   struct impl;
   event_rules rules_;
   std::unique_ptr<impl> impl_;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -130,7 +131,24 @@ struct erased_subject {
   friend bool operator==(const erased_subject&, const erased_subject&) = default;
 };
 
+// One line of the erasure ledger (docs/operations.md, "Erasure ledger"):
+// kept beside the key store, outside storage.path and its checkpoints, so a
+// restored store cannot forget an erasure. `indexes` finds the subject's
+// records again without the identifier itself: its index hash under each
+// data key that existed (key name -> raw hash), pseudonymous, and useless
+// once that key is destroyed.
+struct ledger_entry {
+  std::string subject;  // keyed hash, raw
+  instant at{};
+  std::string reason;
+  std::string reference;
+  std::map<std::string, std::string> indexes;
+  friend bool operator==(const ledger_entry&, const ledger_entry&) = default;
+};
+
 // Encoders and strict decoders, one pair per kind.
+std::string encode(const ledger_entry& e);  // one line of JSON, no newline
+result<ledger_entry> decode_ledger_entry(std::string_view text);
 std::string encode(const hold& h);
 result<hold> decode_hold(std::string_view text);
 std::string encode(const journal_entry& j);

@@ -2,10 +2,11 @@
 //
 // Column families (docs/architecture.md, "Key layout"):
 //   metadata       prefix(cdr)   + id -> allow-listed CDR members, as sent
-//   identifiers    prefix(cdr)   + id -> the other CDR members as sent, sealed
+//   identifiers    prefix(kind)  + id -> the other members as sent, sealed
 //                  (AES-256-GCM) under the partition's data key
-//   usage          prefix(usage) + id -> the usage event, as sent
-//   subject_index  prefix(cdr)   + HMAC(partition's index key, identifier) + id -> ""
+//   usage          prefix(usage) + id -> allow-listed usage members, as sent
+//                  (its other members are sealed in identifiers, like a CDR's)
+//   subject_index  prefix(kind)  + HMAC(partition's index key, identifier) + id -> ""
 //   ids            kind + id -> partition prefix + content digest (idempotency)
 //   held           records a legal hold keeps past their deadline, behind a
 //                  one-byte tag (cdr::held_tag)
@@ -68,8 +69,8 @@ struct id_lookup {
 struct stored_record {
   partition where;
   std::string id;
-  std::string metadata;                    // CDR metadata, or the usage event
-  std::optional<std::string> identifiers;  // sealed; absent: none sent, or stripped
+  std::string metadata;                    // the allow-listed members (CDR metadata, usage metadata)
+  std::optional<std::string> identifiers;  // the other members, sealed; absent: none sent, or stripped
   bool identifiers_held = false;           // read from the held family
 };
 
@@ -85,10 +86,12 @@ class write_batch {
   write_batch(const write_batch&) = delete;
   write_batch& operator=(const write_batch&) = delete;
 
-  // identifiers empty: the record carries none (or they were stripped).
+  // identifiers (sealed) empty: the record carries none (or they were
+  // stripped). A usage record's metadata is its allow-listed members.
   void put_cdr(const partition& p, std::string_view id, std::string_view metadata, std::string_view identifiers,
                std::uint64_t digest);
-  void put_usage(const partition& p, std::string_view id, std::string_view body, std::uint64_t digest);
+  void put_usage(const partition& p, std::string_view id, std::string_view metadata, std::string_view identifiers,
+                 std::uint64_t digest);
   void put_subject(const partition& p, std::string_view hash, std::string_view id);
   // A late record a legal hold keeps: written to the held family (with its
   // id-index entry). metadata empty: only identifiers are held (the
@@ -107,6 +110,8 @@ class write_batch {
 
  private:
   friend class store;
+  void put_record(std::size_t family_index, const partition& p, std::string_view id, std::string_view metadata,
+                  std::string_view identifiers, std::uint64_t digest);
   struct impl;
   std::unique_ptr<impl> impl_;
   std::size_t records_ = 0;
