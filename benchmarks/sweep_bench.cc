@@ -28,6 +28,7 @@
 #include "cdr/metrics/retention_probe.h"
 #include "cdr/store/saved_state.h"
 #include "cdr/store/store.h"
+#include "fill.h"
 #include "retention/retention.h"
 #include "system_time.h"
 #include "vault.h"
@@ -37,45 +38,8 @@ namespace {
 using namespace cdr;
 using steady = std::chrono::steady_clock;
 
-constexpr std::string_view subject_secret = "bench-subject-key-0123456789abcdef";
-
-std::string id_of(std::uint64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(n));
-  return buf;
-}
-
-std::string metadata_of(const std::string& id, month m) {
-  return R"({"type":"cdr","id":")" + id + R"(","customer_id":"acme-eu-1","occurred_at":")" + m.to_string() +
-         R"(-14T09:26:53.589Z","channel":"sms","direction":"outbound","status":"delivered","parts":1,)"
-         R"("route":{"country":"DE","carrier":"26201","via":"smpp-fra-2"},"price":{"amount":"0.0070","currency":"EUR"}})";
-}
-
-// Writes n records of month m in batches of `batch` (ingest writes up to
-// 2000), each with two identifiers, sealed as ingest seals them, and their
-// subject-index entries.
-void fill(store::store& s, service::vault& keys, month m, std::uint64_t first, std::uint64_t n,
-          const std::function<std::string(std::uint64_t)>& phone = {}, std::size_t batch = 2000) {
-  store::write_batch b(s);
-  const partition p{record_kind::cdr, m, 0};
-  std::string sealed;
-  std::vector<std::string> hashes;
-  for (std::uint64_t i = first; i < first + n; ++i) {
-    const auto id = id_of(i);
-    const auto from = phone ? phone(i) : "+4915112" + std::to_string(1000000 + i % 9000000);
-    const auto to = "user" + std::to_string(i % 100000) + "@example.org";
-    const auto lease = keys.lease();
-    keys.seal_indexed(key_scope::partition, p, record_key(p, id), R"({"from":")" + from + R"(","to":")" + to + R"("})",
-                      {normalize_identifier(from), normalize_identifier(to)}, sealed, hashes);
-    b.put_cdr(p, id, metadata_of(id, m), sealed, i);
-    for (const auto& h : hashes) b.put_subject(p, h, id);
-    if (b.records() == batch) {
-      s.commit(b);
-      b.clear();
-    }
-  }
-  if (b.records() > 0) s.commit(b);
-}
+using bench::fill;
+using bench::subject_secret;
 
 struct timed_sweep {
   double seconds = 0;
@@ -103,11 +67,13 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
 
-  auto parsed = parse_config(default_config_toml, "defaults",
-                             {"storage.path=\"" + (dir / "data").string() + "\"", "storage.block_cache_mb=256"});
+  auto parsed = parse_config(
+      default_config_toml, "defaults",
+      {"storage.path=\"" + (dir / "data").string() + "\"",
+       "storage.keystore_path=\"" + (dir / "keystore.json").string() + "\"", "storage.block_cache_mb=256"});
   auto& config = std::get<daemon_config>(parsed);
   store::store s(config.storage);
-  crypto::keystore keystore((dir / "keystore.json").string(), crypto::random_bytes(32), true);
+  crypto::keystore keystore(config.storage.keystore_path, crypto::random_bytes(32), true);
   service::vault keys(keystore, config.storage.max_seals_per_key);
   prometheus::Registry registry;
   metrics::retention_probe probe(registry);

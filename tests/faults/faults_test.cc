@@ -91,7 +91,7 @@ class faults : public retention_fixture {
 
   // What `record get` must show now: nullopt absent, else identifiers or not.
   std::optional<bool> expected(const tracked& t) const {
-    if (held(t)) return !t.s.usage;  // kept whole
+    if (held(t)) return true;  // kept whole
     if (!t.s.present(now_)) return std::nullopt;
     return t.s.identifiers(now_) && !t.erased;
   }

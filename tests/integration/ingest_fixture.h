@@ -57,7 +57,8 @@ struct model {
     const auto m = month_of(e.json);
     if (e.kind == record_kind::usage) {
       if (due(m + months{36})) return std::nullopt;
-      return expected_record{record_kind::usage, false};
+      // Its account user, IP address and user agent are sealed.
+      return expected_record{record_kind::usage, true};
     }
     if (due(year{static_cast<int>(m.year()) + 10} / January)) return std::nullopt;
     return expected_record{record_kind::cdr, !due(m + months{13})};
