@@ -123,9 +123,11 @@ void purge_pass::run() {
     co.exclusive_manual_compaction = false;
     const rocksdb::Slice b(r.begin);
     const rocksdb::Slice e(r.end);
+    const auto started = std::chrono::steady_clock::now();
     if (const auto s = impl.db->CompactRange(co, impl.h(group.first), &b, &e); !s.ok()) {
       raise(s, "cannot compact a purged range");
     }
+    if (pacing_ > 0) std::this_thread::sleep_for((std::chrono::steady_clock::now() - started) * pacing_);
   }
 }
 

@@ -253,6 +253,9 @@ std::vector<unreadable_entry> saved_state::for_each_journal(
       [](std::string_view k) { return number_of(k, journal_prefix); },
       [&](std::uint64_t op, journal_entry&& j) { fn(op, std::move(j)); });
 }
+std::optional<result<journal_entry>> saved_state::journal(std::uint64_t op) {
+  return read_one<journal_entry>(numbered(journal_prefix, op), state_kind::journal, decode_journal);
+}
 void saved_state::put_journal(change& c, std::uint64_t op, const journal_entry& j) {
   c.put_entry(numbered(journal_prefix, op), encode(j));
 }

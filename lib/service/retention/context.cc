@@ -1,5 +1,9 @@
 #include "context.h"
 
+#include <algorithm>
+
+#include "cdr/core/hex.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -67,6 +71,7 @@ std::uint64_t retention_context::journal(store::change& c, std::vector<removal> 
     event->time = time.now();
   }
   state.put_journal(c, op, journal_entry{std::move(removals), std::move(audit_entry), std::move(event), purge_by});
+  if (!purge_by) journals.add_action(op);  // an erasure's is added once applied
   return op;
 }
 
@@ -81,6 +86,90 @@ std::uint64_t retention_context::record(store::change& c, nlohmann::json audit_e
   }
   audit.stage(c, op, std::move(audit_entry), now);
   return op;
+}
+
+void pending_purges::load(store::saved_state& state) {
+  std::map<std::uint64_t, entry> found;
+  std::set<std::uint64_t> actions;
+  state.for_each_journal([&](std::uint64_t op, journal_entry&& j) {
+    if (!j.purge_by) {
+      actions.insert(op);
+      return;
+    }
+    const auto subject = from_hex(j.audit.value("subject", ""));
+    const auto erased = parse_rfc3339(j.audit.value("erased_at", ""));
+    found[op] = {subject.value_or(""), erased.value_or(*j.purge_by), *j.purge_by};
+  });
+  std::lock_guard lock(mutex_);
+  by_op_ = std::move(found);
+  actions_ = std::move(actions);
+}
+
+void pending_purges::add_action(std::uint64_t op) {
+  std::lock_guard lock(mutex_);
+  actions_.insert(op);
+}
+
+std::vector<std::uint64_t> pending_purges::actions() const {
+  std::lock_guard lock(mutex_);
+  return {actions_.begin(), actions_.end()};
+}
+
+std::pair<std::size_t, std::optional<instant>> pending_purges::of_subject(const std::string& subject) const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  std::optional<instant> first;
+  for (const auto& [op, e] : by_op_) {
+    if (e.subject != subject) continue;
+    ++n;
+    first = first ? std::min(*first, e.purge_by) : e.purge_by;
+  }
+  return {n, first};
+}
+
+void pending_purges::add(std::uint64_t op, entry e) {
+  std::lock_guard lock(mutex_);
+  by_op_[op] = std::move(e);
+}
+
+void pending_purges::remove(std::uint64_t op) {
+  std::lock_guard lock(mutex_);
+  by_op_.erase(op);
+  actions_.erase(op);
+}
+
+std::map<std::uint64_t, pending_purges::entry> pending_purges::all() const {
+  std::lock_guard lock(mutex_);
+  return by_op_;
+}
+
+bool pending_purges::contains(std::uint64_t op) const {
+  std::lock_guard lock(mutex_);
+  return by_op_.contains(op);
+}
+
+std::optional<pending_purges::entry> pending_purges::first_due() const {
+  std::lock_guard lock(mutex_);
+  const auto it = std::min_element(by_op_.begin(), by_op_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.purge_by < b.second.purge_by; });
+  if (it == by_op_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t pending_purges::subjects() const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string_view> s;
+  for (const auto& [op, e] : by_op_) s.insert(e.subject);
+  return s.size();
+}
+
+std::size_t pending_purges::overdue_subjects(instant now) const {
+  std::lock_guard lock(mutex_);
+  std::set<std::string_view> s;
+  for (const auto& [op, e] : by_op_) {
+    if (now > e.purge_by + grace) s.insert(e.subject);
+  }
+  return s.size();
 }
 
 std::vector<std::string> normalized_identifiers(std::string_view identifiers_json) {

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +48,43 @@ class op_sequence {
   std::optional<std::uint64_t> last_;  // nullopt: unreadable
 };
 
+// The journals in progress, in memory (loaded from the store at start-up,
+// kept by journal() and the purger): the erasures waiting for the purge
+// pass (subject, when, deadline) and the other actions' journals, so that
+// finishing one kind never reads the other.
+class pending_purges {
+ public:
+  // An erasure is overdue when its keys are still unpurged this long after
+  // its deadline (the pass itself, a restart).
+  static constexpr microseconds grace = std::chrono::hours(1);
+
+  struct entry {
+    std::string subject;  // keyed hash, raw
+    instant erased_at{};
+    instant purge_by{};
+  };
+  void load(store::saved_state& state);
+  void add(std::uint64_t op, entry e);
+  // A journal of another action (a sweep's, a key destruction's).
+  void add_action(std::uint64_t op);
+  std::vector<std::uint64_t> actions() const;
+  void remove(std::uint64_t op);
+  std::map<std::uint64_t, entry> all() const;
+  bool contains(std::uint64_t op) const;
+  // The entry with the earliest deadline.
+  std::optional<entry> first_due() const;
+  // Distinct subjects pending, and those overdue at `now`.
+  std::size_t subjects() const;
+  std::size_t overdue_subjects(instant now) const;
+  // One subject's pending erasures and their earliest deadline.
+  std::pair<std::size_t, std::optional<instant>> of_subject(const std::string& subject) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, entry> by_op_;
+  std::set<std::uint64_t> actions_;
+};
+
 struct retention_context {
   const daemon_config& config;
   const time_source& time;
@@ -54,6 +95,7 @@ struct retention_context {
   metrics::retention_probe& probe;
   std::string subject_key;  // names subjects in holds and the audit trail (keyed hash)
   op_sequence ops;
+  pending_purges journals{};
 
   // Throws state_unreadable while any saved state does not decode.
   void require_readable_state() const;

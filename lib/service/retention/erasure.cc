@@ -222,7 +222,7 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
   if (!retry && !deferred.record_keys.empty())
     ctx_.state.put_deferred(c, {subject, op ? *op : ctx_.ops.next(c)}, deferred);
   if (!c.empty()) ctx_.store.apply(c);
-  if (op) pending_.add(*op, {subject, now, purge_by});
+  if (op) ctx_.journals.add(*op, {subject, now, purge_by});
   for (const auto& [kind, n] : erased_by_kind) ctx_.probe.erased(kind, n);
   return out;
 }

@@ -22,7 +22,6 @@
 
 #include "context.h"
 #include "holds.h"
-#include "purger.h"
 
 namespace cdr::service {
 
@@ -49,8 +48,7 @@ class subject_erasure {
   // Records an erasure takes per commit.
   static constexpr std::size_t batch_records = 500;
 
-  subject_erasure(retention_context& ctx, const hold_registry& holds, pending_purges& pending)
-      : ctx_(ctx), holds_(holds), pending_(pending) {}
+  subject_erasure(retention_context& ctx, const hold_registry& holds) : ctx_(ctx), holds_(holds) {}
 
   // Calls fn(partition, id) for each record whose identifiers include this
   // normalised identifier, in live partitions and held copies (a record's
@@ -131,7 +129,6 @@ class subject_erasure {
 
   retention_context& ctx_;
   const hold_registry& holds_;
-  pending_purges& pending_;
 };
 
 }  // namespace cdr::service

@@ -23,11 +23,11 @@ retention::retention(const daemon_config& config, const time_source& time, store
       guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
       executor_(ctx_, holds_),
-      erasure_(ctx_, holds_, pending_),
+      erasure_(ctx_, holds_),
       requests_(ctx_),
       shredder_(ctx_),
-      purger_(ctx_, pending_),
-      verifier_(ctx_, pending_),
+      purger_(ctx_),
+      verifier_(ctx_),
       publisher_(events ? std::make_unique<event_publisher>(time, store, state, std::move(events)) : nullptr),
       scheduler_(time, config.sweep.interval, config.sweep.jitter, std::random_device{}(),
                  [this](std::string_view trigger) {
@@ -51,7 +51,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
           purge_timer_.set(ctx_.time.monotonic() + std::chrono::minutes(1));
         }
       }) {
-  pending_.load(state);
+  ctx_.journals.load(state);
 }
 
 retention::~retention() { stop(); }
@@ -97,7 +97,7 @@ void retention::stop() {
 }
 
 void retention::arm_purge() {
-  const auto first = pending_.first_due();
+  const auto first = ctx_.journals.first_due();
   if (!first) return purge_timer_.set(std::nullopt);
   // Deadlines are wall-clock instants, the timer monotonic: it looks again
   // at least hourly, so a wall clock that moved is noticed.
@@ -314,13 +314,7 @@ nlohmann::json retention::subject_status(std::string_view identifier) const {
   out["requested_at"] = format_rfc3339(r.at);
   if (!r.reason.empty()) out["reason"] = r.reason;
   if (!r.reference.empty()) out["reference"] = r.reference;
-  std::optional<instant> deadline;
-  std::size_t pending = 0;
-  for (const auto& [op, e] : pending_.all()) {
-    if (e.subject != hash) continue;
-    ++pending;
-    deadline = deadline ? std::min(*deadline, e.purge_by) : e.purge_by;
-  }
+  const auto [pending, deadline] = ctx_.journals.of_subject(hash);
   std::size_t deferred = 0;
   const auto bad = ctx_.state.for_each_deferred([&](const store::chunk_id& id, const deferred_erasure& d) {
     if (id.subject == hash) deferred += d.record_keys.size();
@@ -432,9 +426,9 @@ metrics::retention_snapshot retention::figures() const {
   g.clock_jump_seconds = std::chrono::duration<double>(guard_.jump()).count();
   g.sweeps_paused_clock = guard_.suspect();
   const auto now = ctx_.time.now();
-  g.erasures_pending_purge = pending_.subjects();
-  g.erasures_purge_overdue = pending_.overdue_subjects(now);
-  if (const auto first = pending_.first_due()) {
+  g.erasures_pending_purge = ctx_.journals.subjects();
+  g.erasures_purge_overdue = ctx_.journals.overdue_subjects(now);
+  if (const auto first = ctx_.journals.first_due()) {
     g.erasure_purge_oldest_age_seconds = std::chrono::duration<double>(now - first->erased_at).count();
   }
   for (const auto k : all_state_kinds) g.saved_state_unreadable[std::string(name(k))] = 0;

@@ -155,7 +155,6 @@ class retention {
   clock_guard guard_;
   hold_registry holds_;
   sweep_executor executor_;
-  pending_purges pending_;
   subject_erasure erasure_;
   erasure_requests requests_;
   key_shredder shredder_;

@@ -31,7 +31,7 @@ std::vector<verifier::check> verifier::subject_checks() const {
   // A subject's chunks come in a row (keyed by subject, then chunk).
   std::vector<check> out;
   std::string last;
-  const auto pending = pending_.all();
+  const auto pending = ctx_.journals.all();
   const auto bad = ctx_.state.for_each_erased([&](const store::chunk_id& id, const erased_subject& e) {
     if (pending.contains(id.chunk)) return;  // listed under pending_purges
     if (out.empty() || id.subject != last) {
@@ -53,7 +53,7 @@ nlohmann::json verifier::pending_purge_report(std::size_t& overdue) const {
     instant purge_by = instant::max();
   };
   std::map<std::string, subject_pending> by_subject;
-  for (const auto& [op, e] : pending_.all()) {
+  for (const auto& [op, e] : ctx_.journals.all()) {
     auto& s = by_subject[e.subject];
     ++s.erasures;
     s.erased_at = std::min(s.erased_at, e.erased_at);

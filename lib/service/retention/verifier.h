@@ -8,13 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "context.h"
-#include "purger.h"
 
 namespace cdr::service {
 
 class verifier {
  public:
-  verifier(retention_context& ctx, const pending_purges& pending) : ctx_(ctx), pending_(pending) {}
+  explicit verifier(retention_context& ctx) : ctx_(ctx) {}
 
   nlohmann::json verify() const;
 
@@ -30,7 +29,6 @@ class verifier {
   nlohmann::json pending_purge_report(std::size_t& overdue) const;
 
   retention_context& ctx_;
-  const pending_purges& pending_;
 };
 
 }  // namespace cdr::service

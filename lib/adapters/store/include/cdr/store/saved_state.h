@@ -81,6 +81,8 @@ class saved_state {
   entries_of<std::uint64_t, journal_entry> journals();
   // One journal at a time; returns the ones that do not decode.
   std::vector<unreadable_entry> for_each_journal(const std::function<void(std::uint64_t, journal_entry&&)>& fn);
+  // nullopt: no journal has that number.
+  std::optional<result<journal_entry>> journal(std::uint64_t op);
   void put_journal(change& c, std::uint64_t op, const journal_entry& j);
   void remove_journal(change& c, std::uint64_t op);
 

@@ -176,9 +176,13 @@ class purge_pass {
   // The size of the SST files run() rewrote (compacted to drop points and
   // residues), before it did; whole files it deleted are not counted.
   std::uint64_t bytes_rewritten() const { return bytes_rewritten_; }
+  // After each compaction, pause for this share of its duration (0: none),
+  // leaving the machine to ingest meanwhile.
+  void set_pacing(double share) { pacing_ = share; }
 
  private:
   store& store_;
+  double pacing_ = 0;
   std::uint64_t bytes_rewritten_ = 0;
   std::vector<removal> whole_;
   std::map<std::pair<family, std::string>, key_range> spans_;
