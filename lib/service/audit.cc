@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -141,7 +142,11 @@ audit_trail::tail audit_trail::read_tail(audit_head head) const {
 }
 
 std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
-  if (!keying_.migrate_legacy) return std::nullopt;
+  // Once per process: after the first look the trail is keyed (re-keyed,
+  // keyed already, or empty and appended to keyed), or refused for good.
+  // (Reading it at every drain made each audited action cost the whole
+  // trail while the key store did not mark it keyed yet.)
+  if (!keying_.migrate_legacy || std::exchange(migration_checked_, true)) return std::nullopt;
   auto lines = parse_lines(path_);
   if (lines.empty()) return std::nullopt;
   const auto& first = lines.front();

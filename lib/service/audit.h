@@ -92,6 +92,7 @@ class audit_trail {
   const clock& time_;
   std::string path_;
   audit_keying keying_;
+  bool migration_checked_ = false;  // guarded by mutex_
   std::mutex mutex_;
 };
 

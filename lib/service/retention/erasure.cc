@@ -138,10 +138,15 @@ void subject_erasure::outcome::add(const outcome& other) {
   holds.insert(other.holds.begin(), other.holds.end());
 }
 
+nlohmann::json subject_erasure::outcome::months_json() const {
+  auto out = nlohmann::json::object();
+  for (const auto& [m, n] : months) out[m.to_string()] = n;
+  return out;
+}
+
 nlohmann::json subject_erasure::audit_entry(const std::string& subject, const outcome& o, std::string_view trigger,
                                             std::uint32_t uid, instant purge_by) const {
-  auto months = nlohmann::json::object();
-  for (const auto& [m, n] : o.months) months[m.to_string()] = n;
+  const auto months = o.months_json();
   nlohmann::json entry{{"action", "erase_subject"}, {"subject", to_hex(subject)}, {"records", o.erased},
                        {"deferred", o.deferred},    {"months", months},           {"holds", o.holds},
                        {"trigger", trigger},        {"requested_by", uid}};

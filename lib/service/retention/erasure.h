@@ -83,6 +83,7 @@ class subject_erasure {
     std::set<std::uint64_t> holds;                           // the holds that deferred any
     static constexpr std::size_t max_listed = 1000;
     void add(const outcome& other);
+    nlohmann::json months_json() const;  // {"YYYY-MM": records}
   };
 
   // Erases the identifiers of these records (at most batch_records) for the

@@ -240,11 +240,9 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
     total.add(erasure_.erase(subject, keys, uid, trigger, std::nullopt, first ? &request : nullptr));
     if (first) requests_.add(subject, request.at);
   }
-  auto months = nlohmann::json::object();
-  for (const auto& [m, n] : total.months) months[m.to_string()] = n;
   nlohmann::json receipt{{"subject", to_hex(subject)},
                          {"erased", total.erased},
-                         {"months", months},
+                         {"months", total.months_json()},
                          {"deferred", total.deferred_list},
                          {"deferred_total", total.deferred},
                          {"holds", total.holds},
