@@ -114,12 +114,19 @@ int main(int argc, char** argv) {
               months, static_cast<unsigned long long>(n), static_cast<unsigned long long>(subject_records), subjects,
               fill_s, static_cast<double>(index_bytes) / (1 << 20));
 
-  // A writer ingests into the current month throughout, in batches of 250.
+  // A writer ingests into the current month, in batches of 250, while the
+  // rate without a pass is measured and while each pass runs (not during
+  // the erasures: its own compactions would then weigh on every pass).
   std::atomic<bool> stop{false};
+  std::atomic<bool> writing{false};
   std::atomic<std::uint64_t> written{0};
   std::thread writer([&] {
     std::uint64_t id = 900'000'000;
     while (!stop) {
+      if (!writing) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
       bench::fill(s, keys, month::of(2031, 1), id, 250, {}, 250);
       id += 250;
       written += 250;
@@ -142,12 +149,14 @@ int main(int argc, char** argv) {
       logical.push_back(std::chrono::duration<double>(steady::now() - t).count());
       if (10 + erased % 91 == 100) logical_100.push_back(logical.back());
     }
-    const double before = rate_over(2.0);
+    writing = true;
+    const double before = rate_over(5.0);
     const auto w0 = written.load();
     const auto t = steady::now();
     const auto pass = r.subject_purge("admin", 0);
     const double secs = std::chrono::duration<double>(steady::now() - t).count();
     const double during = static_cast<double>(written.load() - w0) / secs;
+    writing = false;
     if (batch == 1) pass_of_one = secs;
     const auto rewritten = pass["bytes_rewritten"].get<std::uint64_t>();
     std::printf(
