@@ -143,11 +143,6 @@ std::map<std::uint64_t, pending_purges::entry> pending_purges::all() const {
   return by_op_;
 }
 
-bool pending_purges::contains(std::uint64_t op) const {
-  std::lock_guard lock(mutex_);
-  return by_op_.contains(op);
-}
-
 std::optional<pending_purges::entry> pending_purges::first_due() const {
   std::lock_guard lock(mutex_);
   const auto it = std::min_element(by_op_.begin(), by_op_.end(),

@@ -70,7 +70,6 @@ class pending_purges {
   std::vector<std::uint64_t> actions() const;
   void remove(std::uint64_t op);
   std::map<std::uint64_t, entry> all() const;
-  bool contains(std::uint64_t op) const;
   // The entry with the earliest deadline.
   std::optional<entry> first_due() const;
   // Distinct subjects pending, and those overdue at `now`.

@@ -30,6 +30,8 @@ class purger {
   nlohmann::json finish(bool erasures);
   // Whether the oldest pending erasure's deadline has come.
   bool erasures_due() const;
+  // Finishes the other actions' journals, and the erasures' once due.
+  nlohmann::json finish_due() { return finish(erasures_due()); }
 
   // Journals finished per commit.
   static constexpr std::size_t journals_per_commit = 100;

@@ -77,7 +77,7 @@ void retention::recover() {
   }
   const auto keys = shredder_.destroy_unused("recovery", 0);
   if (!keys.empty()) spdlog::warn("destroyed {} data key(s) a stop left behind", keys.size());
-  const auto done = purger_.finish(purger_.erasures_due());
+  const auto done = purger_.finish_due();
   if (!done.empty()) spdlog::warn("finished {} retention action(s) interrupted by a stop", done.value("actions", 0));
   audit_.drain();
 }
@@ -105,9 +105,11 @@ void retention::arm_purge() {
   purge_timer_.set(ctx_.time.monotonic() + wait);
 }
 
-void retention::after_change() {
-  audit_.drain();
+std::vector<audit_trail::appended> retention::after_change() {
+  auto appended = audit_.drain();
   if (publisher_) publisher_->wake();
+  arm_purge();
+  return appended;
 }
 
 nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
@@ -138,7 +140,7 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
     report["deferred_erasures"] = erasure_.run_deferred(uid, "deferred");
     report["keys_destroyed"] = shredder_.destroy_unused(trigger, uid);
     failpoint("after_logical_step");
-    report["purge"] = purger_.finish(purger_.erasures_due());
+    report["purge"] = purger_.finish_due();
   } catch (...) {
     ctx_.probe.sweep(trigger, seconds_since(ctx_.time, started), false, to_seconds(now));
     throw;
@@ -147,7 +149,6 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
   ctx_.probe.sweep(trigger, seconds, true, to_seconds(now));
   report["duration_seconds"] = seconds;
   after_change();
-  arm_purge();
   if (!report["actions"].empty() || !report["released"].empty()) {
     spdlog::info("{} sweep: {} action(s), {} deferred by holds, {} held release(s) in {:.3f}s", trigger,
                  report["actions"].size(), report["deferred"].size(), report["released"].size(), seconds);
@@ -193,9 +194,8 @@ std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uin
   // sweep (their deadline has passed).
   auto erasures = erasure_.run_deferred(uid, "hold_release");
   shredder_.destroy_unused("hold_release", uid);
-  purger_.finish(purger_.erasures_due());
+  purger_.finish_due();
   after_change();
-  arm_purge();
   return nlohmann::json{{"released", to_json(*released)}, {"erasures", erasures}};
 }
 
@@ -253,12 +253,10 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
   shredder_.destroy_unused("erasure", uid);
   // Other actions' journals are finished; the erasure's wait for the purge
   // pass (at once with erasure.purge_after = 0s).
-  receipt["purge"] = purger_.finish(purger_.erasures_due());
-  for (const auto& a : audit_.drain()) {
+  receipt["purge"] = purger_.finish_due();
+  for (const auto& a : after_change()) {
     if (a.op == op) receipt["audit"] = {{"seq", a.seq}, {"hash", a.hash}};
   }
-  if (publisher_) publisher_->wake();
-  arm_purge();
   if (total.erased > 0) {
     receipt["purge_deadline"] = format_rfc3339(request.at + ctx_.config.erasure.purge_after);
   }
@@ -291,7 +289,6 @@ nlohmann::json retention::subject_purge(std::string_view trigger, std::uint32_t 
   report["trigger"] = trigger;
   report["requested_by"] = uid;
   after_change();
-  arm_purge();
   return report;
 }
 

@@ -137,7 +137,9 @@ class retention {
   nlohmann::json clock_report() const;
 
  private:
-  void after_change();  // drains the audit trail and wakes the publisher
+  // Drains the audit trail (returns what it appended), wakes the publisher
+  // and sets the purge timer.
+  std::vector<audit_trail::appended> after_change();
   // Sets the purge timer to the oldest pending erasure's deadline.
   void arm_purge();
   // Every batch of one erasure, then its last commit (the audit entry, the
