@@ -162,7 +162,7 @@ class reader {
   // A duration within [lo, hi]: every duration key is bounded, so no sum
   // with an instant can overflow.
   microseconds duration(const std::string& key, microseconds lo, microseconds hi) const {
-    const auto v = parse_duration(str(key));
+    const auto v = parse_duration(str(key), /*allow_zero=*/lo == microseconds(0));
     if (!v) bad(key, "must be a duration such as \"90s\", \"45m\", \"12h\" or \"17d\"");
     if (*v < lo || *v > hi) {
       bad(key, fmt::format("must be between {} and {}", format_duration(lo), format_duration(hi)));

@@ -10,7 +10,8 @@ namespace {
 constexpr std::array<std::string_view, 8> channels{"sms", "sms", "sms", "voice", "email", "whatsapp", "viber", "rcs"};
 constexpr std::array<std::string_view, 4> statuses{"delivered", "delivered", "failed", "pending"};
 constexpr std::array<std::string_view, 10> countries{"HR", "DE", "GB", "US", "BR", "IN", "KR", "PH", "TH", "PK"};
-constexpr std::array<std::string_view, 5> actions{"api.sms.send", "portal.login", "api.email.send", "portal.report.view", "api.voice.call"};
+constexpr std::array<std::string_view, 5> actions{"api.sms.send", "portal.login", "api.email.send",
+                                                  "portal.report.view", "api.voice.call"};
 constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 // A ULID-shaped id (26 characters) unique per (seed, counter). Like a real
@@ -43,7 +44,6 @@ std::uint64_t event_generator::random() {
   return z ^ (z >> 31);
 }
 
-
 void event_generator::next(generated_event* out) {
   ++counter_;
   out->expected_reject.reset();
@@ -55,8 +55,8 @@ void event_generator::next(generated_event* out) {
   const bool usage = uniform() < options_.usage_fraction;
   out->kind = usage ? record_kind::usage : record_kind::cdr;
   out->id = make_id(options_.seed, counter_, usage ? "u-" : "");
-  instant when = options_.now - microseconds{static_cast<std::int64_t>(
-                                    uniform() * static_cast<double>(options_.spread.count()))};
+  instant when =
+      options_.now - microseconds{static_cast<std::int64_t>(uniform() * static_cast<double>(options_.spread.count()))};
   if (options_.late_fraction > 0 && uniform() < options_.late_fraction) {
     out->late = true;
     when = options_.now - std::chrono::hours(24 * 31 * static_cast<std::int64_t>(13 + below(118)));
@@ -77,9 +77,8 @@ void event_generator::next(generated_event* out) {
   const auto from = email ? fmt::format("noreply@{}.example", customer) : fmt::format("+4477009{:05}", below(100000));
   out->json = fmt::format(
       R"({{"type":"cdr","id":"{}","customer_id":"{}","occurred_at":"{}","channel":"{}","direction":"outbound","status":"{}","duration_ms":{},"parts":{},"route":{{"country":"{}","mcc_mnc":"{}","operator":"op-{}","connection":"smpp-{}"}},"price":{{"amount":"0.{:04}","currency":"EUR"}},"from":"{}","to":"{}"}})",
-      out->id, customer, at, channel, statuses[below(statuses.size())],
-      channel == "voice" ? below(600'000) : 0, 1 + below(3), country, 21900 + below(99), below(40),
-      below(12), 10 + below(9990), from, to);
+      out->id, customer, at, channel, statuses[below(statuses.size())], channel == "voice" ? below(600'000) : 0,
+      1 + below(3), country, 21900 + below(99), below(40), below(12), 10 + below(9990), from, to);
 }
 
 void event_generator::malformed(generated_event* out) {
@@ -95,13 +94,18 @@ void event_generator::malformed(generated_event* out) {
       {reject_reason::missing_customer_id,
        fmt::format(R"({{"type":"cdr","id":"{}","occurred_at":"{}","channel":"sms"}})", out->id, at)},
       {reject_reason::invalid_occurred_at,
-       fmt::format(R"({{"type":"cdr","id":"{}","customer_id":"c","occurred_at":"yesterday","channel":"sms"}})", out->id)},
+       fmt::format(R"({{"type":"cdr","id":"{}","customer_id":"c","occurred_at":"yesterday","channel":"sms"}})",
+                   out->id)},
       {reject_reason::unknown_type,
        fmt::format(R"({{"type":"fax","id":"{}","customer_id":"c","occurred_at":"{}"}})", out->id, at)},
       {reject_reason::invalid_duration_ms,
-       fmt::format(R"({{"type":"cdr","id":"{}","customer_id":"c","occurred_at":"{}","channel":"voice","duration_ms":-5}})", out->id, at)},
+       fmt::format(
+           R"({{"type":"cdr","id":"{}","customer_id":"c","occurred_at":"{}","channel":"voice","duration_ms":-5}})",
+           out->id, at)},
       {reject_reason::invalid_utf8,
-       fmt::format("{{\"type\":\"cdr\",\"id\":\"{}\",\"customer_id\":\"c\xff\",\"occurred_at\":\"{}\",\"channel\":\"sms\"}}", out->id, at)},
+       fmt::format(
+           "{{\"type\":\"cdr\",\"id\":\"{}\",\"customer_id\":\"c\xff\",\"occurred_at\":\"{}\",\"channel\":\"sms\"}}",
+           out->id, at)},
   }};
   const auto& v = variants[below(variants.size())];
   out->expected_reject = v.reason;

@@ -108,8 +108,7 @@ retention_policy::retention_policy(class_rules defaults, std::vector<retention_o
   }
 }
 
-retention_class retention_policy::classify(std::string_view customer_id,
-                                           std::string_view country) const {
+retention_class retention_policy::classify(std::string_view customer_id, std::string_view country) const {
   if (!by_customer_.empty()) {
     if (auto it = by_customer_.find(std::string(customer_id)); it != by_customer_.end()) {
       return it->second;

@@ -38,16 +38,14 @@ std::optional<instant> parse_rfc3339(std::string_view text) noexcept {
   using namespace std::chrono;
   std::size_t pos = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-  if (!digits(text, pos, 4, y) || !expect(text, pos, '-') || !digits(text, pos, 2, mo) ||
-      !expect(text, pos, '-') || !digits(text, pos, 2, d) || !expect(text, pos, 'T', 't') ||
-      !digits(text, pos, 2, h) || !expect(text, pos, ':') || !digits(text, pos, 2, mi) ||
-      !expect(text, pos, ':') || !digits(text, pos, 2, s)) {
+  if (!digits(text, pos, 4, y) || !expect(text, pos, '-') || !digits(text, pos, 2, mo) || !expect(text, pos, '-') ||
+      !digits(text, pos, 2, d) || !expect(text, pos, 'T', 't') || !digits(text, pos, 2, h) || !expect(text, pos, ':') ||
+      !digits(text, pos, 2, mi) || !expect(text, pos, ':') || !digits(text, pos, 2, s)) {
     return std::nullopt;
   }
   // RFC 3339 permits a leap second (60); Unix time folds it into the next second.
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60) return std::nullopt;
-  const year_month_day ymd{year{y}, std::chrono::month{static_cast<unsigned>(mo)},
-                           day{static_cast<unsigned>(d)}};
+  const year_month_day ymd{year{y}, std::chrono::month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
 
   std::int64_t frac_us = 0;
@@ -71,8 +69,7 @@ std::optional<instant> parse_rfc3339(std::string_view text) noexcept {
   } else if (sign == '+' || sign == '-') {
     ++pos;
     int oh = 0, om = 0;
-    if (!digits(text, pos, 2, oh) || !expect(text, pos, ':') || !digits(text, pos, 2, om) ||
-        oh > 23 || om > 59) {
+    if (!digits(text, pos, 2, oh) || !expect(text, pos, ':') || !digits(text, pos, 2, om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
     offset_minutes = (oh * 60 + om) * (sign == '-' ? -1 : 1);
@@ -98,26 +95,27 @@ std::string format_rfc3339(instant t) {
   rest -= s;
   const auto us = rest.count();
   auto out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                         static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                         h.count(), mi.count(), s.count());
+                         static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), h.count(), mi.count(),
+                         s.count());
   if (us != 0) out += fmt::format(".{:06}", us);
   out += 'Z';
   return out;
 }
 
-std::optional<microseconds> parse_duration(std::string_view text) noexcept {
+std::optional<microseconds> parse_duration(std::string_view text, bool allow_zero) noexcept {
   if (text.size() < 2) return std::nullopt;
   std::int64_t unit = 0;
   if (text.size() >= 3 && text.substr(text.size() - 2) == "ms") {
     unit = 1'000;
     text.remove_suffix(1);
-  } else switch (text.back()) {
-    case 's': unit = 1'000'000; break;
-    case 'm': unit = 60'000'000; break;
-    case 'h': unit = 3'600'000'000; break;
-    case 'd': unit = 86'400'000'000; break;
-    default: return std::nullopt;
-  }
+  } else
+    switch (text.back()) {
+      case 's': unit = 1'000'000; break;
+      case 'm': unit = 60'000'000; break;
+      case 'h': unit = 3'600'000'000; break;
+      case 'd': unit = 86'400'000'000; break;
+      default: return std::nullopt;
+    }
   if (unit == 1'000 && text.back() != 'm') return std::nullopt;
   const auto digits_part = text.substr(0, text.size() - 1);
   for (char c : digits_part) {
@@ -125,7 +123,7 @@ std::optional<microseconds> parse_duration(std::string_view text) noexcept {
   }
   std::int64_t n = 0;
   const auto [ptr, ec] = std::from_chars(digits_part.data(), digits_part.data() + digits_part.size(), n);
-  if (ec != std::errc{} || ptr != digits_part.data() + digits_part.size() || n <= 0) {
+  if (ec != std::errc{} || ptr != digits_part.data() + digits_part.size() || n < 0 || (n == 0 && !allow_zero)) {
     return std::nullopt;
   }
   if (n > std::numeric_limits<std::int64_t>::max() / unit) return std::nullopt;

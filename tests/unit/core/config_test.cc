@@ -43,6 +43,15 @@ TEST(config, defaults_are_the_production_defaults) {
   EXPECT_EQ(c.retention.defaults(), class_rules{});
 }
 
+// erasure.purge_after's range starts at 0s (purge at the end of each erasure).
+TEST(config, purge_after_takes_zero) {
+  const auto r = parse_config(default_config_toml, "defaults", {"erasure.purge_after=\"0s\""});
+  ASSERT_TRUE(std::holds_alternative<daemon_config>(r)) << std::get<config_error>(r).to_string();
+  EXPECT_EQ(std::get<daemon_config>(r).erasure.purge_after, microseconds{0});
+  EXPECT_EQ(std::get<daemon_config>(parse_config(default_config_toml, "defaults", {})).erasure.purge_after,
+            std::chrono::hours(24));
+}
+
 TEST(config, the_documented_example_is_exactly_the_defaults) {
   std::ifstream f(std::string(CDR_SOURCE_DIR) + "/config/cdr-retention.toml");
   ASSERT_TRUE(f) << "config/cdr-retention.toml";
@@ -164,6 +173,7 @@ INSTANTIATE_TEST_SUITE_P(
                      2, "customer_id"},
         invalid_case{"required_usage_field", "[events]\nusage_metadata_fields = [\"type\", \"id\", \"ip\"]\n",
                      "events.usage_metadata_fields", 2, "customer_id"},
+        invalid_case{"one_ms_jitter_cannot_be_zero", "[sweep]\njitter = \"0s\"\n", "sweep.jitter", 2, "duration"},
         invalid_case{"purge_after_too_long", "[erasure]\npurge_after = \"31d\"\n", "erasure.purge_after", 2, "30d"},
         invalid_case{"bad_period", "[retention.identifiers]\nperiod = \"12 weeks\"\n", "retention.identifiers.period",
                      2, "months"},

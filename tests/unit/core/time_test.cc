@@ -18,12 +18,12 @@ TEST(rfc3339, converts_offsets_to_utc) {
 }
 
 TEST(rfc3339, refuses_what_is_not_rfc3339) {
-  for (const char* bad : {"", "2025-03-14", "2025-03-14T09:26:53", "2025-03-14 09:26:53Z", "2025-3-14T09:26:53Z",
-                          "2025-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2025-13-01T00:00:00Z",
-                          "2025-03-14T24:00:00Z", "2025-03-14T09:60:00Z", "2025-03-14T09:26:61Z",
-                          "2025-03-14T09:26:53.Z", "2025-03-14T09:26:53+0200", "2025-03-14T09:26:53+24:00",
-                          "2025-03-14T09:26:53+02:60", "2025-03-14T09:26:53Zjunk", "2025-03-14T09:26:53 Z",
-                          "+2025-03-14T09:26:53Z", "２０２５-03-14T09:26:53Z"}) {
+  for (const char* bad :
+       {"", "2025-03-14", "2025-03-14T09:26:53", "2025-03-14 09:26:53Z", "2025-3-14T09:26:53Z", "2025-02-30T00:00:00Z",
+        "2023-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-03-14T24:00:00Z", "2025-03-14T09:60:00Z",
+        "2025-03-14T09:26:61Z", "2025-03-14T09:26:53.Z", "2025-03-14T09:26:53+0200", "2025-03-14T09:26:53+24:00",
+        "2025-03-14T09:26:53+02:60", "2025-03-14T09:26:53Zjunk", "2025-03-14T09:26:53 Z", "+2025-03-14T09:26:53Z",
+        "２０２５-03-14T09:26:53Z"}) {
     EXPECT_FALSE(parse_rfc3339(bad).has_value()) << bad;
   }
   EXPECT_TRUE(parse_rfc3339("2024-02-29T00:00:00Z").has_value());
@@ -36,9 +36,12 @@ TEST(duration, parses_the_admin_units) {
   EXPECT_EQ(parse_duration("17d"), hours{17 * 24});
   EXPECT_EQ(parse_duration("250ms"), milliseconds{250});
   EXPECT_EQ(format_duration(milliseconds{250}), "250ms");
-  for (const char* bad : {"", "s", "0s", "-5m", "1.5h", "10", "10w", "1h30m", "99999999999999999d", " 5s", "ms", "5mss"}) {
+  for (const char* bad :
+       {"", "s", "0s", "-5m", "1.5h", "10", "10w", "1h30m", "99999999999999999d", " 5s", "ms", "5mss"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
   }
+  EXPECT_EQ(parse_duration("0s", /*allow_zero=*/true), microseconds{0});
+  EXPECT_FALSE(parse_duration("-0s", true).has_value());
   EXPECT_EQ(format_duration(seconds{90}), "90s");
   EXPECT_EQ(format_duration(hours{48}), "2d");
   EXPECT_EQ(format_duration(minutes{45}), "45m");

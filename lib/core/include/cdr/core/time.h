@@ -48,14 +48,13 @@ std::string format_rfc3339(instant t);
 
 // Parses `<n>ms`, `<n>s`, `<n>m`, `<n>h` or `<n>d` (milliseconds, seconds,
 // minutes, hours, days);
-// n is a positive decimal integer. Returns nullopt otherwise or on overflow.
-std::optional<microseconds> parse_duration(std::string_view text) noexcept;
+// n is a positive decimal integer (or 0, with allow_zero: a key whose
+// documented range starts at 0s). Returns nullopt otherwise or on overflow.
+std::optional<microseconds> parse_duration(std::string_view text, bool allow_zero = false) noexcept;
 
 // Formats a duration in the largest unit that divides it exactly (`90s`, `45m`).
 std::string format_duration(microseconds d);
 
-inline double to_seconds(instant t) {
-  return static_cast<double>(t.time_since_epoch().count()) / 1e6;
-}
+inline double to_seconds(instant t) { return static_cast<double>(t.time_since_epoch().count()) / 1e6; }
 
 }  // namespace cdr
