@@ -127,7 +127,15 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         continue;
       }
-      bench::fill(s, keys, month::of(2031, 1), id, 250, {}, 250);
+      try {
+        bench::fill(s, keys, month::of(2031, 1), id, 250, {}, 250);
+      } catch (const store::store_error& e) {
+        // RocksDB stopped writes (compaction debt): the daemon pauses
+        // ingest then; so does this writer.
+        if (e.which() != store::store_error::kind::stall) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
       id += 250;
       written += 250;
     }

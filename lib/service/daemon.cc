@@ -43,11 +43,15 @@ admin::group_policy groups_of(const admin_config& admin) {
 
 std::unique_ptr<kafka::embedded_cluster> embedded_broker(const kafka_config& k) {
   if (!k.embedded()) return nullptr;
-  auto cluster = std::make_unique<kafka::embedded_cluster>(
-      1, std::vector<kafka::topic_spec>{{k.topic_cdr, k.embedded_partitions},
+  std::vector<kafka::topic_spec> topics{{k.topic_cdr, k.embedded_partitions},
                                         {k.topic_usage, k.embedded_partitions},
                                         {k.topic_dead_letter, k.embedded_partitions},
-                                        {k.topic_deletion_events, k.embedded_partitions}});
+                                        {k.topic_deletion_events, k.embedded_partitions}};
+  // The fleet's topics have one partition each (one order for every member).
+  for (const auto& t : {k.topic_control, k.topic_replies}) {
+    if (!t.empty()) topics.push_back({t, 1});
+  }
+  auto cluster = std::make_unique<kafka::embedded_cluster>(1, topics);
   spdlog::warn("kafka.brokers = \"embedded\": an in-process mock broker on {} (not for production)",
                cluster->bootstrap_servers());
   return cluster;
@@ -77,7 +81,9 @@ struct daemon::impl {
   std::unique_ptr<metrics::ingest_probe> ingest_probe;
   std::unique_ptr<metrics::retention_probe> retention_probe;
   std::unique_ptr<service::retention> retention;
+  std::unique_ptr<control_channel> fleet;
   std::unique_ptr<service::ingest> ingest;
+  std::atomic<service::ingest*> fenced_ingest{nullptr};  // ingest, for erasures' fence
   std::unique_ptr<demo_traffic> demo;
   std::unique_ptr<admin_context> admin_ctx;
   std::unique_ptr<admin::server> admin;
@@ -147,7 +153,18 @@ struct daemon::impl {
     // A simulated clock starts where the test says: a deliberate move.
     if (fake != nullptr) retention->clock_moved_deliberately();
     metrics->collect_retention([this] { return retention->figures(); });
+    if (config.kafka.fleet()) {
+      // Before the first sweep: none removes anything before the control
+      // topic is applied up to where it ended when the sweep started.
+      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key, *retention);
+      retention->set_sweep_barrier([this] { fleet->catch_up(); });
+    }
+    retention->set_erasure_fence([this] {
+      auto* i = fenced_ingest.load();
+      return i == nullptr || i->fence(std::chrono::seconds(30));
+    });
     retention->start();
+    if (fleet) fleet->start();
   }
 
   void start_ingest() {
@@ -164,6 +181,7 @@ struct daemon::impl {
         [this] { return retention->holds(); }, [this] { return retention->decision_now(); },
         [this] { return retention->erased_subjects(); });
     ingest->start();
+    fenced_ingest = ingest.get();
     spdlog::info("consuming {} and {} as group {}", config.kafka.topic_cdr, config.kafka.topic_usage,
                  config.kafka.group_id);
     if (config.demo.enabled) demo = std::make_unique<demo_traffic>(config, bootstrap(), *time);
@@ -178,7 +196,7 @@ struct daemon::impl {
     }
     admin_ctx.reset(new admin_context{config, *time, fake, started, started_monotonic, *reloader, *store, *retention,
                                       *keystore, *vault, *metrics, embedded.get(), ingest.get(), demo.get(),
-                                      subject_key});
+                                      fleet.get(), subject_key});
     admin = std::make_unique<admin::server>(io, o, groups_of(a), [this](const admin::request& r, const admin::peer& p) {
       return dispatch(*admin_ctx, *probe, r, p);
     });
@@ -232,7 +250,10 @@ struct daemon::impl {
   }
 
   int stop() {
+    // The control topic first: an erasure it applies may wait on ingest.
+    if (fleet) fleet->stop();
     demo.reset();
+    fenced_ingest = nullptr;
     const bool clean = ingest->stop();
     ingest.reset();
     admin.reset();
@@ -244,6 +265,7 @@ struct daemon::impl {
       spdlog::error("stopped without finishing ingest");
       std::_Exit(exit_code.load());
     }
+    fleet.reset();
     retention.reset();
     vault.reset();
     state.reset();

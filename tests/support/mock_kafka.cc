@@ -8,7 +8,12 @@
 namespace cdr::test {
 
 mock_kafka::mock_kafka(int partitions)
-    : cluster_(1, {{"cdr", partitions}, {"usage", partitions}, {"cdr-retention-dlq", 1}, {"cdr-retention-events", 1}}) {
+    : cluster_(1, {{"cdr", partitions},
+                   {"usage", partitions},
+                   {"cdr-retention-dlq", 1},
+                   {"cdr-retention-events", 1},
+                   {"cdr-retention-control", 1},
+                   {"cdr-retention-replies", 1}}) {
   producer_ = std::make_unique<kafka::producer>(
       kafka::client_options{cluster_.bootstrap_servers(),
                             "test-producer",

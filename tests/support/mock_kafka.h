@@ -25,7 +25,8 @@ struct read_message {
 
 class mock_kafka {
  public:
-  // Topics "cdr" and "usage" with `partitions` each, "cdr-retention-dlq" with 1.
+  // Topics "cdr" and "usage" with `partitions` each; the dead-letter,
+  // deletion-event, control and replies topics with 1.
   explicit mock_kafka(int partitions = 4);
   ~mock_kafka();
 

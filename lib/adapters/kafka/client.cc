@@ -176,14 +176,16 @@ struct consumer::impl {
 
 consumer::consumer(const consumer_options& o, rebalance_listener& listener) : impl_(std::make_unique<impl>()) {
   impl_->listener = &listener;
-  auto* conf = base_conf(o, {{"group.id", o.group_id},
-                             {"enable.auto.commit", "false"},
-                             {"enable.auto.offset.store", "false"},
-                             {"auto.offset.reset", "earliest"},
-                             {"isolation.level", "read_committed"},
-                             {"enable.partition.eof", "false"},
-                             {"partition.assignment.strategy", "cooperative-sticky"},
-                             {"statistics.interval.ms", std::to_string(o.stats_interval.count())}});
+  std::map<std::string, std::string> ours{{"group.id", o.group_id},
+                                          {"enable.auto.commit", "false"},
+                                          {"enable.auto.offset.store", "false"},
+                                          {"auto.offset.reset", "earliest"},
+                                          {"isolation.level", "read_committed"},
+                                          {"enable.partition.eof", "false"},
+                                          {"partition.assignment.strategy", "cooperative-sticky"},
+                                          {"statistics.interval.ms", std::to_string(o.stats_interval.count())}};
+  if (!o.group_instance_id.empty()) ours["group.instance.id"] = o.group_instance_id;
+  auto* conf = base_conf(o, ours);
   rd_kafka_conf_set_opaque(conf, impl_.get());
   rd_kafka_conf_set_rebalance_cb(
       conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
@@ -289,6 +291,57 @@ void consumer::close() {
 std::map<topic_partition, std::int64_t> consumer::lag() const {
   std::lock_guard lock(impl_->lag_mutex);
   return impl_->lag;
+}
+
+reader::reader(const client_options& o, const std::string& topic, std::int32_t partition, std::int64_t start)
+    : topic_(topic), partition_(partition) {
+  // assign() needs a group id; the reader never joins nor commits to it.
+  auto* conf = base_conf(o, {{"group.id", o.client_id},
+                             {"enable.auto.commit", "false"},
+                             {"enable.auto.offset.store", "false"},
+                             {"auto.offset.reset", "earliest"},
+                             {"isolation.level", "read_committed"},
+                             {"enable.partition.eof", "false"}});
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk_ == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw kafka_error(fmt::format("cannot create the Kafka reader of {}: {}", topic, err));
+  }
+  rd_kafka_poll_set_consumer(rk_);
+  auto parts = new_list(1);
+  rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), partition)->offset = start;
+  if (const auto e = rd_kafka_assign(rk_, parts.get())) {
+    rd_kafka_destroy(rk_);
+    throw kafka_error(fmt::format("cannot read {}: {}", topic, rd_kafka_err2str(e)));
+  }
+}
+
+reader::~reader() {
+  rd_kafka_assign(rk_, nullptr);
+  rd_kafka_consumer_close(rk_);
+  rd_kafka_destroy(rk_);
+}
+
+message reader::poll(std::chrono::milliseconds timeout) {
+  message m(rd_kafka_consumer_poll(rk_, static_cast<int>(timeout.count())));
+  char reason[512];
+  if (const auto fatal = rd_kafka_fatal_error(rk_, reason, sizeof reason)) {
+    throw kafka_error(fmt::format("fatal Kafka error {}: {}", rd_kafka_err2name(fatal), reason));
+  }
+  return m;
+}
+
+std::optional<std::pair<std::int64_t, std::int64_t>> reader::watermarks(std::chrono::milliseconds timeout) {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+  const auto e =
+      rd_kafka_query_watermark_offsets(rk_, topic_.c_str(), partition_, &low, &high, static_cast<int>(timeout.count()));
+  if (e) {
+    spdlog::warn("kafka: cannot read the end of {}: {}", topic_, rd_kafka_err2str(e));
+    return std::nullopt;
+  }
+  return std::pair{low, high};
 }
 
 struct producer::impl {

@@ -24,6 +24,7 @@ std::string_view counter_key(counter_name n) {
   switch (n) {
     case counter_name::operations: return "op_counter";
     case counter_name::holds: return "hold_counter";
+    case counter_name::control: return "control_position";
   }
   return "op_counter";
 }
@@ -50,7 +51,8 @@ state_kind kind_of_key(std::string_view key) {
   if (starts(key, audit_prefix)) return state_kind::pending_audit;
   if (key == head_key) return state_kind::audit_head;
   if (key == keystore_key) return state_kind::keystore_binding;
-  if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds) || key == clock_key) {
+  if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds) ||
+      key == counter_key(counter_name::control) || key == clock_key) {
     return state_kind::counter;
   }
   return state_kind::unknown;

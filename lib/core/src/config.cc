@@ -31,9 +31,10 @@ struct protected_property {
   std::string_view name;
   std::string_view why;
 };
-constexpr std::array<protected_property, 11> protected_properties{{
+constexpr std::array<protected_property, 12> protected_properties{{
     {"bootstrap.servers", "the daemon sets it from kafka.brokers"},
     {"group.id", "the daemon sets it from kafka.group_id"},
+    {"group.instance.id", "the daemon sets it from kafka.group_instance_id"},
     {"client.id", "the daemon sets it from kafka.client_id"},
     {"enable.auto.commit", "offsets are committed by the daemon only once their records are durable (no loss)"},
     {"enable.auto.offset.store", "offsets are stored by the daemon with the records, in one atomic write (no loss)"},
@@ -328,6 +329,37 @@ daemon_config build(const toml::table& root, std::string_view file) {
       r.bad("kafka.topics.deletion_events", "must differ from the input and dead-letter topics");
     }
   }
+  c.kafka.topic_control = r.str("kafka.topics.control");
+  c.kafka.topic_replies = r.str("kafka.topics.replies");
+  {
+    const std::vector<std::pair<const char*, const std::string*>> others{
+        {"kafka.topics.cdr", &c.kafka.topic_cdr},
+        {"kafka.topics.usage", &c.kafka.topic_usage},
+        {"kafka.topics.dead_letter", &c.kafka.topic_dead_letter},
+        {"kafka.topics.deletion_events", &c.kafka.topic_deletion_events}};
+    for (const auto& [key, topic] : {std::pair{"kafka.topics.control", &c.kafka.topic_control},
+                                     std::pair{"kafka.topics.replies", &c.kafka.topic_replies}}) {
+      for (const auto& [other_key, other] : others) {
+        if (!topic->empty() && *topic == *other) r.bad(key, fmt::format("must differ from {}", other_key));
+      }
+    }
+    if (c.kafka.topic_control.empty() && !c.kafka.topic_replies.empty()) {
+      r.bad("kafka.topics.control", "is empty: set kafka.topics.replies empty too (both empty: the daemon acts alone)");
+    }
+    if (!c.kafka.topic_control.empty() && c.kafka.topic_replies.empty()) {
+      r.bad("kafka.topics.replies", "must not be empty while kafka.topics.control is set");
+    }
+    if (!c.kafka.topic_control.empty() && c.kafka.topic_control == c.kafka.topic_replies) {
+      r.bad("kafka.topics.replies", "must differ from kafka.topics.control");
+    }
+  }
+  c.kafka.group_instance_id = r.str("kafka.group_instance_id");
+  if (c.kafka.group_instance_id.size() > 249 ||
+      c.kafka.group_instance_id.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos) {
+    r.bad("kafka.group_instance_id", "must be at most 249 of the characters a-z A-Z 0-9 . _ - (or empty)");
+  }
+  c.kafka.control_timeout = r.duration("kafka.control_timeout", 1s, 10min);
   c.sweep.interval = r.duration("sweep.interval", 1s, std::chrono::days(31));
   c.sweep.jitter = r.duration("sweep.jitter", 1ms, std::chrono::days(31));
   if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");

@@ -13,12 +13,16 @@ embedded_partitions = 4
 batch_max_records = 2000
 batch_linger = "50ms"
 shutdown_timeout = "30s"
+group_instance_id = ""
+control_timeout = "30s"
 
 [kafka.topics]
 cdr = "cdr"
 usage = "usage"
 dead_letter = "cdr-retention-dlq"
 deletion_events = "cdr-retention-events"
+control = "cdr-retention-control"
+replies = "cdr-retention-replies"
 
 [kafka.properties]
 

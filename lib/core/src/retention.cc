@@ -51,6 +51,7 @@ nlohmann::json to_json(const hold& h) {
   j["from_month"] = h.from_month ? nlohmann::json(h.from_month->to_string()) : nlohmann::json(nullptr);
   j["to_month"] = h.to_month ? nlohmann::json(h.to_month->to_string()) : nlohmann::json(nullptr);
   j["kind"] = h.kind ? nlohmann::json(name(*h.kind)) : nlohmann::json(nullptr);
+  if (!h.origin_request.empty()) j["origin"] = {{"member", h.origin_member}, {"request", h.origin_request}};
   return j;
 }
 

@@ -138,7 +138,7 @@ result<hold> decode_hold(std::string_view text) {
   return decoding<hold>("legal hold", [&]() -> hold {
     const auto j = parse_object(text, "the hold");
     only(j, {"id", "customer", "subject", "from_month", "to_month", "kind", "reason", "reference", "created_at",
-             "created_by"});
+             "created_by", "origin"});
     hold h;
     h.id = unsigned_member(j, "id");
     if (h.id == 0) throw bad{"\"id\" is 0"};
@@ -160,6 +160,14 @@ result<hold> decode_hold(std::string_view text) {
     const auto by = unsigned_member(j, "created_by");
     if (by > 0xffffffffULL) throw bad{"\"created_by\" is not a uid"};
     h.created_by = static_cast<std::uint32_t>(by);
+    if (j.contains("origin")) {
+      const auto& o = member(j, "origin");
+      if (!o.is_object()) throw bad{"\"origin\" is not an object"};
+      only(o, {"member", "request"});
+      h.origin_member = string_member(o, "member");
+      h.origin_request = string_member(o, "request");
+      if (h.origin_request.empty()) throw bad{"\"origin\" names no request"};
+    }
     return h;
   });
 }
@@ -179,18 +187,23 @@ json to_json(const deletion_event& e) {
     for (const auto& m : e.months) months.push_back(m.to_string());
     j["months"] = std::move(months);
   }
+  if (!e.member.empty()) j["member"] = e.member;
+  if (!e.request.empty()) j["request"] = e.request;
   return j;
 }
 
 result<deletion_event> deletion_event_from_json(const json& j) {
   return decoding<deletion_event>("deletion event", [&]() -> deletion_event {
     if (!j.is_object()) throw bad{"it is not a JSON object"};
-    only(j, {"event_id", "action", "records", "time", "kind", "month", "class", "subject", "months"});
+    only(j,
+         {"event_id", "action", "records", "time", "kind", "month", "class", "subject", "months", "member", "request"});
     deletion_event e;
     e.event_id = unsigned_member(j, "event_id");
     e.action = string_member(j, "action");
     e.records = count_member(j, "records");
     e.time = time_member(j, "time");
+    if (j.contains("member")) e.member = string_member(j, "member");
+    if (j.contains("request")) e.request = string_member(j, "request");
     if (j.contains("kind")) {
       const auto kind = record_kind_from_name(string_member(j, "kind"));
       if (!kind) throw bad{"\"kind\" is neither cdr nor usage"};
@@ -393,6 +406,95 @@ result<ledger_entry> decode_ledger_entry(std::string_view text) {
       e.indexes[key] = hex_bytes(hash.get<std::string>(), "indexes");
     }
     return e;
+  });
+}
+
+// --- control messages ---
+
+std::string_view name(control_kind k) {
+  switch (k) {
+    case control_kind::hold_add: return "hold_add";
+    case control_kind::hold_release: return "hold_release";
+    case control_kind::subject_erase: return "subject_erase";
+  }
+  return "hold_add";
+}
+
+std::string control_key(const control_message& m) { return fmt::format("{}/{}", name(m.kind), m.request); }
+
+std::string encode(const control_message& m) {
+  json j{{"type", name(m.kind)},
+         {"member", m.member},
+         {"request", m.request},
+         {"at", format_rfc3339(m.at)},
+         {"uid", m.uid}};
+  switch (m.kind) {
+    case control_kind::hold_add: {
+      auto h = to_json(m.new_hold);
+      h.erase("id");
+      h.erase("origin");  // the message's own member and request
+      j["hold"] = std::move(h);
+      break;
+    }
+    case control_kind::hold_release: j["hold_request"] = m.hold_request; break;
+    case control_kind::subject_erase:
+      j["identifier"] = to_hex(m.sealed_identifier);
+      j["reason"] = m.reason;
+      j["reference"] = m.reference;
+      break;
+  }
+  return j.dump();
+}
+
+result<control_message> decode_control(std::string_view text) {
+  return decoding<control_message>("control message", [&]() -> control_message {
+    auto j = parse_object(text, "the message");
+    control_message m;
+    const auto& type = string_member(j, "type");
+    if (type == "hold_add") {
+      m.kind = control_kind::hold_add;
+      only(j, {"type", "member", "request", "at", "uid", "hold"});
+    } else if (type == "hold_release") {
+      m.kind = control_kind::hold_release;
+      only(j, {"type", "member", "request", "at", "uid", "hold_request"});
+    } else if (type == "subject_erase") {
+      m.kind = control_kind::subject_erase;
+      only(j, {"type", "member", "request", "at", "uid", "identifier", "reason", "reference"});
+    } else {
+      throw bad{fmt::format("\"type\" {} is not an action this build knows", json(type).dump())};
+    }
+    m.member = string_member(j, "member");
+    m.request = string_member(j, "request");
+    if (m.member.empty() || m.request.empty()) throw bad{"\"member\" and \"request\" must not be empty"};
+    m.at = time_member(j, "at");
+    const auto uid = unsigned_member(j, "uid");
+    if (uid > 0xffffffffULL) throw bad{"\"uid\" is not a uid"};
+    m.uid = static_cast<std::uint32_t>(uid);
+    switch (m.kind) {
+      case control_kind::hold_add: {
+        auto h = member(j, "hold");
+        if (!h.is_object()) throw bad{"\"hold\" is not an object"};
+        h["id"] = 1;  // numbered by each member
+        auto decoded = decode_hold(h.dump());
+        if (!decoded) throw bad{decoded.error()};
+        m.new_hold = std::move(decoded.value());
+        m.new_hold.id = 0;
+        m.new_hold.origin_member = m.member;
+        m.new_hold.origin_request = m.request;
+        break;
+      }
+      case control_kind::hold_release:
+        m.hold_request = string_member(j, "hold_request");
+        if (m.hold_request.empty()) throw bad{"\"hold_request\" is empty"};
+        break;
+      case control_kind::subject_erase:
+        m.sealed_identifier = hex_bytes(string_member(j, "identifier"), "identifier");
+        if (m.sealed_identifier.empty()) throw bad{"\"identifier\" is empty"};
+        m.reason = string_member(j, "reason");
+        m.reference = string_member(j, "reference");
+        break;
+    }
+    return m;
   });
 }
 

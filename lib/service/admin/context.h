@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../demo.h"
+#include "../fleet/control.h"
 #include "../ingest/ingest.h"
 #include "../reload.h"
 #include "../retention/retention.h"
@@ -33,6 +34,7 @@ struct admin_context {
   const kafka::embedded_cluster* embedded = nullptr;
   const ingest* consumer = nullptr;
   const demo_traffic* demo = nullptr;
+  control_channel* fleet = nullptr;  // null: this daemon acts alone
   std::string subject_key;  // names subjects in exports and the audit trail
 };
 

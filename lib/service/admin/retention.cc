@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "../checkpoint.h"
+#include "cdr/core/ingest.h"
 #include "handlers.h"
 
 namespace cdr::service {
@@ -26,7 +27,27 @@ admin::reply handle_sweep(admin_context& ctx, const admin::request& req, const a
   return ctx.keeper.sweep("admin", peer.uid);
 }
 
+namespace {
+
+// What a fleet action's apply returned, as the reply.
+admin::reply fleet_reply(const admin::request& req, std::variant<nlohmann::json, std::string> r) {
+  if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
+  return std::get<nlohmann::json>(std::move(r));
+}
+
+}  // namespace
+
 admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  if (ctx.fleet != nullptr) {
+    auto h = ctx.keeper.hold_from(req.args);
+    if (auto* msg = std::get_if<std::string>(&h))
+      return admin::error{req.id, admin::error_code::invalid_argument, *msg};
+    control_message m;
+    m.kind = control_kind::hold_add;
+    m.uid = peer.uid;
+    m.new_hold = std::get<hold>(std::move(h));
+    return fleet_reply(req, ctx.fleet->act(std::move(m)));
+  }
   auto r = ctx.keeper.hold_add(req.args, peer.uid);
   if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
   return std::get<nlohmann::json>(std::move(r));
@@ -47,6 +68,19 @@ admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, 
     if (!s.empty() && *end == '\0' && s[0] != '-') id = v;
   }
   if (!id) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" must be a hold id"};
+  if (ctx.fleet != nullptr) {
+    // A fleet hold is released on every member; one of this member only
+    // (added before it joined a fleet) here.
+    const auto h = ctx.keeper.hold_of(*id);
+    if (h && !h->origin_request.empty()) {
+      ctx.keeper.require_readable_state();
+      control_message m;
+      m.kind = control_kind::hold_release;
+      m.uid = peer.uid;
+      m.hold_request = h->origin_request;
+      return fleet_reply(req, ctx.fleet->act(std::move(m)));
+    }
+  }
   if (auto r = ctx.keeper.hold_release(*id, peer.uid)) return *r;
   return admin::error{req.id, admin::error_code::not_found, "no active hold has that id"};
 }
@@ -56,7 +90,18 @@ admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req,
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
   auto note = request_note(req);
   if (auto* e = std::get_if<admin::error>(&note)) return *e;
-  return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, std::get<nlohmann::json>(note));
+  const auto& n = std::get<nlohmann::json>(note);
+  if (ctx.fleet != nullptr) {
+    ctx.keeper.require_readable_state();
+    control_message m;
+    m.kind = control_kind::subject_erase;
+    m.uid = peer.uid;
+    m.sealed_identifier = ctx.fleet->seal(normalize_identifier(std::get<std::string>(arg)));
+    m.reason = n.value("reason", "");
+    m.reference = n.value("reference", "");
+    return fleet_reply(req, ctx.fleet->act(std::move(m)));
+  }
+  return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, n);
 }
 
 admin::reply handle_subject_purge(admin_context& ctx, const admin::request&, const admin::peer& peer) {

@@ -19,6 +19,8 @@ nlohmann::json kafka_status(const admin_context& ctx) {
   if (ctx.embedded) out["embedded_bootstrap"] = ctx.embedded->bootstrap_servers();
   if (ctx.consumer) out["consumer"] = ctx.consumer->status();
   if (ctx.demo) out["demo_events_produced"] = ctx.demo->produced();
+  if (!k.group_instance_id.empty()) out["group_instance_id"] = k.group_instance_id;
+  out["fleet"] = ctx.fleet ? ctx.fleet->report() : nlohmann::json(nullptr);
   return out;
 }
 

@@ -56,6 +56,8 @@ admin::reply dispatch(admin_context& ctx, metrics::daemon_probe& probe, const ad
     out = admin::error{req.id, admin::error_code::unavailable, e.what()};
   } catch (const clock_jumped& e) {
     out = admin::error{req.id, admin::error_code::unavailable, e.what()};
+  } catch (const fleet_unavailable& e) {
+    out = admin::error{req.id, admin::error_code::unavailable, e.what()};
   } catch (const std::exception& e) {
     spdlog::error("admin: \"{}\" failed: {}", req.command, e.what());
     out = admin::error{req.id, admin::error_code::internal, e.what()};

@@ -221,6 +221,7 @@ void ingest::discard_pending() {
   pending_reasons_.clear();
   batch_epoch_.reset();
   ++generation_;
+  fence_.notify([this] { batch_open_ = false; });
   std::lock_guard lock(status_mutex_);
   if (!paused_) {
     status_["state"] = "running";

@@ -24,7 +24,8 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const time_so
       erased_(std::move(erased)),
       parser_(config.events),
       batch_(store),
-      done_(time) {}
+      done_(time),
+      fence_(time) {}
 
 ingest::~ingest() { stop(); }
 
@@ -45,6 +46,7 @@ void ingest::start() {
   kafka::consumer_options co;
   static_cast<kafka::client_options&>(co) = client;
   co.group_id = config_.kafka.group_id;
+  co.group_instance_id = config_.kafka.group_instance_id;
   co.topics = {config_.kafka.topic_cdr, config_.kafka.topic_usage};
   consumer_ = std::make_unique<kafka::consumer>(co, *this);
   thread_ = std::thread([this] { run(); });
@@ -125,6 +127,10 @@ void ingest::process(const kafka::message& m) {
   if (pending_next_.empty()) {
     batch_started_ = time_.monotonic();
     batch_holds_ = holds_ ? holds_() : nullptr;
+    fence_.notify([this] {
+      batch_open_ = true;
+      open_epoch_ = fence_epoch_;
+    });
     batch_erased_ = erased_ ? erased_() : nullptr;
   }
   pending_next_[tp] = m.offset() + 1;
@@ -167,6 +173,12 @@ void ingest::process(const kafka::message& m) {
   st.subjects.clear();
   for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
   if (batch_erased_ && !batch_erased_->empty() && !st.subjects.empty()) drop_erased(st, e.occurred_at);
+}
+
+bool ingest::fence(microseconds timeout) {
+  std::uint64_t epoch = 0;
+  fence_.notify([&] { epoch = ++fence_epoch_; });
+  return fence_.wait_for(timeout, [&] { return !batch_open_ || open_epoch_ >= epoch; });
 }
 
 void ingest::drop_erased(staged_event& st, instant occurred_at) {

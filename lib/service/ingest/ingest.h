@@ -57,6 +57,11 @@ class ingest final : public kafka::rebalance_listener {
   nlohmann::json status() const;
   std::map<kafka::topic_partition, std::int64_t> lag() const;
 
+  // An erasure's fence: returns true once every batch built with an
+  // erased-subject set taken before this call is written or dropped (later
+  // batches see the subject the caller added first); false after `timeout`.
+  bool fence(microseconds timeout);
+
  private:
   struct pending_reject {
     std::string topic;
@@ -179,6 +184,12 @@ class ingest final : public kafka::rebalance_listener {
   std::atomic<bool> stop_requested_{false};
   bool finished_ = false;  // guarded by done_
   alarm done_;             // the ingest thread finished
+  // The open batch and the fence epoch it took its erased set at; changed
+  // in fence_'s notify() only.
+  alarm fence_;
+  std::uint64_t fence_epoch_ = 0;
+  std::uint64_t open_epoch_ = 0;
+  bool batch_open_ = false;
   std::thread thread_;
   logging::rate_limiter reject_log_{std::chrono::seconds(5)};
   logging::rate_limiter conflict_log_{std::chrono::seconds(5)};

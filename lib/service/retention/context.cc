@@ -22,6 +22,17 @@ std::string describe(const std::vector<store::unreadable_entry>& entries) {
   return out;
 }
 
+// Who carried the action out, and for which fleet request (an audit entry's
+// "origin", set by actions that came over the control topic).
+void stamp(const std::string& member, nlohmann::json& audit_entry, std::optional<deletion_event>& event) {
+  if (!member.empty() && audit_entry.is_object() && !audit_entry.contains("member")) audit_entry["member"] = member;
+  if (!event) return;
+  event->member = member;
+  if (const auto o = audit_entry.find("origin"); o != audit_entry.end() && o->is_object()) {
+    event->request = o->value("request", "");
+  }
+}
+
 }  // namespace
 
 state_unreadable::state_unreadable(const std::vector<store::unreadable_entry>& entries)
@@ -65,6 +76,7 @@ vault::opened retention_context::open_identifiers(family f, const partition& p, 
 
 std::uint64_t retention_context::journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
                                          std::optional<deletion_event> event, std::optional<instant> purge_by) {
+  stamp(member, audit_entry, event);
   const auto op = ops.next(c);
   if (event) {
     event->event_id = op;
@@ -77,6 +89,7 @@ std::uint64_t retention_context::journal(store::change& c, std::vector<removal> 
 
 std::uint64_t retention_context::record(store::change& c, nlohmann::json audit_entry,
                                         std::optional<deletion_event> event) {
+  stamp(member, audit_entry, event);
   const auto op = ops.next(c);
   const auto now = time.now();
   if (event) {

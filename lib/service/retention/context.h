@@ -95,6 +95,9 @@ struct retention_context {
   std::string subject_key;  // names subjects in holds and the audit trail (keyed hash)
   op_sequence ops;
   pending_purges journals{};
+  // This member's name in the fleet (fleet/member.h), in every audit entry
+  // and deletion event.
+  std::string member{};
 
   // Throws state_unreadable while any saved state does not decode.
   void require_readable_state() const;

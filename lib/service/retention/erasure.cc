@@ -221,7 +221,8 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
                        {"trigger", trigger}},
                       std::nullopt, purge_by);
     ctx_.state.put_erased(c, {subject, *op}, chunk);
-    if (trigger != "admin")
+    // An erasure request's batches are audited once, by conclude().
+    if (trigger == "deferred" || trigger == "hold_release")
       ctx_.record(c, audit_entry(subject, out, trigger, uid, purge_by), erasure_event(subject, out));
   }
   if (!retry && !deferred.record_keys.empty())
@@ -233,8 +234,10 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
 }
 
 std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_request request, const outcome& total,
-                                        std::uint32_t uid, std::string_view trigger, const nlohmann::json& note) {
+                                        std::uint32_t uid, std::string_view trigger, const nlohmann::json& note,
+                                        std::optional<std::uint64_t> control_next) {
   store::change c(ctx_.store);
+  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
   auto entry = audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after);
   entry.update(note);
   const auto op = ctx_.record(c, std::move(entry), erasure_event(subject, total));

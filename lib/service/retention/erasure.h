@@ -90,10 +90,9 @@ class subject_erasure {
   // subject with this keyed hash, in one commit, except those a hold covers:
   // those are deferred. The removed keys are hidden at once and purged from
   // disk by the erasure purge pass (purger.h), by now + erasure.purge_after.
-  // trigger: "admin" or "ledger" (the audit entry is written by
+  // trigger: "admin", "fleet" or "ledger" (the audit entry is written by
   // conclude()), "deferred" (a sweep retries) or "hold_release" (audited
-  // here). `retry`: the
-  // deferred chunk being retried. `request`: saved in the same commit (the
+  // here). `retry`: the deferred chunk being retried. `request`: saved in the same commit (the
   // first batch of an erasure).
   outcome erase(const std::string& subject, const std::vector<std::string>& record_keys, std::uint32_t uid,
                 std::string_view trigger, const std::optional<store::chunk_id>& retry = std::nullopt,
@@ -101,8 +100,10 @@ class subject_erasure {
   // The last commit of an admin erasure: its audit entry (with `note`: the
   // request's reason and reference) and deletion event, and the request
   // marked done. Returns the audit entry's operation number.
+  // control_next: the control topic position saved with it (a fleet erasure).
   std::uint64_t conclude(const std::string& subject, erasure_request request, const outcome& total, std::uint32_t uid,
-                         std::string_view trigger, const nlohmann::json& note);
+                         std::string_view trigger, const nlohmann::json& note,
+                         std::optional<std::uint64_t> control_next = std::nullopt);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);

@@ -47,36 +47,74 @@ std::size_t hold_registry::unreadable() const {
   return unreadable_;
 }
 
-std::variant<hold, std::string> hold_registry::add(const nlohmann::json& args, std::uint32_t uid) {
-  auto parsed = hold_from_request(args, [this](std::string_view identifier) {
+std::variant<hold, std::string> hold_registry::validate(const nlohmann::json& args) const {
+  return hold_from_request(args, [this](std::string_view identifier) {
     return crypto::hmac_sha256(ctx_.subject_key, normalize_identifier(identifier));
   });
+}
+
+std::variant<hold, std::string> hold_registry::add(const nlohmann::json& args, std::uint32_t uid) {
+  auto parsed = validate(args);
   if (auto* e = std::get_if<std::string>(&parsed)) return *e;
-  if (!counter_readable_) throw state_unreadable(ctx_.state.unreadable());
   auto h = std::get<hold>(std::move(parsed));
-  h.id = counter_ + 1;
   h.created_at = ctx_.time.now();
-  h.created_by = uid;
+  return add(std::move(h), uid, std::nullopt);
+}
+
+hold hold_registry::add(hold h, std::uint32_t uid, std::optional<std::uint64_t> control_next) {
+  if (!counter_readable_) throw state_unreadable(ctx_.state.unreadable());
   store::change c(ctx_.store);
+  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+  if (!h.origin_request.empty()) {
+    if (const auto id = by_request(h.origin_request)) {
+      // Applied before (the topic holds the message twice): once is enough.
+      ctx_.store.apply(c);
+      h.id = *id;
+      return h;
+    }
+  }
+  h.id = counter_ + 1;
+  h.created_by = uid;
   ctx_.state.put_hold(c, h);
   ctx_.state.put_counter(c, store::counter_name::holds, h.id);
-  ctx_.audit.stage(c, ctx_.ops.next(c), {{"action", "hold_add"}, {"hold", to_json(h)}, {"requested_by", uid}},
-                   h.created_at);
+  nlohmann::json entry{{"action", "hold_add"}, {"hold", to_json(h)}, {"requested_by", uid}};
+  if (!h.origin_request.empty()) entry["origin"] = {{"member", h.origin_member}, {"request", h.origin_request}};
+  ctx_.record(c, std::move(entry), std::nullopt);
   ctx_.store.apply(c);
   counter_ = h.id;
   load();
-  spdlog::info("legal hold {} added by uid {} (reference {})", h.id, uid, h.reference);
+  spdlog::info("legal hold {} added by uid {} (reference {}{})", h.id, uid, h.reference,
+               h.origin_request.empty() ? "" : ", fleet request " + h.origin_request);
   return h;
 }
 
-std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid) {
+std::optional<std::uint64_t> hold_registry::by_request(std::string_view request) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& h : active_) {
+    if (h.origin_request == request) return h.id;
+  }
+  return std::nullopt;
+}
+
+std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
+                                           std::optional<std::uint64_t> control_next) {
   auto stored = ctx_.state.hold_by_id(id);
-  if (!stored) return std::nullopt;
+  if (!stored) {
+    if (control_next) {
+      store::change c(ctx_.store);
+      ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+      ctx_.store.apply(c);
+    }
+    return std::nullopt;
+  }
   if (!*stored) throw state_unreadable(ctx_.state.unreadable());
   const auto h = stored->value();
   store::change c(ctx_.store);
+  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
   ctx_.state.remove_hold(c, id);
-  ctx_.record(c, {{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}}, std::nullopt);
+  nlohmann::json entry{{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}};
+  if (!origin.is_null()) entry["origin"] = origin;
+  ctx_.record(c, std::move(entry), std::nullopt);
   ctx_.store.apply(c);
   load();
   spdlog::info("legal hold {} released by uid {}", id, uid);

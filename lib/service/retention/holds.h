@@ -31,12 +31,23 @@ class hold_registry {
   std::vector<hold> active() const;
   std::size_t unreadable() const;
 
+  // A hold from an admin request's arguments (the subject as its keyed
+  // hash); an error message for the requester otherwise.
+  std::variant<hold, std::string> validate(const nlohmann::json& args) const;
   // Validates, numbers, stores and audits a hold (caller holds the
   // retention lock); an error message for the requester otherwise.
   std::variant<hold, std::string> add(const nlohmann::json& args, std::uint32_t uid);
-  // Removes and audits the hold; nullopt when no hold has that id. Throws
-  // state_unreadable when that hold does not decode.
-  std::optional<hold> release(std::uint64_t id, std::uint32_t uid);
+  // Numbers, stores and audits a validated hold. control_next: the control
+  // topic position saved in the same batch (a fleet hold; one whose origin
+  // request is already here is not added twice).
+  hold add(hold h, std::uint32_t uid, std::optional<std::uint64_t> control_next);
+  // The id of the active hold a fleet request added.
+  std::optional<std::uint64_t> by_request(std::string_view request) const;
+  // Removes and audits the hold (`origin`: the fleet request, or null);
+  // nullopt when no hold has that id. Throws state_unreadable when that
+  // hold does not decode. control_next as for add.
+  std::optional<hold> release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin = nullptr,
+                              std::optional<std::uint64_t> control_next = std::nullopt);
 
  private:
   retention_context& ctx_;

@@ -8,6 +8,7 @@
 
 #include "../checkpoint.h"
 #include "../failpoint.h"
+#include "../fleet/control.h"
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
@@ -52,6 +53,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
         }
       }) {
   ctx_.journals.load(state);
+  ctx_.member = member_name(config.kafka);
 }
 
 retention::~retention() { stop(); }
@@ -113,6 +115,15 @@ std::vector<audit_trail::appended> retention::after_change() {
 }
 
 nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
+  // Before the lock: applying the control topic takes it.
+  if (barrier_) {
+    try {
+      barrier_();
+    } catch (...) {
+      ctx_.probe.sweep(trigger, 0, false, to_seconds(ctx_.time.now()));
+      throw;
+    }
+  }
   std::lock_guard lock(ops_);
   const auto started = ctx_.time.monotonic();
   const auto now = ctx_.time.now();
@@ -185,25 +196,81 @@ nlohmann::json retention::hold_list() const {
   return list;
 }
 
+std::variant<hold, std::string> retention::hold_from(const nlohmann::json& args) const {
+  auto h = holds_.validate(args);
+  if (auto* ok = std::get_if<hold>(&h)) ok->created_at = ctx_.time.now();
+  return h;
+}
+
+std::optional<hold> retention::hold_of(std::uint64_t id) const {
+  for (auto& h : holds_.active()) {
+    if (h.id == id) return h;
+  }
+  return std::nullopt;
+}
+
 std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uint32_t uid) {
   std::lock_guard lock(ops_);
   ctx_.require_readable_state();
-  const auto released = holds_.release(id, uid);
-  if (!released) return std::nullopt;
+  if (!ctx_.state.hold_by_id(id)) return std::nullopt;
+  return release_locked(id, uid, nullptr, std::nullopt);
+}
+
+nlohmann::json retention::release_locked(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
+                                         std::optional<std::uint64_t> control_next) {
+  const auto released = holds_.release(id, uid, origin, control_next);
   // Erasures the hold deferred happen now; held records go at the next
   // sweep (their deadline has passed).
   auto erasures = erasure_.run_deferred(uid, "hold_release");
   shredder_.destroy_unused("hold_release", uid);
   purger_.finish_due();
   after_change();
-  return nlohmann::json{{"released", to_json(*released)}, {"erasures", erasures}};
+  return nlohmann::json{{"released", released ? to_json(*released) : nlohmann::json(nullptr)}, {"erasures", erasures}};
 }
 
-nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note) {
+std::uint64_t retention::control_position() const {
+  const auto v = ctx_.state.counter(store::counter_name::control);
+  if (!v) throw state_unreadable(ctx_.state.unreadable());
+  return v.value();
+}
+
+std::variant<nlohmann::json, std::string> retention::apply_control(const control_message& m,
+                                                                   const std::optional<std::string>& identifier,
+                                                                   std::uint64_t next) {
+  const nlohmann::json origin{{"member", m.member}, {"request", m.request}};
+  switch (m.kind) {
+    case control_kind::hold_add: {
+      std::lock_guard lock(ops_);
+      const auto h = holds_.add(m.new_hold, m.uid, next);
+      audit_.drain();
+      return to_json(h);
+    }
+    case control_kind::hold_release: {
+      std::lock_guard lock(ops_);
+      ctx_.require_readable_state();
+      const auto id = holds_.by_request(m.hold_request);
+      // Released here before, or never added here: only the position moves.
+      auto out = release_locked(id.value_or(0), m.uid, origin, next);
+      if (!id) out["released"] = nullptr;
+      return out;
+    }
+    case control_kind::subject_erase: {
+      nlohmann::json note{{"origin", origin}};
+      if (!m.reason.empty()) note["reason"] = m.reason;
+      if (!m.reference.empty()) note["reference"] = m.reference;
+      return subject_erase(identifier.value_or(""), m.uid, note, fleet_erasure{m.at, next});
+    }
+  }
+  return std::string("unknown control message");
+}
+
+nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note,
+                                        std::optional<fleet_erasure> fleet) {
   const auto normalized = normalize_identifier(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   const auto started = ctx_.time.monotonic();
-  const erasure_request request{ctx_.time.now(), note.value("reason", ""), note.value("reference", "")};
+  const erasure_request request{fleet ? fleet->at : ctx_.time.now(), note.value("reason", ""),
+                                note.value("reference", "")};
   {
     // In the ledger first: a store restored from a copy made before this
     // erasure gets it applied again at start-up.
@@ -211,7 +278,8 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
     ctx_.require_readable_state();
     ledger_.append({hash, request.at, request.reason, request.reference, erasure_.index_hashes(normalized)});
   }
-  auto receipt = erase_all(hash, erasure_.hashes_of(normalized), request, uid, "admin", note);
+  auto receipt = erase_all(hash, erasure_.hashes_of(normalized), request, uid, fleet ? "fleet" : "admin", note,
+                           fleet ? std::optional(fleet->control_next) : std::nullopt);
   receipt["state"] = subject_status(identifier)["state"];
   receipt["duration_seconds"] = seconds_since(ctx_.time, started);
   spdlog::info("subject erasure by uid {}: subject {} ({} records erased, {} deferred by holds)", uid,
@@ -222,11 +290,18 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
 
 nlohmann::json retention::erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                                     const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                                    const nlohmann::json& note) {
+                                    const nlohmann::json& note, std::optional<std::uint64_t> control_next) {
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
   // Each batch commits its removal (hidden at once) and the journal the
   // erasure purge pass finishes.
+  requests_.add(subject, request.at);
+  if (fence_ && !fence_()) {
+    spdlog::warn(
+        "erasure of subject {}: an ingest batch started before it is still not written; a record it "
+        "writes may keep the identifier until the erasure is repeated",
+        to_hex(subject).substr(0, 16));
+  }
   subject_erasure::cursor cursor;
   subject_erasure::outcome total;
   int batches = 0;
@@ -238,7 +313,6 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
     if (keys.empty() && batches != 0) break;
     const bool first = batches++ == 0;
     total.add(erasure_.erase(subject, keys, uid, trigger, std::nullopt, first ? &request : nullptr));
-    if (first) requests_.add(subject, request.at);
   }
   nlohmann::json receipt{{"subject", to_hex(subject)},
                          {"erased", total.erased},
@@ -249,7 +323,7 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
                          {"batches", batches}};
   std::lock_guard lock(ops_);
   ctx_.require_readable_state();
-  const auto op = erasure_.conclude(subject, request, total, uid, trigger, note);
+  const auto op = erasure_.conclude(subject, request, total, uid, trigger, note, control_next);
   shredder_.destroy_unused("erasure", uid);
   // Other actions' journals are finished; the erasure's wait for the purge
   // pass (at once with erasure.purge_after = 0s).

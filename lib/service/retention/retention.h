@@ -83,6 +83,10 @@ class retention {
 
   // Holds. Errors are messages for the requester.
   std::variant<nlohmann::json, std::string> hold_add(const nlohmann::json& args, std::uint32_t uid);
+  // A hold from an admin request (not stored; for the control topic).
+  std::variant<hold, std::string> hold_from(const nlohmann::json& args) const;
+  // The active hold with this id: nullopt when there is none.
+  std::optional<hold> hold_of(std::uint64_t id) const;
   nlohmann::json hold_list() const;
   // nullopt: no hold has that id.
   std::optional<nlohmann::json> hold_release(std::uint64_t id, std::uint32_t uid);
@@ -97,8 +101,37 @@ class retention {
   // Hides the subject at once and returns the receipt: its keyed hash,
   // records erased per month, records deferred by holds (and which), the
   // purge deadline, and the audit entry's sequence and hash.
+  // `fleet`: a control message's erasure (requested at its time; the
+  // control position saved with its last commit).
+  struct fleet_erasure {
+    instant at;
+    std::uint64_t control_next;
+  };
   nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid,
-                               const nlohmann::json& note = nlohmann::json::object());
+                               const nlohmann::json& note = nlohmann::json::object(),
+                               std::optional<fleet_erasure> fleet = std::nullopt);
+
+  // The fleet's control topic (fleet/control.h): the next offset to apply,
+  // and one message applied with that position saved in the same batch as
+  // its effect (`identifier`: a subject_erase's, opened). What the
+  // requester is told, or an error message.
+  std::uint64_t control_position() const;
+  // Throws state_unreadable while saved state does not decode (what a
+  // member checks before it publishes an erasure or a release it could not
+  // apply itself).
+  void require_readable_state() const { ctx_.require_readable_state(); }
+  std::variant<nlohmann::json, std::string> apply_control(const control_message& m,
+                                                          const std::optional<std::string>& identifier,
+                                                          std::uint64_t next);
+  // A sweep's barrier: called before a sweep removes anything (throws to
+  // refuse the sweep). The fleet sets it: every control message published
+  // before the sweep started is applied first.
+  void set_sweep_barrier(std::function<void()> barrier) { barrier_ = std::move(barrier); }
+  // An erasure's fence (ingest::fence): called after the subject joins the
+  // erased set and before its records are looked up, so a record ingest
+  // writes meanwhile is either found or stored without the identifier.
+  // Set before start().
+  void set_erasure_fence(std::function<bool()> fence) { fence_ = std::move(fence); }
   // The erasure purge pass now, over every pending erasure (trigger:
   // "admin" or "deadline").
   nlohmann::json subject_purge(std::string_view trigger, std::uint32_t uid);
@@ -146,7 +179,10 @@ class retention {
   // request done); the receipt's counts.
   nlohmann::json erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                            const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                           const nlohmann::json& note);
+                           const nlohmann::json& note, std::optional<std::uint64_t> control_next = std::nullopt);
+  // Releases a hold and what it deferred (lock held).
+  nlohmann::json release_locked(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
+                                std::optional<std::uint64_t> control_next);
   // Applies again every ledger entry the store does not show as done (a
   // restored store); how many.
   std::size_t reapply_ledger();
@@ -165,6 +201,8 @@ class retention {
   std::unique_ptr<event_publisher> publisher_;
   sweep_scheduler scheduler_;
   deadline_timer purge_timer_;
+  std::function<void()> barrier_;
+  std::function<bool()> fence_;
   mutable std::mutex ops_;  // one retention operation at a time
 };
 

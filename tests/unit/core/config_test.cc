@@ -28,6 +28,11 @@ TEST(config, defaults_are_the_production_defaults) {
   EXPECT_EQ(c.kafka.topic_cdr, "cdr");
   EXPECT_EQ(c.kafka.topic_usage, "usage");
   EXPECT_EQ(c.kafka.topic_dead_letter, "cdr-retention-dlq");
+  EXPECT_EQ(c.kafka.topic_control, "cdr-retention-control");
+  EXPECT_EQ(c.kafka.topic_replies, "cdr-retention-replies");
+  EXPECT_TRUE(c.kafka.fleet());
+  EXPECT_EQ(c.kafka.group_instance_id, "");
+  EXPECT_EQ(c.kafka.control_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c.storage.path, "/var/lib/cdr-retention/data");
   EXPECT_EQ(c.storage.checkpoint_dir, "/var/lib/cdr-retention/checkpoints");
   EXPECT_EQ(c.storage.compression, compression_kind::lz4);
@@ -149,6 +154,16 @@ INSTANTIATE_TEST_SUITE_P(
                      "must differ"},
         invalid_case{"dlq_is_input", "[kafka.topics]\ndead_letter = \"cdr\"\n", "kafka.topics.dead_letter", 2,
                      "must differ"},
+        invalid_case{"control_is_input", "[kafka.topics]\ncontrol = \"usage\"\n", "kafka.topics.control", 2,
+                     "must differ from kafka.topics.usage"},
+        invalid_case{"control_without_replies", "[kafka.topics]\ncontrol = \"\"\n", "kafka.topics.control", 2,
+                     "set kafka.topics.replies empty too"},
+        invalid_case{"replies_is_control", "[kafka.topics]\nreplies = \"cdr-retention-control\"\n",
+                     "kafka.topics.replies", 2, "must differ from kafka.topics.control"},
+        invalid_case{"bad_instance_id", "[kafka]\ngroup_instance_id = \"pod 0\"\n", "kafka.group_instance_id", 2,
+                     "at most 249"},
+        invalid_case{"group_instance_property", "[kafka.properties]\n\"group.instance.id\" = \"x\"\n",
+                     "kafka.properties.group.instance.id", 2, "kafka.group_instance_id"},
         invalid_case{"out_of_range", "[admin]\nmax_connections = 0\n", "admin.max_connections", 2,
                      "between 1 and 4096"},
         invalid_case{"bad_enum", "[storage]\ncompression = \"zstd\"\n", "storage.compression", 2,

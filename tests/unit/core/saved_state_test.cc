@@ -191,5 +191,68 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_counter("99999999999999999999"), "overflow");
 }
 
+// The fleet's control messages (issue "The fleet"): every kind round-trips,
+// a hold keeps its origin, and damage or a newer build's kind is an error.
+TEST(saved_state, control_messages_round_trip_and_refuse_damage) {
+  control_message add;
+  add.kind = control_kind::hold_add;
+  add.member = "member-1";
+  add.request = "member-1/00112233aabbccdd";
+  add.at = at("2025-04-01T10:00:00Z");
+  add.uid = 1000;
+  add.new_hold = sample_hold();
+  add.new_hold.id = 0;
+  add.new_hold.origin_member = add.member;
+  add.new_hold.origin_request = add.request;
+  EXPECT_EQ(decode_control(encode(add)).value(), add);
+  EXPECT_EQ(control_key(add), "hold_add/member-1/00112233aabbccdd");
+  EXPECT_EQ(nlohmann::json::parse(encode(add))["hold"].count("id"), 0u) << "each member numbers the hold";
+
+  control_message release = add;
+  release.kind = control_kind::hold_release;
+  release.new_hold = {};
+  release.hold_request = add.request;
+  EXPECT_EQ(decode_control(encode(release)).value(), release);
+
+  control_message erase = release;
+  erase.kind = control_kind::subject_erase;
+  erase.hold_request.clear();
+  erase.sealed_identifier = std::string("\x01\x02sealed", 8);
+  erase.reason = "art. 17";
+  erase.reference = "DSR-1";
+  EXPECT_EQ(decode_control(encode(erase)).value(), erase);
+
+  // A hold with its origin is kept with it; one without decodes as before.
+  auto held = sample_hold();
+  held.origin_member = "member-2";
+  held.origin_request = "member-2/ff";
+  EXPECT_EQ(decode_hold(encode(held)).value(), held);
+  deletion_event e{9, "erase_subject", std::nullopt, "ab", {month::of(2024, 6)}, 3, at("2025-01-01T00:00:00Z"),
+                   "member-2", "member-2/ff"};
+  EXPECT_EQ(decode_deletion_event(encode(e)).value(), e);
+
+  const auto fails = [](std::string text, std::string_view why) {
+    const auto r = decode_control(text);
+    EXPECT_FALSE(r.ok()) << "decoded although " << why << ": " << text;
+  };
+  auto j = nlohmann::json::parse(encode(add));
+  for (const auto& [mutate, why] : std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>>{
+           {[](auto& m) { m["type"] = "drain"; }, "a kind this build does not know"},
+           {[](auto& m) { m.erase("request"); }, "no request"},
+           {[](auto& m) { m["member"] = ""; }, "empty member"},
+           {[](auto& m) { m["uid"] = -1; }, "uid not a uid"},
+           {[](auto& m) { m["hold"].erase("reason"); }, "a hold without reason"},
+           {[](auto& m) { m["hold_request"] = "x"; }, "a member of another kind"},
+           {[](auto& m) { m["at"] = "soon"; }, "bad time"}}) {
+    auto copy = j;
+    mutate(copy);
+    fails(copy.dump(), why);
+  }
+  auto k = nlohmann::json::parse(encode(erase));
+  k["identifier"] = "zz";
+  fails(k.dump(), "identifier not hex");
+  fails("[]", "not an object");
+}
+
 }  // namespace
 }  // namespace cdr

@@ -30,6 +30,17 @@ struct kafka_config {
   std::string topic_usage;
   std::string topic_dead_letter;
   std::string topic_deletion_events;
+  // The fleet (docs/operations.md, "The fleet"): actions every member
+  // applies, and the members' answers to fleet-wide reads. Both empty: this
+  // daemon acts alone.
+  std::string topic_control;
+  std::string topic_replies;
+  // Static group membership (group.instance.id); empty: dynamic. Also the
+  // member's name in the fleet when set.
+  std::string group_instance_id;
+  // How long an admin command waits for its control message to be applied
+  // here, and a sweep for the control topic to be applied to its end.
+  microseconds control_timeout{};
   int embedded_partitions = 0;
   std::uint32_t batch_max_records = 0;  // records and rejects per RocksDB batch
   microseconds batch_linger{};          // a partial batch is written after this
@@ -37,6 +48,7 @@ struct kafka_config {
   // Passed to librdkafka as they are (security.protocol, sasl.*, ssl.*, ...).
   std::map<std::string, std::string> properties;
   bool embedded() const { return brokers == "embedded"; }
+  bool fleet() const { return !topic_control.empty(); }
 };
 
 enum class compression_kind : std::uint8_t { lz4, none };

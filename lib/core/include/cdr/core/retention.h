@@ -36,6 +36,11 @@ struct hold {
   std::string reference;
   instant created_at{};
   std::uint32_t created_by = 0;  // uid of the requester
+  // A hold added through the fleet's control topic: the member it was
+  // requested on and the request id, the same on every member (what a
+  // release names). Empty: a hold of one member only (an earlier build's).
+  std::string origin_member;
+  std::string origin_request;
 
   // Whether the hold names records of this partition at all.
   bool covers_partition(const partition& p) const;

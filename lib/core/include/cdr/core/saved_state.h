@@ -66,6 +66,8 @@ struct deletion_event {
   std::vector<month> months;           // erase_subject: the months it touched
   std::int64_t records = 0;
   instant time{};
+  std::string member;   // the member that carried it out (empty: an earlier build's)
+  std::string request;  // the fleet request it carried out (empty: none, e.g. a sweep)
   friend bool operator==(const deletion_event&, const deletion_event&) = default;
 };
 nlohmann::json to_json(const deletion_event& e);
@@ -146,10 +148,37 @@ struct ledger_entry {
   friend bool operator==(const ledger_entry&, const ledger_entry&) = default;
 };
 
+// One message of the fleet's control topic (kafka.topics.control;
+// docs/operations.md, "The fleet"): an action every member applies once, in
+// the topic's order. It names no subject in the clear: a hold carries the
+// subject's keyed hash, an erasure the identifier sealed under the fleet's
+// control key (derived from the shared subject key).
+enum class control_kind : std::uint8_t { hold_add, hold_release, subject_erase };
+std::string_view name(control_kind k);
+
+struct control_message {
+  control_kind kind = control_kind::hold_add;
+  std::string member;   // the member it was requested on
+  std::string request;  // unique in the fleet: "<member>/<random hex>"
+  instant at{};
+  std::uint32_t uid = 0;          // the requester, on that member
+  hold new_hold;                  // hold_add: id 0 (each member numbers it), origin set
+  std::string hold_request;       // hold_release: the origin request of the hold
+  std::string sealed_identifier;  // subject_erase: raw sealed bytes
+  std::string reason;             // subject_erase: what the operator said
+  std::string reference;
+  friend bool operator==(const control_message&, const control_message&) = default;
+};
+// The message's key on the topic: "<kind>/<request>". Every key is written
+// once, so compaction never removes a message.
+std::string control_key(const control_message& m);
+
 // Encoders and strict decoders, one pair per kind.
 std::string encode(const ledger_entry& e);  // one line of JSON, no newline
 result<ledger_entry> decode_ledger_entry(std::string_view text);
 std::string encode(const hold& h);
+std::string encode(const control_message& m);
+result<control_message> decode_control(std::string_view text);
 result<hold> decode_hold(std::string_view text);
 std::string encode(const journal_entry& j);
 result<journal_entry> decode_journal(std::string_view text);

@@ -78,6 +78,10 @@ class rebalance_listener {
 
 struct consumer_options : client_options {
   std::string group_id;
+  // Static membership (group.instance.id); empty: dynamic. A static member
+  // that restarts within the session timeout gets its partitions back
+  // without a rebalance.
+  std::string group_instance_id;
   std::vector<std::string> topics;
   std::chrono::milliseconds stats_interval{5000};
 };
@@ -113,6 +117,29 @@ class consumer {
 
  private:
   std::unique_ptr<impl> impl_;
+};
+
+// Reads one partition of one topic from an offset the owner chooses,
+// outside any group (the fleet's control and replies topics).
+class reader {
+ public:
+  // Throws kafka_error for an invalid configuration.
+  reader(const client_options& options, const std::string& topic, std::int32_t partition, std::int64_t start);
+  ~reader();
+  reader(const reader&) = delete;
+  reader& operator=(const reader&) = delete;
+
+  // Next message, or an empty one after `timeout`. Throws kafka_error on a
+  // fatal client error.
+  message poll(std::chrono::milliseconds timeout);
+  // The partition's low and high watermarks as the broker says now;
+  // nullopt when it does not answer within `timeout`.
+  std::optional<std::pair<std::int64_t, std::int64_t>> watermarks(std::chrono::milliseconds timeout);
+
+ private:
+  rd_kafka_s* rk_ = nullptr;
+  std::string topic_;
+  std::int32_t partition_ = 0;
 };
 
 struct header {

@@ -50,6 +50,7 @@ struct chunk_id {
 enum class counter_name : std::uint8_t {
   operations,  // numbers retention actions (audit entries, deletion events)
   holds,       // numbers legal holds
+  control,     // the next offset of the fleet's control topic to apply
 };
 
 class saved_state {

@@ -1,0 +1,252 @@
+// Issue "The fleet": three daemons in one consumer group on one mock cluster
+// (64 partitions), each with its own store. Holds and erasures published
+// through one member act on the records every member stores.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <array>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "daemon_process.h"
+#include "mock_kafka.h"
+
+namespace cdr::test {
+namespace {
+
+using namespace std::chrono;
+
+constexpr const char* clock_start = "2025-03-14T10:00:00Z";
+
+class fleet : public ::testing::Test {
+ protected:
+  fleet() : kafka_(64) {}
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      const auto log = read_file(dirs_[i] / "log");
+      std::cerr << "--- member " << i + 1 << " log (tail) ---\n"
+                << log.substr(log.size() > 4000 ? log.size() - 4000 : 0) << "\n";
+    }
+  }
+
+  std::string sock(std::size_t i) const { return dirs_[i] / "a.sock"; }
+
+  void start(std::size_t i) {
+    const std::vector<std::string> args{"--fake-clock", clock_start,
+                                        "--set",        "kafka.brokers=" + kafka_.bootstrap(),
+                                        "--set",        "kafka.group_id=fleet",
+                                        "--set",        fmt::format("kafka.group_instance_id=\"member-{}\"", i + 1),
+                                        "--set",        "kafka.batch_linger=20ms",
+                                        "--set",        "kafka.properties.\"session.timeout.ms\"=6000",
+                                        "--set",        "kafka.properties.\"heartbeat.interval.ms\"=500",
+                                        "--set",        "sweep.interval=\"31d\"",
+                                        "--set",        "sweep.jitter=\"1s\""};
+    members_[i] = std::make_unique<daemon_process>(write_test_config(dirs_[i]), args, dirs_[i] / "log");
+    ASSERT_TRUE(members_[i]->wait_ready(sock(i))) << members_[i]->log();
+  }
+  void start_all() {
+    for (std::size_t i = 0; i < members_.size(); ++i) start(i);
+  }
+
+  nlohmann::json call(std::size_t i, const std::string& command, const nlohmann::json& a = nlohmann::json::object()) {
+    auto r = admin_call(sock(i), command, a);
+    EXPECT_TRUE(r.value("ok", false)) << "member " << i + 1 << " " << command << ": " << r.dump();
+    return r.value("result", nlohmann::json());
+  }
+
+  // A CDR of `month` (YYYY-MM) keyed by its id, so the 64 partitions and
+  // the three members share them.
+  void send(const std::string& id, const std::string& month, const std::string& customer, const std::string& from) {
+    kafka_.produce("cdr", id,
+                   R"({"type":"cdr","id":")" + id + R"(","customer_id":")" + customer + R"(","occurred_at":")" + month +
+                       R"(-10T09:00:00Z","channel":"sms","from":")" + from + R"("})");
+    ++messages_;
+  }
+
+  // Waits until the members' stored offsets together cover every message.
+  void wait_stored() {
+    kafka_.flush();
+    const auto deadline = steady_clock::now() + seconds(120);
+    std::uint64_t total = 0;
+    while (steady_clock::now() < deadline) {
+      total = 0;
+      for (std::size_t i = 0; i < members_.size(); ++i) total += stored_offsets(sock(i));
+      if (total >= messages_) return;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    FAIL() << "stored offsets " << total << " of " << messages_;
+  }
+
+  // Which member stores record `id`, and whether it shows its `from`.
+  struct where {
+    std::size_t member = 0;
+    bool identifiers = false;
+  };
+  std::optional<where> find(const std::string& id) {
+    std::optional<where> out;
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      const auto r = admin_call(sock(i), "record get", {{"id", id}});
+      if (!r.value("ok", false)) continue;
+      EXPECT_FALSE(out.has_value()) << id << " stored by two members";
+      const auto& ids = r["result"]["identifiers"];
+      out = where{i, ids.is_object() && ids.contains("from")};
+    }
+    return out;
+  }
+
+  mock_kafka kafka_;
+  std::array<temp_dir, 3> dirs_;
+  std::array<std::unique_ptr<daemon_process>, 3> members_;
+  std::uint64_t messages_ = 0;
+};
+
+// A hold through member 1 protects the records members 2 and 3 store, at
+// the sweep each runs right after the hold is acknowledged (the race: a
+// sweep first applies the control topic up to where it ended); its release
+// through member 3 lets them go at the next sweeps.
+TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_released_through_another) {
+  start_all();
+  constexpr int n = 384;
+  for (int i = 0; i < n; ++i) {
+    send(fmt::format("h-{}", i), "2024-03", i % 2 == 0 ? "held-co" : "free-co", fmt::format("+3859100{:05}", i));
+  }
+  wait_stored();
+  std::set<std::size_t> holders;
+  for (int i = 0; i < n; i += 7) {
+    const auto w = find(fmt::format("h-{}", i));
+    ASSERT_TRUE(w.has_value());
+    EXPECT_TRUE(w->identifiers);
+    holders.insert(w->member);
+  }
+  EXPECT_EQ(holders.size(), 3u) << "every member stores some of the records";
+
+  // 2024-03's identifiers are due on 2025-04-01.
+  for (std::size_t i = 0; i < 3; ++i) call(i, "debug advance-clock", {{"duration", "20d"}});
+  const auto added = call(0, "hold add", {{"customer", "held-co"}, {"reason", "litigation"}, {"reference", "L-9"}});
+  ASSERT_TRUE(added.contains("fleet")) << added.dump();
+  const std::string request = added["fleet"]["request"];
+  EXPECT_EQ(added["origin"]["request"], request);
+  for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
+    const auto swept = call(i, "sweep");
+    ASSERT_EQ(swept["actions"].size(), 1u) << swept.dump();
+    EXPECT_GT(swept["actions"][0]["held"].get<int>(), 0) << "member " << i + 1 << ": " << swept.dump();
+  }
+  call(0, "sweep");
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto holds = call(i, "hold list")["holds"];
+    ASSERT_EQ(holds.size(), 1u) << holds.dump();
+    EXPECT_EQ(holds[0]["origin"]["request"], request) << "the same hold on every member";
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto w = find(fmt::format("h-{}", i));
+    ASSERT_TRUE(w.has_value()) << i;
+    EXPECT_EQ(w->identifiers, i % 2 == 0) << "h-" << i << " on member " << w->member + 1;
+  }
+
+  // Released through member 3: the held records go at each member's next sweep.
+  const auto id = call(2, "hold list")["holds"][0]["id"];
+  const auto released = call(2, "hold release", {{"id", id}});
+  EXPECT_EQ(released["released"]["origin"]["request"], request) << released.dump();
+  for (std::size_t i = 0; i < 3; ++i) {
+    call(i, "sweep");
+    EXPECT_TRUE(call(i, "hold list")["holds"].empty());
+  }
+  for (int i = 0; i < n; i += 3) {
+    const auto w = find(fmt::format("h-{}", i));
+    ASSERT_TRUE(w.has_value());
+    EXPECT_FALSE(w->identifiers) << "h-" << i;
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto v = call(i, "verify");
+    EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+    const auto trail = read_file(dirs_[i] / "data/audit.jsonl");
+    EXPECT_NE(trail.find(request), std::string::npos) << "member " << i + 1 << "'s audit trail names the request";
+    EXPECT_NE(trail.find(fmt::format("\"member\":\"member-{}\"", i + 1)), std::string::npos);
+  }
+}
+
+// An erasure through member 2 removes the subject from all three stores
+// (hidden at once, then purged); the union of the members' exports equals
+// the model before and after; a restarted member does not apply it twice.
+TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store) {
+  start_all();
+  const std::string x = "+447700900123";
+  constexpr int n = 130;  // 10 a month over 13 months
+  for (int i = 0; i < n; ++i) {
+    const int m = 2 + i % 13;  // 2024-03 ... 2025-03: none due yet
+    const auto month = fmt::format("{}-{:02}", 2024 + m / 12, m % 12 + 1);
+    send(fmt::format("x-{}", i), month, "cust-x", x);
+    send(fmt::format("o-{}", i), month, "cust-x", fmt::format("+4477008{:05}", i));
+  }
+  wait_stored();
+  std::size_t exported = 0;
+  std::set<std::size_t> holders;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto e = call(i, "subject export", {{"identifier", x}});
+    exported += e["records"].get<std::size_t>();
+    if (e["records"].get<std::size_t>() > 0) holders.insert(i);
+  }
+  EXPECT_EQ(exported, static_cast<std::size_t>(n)) << "the union of the exports is the model";
+  EXPECT_EQ(holders.size(), 3u);
+
+  const auto receipt = call(1, "subject erase", {{"identifier", x}, {"reason", "art. 17"}, {"reference", "DSR-3"}});
+  ASSERT_TRUE(receipt.contains("fleet")) << receipt.dump();
+  const std::string request = receipt["fleet"]["request"];
+  // Every member applies it; the others may still be at it when member 2 answers.
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto deadline = steady_clock::now() + seconds(30);
+    std::string state;
+    while (steady_clock::now() < deadline) {
+      state = call(i, "subject status", {{"identifier", x}})["state"];
+      if (state == "hidden") break;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    EXPECT_EQ(state, "hidden") << "member " << i + 1;
+    EXPECT_EQ(call(i, "subject export", {{"identifier", x}})["records"], 0) << "member " << i + 1;
+  }
+  for (int i = 0; i < n; i += 5) {
+    const auto w = find(fmt::format("x-{}", i));
+    ASSERT_TRUE(w.has_value());
+    EXPECT_FALSE(w->identifiers);
+    const auto o = find(fmt::format("o-{}", i));
+    ASSERT_TRUE(o.has_value());
+    EXPECT_TRUE(o->identifiers) << "other subjects keep theirs";
+  }
+
+  // A restart re-reads the control topic from its saved position: nothing
+  // is applied twice.
+  ASSERT_EQ(members_[2]->stop(SIGTERM), 0);
+  start(2);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto purged = call(i, "subject purge");
+    EXPECT_EQ(purged["erasures"], 1) << "member " << i + 1 << ": " << purged.dump();
+    EXPECT_EQ(call(i, "subject status", {{"identifier", x}})["state"], "purged");
+    const auto v = call(i, "verify");
+    EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+    const auto trail = read_file(dirs_[i] / "data/audit.jsonl");
+    std::size_t entries = 0;
+    for (auto at = trail.find("\"action\":\"erase_subject\""); at != std::string::npos;
+         at = trail.find("\"action\":\"erase_subject\"", at + 1)) {
+      ++entries;
+    }
+    EXPECT_EQ(entries, 1u) << "member " << i + 1 << " applied the erasure once";
+    EXPECT_NE(trail.find(request), std::string::npos);
+  }
+  const auto dels = kafka_.read_all("cdr-retention-events", 3);
+  std::size_t naming = 0;
+  for (const auto& m : dels) naming += m.value.find(request) != std::string::npos ? 1u : 0u;
+  EXPECT_EQ(naming, 3u) << "each member's deletion event names the request";
+}
+
+}  // namespace
+}  // namespace cdr::test
