@@ -296,7 +296,9 @@ std::map<topic_partition, std::int64_t> consumer::lag() const {
 reader::reader(const client_options& o, const std::string& topic, std::int32_t partition, std::int64_t start)
     : topic_(topic), partition_(partition) {
   // assign() needs a group id; the reader never joins nor commits to it.
+  // A small topic read for latency: a fetch returns within 100 ms.
   auto* conf = base_conf(o, {{"group.id", o.client_id},
+                             {"fetch.wait.max.ms", "100"},
                              {"enable.auto.commit", "false"},
                              {"enable.auto.offset.store", "false"},
                              {"auto.offset.reset", "earliest"},
