@@ -299,6 +299,7 @@ reader::reader(const client_options& o, const std::string& topic, std::int32_t p
   // A small topic read for latency: a fetch returns within 100 ms.
   auto* conf = base_conf(o, {{"group.id", o.client_id},
                              {"fetch.wait.max.ms", "100"},
+                             {"fetch.error.backoff.ms", "20"},
                              {"enable.auto.commit", "false"},
                              {"enable.auto.offset.store", "false"},
                              {"auto.offset.reset", "earliest"},
