@@ -152,7 +152,11 @@ struct daemon::impl {
     if (!keyed) keystore->add_marker(audit_keyed_marker);
     // A simulated clock starts where the test says: a deliberate move.
     if (fake != nullptr) retention->clock_moved_deliberately();
-    metrics->collect_retention([this] { return retention->figures(); });
+    metrics->collect_retention([this] {
+      auto f = retention->figures();
+      if (fleet) std::tie(f.control_position, f.control_blocked) = fleet->figures();
+      return f;
+    });
     if (config.kafka.fleet()) {
       // Before the first sweep: none removes anything before the control
       // topic is applied up to where it ended when the sweep started.

@@ -45,7 +45,7 @@ families of(const retention_snapshot& r) {
   for (const auto& [kind, n] : r.saved_state_unreadable) {
     unreadable.push_back({{{"kind", kind}}, static_cast<double>(n)});
   }
-  return {
+  families out{
       gauge_family("cdr_retention_overdue_partitions",
                    "Partitions past a deadline, not yet swept and not held (0 when healthy).",
                    static_cast<double>(r.overdue_partitions)),
@@ -86,6 +86,17 @@ families of(const retention_snapshot& r) {
                             "Saved-state entries (holds, journals, outbox events, erasures, pending audit "
                             "entries) that do not decode, by kind; sweeps and erasures are refused while any is.",
                             unreadable)};
+  if (r.control_position) {
+    out.push_back(gauge_family("cdr_retention_control_position",
+                               "The next offset of the fleet's control topic (kafka.topics.control) this member "
+                               "applies.",
+                               static_cast<double>(*r.control_position)));
+    out.push_back(gauge_family("cdr_retention_control_blocked",
+                               "1 while a control-topic message cannot be applied here (status: kafka.fleet.blocked); "
+                               "sweeps wait meanwhile. 0 when healthy.",
+                               r.control_blocked ? 1 : 0));
+  }
+  return out;
 }
 
 template <class Snapshot>

@@ -223,6 +223,11 @@ void control_channel::catch_up() {
   }
 }
 
+std::pair<std::uint64_t, bool> control_channel::figures() const {
+  std::lock_guard lock(mutex_);
+  return {next_, !blocked_.empty()};
+}
+
 nlohmann::json control_channel::report() const {
   std::lock_guard lock(mutex_);
   nlohmann::json out{{"member", member_}, {"control_topic", topic_}, {"control_position", next_}};

@@ -67,6 +67,8 @@ class control_channel {
   const std::string& member() const { return member_; }
   // For status: the member, the position applied, why applying is stuck.
   nlohmann::json report() const;
+  // For metrics: the next offset to apply, and whether applying is stuck.
+  std::pair<std::uint64_t, bool> figures() const;
 
  private:
   void run();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,10 @@ struct retention_snapshot {
   double erasure_purge_oldest_age_seconds = 0;
   // Unreadable saved-state entries by kind (every kind, zeros included).
   std::map<std::string, std::size_t> saved_state_unreadable;
+  // The fleet's control topic (none: the daemon acts alone): the next
+  // offset this member applies, and whether applying is stuck.
+  std::optional<std::uint64_t> control_position;
+  bool control_blocked = false;
 };
 
 }  // namespace cdr::metrics
