@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <iostream>
@@ -57,6 +58,24 @@ class fleet : public ::testing::Test {
   }
   void start_all() {
     for (std::size_t i = 0; i < members_.size(); ++i) start(i);
+  }
+  // Waits until the group has settled: each member owns some of the 64 cdr
+  // partitions and none is owned twice or left out.
+  void wait_shared() {
+    const auto deadline = steady_clock::now() + seconds(60);
+    std::vector<std::size_t> owned;
+    while (steady_clock::now() < deadline) {
+      owned.clear();
+      for (std::size_t i = 0; i < members_.size(); ++i) {
+        const auto a =
+            admin_call(sock(i), "status")
+                .value(nlohmann::json::json_pointer("/result/kafka/consumer/assignment/cdr"), nlohmann::json::object());
+        owned.push_back(a.size());
+      }
+      if (std::count(owned.begin(), owned.end(), 0u) == 0 && owned[0] + owned[1] + owned[2] == 64) return;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    FAIL() << "the group did not share the 64 partitions among the three members";
   }
 
   nlohmann::json call(std::size_t i, const std::string& command, const nlohmann::json& a = nlohmann::json::object()) {
@@ -155,6 +174,7 @@ class fleet : public ::testing::Test {
 // through member 3 lets them go at the next sweeps.
 TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_released_through_another) {
   start_all();
+  wait_shared();
   constexpr int n = 384;
   for (int i = 0; i < n; ++i) {
     send(fmt::format("h-{}", i), "2024-03", i % 2 == 0 ? "held-co" : "free-co", fmt::format("+3859100{:05}", i));
@@ -219,6 +239,7 @@ TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_rel
 // the model before and after; a restarted member does not apply it twice.
 TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store) {
   start_all();
+  wait_shared();
   const std::string x = "+447700900123";
   constexpr int n = 130;  // 10 a month over 13 months
   for (int i = 0; i < n; ++i) {
@@ -294,6 +315,7 @@ TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store
 // restarted, gets partitions again and keeps its store.
 TEST_F(fleet, a_member_killed_during_ingest_loses_nothing_and_doubles_nothing_within_a_store) {
   start_all();
+  wait_shared();
   std::set<std::string> sent;
   const auto produce = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
@@ -304,9 +326,13 @@ TEST_F(fleet, a_member_killed_during_ingest_loses_nothing_and_doubles_nothing_wi
     kafka_.flush();
   };
   produce(0, 3'000);
-  std::this_thread::sleep_for(milliseconds(300));
+  // Killed while it ingests: once it has stored some of its partitions'.
+  const auto joined = steady_clock::now() + seconds(60);
+  while (stored_offsets(sock(1)) == 0 && steady_clock::now() < joined) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_GT(stored_offsets(sock(1)), 0u) << "member 2 got partitions";
+  produce(3'000, 3'500);
   ASSERT_EQ(members_[1]->stop(SIGKILL), -SIGKILL);
-  produce(3'000, 6'000);
+  produce(3'500, 6'000);
   std::this_thread::sleep_for(seconds(8));  // past the 6 s session timeout: the partitions move
   produce(6'000, 8'000);
   const auto wait_covered = [&] {

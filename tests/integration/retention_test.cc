@@ -445,7 +445,7 @@ TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
   }
   EXPECT_EQ(admin_call(other / "a.sock", "hold list")["result"]["holds"].size(), 1u);
   EXPECT_EQ(admin_call(other / "a.sock", "audit verify")["result"]["ok"], true);
-  EXPECT_EQ(second.stop(SIGTERM), 0);
+  EXPECT_EQ(second.stop(SIGTERM), 0) << second.log();
 }
 
 // kill -9 at random moments of sweeps; each restart finishes the work. The

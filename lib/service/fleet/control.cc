@@ -41,7 +41,6 @@ control_channel::control_channel(const daemon_config& config, const std::string&
       time_(time),
       keeper_(keeper),
       member_(member_name(config.kafka)),
-      bootstrap_(bootstrap),
       topic_(config.kafka.topic_control),
       timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(config.kafka.control_timeout)),
       seal_(control_key_of(subject_key)),
@@ -52,24 +51,19 @@ control_channel::control_channel(const daemon_config& config, const std::string&
         delivered_[ticket] = ok ? std::nullopt : std::optional<std::string>(error);
       });
   next_ = keeper_.control_position();
-  reader_ = std::make_unique<kafka::reader>(options_of(config, bootstrap, "control-reader"), topic_, 0,
-                                            static_cast<std::int64_t>(next_));
-}
-
-control_channel::~control_channel() { stop(); }
-
-void control_channel::start() {
   // A position beyond the topic's end: the topic was created anew (an
   // embedded broker always is). One before its start: messages this member
-  // never applied are gone (the topic's retention is not infinite).
+  // never applied are gone (the topic's retention is not infinite). Decided
+  // here, before any sweep can ask catch_up().
+  reader_ = std::make_unique<kafka::reader>(options_of(config, bootstrap, "control-reader"), topic_, 0,
+                                            static_cast<std::int64_t>(next_));
   if (const auto w = reader_->watermarks(timeout_)) {
     const auto [low, high] = *w;
-    std::lock_guard lock(mutex_);
     if (next_ > static_cast<std::uint64_t>(high)) {
       spdlog::warn("control topic {} ends at {}, before this member's position {}: a new topic; applying it from {}",
                    topic_, high, next_, low);
       next_ = static_cast<std::uint64_t>(low);
-      reader_ = std::make_unique<kafka::reader>(options_of(config_, bootstrap_, "control-reader"), topic_, 0, low);
+      reader_ = std::make_unique<kafka::reader>(options_of(config, bootstrap, "control-reader"), topic_, 0, low);
     } else if (next_ < static_cast<std::uint64_t>(low)) {
       spdlog::critical(
           "control topic {} starts at {}, after this member's position {}: control messages this member never applied "
@@ -77,6 +71,11 @@ void control_channel::start() {
           topic_, low, next_);
     }
   }
+}
+
+control_channel::~control_channel() { stop(); }
+
+void control_channel::start() {
   spdlog::info("fleet member {}: applying control topic {} from offset {}", member_, topic_, next_);
   thread_ = std::thread([this] { run(); });
 }
@@ -142,7 +141,7 @@ bool control_channel::apply(const kafka::message& msg) {
     std::lock_guard lock(mutex_);
     next_ = offset + 1;
     blocked_.clear();
-    if (m.member == member_) results_[m.request] = std::move(result);
+    if (waiting_.contains(m.request)) results_[m.request] = std::move(result);
   });
   spdlog::info("fleet: applied {} {} from member {} (offset {})", name(m.kind), m.request, m.member, offset);
   return true;
@@ -166,7 +165,18 @@ std::variant<nlohmann::json, std::string> control_channel::act(control_message m
   {
     std::lock_guard lock(mutex_);
     ticket = ++tickets_;
+    waiting_.insert(m.request);
   }
+  // However this ends, nobody waits for the result any more.
+  struct forget {
+    control_channel& self;
+    const std::string& request;
+    ~forget() {
+      std::lock_guard lock(self.mutex_);
+      self.waiting_.erase(request);
+      self.results_.erase(request);
+    }
+  } forget_on_exit{*this, m.request};
   std::string error;
   if (!producer_->produce(topic_, control_key(m), encode(m), {}, ticket, &error)) {
     throw fleet_unavailable(fmt::format("cannot publish to control topic {}: {}", topic_, error));
@@ -186,7 +196,7 @@ std::variant<nlohmann::json, std::string> control_channel::act(control_message m
   }
   const bool applied = alarm_.wait_for(timeout_, [&] {
     std::lock_guard lock(mutex_);
-    return results_.contains(m.request);
+    return results_.contains(m.request) || stop_;
   });
   std::lock_guard lock(mutex_);
   if (!applied) {
@@ -196,7 +206,6 @@ std::variant<nlohmann::json, std::string> control_channel::act(control_message m
                     m.request, timeout_.count(), blocked_.empty() ? "" : ": " + blocked_));
   }
   auto out = std::move(results_[m.request]);
-  results_.erase(m.request);
   if (auto* j = std::get_if<nlohmann::json>(&out); j && j->is_object()) {
     (*j)["fleet"] = {{"request", m.request}, {"member", member_}};
   }
@@ -214,9 +223,10 @@ void control_channel::catch_up() {
   const auto end = static_cast<std::uint64_t>(w->second);
   const bool done = alarm_.wait_for(timeout_, [&] {
     std::lock_guard lock(mutex_);
-    return next_ >= end;
+    return next_ >= end || stop_;
   });
   std::lock_guard lock(mutex_);
+  if (stop_) throw fleet_unavailable("stopping: the sweep does not start");
   if (!done) {
     throw fleet_unavailable(fmt::format("control topic {} is applied up to offset {}, not yet to its end {}{}", topic_,
                                         next_, end, blocked_.empty() ? "" : ": " + blocked_));

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -48,7 +49,8 @@ class control_channel {
   control_channel(const control_channel&) = delete;
   control_channel& operator=(const control_channel&) = delete;
 
-  // Starts applying from the store's saved position.
+  // Reads the saved position (and the topic's bounds: a position beyond its
+  // end means a new topic, applied from its start). start() applies from there.
   void start();
   void stop();
 
@@ -80,7 +82,6 @@ class control_channel {
   const time_source& time_;
   retention& keeper_;
   std::string member_;
-  std::string bootstrap_;
   std::string topic_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<kafka::reader> reader_;
@@ -91,8 +92,9 @@ class control_channel {
   // Wakes act() and catch_up() when a message is applied, run() at stop.
   alarm alarm_;
   mutable std::mutex mutex_;
-  std::uint64_t next_ = 0;  // the next offset to apply, guarded by mutex_
-  std::map<std::string, std::variant<nlohmann::json, std::string>> results_;  // own requests', guarded by mutex_
+  std::uint64_t next_ = 0;         // the next offset to apply, guarded by mutex_
+  std::set<std::string> waiting_;  // requests act() waits for, guarded by mutex_
+  std::map<std::string, std::variant<nlohmann::json, std::string>> results_;  // theirs, guarded by mutex_
   std::map<std::uint64_t, std::optional<std::string>> delivered_;             // ticket -> error, guarded by mutex_
   std::uint64_t tickets_ = 0;                                                 // guarded by mutex_
   std::string blocked_;                                                       // guarded by mutex_
