@@ -29,8 +29,8 @@ admin::reply handle_sweep(admin_context& ctx, const admin::request& req, const a
 
 namespace {
 
-// What a fleet action's apply returned, as the reply.
-admin::reply fleet_reply(const admin::request& req, std::variant<nlohmann::json, std::string> r) {
+// A result, or an error message for the requester, as the reply.
+admin::reply reply_of(const admin::request& req, std::variant<nlohmann::json, std::string> r) {
   if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
   return std::get<nlohmann::json>(std::move(r));
 }
@@ -46,11 +46,9 @@ admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, cons
     m.kind = control_kind::hold_add;
     m.uid = peer.uid;
     m.new_hold = std::get<hold>(std::move(h));
-    return fleet_reply(req, ctx.fleet->act(std::move(m)));
+    return reply_of(req, ctx.fleet->act(std::move(m)));
   }
-  auto r = ctx.keeper.hold_add(req.args, peer.uid);
-  if (auto* msg = std::get_if<std::string>(&r)) return admin::error{req.id, admin::error_code::invalid_argument, *msg};
-  return std::get<nlohmann::json>(std::move(r));
+  return reply_of(req, ctx.keeper.hold_add(req.args, peer.uid));
 }
 
 admin::reply handle_hold_list(admin_context& ctx, const admin::request&, const admin::peer&) {
@@ -78,7 +76,7 @@ admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, 
       m.kind = control_kind::hold_release;
       m.uid = peer.uid;
       m.hold_request = h->origin_request;
-      return fleet_reply(req, ctx.fleet->act(std::move(m)));
+      return reply_of(req, ctx.fleet->act(std::move(m)));
     }
   }
   if (auto r = ctx.keeper.hold_release(*id, peer.uid)) return *r;
@@ -99,7 +97,7 @@ admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req,
     m.sealed_identifier = ctx.fleet->seal(normalize_identifier(std::get<std::string>(arg)));
     m.reason = n.value("reason", "");
     m.reference = n.value("reference", "");
-    return fleet_reply(req, ctx.fleet->act(std::move(m)));
+    return reply_of(req, ctx.fleet->act(std::move(m)));
   }
   return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, n);
 }

@@ -99,18 +99,14 @@ std::optional<std::uint64_t> hold_registry::by_request(std::string_view request)
 std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
                                            std::optional<std::uint64_t> control_next) {
   auto stored = ctx_.state.hold_by_id(id);
-  if (!stored) {
-    if (control_next) {
-      store::change c(ctx_.store);
-      ctx_.state.put_counter(c, store::counter_name::control, *control_next);
-      ctx_.store.apply(c);
-    }
-    return std::nullopt;
-  }
-  if (!*stored) throw state_unreadable(ctx_.state.unreadable());
-  const auto h = stored->value();
+  if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
   store::change c(ctx_.store);
   if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+  if (!stored) {
+    if (!c.empty()) ctx_.store.apply(c);  // a fleet release of a hold not here: the position moves
+    return std::nullopt;
+  }
+  const auto h = stored->value();
   ctx_.state.remove_hold(c, id);
   nlohmann::json entry{{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}};
   if (!origin.is_null()) entry["origin"] = origin;

@@ -212,13 +212,12 @@ std::optional<hold> retention::hold_of(std::uint64_t id) const {
 std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uint32_t uid) {
   std::lock_guard lock(ops_);
   ctx_.require_readable_state();
-  if (!ctx_.state.hold_by_id(id)) return std::nullopt;
-  return release_locked(id, uid, nullptr, std::nullopt);
+  const auto released = holds_.release(id, uid);
+  if (!released) return std::nullopt;
+  return after_release(released, uid);
 }
 
-nlohmann::json retention::release_locked(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
-                                         std::optional<std::uint64_t> control_next) {
-  const auto released = holds_.release(id, uid, origin, control_next);
+nlohmann::json retention::after_release(const std::optional<hold>& released, std::uint32_t uid) {
   // Erasures the hold deferred happen now; held records go at the next
   // sweep (their deadline has passed).
   auto erasures = erasure_.run_deferred(uid, "hold_release");
@@ -248,11 +247,9 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
     case control_kind::hold_release: {
       std::lock_guard lock(ops_);
       ctx_.require_readable_state();
+      // Released here before, or never added here (no id 0): only the position moves.
       const auto id = holds_.by_request(m.hold_request);
-      // Released here before, or never added here: only the position moves.
-      auto out = release_locked(id.value_or(0), m.uid, origin, next);
-      if (!id) out["released"] = nullptr;
-      return out;
+      return after_release(holds_.release(id.value_or(0), m.uid, origin, next), m.uid);
     }
     case control_kind::subject_erase: {
       nlohmann::json note{{"origin", origin}};

@@ -180,9 +180,9 @@ class retention {
   nlohmann::json erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                            const erasure_request& request, std::uint32_t uid, std::string_view trigger,
                            const nlohmann::json& note, std::optional<std::uint64_t> control_next = std::nullopt);
-  // Releases a hold and what it deferred (lock held).
-  nlohmann::json release_locked(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
-                                std::optional<std::uint64_t> control_next);
+  // What follows a release (lock held): the erasures the hold deferred,
+  // key destruction, journals; the reply.
+  nlohmann::json after_release(const std::optional<hold>& released, std::uint32_t uid);
   // Applies again every ledger entry the store does not show as done (a
   // restored store); how many.
   std::size_t reapply_ledger();
