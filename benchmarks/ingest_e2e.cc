@@ -13,13 +13,17 @@
 // run), bytes on disk per record and peak RSS.
 //
 // Environment: CACHE_MB (storage.block_cache_mb, default 64), LATE (share
-// of events 13 to 130 months old, default 0), KEEP (keep the directory).
+// of events 13 to 130 months old, default 0), KEEP (keep the directory),
+// MEMBERS (daemons in one consumer group, default 1: the fleet's ingest;
+// CPU is summed over them; with 2 or more, the latencies of a fleet-wide
+// hold and of a 100-record subject's export --fleet follow).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -98,32 +102,114 @@ double cpu_seconds(pid_t pid) {
   return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// The fleet's latencies (MEMBERS > 1): a hold added through member 1 until
+// every member lists it, and a 100-record subject's export --fleet through
+// member 1. Prints the median and maximum of `rounds` of each.
+void fleet_latencies(cdr::kafka::producer& producer, const std::vector<std::string>& sockets, std::uint64_t before) {
+  const std::string subject = "+15550100100";
+  for (int i = 0; i < 100; ++i) {
+    const int m = 3 + i % 13;  // 2024-03 ... 2025-03
+    const auto id = "fleet-x-" + std::to_string(i);
+    producer.produce("cdr", id,
+                     R"({"type":"cdr","id":")" + id + R"(","customer_id":"c-x","occurred_at":")" +
+                         std::to_string(2024 + (m - 1) / 12) + "-" + (((m - 1) % 12 + 1) < 10 ? "0" : "") +
+                         std::to_string((m - 1) % 12 + 1) + R"(-10T09:00:00Z","channel":"sms","from":")" + subject +
+                         R"("})",
+                     {}, 0, nullptr);
+  }
+  producer.flush(std::chrono::seconds(30));
+  const auto stored_all = [&] {
+    std::uint64_t t = 0;
+    for (const auto& s : sockets) t += stored_offsets(s);
+    return t;
+  };
+  while (stored_all() < before + 100) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto summary = [](const char* what, std::vector<double> ms) {
+    std::sort(ms.begin(), ms.end());
+    std::printf("fleet: %s: median %.0f ms, max %.0f ms (%zu rounds)\n", what, ms[ms.size() / 2], ms.back(), ms.size());
+  };
+  std::vector<double> holds;
+  std::vector<double> exports;
+  for (int round = 0; round < 10; ++round) {
+    const auto t0 = clock_type::now();
+    cdr::admin::client c(sockets[0], std::chrono::seconds(60));
+    const auto added = c.call("hold add", {{"customer", "bench-" + std::to_string(round)},
+                                           {"reason", "bench"},
+                                           {"reference", "B-" + std::to_string(round)}});
+    const std::string request = added.value(nlohmann::json::json_pointer("/result/fleet/request"), "");
+    for (const auto& s : sockets) {
+      for (;;) {
+        cdr::admin::client l(s, std::chrono::seconds(10));
+        if (l.call("hold list").dump().find(request) != std::string::npos) break;
+      }
+    }
+    holds.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+    const auto t1 = clock_type::now();
+    std::size_t items = 0;
+    const auto r =
+        c.call("subject export", {{"identifier", subject}, {"fleet", true}}, [&](const nlohmann::json&) { ++items; });
+    exports.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t1).count());
+    if (items != 100 || !r.value(nlohmann::json::json_pointer("/result/complete"), false)) {
+      std::printf("fleet export returned %zu records: %s\n", items, r.dump().c_str());
+    }
+  }
+  std::printf("fleet: %zu members\n", sockets.size());
+  summary("hold (publish through member 1 -> listed on every member)", holds);
+  summary("subject export --fleet of 100 records through member 1", exports);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::uint64_t n = argc > 1 ? std::stoull(argv[1]) : 2'000'000;
+  const int members = std::getenv("MEMBERS") ? std::max(1, std::atoi(std::getenv("MEMBERS"))) : 1;
   const std::string dir = "/tmp/cdr-bench-ingest";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   { std::ofstream(dir + "/subject.key") << "bench-subject-key-0123456789abcdef"; }
-  { std::ofstream(dir + "/master.key") << "bench-master-key-0123456789abcdef-0123456789"; }
 
-  cdr::kafka::embedded_cluster cluster(1, {{"cdr", 16}, {"usage", 16}, {"cdr-retention-dlq", 1}});
-  std::ofstream(dir + "/cdr.toml") << "[kafka]\nbrokers = \"" << cluster.bootstrap_servers() << "\"\n"
-                                   << "[storage]\npath = \"" << dir << "/data\"\nsubject_key_file = \"" << dir
-                                   << "/subject.key\"\nkeystore_path = \"" << dir << "/keys/keystore.json\"\n"
-                                   << "master_key_file = \"" << dir << "/master.key\"\n"
+  cdr::kafka::embedded_cluster cluster(1, {{"cdr", 16},
+                                           {"usage", 16},
+                                           {"cdr-retention-dlq", 1},
+                                           {"cdr-retention-events", 1},
+                                           {"cdr-retention-control", 1},
+                                           {"cdr-retention-replies", 1},
+                                           {"cdr-retention-handover", 16}});
+  std::vector<pid_t> daemons;
+  std::vector<std::string> sockets;
+  for (int m = 1; m <= members; ++m) {
+    const auto d = dir + "/m" + std::to_string(m);
+    std::filesystem::create_directories(d);
+    { std::ofstream(d + "/master.key") << "bench-master-key-0123456789abcdef-0123456789"; }
+    std::ofstream(d + "/cdr.toml") << "[kafka]\nbrokers = \"" << cluster.bootstrap_servers() << "\"\n"
+                                   << "group_instance_id = \"member-" << m << "\"\n"
+                                   << "[storage]\npath = \"" << d << "/data\"\nsubject_key_file = \"" << dir
+                                   << "/subject.key\"\nkeystore_path = \"" << d << "/keys/keystore.json\"\n"
+                                   << "master_key_file = \"" << d << "/master.key\"\n"
                                    << "block_cache_mb = " << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "64")
                                    << "\n"
-                                   << "[admin]\nsocket = \"" << dir << "/a.sock\"\n"
+                                   << "[admin]\nsocket = \"" << d << "/a.sock\"\n"
                                    << "[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n";
-  const pid_t daemon =
-      spawn({CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock", "2025-03-14T10:26:53Z"},
-            dir + "/daemon.log");
-  // Wait for the group join (the mock cluster takes ~3 s).
-  while (read_file(dir + "/daemon.log").find("assigned") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    daemons.push_back(spawn({CDR_RETENTIOND_PATH, "--config", d + "/cdr.toml", "--fake-clock", "2025-03-14T10:26:53Z"},
+                            d + "/daemon.log"));
+    sockets.push_back(d + "/a.sock");
   }
+  // Wait for the group join (the mock cluster takes ~3 s), every member in.
+  for (int m = 1; m <= members; ++m) {
+    while (read_file(dir + "/m" + std::to_string(m) + "/daemon.log").find("assigned") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  const auto stored_all = [&] {
+    std::uint64_t t = 0;
+    for (const auto& s : sockets) t += stored_offsets(s);
+    return t;
+  };
+  const auto cpu_all = [&] {
+    double t = 0;
+    for (const auto pid : daemons) t += cpu_seconds(pid);
+    return t;
+  };
 
   std::uint64_t failed = 0;
   cdr::kafka::producer producer(
@@ -142,7 +228,7 @@ int main(int argc, char** argv) {
     value_bytes += e.json.size();
   }
   const auto start = clock_type::now();
-  const double cpu_start = cpu_seconds(daemon);
+  const double cpu_start = cpu_all();
   std::uint64_t stored = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     const auto& e = events[i];
@@ -153,33 +239,40 @@ int main(int argc, char** argv) {
     }
     if (i % 20'000 == 0) {
       producer.poll();
-      while ((stored = stored_offsets(dir + "/a.sock")) + 100'000 < i) {
+      while ((stored = stored_all()) + 100'000 < i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
   }
   producer.flush(std::chrono::seconds(60));
-  while ((stored = stored_offsets(dir + "/a.sock")) < n) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while ((stored = stored_all()) < n) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  const double cpu = cpu_seconds(daemon) - cpu_start;
+  const double cpu = cpu_all() - cpu_start;
 
-  const auto status = read_file("/proc/" + std::to_string(daemon) + "/status");
-  std::smatch hwm;
-  std::regex_search(status, hwm, std::regex("VmHWM:\\s+(\\d+) kB"));
-  kill(daemon, SIGTERM);
-  waitpid(daemon, nullptr, 0);
-  std::printf("daemon log: %s/daemon.log\n", dir.c_str());
-  const auto disk = dir_bytes(dir + "/data");
+  std::uint64_t peak_kb = 0;
+  for (const auto pid : daemons) {
+    const auto status = read_file("/proc/" + std::to_string(pid) + "/status");
+    std::smatch hwm;
+    if (std::regex_search(status, hwm, std::regex("VmHWM:\\s+(\\d+) kB"))) {
+      peak_kb = std::max<std::uint64_t>(peak_kb, std::stoull(hwm[1]));
+    }
+  }
+  if (members > 1) fleet_latencies(producer, sockets, n);
+  for (const auto pid : daemons) kill(pid, SIGTERM);
+  for (const auto pid : daemons) waitpid(pid, nullptr, 0);
+  std::printf("daemon logs: %s/m*/daemon.log\n", dir.c_str());
+  std::uint64_t disk = 0;
+  for (int m = 1; m <= members; ++m) disk += dir_bytes(dir + "/m" + std::to_string(m) + "/data");
   const auto avg_value = value_bytes / n;
 
   const auto rate = static_cast<double>(n) / seconds;
-  std::printf("ingest: %llu events in %.2f s = %.0f events/s (producer failures %llu)\n",
+  std::printf("ingest: %d member(s), %llu events in %.2f s = %.0f events/s (producer failures %llu)\n", members,
               static_cast<unsigned long long>(n), seconds, rate, static_cast<unsigned long long>(failed));
-  std::printf("ingest: daemon CPU %.1f s = %.2f us per event (user + system, all of its threads)\n", cpu,
+  std::printf("ingest: daemon CPU %.1f s = %.2f us per event (user + system, every member and thread)\n", cpu,
               1e6 * cpu / static_cast<double>(n));
-  std::printf("ingest: %.1f bytes on disk per record (average event %llu bytes), peak RSS %s MiB\n",
+  std::printf("ingest: %.1f bytes on disk per record (average event %llu bytes), peak RSS %llu MiB (largest member)\n",
               static_cast<double>(disk) / static_cast<double>(n), static_cast<unsigned long long>(avg_value),
-              hwm.size() > 1 ? std::to_string(std::stoull(hwm[1]) / 1024).c_str() : "?");
+              static_cast<unsigned long long>(peak_kb / 1024));
 
   // The baseline: db_bench fillseq, same count and value size, batches of
   // 1000, WAL on, LZ4 like the daemon's default.

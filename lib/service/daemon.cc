@@ -19,6 +19,7 @@
 #include "cdr/metrics/daemon_probe.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/retention_probe.h"
+#include "fleet/drain.h"
 #include "keys.h"
 
 namespace cdr::service {
@@ -51,6 +52,7 @@ std::unique_ptr<kafka::embedded_cluster> embedded_broker(const kafka_config& k) 
   for (const auto& t : {k.topic_control, k.topic_replies}) {
     if (!t.empty()) topics.push_back({t, 1});
   }
+  if (!k.topic_handover.empty()) topics.push_back({k.topic_handover, k.embedded_partitions});
   auto cluster = std::make_unique<kafka::embedded_cluster>(1, topics);
   spdlog::warn("kafka.brokers = \"embedded\": an in-process mock broker on {} (not for production)",
                cluster->bootstrap_servers());
@@ -82,6 +84,7 @@ struct daemon::impl {
   std::unique_ptr<metrics::retention_probe> retention_probe;
   std::unique_ptr<service::retention> retention;
   std::unique_ptr<control_channel> fleet;
+  std::mutex draining;  // one drain at a time
   std::unique_ptr<service::ingest> ingest;
   std::atomic<service::ingest*> fenced_ingest{nullptr};  // ingest, for erasures' fence
   std::unique_ptr<demo_traffic> demo;
@@ -154,7 +157,7 @@ struct daemon::impl {
     if (fake != nullptr) retention->clock_moved_deliberately();
     metrics->collect_retention([this] {
       auto f = retention->figures();
-      if (fleet) std::tie(f.control_position, f.control_blocked) = fleet->figures();
+      if (fleet) fleet->figures(f);
       return f;
     });
     if (config.kafka.fleet()) {
@@ -204,6 +207,26 @@ struct daemon::impl {
     admin = std::make_unique<admin::server>(io, o, groups_of(a), [this](const admin::request& r, const admin::peer& p) {
       return dispatch(*admin_ctx, *probe, r, p);
     });
+    if (fleet) {
+      admin_ctx->drain = [this](std::uint32_t uid) {
+        std::unique_lock once(draining, std::try_to_lock);
+        if (!once.owns_lock()) throw fleet_unavailable("a drain is already running on this member");
+        const drain_parts parts{config,
+                                *time,
+                                bootstrap(),
+                                *fleet,
+                                *retention,
+                                [this] { return ingest->status().value("assignment", nlohmann::json::object()); },
+                                [this] {
+                                  fenced_ingest = nullptr;
+                                  return ingest->stop();
+                                }};
+        return drain(parts, uid);
+      };
+      fleet->set_answerer([this](const control_message& q, const std::optional<std::string>& identifier) {
+        return answer_for_fleet(*admin_ctx, *probe, q, identifier);
+      });
+    }
     spdlog::info("admin socket at {}", a.socket);
   }
 

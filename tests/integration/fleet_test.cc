@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "cdr/admin/client.h"
 #include "cdr/store/store.h"
 #include "daemon_process.h"
 #include "mock_kafka.h"
@@ -59,23 +60,30 @@ class fleet : public ::testing::Test {
   void start_all() {
     for (std::size_t i = 0; i < members_.size(); ++i) start(i);
   }
-  // Waits until the group has settled: each member owns some of the 64 cdr
-  // partitions and none is owned twice or left out.
-  void wait_shared() {
+  // Waits until the group has settled: each member owns some of the 64
+  // partitions of `topic` (or, with an empty topic, some of the 128 of cdr
+  // and usage: the assignor balances the total, not each topic) and none is owned twice
+  // or left out.
+  void wait_shared(const std::string& topic = "cdr") {
     const auto deadline = steady_clock::now() + seconds(60);
+    const std::size_t partitions = topic.empty() ? 128 : 64;
     std::vector<std::size_t> owned;
     while (steady_clock::now() < deadline) {
       owned.clear();
       for (std::size_t i = 0; i < members_.size(); ++i) {
         const auto a =
             admin_call(sock(i), "status")
-                .value(nlohmann::json::json_pointer("/result/kafka/consumer/assignment/cdr"), nlohmann::json::object());
-        owned.push_back(a.size());
+                .value(nlohmann::json::json_pointer("/result/kafka/consumer/assignment"), nlohmann::json::object());
+        std::size_t n = 0;
+        for (const auto& [t, parts] : a.items()) {
+          n += (topic.empty() ? t == "cdr" || t == "usage" : t == topic) ? parts.size() : 0;
+        }
+        owned.push_back(n);
       }
-      if (std::count(owned.begin(), owned.end(), 0u) == 0 && owned[0] + owned[1] + owned[2] == 64) return;
+      if (std::count(owned.begin(), owned.end(), 0u) == 0 && owned[0] + owned[1] + owned[2] == partitions) return;
       std::this_thread::sleep_for(milliseconds(100));
     }
-    FAIL() << "the group did not share the 64 partitions among the three members";
+    FAIL() << "the group did not share the " << partitions << " partitions among the three members";
   }
 
   nlohmann::json call(std::size_t i, const std::string& command, const nlohmann::json& a = nlohmann::json::object()) {
@@ -105,6 +113,17 @@ class fleet : public ::testing::Test {
       std::this_thread::sleep_for(milliseconds(50));
     }
     FAIL() << "stored offsets " << total << " of " << messages_;
+  }
+
+  // `subject export --fleet` through member i: the ids streamed (each once)
+  // and the final result.
+  std::pair<std::multiset<std::string>, nlohmann::json> fleet_export(std::size_t i, const std::string& identifier) {
+    std::multiset<std::string> ids;
+    admin::client c(sock(i), seconds(60));
+    auto r = c.call("subject export", {{"identifier", identifier}, {"fleet", true}},
+                    [&](const nlohmann::json& item) { ids.insert(item.value("id", "")); });
+    EXPECT_TRUE(r.value("ok", false)) << r.dump();
+    return {ids, r.value("result", nlohmann::json())};
   }
 
   // Which member stores record `id`, and whether it shows its `from`.
@@ -258,6 +277,17 @@ TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store
   }
   EXPECT_EQ(exported, static_cast<std::size_t>(n)) << "the union of the exports is the model";
   EXPECT_EQ(holders.size(), 3u);
+  // The fleet export through member 3 is the model exactly, every member answering.
+  std::multiset<std::string> model;
+  for (int i = 0; i < n; ++i) model.insert(fmt::format("x-{}", i));
+  {
+    const auto [ids, result] = fleet_export(2, x);
+    EXPECT_EQ(ids, model);
+    EXPECT_EQ(result["records"], n) << result.dump();
+    EXPECT_TRUE(result["complete"].get<bool>()) << result.dump();
+    EXPECT_EQ(result["members"].size(), 3u) << result.dump();
+    EXPECT_TRUE(result["missing"].empty() && result["silent"].empty()) << result.dump();
+  }
 
   const auto receipt = call(1, "subject erase", {{"identifier", x}, {"reason", "art. 17"}, {"reference", "DSR-3"}});
   ASSERT_TRUE(receipt.contains("fleet")) << receipt.dump();
@@ -273,6 +303,12 @@ TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store
     }
     EXPECT_EQ(state, "hidden") << "member " << i + 1;
     EXPECT_EQ(call(i, "subject export", {{"identifier", x}})["records"], 0) << "member " << i + 1;
+  }
+  {
+    const auto [ids, result] = fleet_export(2, x);
+    EXPECT_TRUE(ids.empty()) << "erased from the whole fleet";
+    EXPECT_EQ(result["records"], 0);
+    EXPECT_TRUE(result["complete"].get<bool>()) << result.dump();
   }
   for (int i = 0; i < n; i += 5) {
     const auto w = find(fmt::format("x-{}", i));
@@ -302,6 +338,9 @@ TEST_F(fleet, an_erasure_through_one_member_removes_the_subject_from_every_store
     EXPECT_EQ(entries, 1u) << "member " << i + 1 << " applied the erasure once";
     EXPECT_NE(trail.find(request), std::string::npos);
   }
+  const auto fleet_verify = call(0, "verify", {{"fleet", true}});
+  EXPECT_TRUE(fleet_verify["ok"].get<bool>()) << fleet_verify.dump();
+  EXPECT_EQ(fleet_verify["members"].size(), 3u) << fleet_verify.dump();
   const auto dels = kafka_.read_all("cdr-retention-events", 3);
   std::size_t naming = 0;
   for (const auto& m : dels) naming += m.value.find(request) != std::string::npos ? 1u : 0u;
@@ -342,6 +381,7 @@ TEST_F(fleet, a_member_killed_during_ingest_loses_nothing_and_doubles_nothing_wi
   };
   ASSERT_EQ(wait_covered(), messages_) << "members 1 and 3 took member 2's partitions and stored everything";
   start(1);
+  wait_shared("");  // member 2, restarted, gets partitions again (and is not stopped mid-join)
   produce(8'000, 9'000);
   ASSERT_EQ(wait_covered(), messages_) << "every message stored by some member";
   for (auto& m : members_) ASSERT_EQ(m->stop(SIGTERM), 0);
@@ -356,6 +396,74 @@ TEST_F(fleet, a_member_killed_during_ingest_loses_nothing_and_doubles_nothing_wi
   EXPECT_EQ(all, sent) << "the union of the stores is exactly what was sent";
   std::cout << "stored " << total << " records for " << sent.size() << " sent (" << total - sent.size()
             << " also in a second store: written by member 2 after its last commit)\n";
+}
+
+// Drain of member 3 before a scale-down: it leaves the group, hands every
+// record it keeps to members 1 and 2 (stripped ones stay stripped, held ones
+// held), waits until they stored them, then empties its store and leaves
+// the fleet; verify --fleet is ok with the two that remain.
+TEST_F(fleet, a_drained_member_hands_every_record_to_the_others_and_empties_its_store) {
+  start_all();
+  wait_shared();
+  constexpr int n = 240;
+  std::set<std::string> sent;
+  for (int i = 0; i < n; ++i) {
+    const auto id = fmt::format("d-{}", i);
+    // 2024-03 (identifiers due 2025-04-01) and 2025-01 (kept).
+    send(id, i % 2 == 0 ? "2024-03" : "2025-01", i % 4 == 0 ? "held-co" : "free-co", fmt::format("+3859300{:05}", i));
+    sent.insert(id);
+  }
+  wait_stored();
+  for (std::size_t i = 0; i < 3; ++i) call(i, "debug advance-clock", {{"duration", "20d"}});
+  call(0, "hold add", {{"customer", "held-co"}, {"reason", "litigation"}, {"reference", "L-10"}});
+  for (std::size_t i = 0; i < 3; ++i) call(i, "sweep");
+  // d-i: 2024-03 ones stripped unless held (i % 4 == 0); 2025-01 ones whole.
+  const auto keeps_identifiers = [](int i) { return i % 2 == 1 || i % 4 == 0; };
+  std::size_t on_3 = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto w = find(fmt::format("d-{}", i));
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(w->identifiers, keeps_identifiers(i)) << "d-" << i;
+    on_3 += w->member == 2 ? 1u : 0u;
+  }
+  ASSERT_GT(on_3, 0u);
+  const std::string x = "+385930000004";  // d-4: held, on some member
+  const auto before = fleet_export(0, x);
+
+  admin::client c(sock(2), seconds(180));
+  const auto drained = c.call("drain");
+  ASSERT_TRUE(drained.value("ok", false)) << drained.dump();
+  const auto& report = drained["result"];
+  EXPECT_EQ(report["records_handed_over"], on_3) << report.dump();
+  EXPECT_EQ(report["store"]["records_removed"], on_3) << report.dump();
+  EXPECT_FALSE(report["partitions"].empty()) << report.dump();
+  for (const auto& [partition, member] : report["partitions"].items()) {
+    EXPECT_TRUE(member == "member-1" || member == "member-2") << partition << " went to " << member;
+  }
+  EXPECT_EQ(call(2, "status")["storage"]["records"]["cdr"], 0) << "member 3's store is empty";
+
+  // Every record is on member 1 or 2 once, as it was: stripped, held or whole.
+  for (int i = 0; i < n; ++i) {
+    const auto w = find(fmt::format("d-{}", i));
+    ASSERT_TRUE(w.has_value()) << "d-" << i;
+    EXPECT_NE(w->member, 2u);
+    EXPECT_EQ(w->identifiers, keeps_identifiers(i)) << "d-" << i << " on member " << w->member + 1;
+  }
+  EXPECT_EQ(fleet_export(0, x).first, before.first) << "the subject's records, wherever they are now";
+  const auto v = call(0, "verify", {{"fleet", true}});
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_EQ(v["members"].size(), 2u) << "member 3 left the fleet: " << v.dump();
+  EXPECT_TRUE(v["silent"].empty()) << v.dump();
+  EXPECT_TRUE(call(2, "verify")["ok"].get<bool>()) << "member 3's emptied store is gone from disk too";
+  const auto trail = read_file(dirs_[2] / "data/audit.jsonl");
+  EXPECT_NE(trail.find("\"action\":\"drain\""), std::string::npos);
+
+  for (auto& m : members_) ASSERT_EQ(m->stop(SIGTERM), 0);
+  EXPECT_TRUE(stored(2).empty());
+  auto all = stored(0);
+  const auto two = stored(1);
+  all.insert(two.begin(), two.end());
+  EXPECT_EQ(all, sent) << "the union of the remaining stores is exactly what was sent";
 }
 
 }  // namespace

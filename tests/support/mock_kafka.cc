@@ -13,7 +13,8 @@ mock_kafka::mock_kafka(int partitions)
                    {"cdr-retention-dlq", 1},
                    {"cdr-retention-events", 1},
                    {"cdr-retention-control", 1},
-                   {"cdr-retention-replies", 1}}) {
+                   {"cdr-retention-replies", 1},
+                   {"cdr-retention-handover", 8}}) {
   producer_ = std::make_unique<kafka::producer>(
       kafka::client_options{cluster_.bootstrap_servers(),
                             "test-producer",

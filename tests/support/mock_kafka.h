@@ -26,7 +26,8 @@ struct read_message {
 class mock_kafka {
  public:
   // Topics "cdr" and "usage" with `partitions` each; the dead-letter,
-  // deletion-event, control and replies topics with 1.
+  // deletion-event, control and replies topics with 1, the handover topic
+  // with 8.
   explicit mock_kafka(int partitions = 4);
   ~mock_kafka();
 

@@ -95,6 +95,16 @@ families of(const retention_snapshot& r) {
                                "1 while a control-topic message cannot be applied here (status: kafka.fleet.blocked); "
                                "sweeps wait meanwhile. 0 when healthy.",
                                r.control_blocked ? 1 : 0));
+    out.push_back(labelled_gauge_family(
+        "cdr_retention_fleet_members",
+        "Fleet members this one knows from the control topic's heartbeats: live (heard within three heartbeat "
+        "intervals) or silent (not heard since; drained members are forgotten).",
+        {{{{"state", "live"}}, static_cast<double>(r.fleet_members_live)},
+         {{{"state", "silent"}}, static_cast<double>(r.fleet_members_silent)}}));
+    out.push_back(gauge_family("cdr_retention_fleet_silent_members_past_deadline",
+                               "Silent fleet members whose records (by their last heartbeat) are past a retention "
+                               "deadline: nobody sweeps them. 0 when healthy.",
+                               static_cast<double>(r.fleet_silent_members_past_deadline)));
   }
   return out;
 }

@@ -41,17 +41,23 @@ constexpr arg_spec record_get_args[] = {
     {"id", t::text, true, false, "ID", "the record's id, as its producer sent it"},
     {"kind", t::kind, false, false, "cdr|usage", "look in one kind only (default: both)"},
 };
+constexpr arg_spec identifier_arg{
+    "identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"};
 constexpr arg_spec subject_request_args[] = {
-    {"identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"},
+    identifier_arg,
     {"reason", t::text, false, false, "TEXT", "why (recorded in the audit entry), e.g. the legal basis"},
     {"reference", t::text, false, false, "TEXT", "the request it serves, e.g. a ticket (recorded in the audit entry)"},
 };
-constexpr arg_spec subject_status_args[] = {
-    {"identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"},
-};
+// --fleet: every live member answers (docs/operations.md, "Fleet-wide reads").
+constexpr arg_spec fleet_arg{"fleet", t::flag, false, false, "", "ask every live fleet member; per-member breakdown"};
+constexpr arg_spec subject_export_args[] = {subject_request_args[0], subject_request_args[1], subject_request_args[2],
+                                            fleet_arg};
+constexpr arg_spec fleet_only_args[] = {fleet_arg};
+constexpr arg_spec subject_status_args[] = {identifier_arg};
 constexpr arg_spec sweep_args[] = {
     {"dry_run", t::flag, false, false, "", "only forecast what a sweep would do; nothing changes"},
     {"as_of", t::time, false, false, "RFC3339", "with --dry-run: forecast for this instant instead of now"},
+    fleet_arg,
 };
 constexpr arg_spec hold_add_args[] = {
     {"customer", t::text, false, false, "ID", "hold the records of this customer"},
@@ -80,29 +86,23 @@ constexpr arg_spec jump_clock_args[] = {
 };
 
 constexpr std::array<command_spec, command_count> command_table{{
-    {command_id::status,
-     "status",
-     access::viewer,
-     "version, uptime, clock, config digest, store and consumer summary",
-     {}},
+    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary",
+     fleet_only_args},
     {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted", {}},
     {command_id::record_get, "record get", access::operator_, "one stored record, its identifiers opened",
      record_get_args},
     {command_id::subject_export, "subject export", access::operator_,
-     "every stored record carrying an identifier, streamed as JSON lines", subject_request_args},
+     "every stored record carrying an identifier, streamed as JSON lines", subject_export_args},
     {command_id::sweep, "sweep", access::operator_, "run a retention sweep now and report it (or forecast one)",
      sweep_args},
     {command_id::hold_add, "hold add", access::operator_,
      "add a legal hold (at least one of customer, subject, from/to month, kind)", hold_add_args},
-    {command_id::hold_list, "hold list", access::viewer, "the active legal holds", {}},
+    {command_id::hold_list, "hold list", access::viewer, "the active legal holds", fleet_only_args},
     {command_id::hold_release, "hold release", access::operator_, "release a legal hold", hold_release_args},
     {command_id::subject_erase, "subject erase", access::operator_,
      "erase an end user's identifiers from every month now (held ones when released)", subject_request_args},
-    {command_id::verify,
-     "verify",
-     access::viewer,
-     "prove from the live files that stripped, dropped and erased keys are gone",
-     {}},
+    {command_id::verify, "verify", access::viewer,
+     "prove from the live files that stripped, dropped and erased keys are gone", fleet_only_args},
     {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines", audit_export_args},
     {command_id::audit_verify, "audit verify", access::viewer, "check the audit trail's hash chain", {}},
     {command_id::checkpoint, "checkpoint", access::operator_,
@@ -123,6 +123,11 @@ constexpr std::array<command_spec, command_count> command_table{{
      {}},
     {command_id::subject_status, "subject status", access::operator_,
      "where an erasure of this subject stands: none, in_progress, hidden, deferred or purged", subject_status_args},
+    {command_id::drain,
+     "drain",
+     access::operator_,
+     "leave the fleet: hand every record to the other members, then empty this store (before a scale-down)",
+     {}},
 }};
 
 // The table is in command_id order, so an id indexes it.
@@ -136,6 +141,11 @@ static_assert(in_id_order(), "command_table must list the commands in command_id
 }  // namespace
 
 std::span<const command_spec> commands() { return command_table; }
+
+bool fleet_readable(command_id c) {
+  return c == command_id::status || c == command_id::verify || c == command_id::hold_list || c == command_id::sweep ||
+         c == command_id::subject_export;
+}
 
 const command_spec* find_command(std::string_view name) {
   const auto it =

@@ -331,6 +331,7 @@ daemon_config build(const toml::table& root, std::string_view file) {
   }
   c.kafka.topic_control = r.str("kafka.topics.control");
   c.kafka.topic_replies = r.str("kafka.topics.replies");
+  c.kafka.topic_handover = r.str("kafka.topics.handover");
   {
     const std::vector<std::pair<const char*, const std::string*>> others{
         {"kafka.topics.cdr", &c.kafka.topic_cdr},
@@ -338,7 +339,8 @@ daemon_config build(const toml::table& root, std::string_view file) {
         {"kafka.topics.dead_letter", &c.kafka.topic_dead_letter},
         {"kafka.topics.deletion_events", &c.kafka.topic_deletion_events}};
     for (const auto& [key, topic] : {std::pair{"kafka.topics.control", &c.kafka.topic_control},
-                                     std::pair{"kafka.topics.replies", &c.kafka.topic_replies}}) {
+                                     std::pair{"kafka.topics.replies", &c.kafka.topic_replies},
+                                     std::pair{"kafka.topics.handover", &c.kafka.topic_handover}}) {
       for (const auto& [other_key, other] : others) {
         if (!topic->empty() && *topic == *other) r.bad(key, fmt::format("must differ from {}", other_key));
       }
@@ -351,6 +353,14 @@ daemon_config build(const toml::table& root, std::string_view file) {
     }
     if (!c.kafka.topic_control.empty() && c.kafka.topic_control == c.kafka.topic_replies) {
       r.bad("kafka.topics.replies", "must differ from kafka.topics.control");
+    }
+    if (c.kafka.topic_control.empty() != c.kafka.topic_handover.empty()) {
+      r.bad("kafka.topics.handover",
+            "must be set exactly when kafka.topics.control is (both empty: the daemon acts alone)");
+    }
+    if (!c.kafka.topic_handover.empty() &&
+        (c.kafka.topic_handover == c.kafka.topic_control || c.kafka.topic_handover == c.kafka.topic_replies)) {
+      r.bad("kafka.topics.handover", "must differ from kafka.topics.control and kafka.topics.replies");
     }
   }
   c.kafka.group_instance_id = r.str("kafka.group_instance_id");

@@ -23,6 +23,7 @@ dead_letter = "cdr-retention-dlq"
 deletion_events = "cdr-retention-events"
 control = "cdr-retention-control"
 replies = "cdr-retention-replies"
+handover = "cdr-retention-handover"
 
 [kafka.properties]
 

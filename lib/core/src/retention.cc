@@ -233,6 +233,24 @@ overdue_summary overdue_of(std::span<const planned_action> plan) {
   return s;
 }
 
+std::optional<instant> earliest_deadline(const retention_policy& policy,
+                                         const std::map<partition, std::int64_t>& counts,
+                                         const std::map<partition, partition_state>& states) {
+  std::optional<instant> out;
+  for (const auto& [p, n] : counts) {
+    if (n <= 0) continue;
+    const auto s = states.find(p);
+    const auto st = s == states.end() ? partition_state{} : s->second;
+    if (st.dropped) continue;
+    auto at = policy.deadline(drop_action(p.kind), p.month, p.cls).start();
+    if (p.kind == record_kind::cdr && !st.stripped) {
+      at = std::min(at, policy.deadline(retention_action::strip_identifiers, p.month, p.cls).start());
+    }
+    if (!out || at < *out) out = at;
+  }
+  return out;
+}
+
 nlohmann::json to_json(const planned_action& a) {
   nlohmann::json j{{"action", name(a.action)},
                    {"kind", name(a.where.kind)},

@@ -416,11 +416,17 @@ std::string_view name(control_kind k) {
     case control_kind::hold_add: return "hold_add";
     case control_kind::hold_release: return "hold_release";
     case control_kind::subject_erase: return "subject_erase";
+    case control_kind::query: return "query";
+    case control_kind::heartbeat: return "heartbeat";
   }
   return "hold_add";
 }
 
-std::string control_key(const control_message& m) { return fmt::format("{}/{}", name(m.kind), m.request); }
+std::string control_key(const control_message& m) {
+  return fmt::format("{}/{}", name(m.kind), m.kind == control_kind::heartbeat ? m.member : m.request);
+}
+
+bool changes_state(control_kind k) { return k != control_kind::query && k != control_kind::heartbeat; }
 
 std::string encode(const control_message& m) {
   json j{{"type", name(m.kind)},
@@ -442,6 +448,16 @@ std::string encode(const control_message& m) {
       j["reason"] = m.reason;
       j["reference"] = m.reference;
       break;
+    case control_kind::query:
+      j["command"] = m.command;
+      j["args"] = m.args;
+      if (!m.sealed_identifier.empty()) j["identifier"] = to_hex(m.sealed_identifier);
+      break;
+    case control_kind::heartbeat:
+      j["leaving"] = m.leaving;
+      j["records"] = m.records;
+      j["next_deadline"] = m.next_deadline ? json(format_rfc3339(*m.next_deadline)) : json(nullptr);
+      break;
   }
   return j.dump();
 }
@@ -460,6 +476,12 @@ result<control_message> decode_control(std::string_view text) {
     } else if (type == "subject_erase") {
       m.kind = control_kind::subject_erase;
       only(j, {"type", "member", "request", "at", "uid", "identifier", "reason", "reference"});
+    } else if (type == "query") {
+      m.kind = control_kind::query;
+      only(j, {"type", "member", "request", "at", "uid", "command", "args", "identifier"});
+    } else if (type == "heartbeat") {
+      m.kind = control_kind::heartbeat;
+      only(j, {"type", "member", "request", "at", "uid", "leaving", "records", "next_deadline"});
     } else {
       throw bad{fmt::format("\"type\" {} is not an action this build knows", json(type).dump())};
     }
@@ -493,8 +515,72 @@ result<control_message> decode_control(std::string_view text) {
         m.reason = string_member(j, "reason");
         m.reference = string_member(j, "reference");
         break;
+      case control_kind::query:
+        m.command = string_member(j, "command");
+        if (m.command.empty()) throw bad{"\"command\" is empty"};
+        m.args = member(j, "args");
+        if (!m.args.is_object()) throw bad{"\"args\" is not an object"};
+        if (j.contains("identifier")) {
+          m.sealed_identifier = hex_bytes(string_member(j, "identifier"), "identifier");
+          if (m.sealed_identifier.empty()) throw bad{"\"identifier\" is empty"};
+        }
+        break;
+      case control_kind::heartbeat: {
+        const auto& leaving = member(j, "leaving");
+        if (!leaving.is_boolean()) throw bad{"\"leaving\" is not true or false"};
+        m.leaving = leaving.get<bool>();
+        m.records = count_member(j, "records");
+        if (!member(j, "next_deadline").is_null()) m.next_deadline = time_member(j, "next_deadline");
+        break;
+      }
     }
     return m;
+  });
+}
+
+std::string encode(const fleet_reply& r) {
+  json j{{"request", r.request}, {"member", r.member}, {"part", r.part}, {"last", r.last}};
+  if (!r.items.empty()) j["items"] = r.items;
+  if (r.last) {
+    if (r.error.empty()) {
+      j["result"] = r.result;
+    } else {
+      j["error"] = r.error;
+    }
+  }
+  return j.dump();
+}
+
+result<fleet_reply> decode_reply(std::string_view text) {
+  return decoding<fleet_reply>("fleet reply", [&]() -> fleet_reply {
+    auto j = parse_object(text, "the reply");
+    only(j, {"request", "member", "part", "last", "items", "result", "error"});
+    fleet_reply r;
+    r.request = string_member(j, "request");
+    r.member = string_member(j, "member");
+    if (r.request.empty() || r.member.empty()) throw bad{"\"request\" and \"member\" must not be empty"};
+    const auto part = unsigned_member(j, "part");
+    if (part > 0xffffffffULL) throw bad{"\"part\" is too large"};
+    r.part = static_cast<std::uint32_t>(part);
+    const auto& last = member(j, "last");
+    if (!last.is_boolean()) throw bad{"\"last\" is not true or false"};
+    r.last = last.get<bool>();
+    if (j.contains("items")) {
+      const auto& items = j["items"];
+      if (!items.is_array()) throw bad{"\"items\" is not an array"};
+      r.items.assign(items.begin(), items.end());
+    }
+    if (r.last) {
+      if (j.contains("error")) {
+        r.error = string_member(j, "error");
+        if (r.error.empty() || j.contains("result")) throw bad{"a last part has a result or a non-empty error"};
+      } else {
+        r.result = member(j, "result");
+      }
+    } else if (j.contains("result") || j.contains("error")) {
+      throw bad{"only the last part has a result or an error"};
+    }
+    return r;
   });
 }
 

@@ -2,6 +2,7 @@
 // and owned by daemon.cc. Pointers may be null where a part is optional.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "../demo.h"
@@ -35,7 +36,9 @@ struct admin_context {
   const ingest* consumer = nullptr;
   const demo_traffic* demo = nullptr;
   control_channel* fleet = nullptr;  // null: this daemon acts alone
-  std::string subject_key;  // names subjects in exports and the audit trail
+  std::string subject_key;           // names subjects in exports and the audit trail
+  // Runs a drain for the requester (set in a fleet only).
+  std::function<nlohmann::json(std::uint32_t uid)> drain;
 };
 
 }  // namespace cdr::service

@@ -25,6 +25,12 @@ std::span<const handler_entry> handler_table();
 admin::reply dispatch(admin_context& ctx, metrics::daemon_probe& probe, const admin::request& req,
                       const admin::peer& peer);
 
+// fleet.cc: a read with "fleet": true gathered from every live member
+// (nullopt without it), and this member's answer to such a read.
+std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request& req);
+admin::reply answer_for_fleet(admin_context& ctx, metrics::daemon_probe& probe, const control_message& q,
+                              const std::optional<std::string>& identifier);
+
 // The optional `reason` and `reference` of a subject request, as the
 // members its audit entries carry (records.cc).
 std::variant<nlohmann::json, admin::error> request_note(const admin::request& req);
@@ -48,6 +54,7 @@ admin::reply handle_subject_purge(admin_context&, const admin::request&, const a
 admin::reply handle_subject_status(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_verify(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_checkpoint(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_drain(admin_context&, const admin::request&, const admin::peer&);
 // audit.cc
 admin::reply handle_audit_export(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_audit_verify(admin_context&, const admin::request&, const admin::peer&);

@@ -66,6 +66,7 @@ std::variant<nlohmann::json, admin::error> request_note(const admin::request& re
 }
 
 admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  if (auto r = fleet_read(ctx, req)) return std::move(*r);
   auto arg = admin::required_string_arg(req, "identifier");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
   auto note = request_note(req);

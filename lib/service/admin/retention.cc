@@ -8,6 +8,7 @@
 namespace cdr::service {
 
 admin::reply handle_sweep(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  if (auto r = fleet_read(ctx, req)) return std::move(*r);
   const auto dry = req.args.find("dry_run");
   if (dry != req.args.end() && !dry->is_boolean()) {
     return admin::error{req.id, admin::error_code::invalid_argument, "\"dry_run\" must be true or false"};
@@ -51,7 +52,8 @@ admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, cons
   return reply_of(req, ctx.keeper.hold_add(req.args, peer.uid));
 }
 
-admin::reply handle_hold_list(admin_context& ctx, const admin::request&, const admin::peer&) {
+admin::reply handle_hold_list(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  if (auto r = fleet_read(ctx, req)) return std::move(*r);
   return ctx.keeper.hold_list();
 }
 
@@ -112,7 +114,8 @@ admin::reply handle_subject_status(admin_context& ctx, const admin::request& req
   return ctx.keeper.subject_status(std::get<std::string>(arg));
 }
 
-admin::reply handle_verify(admin_context& ctx, const admin::request&, const admin::peer&) {
+admin::reply handle_verify(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  if (auto r = fleet_read(ctx, req)) return std::move(*r);
   return ctx.keeper.verify();
 }
 

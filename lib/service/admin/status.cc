@@ -56,7 +56,8 @@ nlohmann::json storage_status(const admin_context& ctx) {
 
 }  // namespace
 
-admin::reply handle_status(admin_context& ctx, const admin::request&, const admin::peer&) {
+admin::reply handle_status(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  if (auto r = fleet_read(ctx, req)) return std::move(*r);
   return nlohmann::json{
       {"version", version()},
       {"revision", revision()},

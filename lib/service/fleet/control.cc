@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +19,12 @@ using namespace std::chrono_literals;
 // Bound to the message kind: a sealed identifier cannot be replayed as
 // anything else.
 constexpr std::string_view seal_context = "cdr-retention control: subject_erase identifier";
+constexpr std::string_view query_seal_context = "cdr-retention control: query identifier";
+// A streamed answer's parts stay well under Kafka's default 1 MB message.
+constexpr std::size_t reply_items = 200;
+constexpr std::size_t reply_bytes = 256 * 1024;
+// Heartbeats' delivery ticket (publish() numbers its tickets from 1).
+constexpr std::uint64_t heartbeat_ticket = 0;
 
 std::string control_key_of(std::string_view subject_key) {
   return crypto::hmac_sha256(subject_key, "cdr-retention control seal v1");
@@ -44,9 +52,17 @@ control_channel::control_channel(const daemon_config& config, const std::string&
       topic_(config.kafka.topic_control),
       timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(config.kafka.control_timeout)),
       seal_(control_key_of(subject_key)),
-      alarm_(time) {
+      alarm_(time),
+      replies_topic_(config.kafka.topic_replies),
+      heartbeat_(std::clamp<std::chrono::milliseconds>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(config.kafka.control_timeout) / 3, 1s, 10s)),
+      bootstrap_(bootstrap) {
   producer_ = std::make_unique<kafka::producer>(
       options_of(config, bootstrap, "control"), [this](std::uint64_t ticket, bool ok, std::string_view error) {
+        if (ticket == heartbeat_ticket) {  // nobody waits for it
+          if (!ok) spdlog::warn("fleet: a heartbeat was not delivered to {}: {}", topic_, error);
+          return;
+        }
         std::lock_guard lock(mutex_);
         delivered_[ticket] = ok ? std::nullopt : std::optional<std::string>(error);
       });
@@ -59,6 +75,7 @@ control_channel::control_channel(const daemon_config& config, const std::string&
                                             static_cast<std::int64_t>(next_));
   if (const auto w = reader_->watermarks(timeout_)) {
     const auto [low, high] = *w;
+    answer_from_ = high;
     if (next_ > static_cast<std::uint64_t>(high)) {
       spdlog::warn("control topic {} ends at {}, before this member's position {}: a new topic; applying it from {}",
                    topic_, high, next_, low);
@@ -76,13 +93,16 @@ control_channel::control_channel(const daemon_config& config, const std::string&
 control_channel::~control_channel() { stop(); }
 
 void control_channel::start() {
-  spdlog::info("fleet member {}: applying control topic {} from offset {}", member_, topic_, next_);
+  spdlog::info("fleet member {}: applying control topic {} from offset {}; heartbeat every {} ms", member_, topic_,
+               next_, heartbeat_.count());
   thread_ = std::thread([this] { run(); });
+  answering_ = std::thread([this] { answer_queries(); });
 }
 
 void control_channel::stop() {
   alarm_.notify([this] { stop_ = true; });
   if (thread_.joinable()) thread_.join();
+  if (answering_.joinable()) answering_.join();
 }
 
 void control_channel::set_blocked(std::string why) {
@@ -92,7 +112,12 @@ void control_channel::set_blocked(std::string why) {
 }
 
 void control_channel::run() {
+  auto next_heartbeat = time_.monotonic();
   while (!stop_) {
+    if (time_.monotonic() >= next_heartbeat) {
+      send_heartbeat(false);
+      next_heartbeat = time_.monotonic() + heartbeat_;
+    }
     kafka::message m = reader_->poll(200ms);
     if (!m) continue;
     if (!m.error().empty()) {
@@ -102,6 +127,13 @@ void control_channel::run() {
     {
       std::lock_guard lock(mutex_);
       if (static_cast<std::uint64_t>(m.offset()) < next_) continue;  // applied before
+    }
+    if (m.value().empty()) {  // a tombstone: an answered query's key deleted
+      alarm_.notify([&] {
+        std::lock_guard lock(mutex_);
+        next_ = static_cast<std::uint64_t>(m.offset()) + 1;
+      });
+      continue;
     }
     // A message that cannot be applied is never skipped: sweeps wait for it
     // (catch_up), and the reason is logged and shown by status.
@@ -118,6 +150,15 @@ bool control_channel::apply(const kafka::message& msg) {
     return false;
   }
   const auto& m = decoded.value();
+  if (!changes_state(m.kind)) {
+    note(m, msg);
+    alarm_.notify([&] {
+      std::lock_guard lock(mutex_);
+      next_ = offset + 1;
+      blocked_.clear();
+    });
+    return true;
+  }
   std::optional<std::string> identifier;
   if (m.kind == control_kind::subject_erase) {
     std::lock_guard lock(seal_mutex_);
@@ -147,9 +188,262 @@ bool control_channel::apply(const kafka::message& msg) {
   return true;
 }
 
+void control_channel::publish(const std::string& topic, const std::string& key, std::string_view value,
+                              std::string_view what) {
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(mutex_);
+    ticket = ++tickets_;
+  }
+  std::string error;
+  if (!producer_->produce(topic, key, value, {}, ticket, &error)) {
+    throw fleet_unavailable(fmt::format("{}: cannot publish to {}: {}", what, topic, error));
+  }
+  producer_->flush(timeout_);
+  std::lock_guard lock(mutex_);
+  const auto d = delivered_.find(ticket);
+  if (d == delivered_.end()) {
+    throw fleet_unavailable(fmt::format("{}: {} did not acknowledge it within {} ms; the fleet may still act on it",
+                                        what, topic, timeout_.count()));
+  }
+  const auto failed = d->second;
+  delivered_.erase(d);
+  if (failed) throw fleet_unavailable(fmt::format("{}: cannot publish to {}: {}", what, topic, *failed));
+}
+
+void control_channel::leave() {
+  send_heartbeat(true);
+  spdlog::warn("fleet member {} left the fleet: the others no longer expect it", member_);
+}
+
+void control_channel::set_answerer(answer_fn f) {
+  std::lock_guard lock(mutex_);
+  answer_ = std::move(f);
+}
+
+void control_channel::send_heartbeat(bool leaving) {
+  control_message m;
+  m.kind = control_kind::heartbeat;
+  m.member = member_;
+  m.request = fmt::format("{}/heartbeat", member_);
+  m.at = time_.now();
+  m.leaving = leaving;
+  std::tie(m.records, m.next_deadline) = keeper_.holdings();
+  // After the leaving heartbeat, none: the others must not see this member
+  // come back.
+  std::lock_guard lock(heartbeat_mutex_);
+  if (left_) return;
+  left_ = leaving;
+  if (!leaving) {
+    // Not waited for: the control thread goes on applying while the broker
+    // is away; a lost heartbeat is followed by the next.
+    std::string error;
+    if (!producer_->produce(topic_, control_key(m), encode(m), {}, heartbeat_ticket, &error)) {
+      spdlog::warn("fleet: cannot publish a heartbeat to {}: {}", topic_, error);
+    }
+    producer_->poll();
+    return;
+  }
+  try {
+    publish(topic_, control_key(m), encode(m), "the leaving heartbeat");
+  } catch (const fleet_unavailable& e) {
+    spdlog::warn("fleet: {}", e.what());
+  }
+}
+
+void control_channel::note(const control_message& m, const kafka::message& raw) {
+  if (m.kind == control_kind::heartbeat) {
+    // Its age by the message's timestamp: a heartbeat replayed at start-up
+    // from long ago does not make its member live.
+    const auto age = raw.age().value_or(std::chrono::milliseconds(0));
+    std::lock_guard lock(mutex_);
+    auto& k = members_[m.member];
+    k.last_seen = time_.monotonic() - std::chrono::duration_cast<microseconds>(age);
+    k.leaving = m.leaving;
+    k.records = m.records;
+    k.next_deadline = m.next_deadline;
+    return;
+  }
+  // A query asked before this member started, or older than the asker
+  // waits, is not answered: nobody reads the answer. A member that left
+  // the fleet answers none.
+  if (left_ || raw.offset() < answer_from_ || raw.age().value_or(0ms) > timeout_) return;
+  alarm_.notify([&] {
+    std::lock_guard lock(mutex_);
+    queries_.push_back(m);
+  });
+}
+
+void control_channel::answer_queries() {
+  while (!stop_) {
+    std::optional<control_message> q;
+    alarm_.wait_for(1s, [&] {
+      std::lock_guard lock(mutex_);
+      if (!queries_.empty()) {
+        q = std::move(queries_.front());
+        queries_.pop_front();
+      }
+      return q.has_value() || stop_;
+    });
+    if (!q) continue;
+    try {
+      answer(*q);
+    } catch (const std::exception& e) {
+      spdlog::warn("fleet: answering {} {} from member {}: {}", q->command, q->request, q->member, e.what());
+    }
+  }
+}
+
+void control_channel::answer(const control_message& q) {
+  std::optional<std::string> identifier;
+  if (!q.sealed_identifier.empty()) {
+    std::lock_guard lock(seal_mutex_);
+    identifier = seal_.open(q.sealed_identifier, query_seal_context);
+  }
+  fleet_reply r{q.request, member_, 0, false, {}, nullptr, {}};
+  const auto send = [&] {
+    publish(replies_topic_, q.request, encode(r), fmt::format("reply to {}", q.request));
+    ++r.part;
+    r.items.clear();
+  };
+  answer_fn answerer;
+  {
+    std::lock_guard lock(mutex_);
+    answerer = answer_;
+  }
+  admin::reply out;
+  if (!answerer) {
+    out = admin::error{nullptr, admin::error_code::unavailable, "this member does not answer queries"};
+  } else if (!q.sealed_identifier.empty() && !identifier) {
+    out = admin::error{nullptr, admin::error_code::unavailable,
+                       "the query's identifier does not open: this member's storage.subject_key_file differs"};
+  } else {
+    out = answerer(q, identifier);
+  }
+  if (auto* st = std::get_if<admin::stream>(&out)) {
+    // Streamed in parts of at most reply_items items.
+    std::size_t bytes = 0;
+    try {
+      r.result = st->run([&](nlohmann::json item) {
+        bytes += item.dump().size();
+        r.items.push_back(std::move(item));
+        if (r.items.size() >= reply_items || bytes >= reply_bytes) {
+          send();
+          bytes = 0;
+        }
+      });
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+  } else if (auto* e = std::get_if<admin::error>(&out)) {
+    r.error = fmt::format("{}: {}", admin::name(e->code), e->message);
+  } else {
+    r.result = std::get<nlohmann::json>(std::move(out));
+  }
+  r.last = true;
+  send();
+  spdlog::info("fleet: answered {} {} from member {} ({} part(s))", q.command, q.request, q.member, r.part);
+}
+
+fleet_answers control_channel::gather(
+    const std::string& command, nlohmann::json args, std::string sealed_identifier,
+    const std::function<void(const std::string& member, nlohmann::json item)>& on_item) {
+  control_message m;
+  m.kind = control_kind::query;
+  m.member = member_;
+  m.request = fmt::format("{}/{}", member_, to_hex(crypto::random_bytes(8)));
+  m.at = time_.now();
+  m.command = command;
+  m.args = std::move(args);
+  m.sealed_identifier = std::move(sealed_identifier);
+  fleet_answers out;
+  std::set<std::string> expected{member_};
+  for (const auto& k : members()) {
+    if (k.live) {
+      expected.insert(k.name);
+    } else {
+      out.silent.push_back(k.name);
+    }
+  }
+  // Replies are read from the topic's end as it is before the query goes out.
+  const auto opts = options_of(config_, bootstrap_, "replies-reader");
+  std::int64_t from = 0;
+  {
+    kafka::reader probe(opts, replies_topic_, 0, 0);
+    const auto w = probe.watermarks(timeout_);
+    if (!w) throw fleet_unavailable(fmt::format("the end of replies topic {} cannot be read", replies_topic_));
+    from = w->second;
+  }
+  kafka::reader replies(opts, replies_topic_, 0, from);
+  publish(topic_, control_key(m), encode(m), fmt::format("query {}", m.request));
+  std::map<std::string, std::uint32_t> next_part;
+  std::set<std::string> done;
+  const auto deadline = time_.monotonic() + timeout_;
+  while (!std::includes(done.begin(), done.end(), expected.begin(), expected.end()) && time_.monotonic() < deadline &&
+         !stop_) {
+    kafka::message msg = replies.poll(100ms);
+    if (!msg || !msg.error().empty() || msg.key() != m.request) continue;
+    auto decoded = decode_reply(msg.value());
+    if (!decoded) {
+      spdlog::warn("fleet: a reply to {} does not decode: {}", m.request, decoded.error());
+      continue;
+    }
+    auto& r = decoded.value();
+    if (done.contains(r.member) || r.part != next_part[r.member]) continue;  // a repeat
+    ++next_part[r.member];
+    for (auto& item : r.items) on_item(r.member, std::move(item));
+    if (!r.last) continue;
+    done.insert(r.member);
+    if (r.error.empty()) {
+      out.results[r.member] = std::move(r.result);
+    } else {
+      out.errors[r.member] = std::move(r.error);
+    }
+  }
+  for (const auto& name : expected) {
+    if (!done.contains(name)) out.missing.push_back(name);
+  }
+  // The answered query's key is deleted: compaction removes it.
+  try {
+    publish(topic_, control_key(m), std::string_view(), fmt::format("query {} tombstone", m.request));
+  } catch (const fleet_unavailable& e) {
+    spdlog::warn("fleet: {}", e.what());
+  }
+  return out;
+}
+
+std::vector<fleet_member> control_channel::members() const {
+  const auto now = time_.monotonic();
+  const auto window = 3 * std::chrono::duration_cast<microseconds>(heartbeat_);
+  std::vector<fleet_member> out;
+  std::lock_guard lock(mutex_);
+  bool self = false;
+  for (const auto& [name, k] : members_) {
+    if (k.leaving) continue;
+    const bool me = name == member_;
+    self = self || me;
+    out.push_back({name, me || now - k.last_seen <= window, k.records, k.next_deadline,
+                   std::chrono::duration<double>(now - k.last_seen).count()});
+  }
+  if (!self) out.push_back({member_, true, 0, std::nullopt, 0});
+  return out;
+}
+
+nlohmann::json fleet_answers::report() const {
+  nlohmann::json members = nlohmann::json::object();
+  for (const auto& [name, r] : results) members[name] = r;
+  for (const auto& [name, e] : errors) members[name] = {{"error", e}};
+  return {{"members", std::move(members)}, {"missing", missing}, {"silent", silent}};
+}
+
 std::string control_channel::seal(std::string_view normalized) {
   std::lock_guard lock(seal_mutex_);
   return seal_.seal(normalized, seal_context);
+}
+
+std::string control_channel::seal_query(std::string_view normalized) {
+  std::lock_guard lock(seal_mutex_);
+  return seal_.seal(normalized, query_seal_context);
 }
 
 std::variant<nlohmann::json, std::string> control_channel::act(control_message m) {
@@ -161,10 +455,8 @@ std::variant<nlohmann::json, std::string> control_channel::act(control_message m
     m.new_hold.origin_member = m.member;
     m.new_hold.origin_request = m.request;
   }
-  std::uint64_t ticket = 0;
   {
     std::lock_guard lock(mutex_);
-    ticket = ++tickets_;
     waiting_.insert(m.request);
   }
   // However this ends, nobody waits for the result any more.
@@ -177,23 +469,7 @@ std::variant<nlohmann::json, std::string> control_channel::act(control_message m
       self.results_.erase(request);
     }
   } forget_on_exit{*this, m.request};
-  std::string error;
-  if (!producer_->produce(topic_, control_key(m), encode(m), {}, ticket, &error)) {
-    throw fleet_unavailable(fmt::format("cannot publish to control topic {}: {}", topic_, error));
-  }
-  producer_->flush(timeout_);
-  {
-    std::lock_guard lock(mutex_);
-    const auto d = delivered_.find(ticket);
-    if (d == delivered_.end()) {
-      throw fleet_unavailable(fmt::format(
-          "request {}: control topic {} did not acknowledge it within {} ms; it may still be applied by every member",
-          m.request, topic_, timeout_.count()));
-    }
-    const auto failed = d->second;
-    delivered_.erase(d);
-    if (failed) throw fleet_unavailable(fmt::format("cannot publish to control topic {}: {}", topic_, *failed));
-  }
+  publish(topic_, control_key(m), encode(m), fmt::format("request {}", m.request));
   const bool applied = alarm_.wait_for(timeout_, [&] {
     std::lock_guard lock(mutex_);
     return results_.contains(m.request) || stop_;
@@ -233,14 +509,33 @@ void control_channel::catch_up() {
   }
 }
 
-std::pair<std::uint64_t, bool> control_channel::figures() const {
+void control_channel::figures(metrics::retention_snapshot& out) const {
+  const auto now = time_.now();
+  for (const auto& k : members()) {
+    ++(k.live ? out.fleet_members_live : out.fleet_members_silent);
+    if (!k.live && k.next_deadline && *k.next_deadline <= now) ++out.fleet_silent_members_past_deadline;
+  }
   std::lock_guard lock(mutex_);
-  return {next_, !blocked_.empty()};
+  out.control_position = next_;
+  out.control_blocked = !blocked_.empty();
 }
 
 nlohmann::json control_channel::report() const {
+  auto known = nlohmann::json::array();
+  for (const auto& k : members()) {
+    known.push_back({{"member", k.name},
+                     {"live", k.live},
+                     {"records", k.records},
+                     {"next_deadline", k.next_deadline ? nlohmann::json(format_rfc3339(*k.next_deadline)) : nullptr},
+                     {"seconds_since_heartbeat", k.name == member_ ? 0.0 : k.silent_seconds}});
+  }
   std::lock_guard lock(mutex_);
-  nlohmann::json out{{"member", member_}, {"control_topic", topic_}, {"control_position", next_}};
+  nlohmann::json out{{"member", member_},
+                     {"left", left_.load()},
+                     {"control_topic", topic_},
+                     {"control_position", next_},
+                     {"heartbeat_interval_ms", heartbeat_.count()},
+                     {"members", std::move(known)}};
   if (!blocked_.empty()) out["blocked"] = blocked_;
   return out;
 }

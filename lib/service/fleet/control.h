@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,11 +23,13 @@
 #include <nlohmann/json.hpp>
 
 #include "../retention/retention.h"
+#include "cdr/admin/server.h"
 #include "cdr/core/config.h"
 #include "cdr/core/saved_state.h"
 #include "cdr/core/time_source.h"
 #include "cdr/crypto/aead.h"
 #include "cdr/kafka/client.h"
+#include "cdr/metrics/snapshots.h"
 
 namespace cdr::service {
 
@@ -38,6 +42,28 @@ class fleet_unavailable : public std::runtime_error {
 
 // This member's name: kafka.group_instance_id, or "<client_id>@<host name>".
 std::string member_name(const kafka_config& k);
+
+// A fleet-wide read as gathered from the members' replies.
+struct fleet_answers {
+  std::map<std::string, nlohmann::json> results;  // member -> its result
+  std::map<std::string, std::string> errors;      // member -> why it has none
+  // Live members (heard from within the liveness window) that did not
+  // answer in time, and known members not heard from lately (down, or
+  // removed without a drain).
+  std::vector<std::string> missing;
+  std::vector<std::string> silent;
+  // The per-member breakdown and both lists, as a reply shows them.
+  nlohmann::json report() const;
+};
+
+// A member as this one knows it from the heartbeats.
+struct fleet_member {
+  std::string name;
+  bool live = false;
+  std::int64_t records = 0;
+  std::optional<instant> next_deadline;
+  double silent_seconds = 0;  // since its last heartbeat
+};
 
 class control_channel {
  public:
@@ -63,20 +89,52 @@ class control_channel {
   // throws fleet_unavailable otherwise (the end cannot be read, or applying
   // is stuck or slower than kafka.control_timeout).
   void catch_up();
-  // An identifier as an erasure message carries it.
+  // An identifier as an erasure message carries it, and as a query does
+  // (sealed for a different purpose: neither opens as the other).
   std::string seal(std::string_view normalized);
+  std::string seal_query(std::string_view normalized);
+
+  // Runs a fleet-wide query on this member (the admin command's reply;
+  // `identifier`: an export's, opened). Until set, queries get an error.
+  using answer_fn =
+      std::function<admin::reply(const control_message& query, const std::optional<std::string>& identifier)>;
+  void set_answerer(answer_fn f);
+  // Asks every live member (this one included) to run `command` and gathers
+  // their replies until all have answered or kafka.control_timeout passed.
+  // `on_item` gets each streamed item as it arrives. Throws
+  // fleet_unavailable when the query cannot be published.
+  fleet_answers gather(const std::string& command, nlohmann::json args, std::string sealed_identifier,
+                       const std::function<void(const std::string& member, nlohmann::json item)>& on_item);
+  // The members this one knows of (itself included), by name.
+  std::vector<fleet_member> members() const;
 
   const std::string& member() const { return member_; }
+  // Leaves the fleet (after a drain): one last heartbeat says so, and no
+  // more follow; the other members stop expecting this one.
+  void leave();
   // For status: the member, the position applied, why applying is stuck.
   nlohmann::json report() const;
-  // For metrics: the next offset to apply, and whether applying is stuck.
-  std::pair<std::uint64_t, bool> figures() const;
+  // For metrics: the next offset to apply, whether applying is stuck, and
+  // the members known, live and silent.
+  void figures(metrics::retention_snapshot& out) const;
+
+  // Heartbeats: every `heartbeat_interval()`; a member is live while its
+  // last one is younger than three intervals.
+  std::chrono::milliseconds heartbeat_interval() const { return heartbeat_; }
 
  private:
   void run();
+  void answer_queries();
   // Applies one message; false while it cannot (stuck: retried).
   bool apply(const kafka::message& m);
+  // A query or heartbeat: noted, nothing to save.
+  void note(const control_message& m, const kafka::message& raw);
+  void send_heartbeat(bool leaving);
+  void answer(const control_message& query);
   void set_blocked(std::string why);
+  // Queues `value` under `key` on `topic` and waits for its delivery;
+  // throws fleet_unavailable when it is not delivered.
+  void publish(const std::string& topic, const std::string& key, std::string_view value, std::string_view what);
 
   const daemon_config& config_;
   const time_source& time_;
@@ -98,8 +156,25 @@ class control_channel {
   std::map<std::uint64_t, std::optional<std::string>> delivered_;             // ticket -> error, guarded by mutex_
   std::uint64_t tickets_ = 0;                                                 // guarded by mutex_
   std::string blocked_;                                                       // guarded by mutex_
+  struct known_member {
+    mono_time last_seen{};
+    bool leaving = false;
+    std::int64_t records = 0;
+    std::optional<instant> next_deadline;
+  };
+  std::map<std::string, known_member> members_;  // by name, guarded by mutex_
+  std::deque<control_message> queries_;          // to answer, guarded by mutex_
+
+  std::string replies_topic_;
+  std::chrono::milliseconds heartbeat_;
+  std::int64_t answer_from_ = 0;  // queries before this offset were asked before this start
+  answer_fn answer_;              // guarded by mutex_
+  const std::string bootstrap_;
   std::atomic<bool> stop_{false};
+  std::mutex heartbeat_mutex_;
+  std::atomic<bool> left_{false};  // written under heartbeat_mutex_
   std::thread thread_;
+  std::thread answering_;
 };
 
 }  // namespace cdr::service

@@ -48,6 +48,8 @@ void ingest::start() {
   co.group_id = config_.kafka.group_id;
   co.group_instance_id = config_.kafka.group_instance_id;
   co.topics = {config_.kafka.topic_cdr, config_.kafka.topic_usage};
+  // A draining member's records, handed over (docs/operations.md, "Drain").
+  if (!config_.kafka.topic_handover.empty()) co.topics.push_back(config_.kafka.topic_handover);
   consumer_ = std::make_unique<kafka::consumer>(co, *this);
   thread_ = std::thread([this] { run(); });
 }

@@ -227,6 +227,13 @@ nlohmann::json retention::after_release(const std::optional<hold>& released, std
   return nlohmann::json{{"released", released ? to_json(*released) : nlohmann::json(nullptr)}, {"erasures", erasures}};
 }
 
+std::pair<std::int64_t, std::optional<instant>> retention::holdings() const {
+  const auto counts = ctx_.store.counts();
+  std::int64_t records = 0;
+  for (const auto& [p, n] : counts) records += n;
+  return {records, earliest_deadline(ctx_.config.retention, counts, ctx_.store.states())};
+}
+
 std::uint64_t retention::control_position() const {
   const auto v = ctx_.state.counter(store::counter_name::control);
   if (!v) throw state_unreadable(ctx_.state.unreadable());
@@ -257,6 +264,8 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
       if (!m.reference.empty()) note["reference"] = m.reference;
       return subject_erase(identifier.value_or(""), m.uid, note, fleet_erasure{m.at, next});
     }
+    case control_kind::query:
+    case control_kind::heartbeat: break;  // the control channel's own (nothing to save)
   }
   return std::string("unknown control message");
 }

@@ -116,6 +116,9 @@ class retention {
   // its effect (`identifier`: a subject_erase's, opened). What the
   // requester is told, or an error message.
   std::uint64_t control_position() const;
+  // What a fleet member announces in its heartbeats: the records it
+  // stores, and the earliest deadline among them (past ones included).
+  std::pair<std::int64_t, std::optional<instant>> holdings() const;
   // Throws state_unreadable while saved state does not decode (what a
   // member checks before it publishes an erasure or a release it could not
   // apply itself).
@@ -148,6 +151,18 @@ class retention {
                                const std::function<void(const partition&, std::string_view id)>& fn) const {
     erasure_.for_each_record_of(normalized, fn);
   }
+
+  // --- Drain (handover.cc): a member leaving the fleet ---
+  // Every record this store keeps (its partitions' and the held copies),
+  // as the event that stores it again: its metadata and its identifiers,
+  // opened (none when stripped or erased). The receiving member's ingest
+  // makes of it what it made of the original: same id, same content digest.
+  void for_each_handover_event(const std::function<void(std::string_view id, const std::string& event)>& fn) const;
+  // Empties the store once its records are handed over: every partition
+  // dropped and purged from disk, the held copies removed, every data key
+  // destroyed, and one audit entry ("drain") carrying `report` (where each
+  // partition went). Returns what it removed.
+  nlohmann::json empty_store(const nlohmann::json& report, std::uint32_t uid);
 
   nlohmann::json verify() const;
   // A record's identifiers, opened; status says why they are absent.

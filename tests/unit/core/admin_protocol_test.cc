@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "cdr/core/admin_protocol.h"
 
 namespace cdr::admin {
@@ -73,6 +76,23 @@ TEST(admin_protocol, every_command_is_documented_with_a_right) {
   // Commands that reveal data are for operators only.
   EXPECT_EQ(find_command("record get")->required, access::operator_);
   EXPECT_EQ(find_command("subject export")->required, access::operator_);
+  EXPECT_EQ(find_command("drain")->required, access::operator_);
+}
+
+// --fleet is taken exactly by the reads a member answers for another; never
+// by a command that changes anything (a member runs those only from the
+// control topic's actions).
+TEST(admin_protocol, fleet_reads_are_the_reads_that_take_fleet) {
+  std::set<std::string_view> reads;
+  for (const auto& c : commands()) {
+    const bool takes = std::any_of(c.args.begin(), c.args.end(), [](const arg_spec& a) { return a.name == "fleet"; });
+    EXPECT_EQ(takes, fleet_readable(c.id)) << c.name;
+    if (takes) reads.insert(c.name);
+  }
+  EXPECT_EQ(reads, (std::set<std::string_view>{"status", "verify", "hold list", "sweep", "subject export"}));
+  EXPECT_EQ(cli_flag(*std::find_if(find_command("verify")->args.begin(), find_command("verify")->args.end(),
+                                   [](const arg_spec& a) { return a.name == "fleet"; })),
+            "--fleet");
 }
 
 }  // namespace

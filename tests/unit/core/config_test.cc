@@ -30,6 +30,7 @@ TEST(config, defaults_are_the_production_defaults) {
   EXPECT_EQ(c.kafka.topic_dead_letter, "cdr-retention-dlq");
   EXPECT_EQ(c.kafka.topic_control, "cdr-retention-control");
   EXPECT_EQ(c.kafka.topic_replies, "cdr-retention-replies");
+  EXPECT_EQ(c.kafka.topic_handover, "cdr-retention-handover");
   EXPECT_TRUE(c.kafka.fleet());
   EXPECT_EQ(c.kafka.group_instance_id, "");
   EXPECT_EQ(c.kafka.control_timeout, std::chrono::seconds(30));
@@ -160,6 +161,10 @@ INSTANTIATE_TEST_SUITE_P(
                      "set kafka.topics.replies empty too"},
         invalid_case{"replies_is_control", "[kafka.topics]\nreplies = \"cdr-retention-control\"\n",
                      "kafka.topics.replies", 2, "must differ from kafka.topics.control"},
+        invalid_case{"handover_is_replies", "[kafka.topics]\nhandover = \"cdr-retention-replies\"\n",
+                     "kafka.topics.handover", 2, "must differ from kafka.topics.control and kafka.topics.replies"},
+        invalid_case{"handover_without_fleet", "[kafka.topics]\ncontrol = \"\"\nreplies = \"\"\nhandover = \"h\"\n",
+                     "kafka.topics.handover", 4, "must be set exactly when kafka.topics.control is"},
         invalid_case{"bad_instance_id", "[kafka]\ngroup_instance_id = \"pod 0\"\n", "kafka.group_instance_id", 2,
                      "at most 249"},
         invalid_case{"group_instance_property", "[kafka.properties]\n\"group.instance.id\" = \"x\"\n",

@@ -58,6 +58,22 @@ TEST(sweep_plan, oldest_deadline_first_and_states_without_counts_are_planned) {
   EXPECT_EQ(p[2].action, retention_action::drop_metadata);
 }
 
+// What a fleet member announces in its heartbeats: the earliest deadline
+// among partitions that still hold records (a done strip or drop is not one).
+TEST(sweep_plan, earliest_deadline_is_the_next_undone_action_of_any_partition_with_records) {
+  const retention_policy policy;
+  EXPECT_FALSE(earliest_deadline(policy, {}, {}).has_value());
+  std::map<partition, std::int64_t> counts{{cdr_of(2024, 3), 5}, {usage_of(2023, 1), 2}};
+  EXPECT_EQ(earliest_deadline(policy, counts, {}), at("2025-04-01T00:00:00Z")) << "2024-03's strip";
+  const std::map<partition, partition_state> stripped{{cdr_of(2024, 3), {true, false}}};
+  EXPECT_EQ(earliest_deadline(policy, counts, stripped), at("2026-01-01T00:00:00Z")) << "usage 2023-01's drop (M+36)";
+  counts[usage_of(2023, 1)] = 0;
+  EXPECT_EQ(earliest_deadline(policy, counts, stripped), at("2034-01-01T00:00:00Z"))
+      << "2024-03's drop (the January 10 years on)";
+  const std::map<partition, partition_state> dropped{{cdr_of(2024, 3), {true, true}}};
+  EXPECT_FALSE(earliest_deadline(policy, counts, dropped).has_value());
+}
+
 TEST(sweep_plan, override_classes_have_their_own_deadlines) {
   class_rules strict;
   strict.identifiers = {3, anchor::month_end};

@@ -227,7 +227,7 @@ TEST(saved_state, control_messages_round_trip_and_refuse_damage) {
   held.origin_member = "member-2";
   held.origin_request = "member-2/ff";
   EXPECT_EQ(decode_hold(encode(held)).value(), held);
-  deletion_event e{9, "erase_subject", std::nullopt, "ab", {month::of(2024, 6)}, 3, at("2025-01-01T00:00:00Z"),
+  deletion_event e{9,          "erase_subject", std::nullopt, "ab", {month::of(2024, 6)}, 3, at("2025-01-01T00:00:00Z"),
                    "member-2", "member-2/ff"};
   EXPECT_EQ(decode_deletion_event(encode(e)).value(), e);
 
@@ -252,6 +252,69 @@ TEST(saved_state, control_messages_round_trip_and_refuse_damage) {
   k["identifier"] = "zz";
   fails(k.dump(), "identifier not hex");
   fails("[]", "not an object");
+}
+
+// Queries and heartbeats change nothing (no position saved with them); a
+// heartbeat's key is its member's, so compaction keeps the last one.
+TEST(saved_state, queries_and_heartbeats_round_trip_and_refuse_damage) {
+  control_message q;
+  q.kind = control_kind::query;
+  q.member = "member-3";
+  q.request = "member-3/0a0b";
+  q.at = at("2025-04-01T10:00:00Z");
+  q.command = "subject export";
+  q.args = {{"reason", "art. 15"}};
+  q.sealed_identifier = std::string("\x05sealed", 7);
+  EXPECT_EQ(decode_control(encode(q)).value(), q);
+  EXPECT_EQ(control_key(q), "query/member-3/0a0b");
+  EXPECT_FALSE(changes_state(q.kind));
+  EXPECT_EQ(encode(q).find("art. 15") != std::string::npos, true);
+
+  control_message h;
+  h.kind = control_kind::heartbeat;
+  h.member = "member-2";
+  h.request = "member-2/heartbeat";
+  h.at = at("2025-04-01T10:00:05Z");
+  h.records = 1234;
+  h.next_deadline = at("2025-05-01T00:00:00Z");
+  EXPECT_EQ(decode_control(encode(h)).value(), h);
+  EXPECT_EQ(control_key(h), "heartbeat/member-2");
+  h.next_deadline.reset();
+  h.leaving = true;
+  EXPECT_EQ(decode_control(encode(h)).value(), h);
+  EXPECT_FALSE(changes_state(h.kind));
+  EXPECT_TRUE(changes_state(control_kind::hold_add));
+
+  for (const auto& [base, mutate] : std::vector<std::pair<control_message, std::function<void(nlohmann::json&)>>>{
+           {q, [](auto& m) { m["command"] = ""; }},
+           {q, [](auto& m) { m["args"] = "x"; }},
+           {q, [](auto& m) { m["identifier"] = ""; }},
+           {h, [](auto& m) { m["leaving"] = "yes"; }},
+           {h, [](auto& m) { m["records"] = -1; }},
+           {h, [](auto& m) { m["next_deadline"] = "later"; }},
+           {h, [](auto& m) { m["command"] = "status"; }}}) {
+    auto j = nlohmann::json::parse(encode(base));
+    mutate(j);
+    EXPECT_FALSE(decode_control(j.dump()).ok()) << j.dump();
+  }
+}
+
+TEST(saved_state, fleet_replies_round_trip_and_refuse_damage) {
+  fleet_reply part{"member-1/0a", "member-2", 0, false, {{{"id", "r-1"}}, {{"id", "r-2"}}}, nullptr, {}};
+  EXPECT_EQ(decode_reply(encode(part)).value(), part);
+  fleet_reply last{"member-1/0a", "member-2", 1, true, {}, {{"records", 2}}, {}};
+  EXPECT_EQ(decode_reply(encode(last)).value(), last);
+  fleet_reply failed{"member-1/0a", "member-3", 0, true, {}, nullptr, "unavailable: stopping"};
+  EXPECT_EQ(decode_reply(encode(failed)).value(), failed);
+  for (const auto& text : {R"({"request":"r","member":"m","part":0,"last":false,"result":{}})",
+                           R"({"request":"r","member":"m","part":0,"last":true})",
+                           R"({"request":"r","member":"m","part":0,"last":true,"result":1,"error":"x"})",
+                           R"({"request":"","member":"m","part":0,"last":true,"result":1})",
+                           R"({"request":"r","member":"m","part":-1,"last":true,"result":1})",
+                           R"({"request":"r","member":"m","part":0,"last":true,"result":1,"extra":1})",
+                           R"({"request":"r","member":"m","part":0,"last":false,"items":{}})"}) {
+    EXPECT_FALSE(decode_reply(text).ok()) << text;
+  }
 }
 
 }  // namespace

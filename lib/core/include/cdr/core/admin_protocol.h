@@ -58,8 +58,9 @@ enum class command_id : std::uint8_t {
   debug_jump_clock,
   subject_purge,
   subject_status,
+  drain,
 };
-inline constexpr std::size_t command_count = 18;
+inline constexpr std::size_t command_count = 19;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).
@@ -94,6 +95,9 @@ struct command_spec {
 std::string cli_flag(const arg_spec& a);
 // Every command the daemon understands (the CLI mirrors this table).
 std::span<const command_spec> commands();
+// The reads a fleet member answers for another (`--fleet`): status, verify,
+// hold list, sweep (its dry run only) and subject export.
+bool fleet_readable(command_id c);
 const command_spec* find_command(std::string_view name);
 
 struct request {

@@ -35,6 +35,9 @@ struct kafka_config {
   // daemon acts alone.
   std::string topic_control;
   std::string topic_replies;
+  // Where a draining member republishes its records for the others, who
+  // consume it with the input topics (set exactly when topic_control is).
+  std::string topic_handover;
   // Static group membership (group.instance.id); empty: dynamic. Also the
   // member's name in the fleet when set.
   std::string group_instance_id;

@@ -143,6 +143,14 @@ struct overdue_summary {
 };
 overdue_summary overdue_of(std::span<const planned_action> plan);
 
+// The earliest deadline any partition with records still has to meet (past
+// ones included: an overdue partition's), ignoring holds; nullopt when no
+// partition has one. A fleet member announces it in its heartbeats, so the
+// others can tell when a silent member's records fall due.
+std::optional<instant> earliest_deadline(const retention_policy& policy,
+                                         const std::map<partition, std::int64_t>& counts,
+                                         const std::map<partition, partition_state>& states);
+
 nlohmann::json to_json(const planned_action& a);
 
 }  // namespace cdr

@@ -153,7 +153,11 @@ struct ledger_entry {
 // the topic's order. It names no subject in the clear: a hold carries the
 // subject's keyed hash, an erasure the identifier sealed under the fleet's
 // control key (derived from the shared subject key).
-enum class control_kind : std::uint8_t { hold_add, hold_release, subject_erase };
+//
+// Two kinds change nothing and save no position: a `query` (a fleet-wide
+// read every live member answers on the replies topic) and a `heartbeat`
+// (how members know each other: docs/operations.md, "Who is in the fleet").
+enum class control_kind : std::uint8_t { hold_add, hold_release, subject_erase, query, heartbeat };
 std::string_view name(control_kind k);
 
 struct control_message {
@@ -167,11 +171,41 @@ struct control_message {
   std::string sealed_identifier;  // subject_erase: raw sealed bytes
   std::string reason;             // subject_erase: what the operator said
   std::string reference;
+  // query: the admin command and its arguments (an export's identifier
+  // travels sealed, in sealed_identifier, never in `args`).
+  std::string command;
+  nlohmann::json args = nlohmann::json::object();
+  // heartbeat: the member's figures, and whether it is leaving the fleet
+  // (drained: nobody waits for it any more).
+  bool leaving = false;
+  std::int64_t records = 0;
+  std::optional<instant> next_deadline;  // the earliest deadline of its records
   friend bool operator==(const control_message&, const control_message&) = default;
 };
-// The message's key on the topic: "<kind>/<request>". Every key is written
-// once, so compaction never removes a message.
+// The message's key on the topic: "<kind>/<request>", or "heartbeat/<member>"
+// (compaction keeps each member's last). Actions' keys are written once, so
+// compaction never removes one; a query's is deleted (a tombstone) once
+// answered.
 std::string control_key(const control_message& m);
+// Whether a message changes the store (its position is saved with it).
+bool changes_state(control_kind k);
+
+// One message of the replies topic (kafka.topics.replies), keyed by the
+// request: a member's answer to a fleet-wide query, in parts (an export's
+// records stream over several). The last part carries the result or the
+// error; earlier ones carry items.
+struct fleet_reply {
+  std::string request;
+  std::string member;
+  std::uint32_t part = 0;
+  bool last = false;
+  std::vector<nlohmann::json> items;  // streamed items (an export's records)
+  nlohmann::json result;              // the last part: the member's result
+  std::string error;                  // the last part: why it has none
+  friend bool operator==(const fleet_reply&, const fleet_reply&) = default;
+};
+std::string encode(const fleet_reply& r);
+result<fleet_reply> decode_reply(std::string_view text);
 
 // Encoders and strict decoders, one pair per kind.
 std::string encode(const ledger_entry& e);  // one line of JSON, no newline

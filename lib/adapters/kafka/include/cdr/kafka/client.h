@@ -58,6 +58,9 @@ class message {
   std::int64_t offset() const;
   std::string_view value() const;
   std::string_view key() const;
+  // How long ago it was written, by its timestamp against this host's wall
+  // clock (never negative); nullopt when it has none.
+  std::optional<std::chrono::milliseconds> age() const;
 
  private:
   rd_kafka_message_s* m_;
@@ -141,6 +144,20 @@ class reader {
   std::string topic_;
   std::int32_t partition_ = 0;
 };
+
+// One partition of a topic as a consumer group has it: the group's
+// committed offset (-1: none) and the partition's end.
+struct partition_progress {
+  std::int32_t partition = 0;
+  std::int64_t committed = -1;
+  std::int64_t end = 0;
+};
+// Every partition of `topic`, asked of the brokers without joining the
+// group; nullopt when they do not answer within `timeout` (or the topic
+// does not exist). Throws kafka_error for an invalid configuration.
+std::optional<std::vector<partition_progress>> group_progress(const client_options& options, const std::string& group,
+                                                              const std::string& topic,
+                                                              std::chrono::milliseconds timeout);
 
 struct header {
   std::string name;

@@ -58,6 +58,12 @@ struct retention_snapshot {
   // offset this member applies, and whether applying is stuck.
   std::optional<std::uint64_t> control_position;
   bool control_blocked = false;
+  // The fleet as this member knows it from the heartbeats: members live and
+  // silent, and silent ones whose records are past a deadline (nobody
+  // sweeps them: a volume removed without a drain, or a member down).
+  std::size_t fleet_members_live = 0;
+  std::size_t fleet_members_silent = 0;
+  std::size_t fleet_silent_members_past_deadline = 0;
 };
 
 }  // namespace cdr::metrics

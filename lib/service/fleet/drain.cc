@@ -1,0 +1,135 @@
+#include "drain.h"
+
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cdr/kafka/client.h"
+
+namespace cdr::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Hands every record over; returns how many.
+std::uint64_t hand_over(const drain_parts& p) {
+  const auto& k = p.config.kafka;
+  std::mutex mutex;
+  std::uint64_t failed = 0;
+  std::string failure;
+  kafka::producer out({p.bootstrap, fmt::format("{}-handover", k.client_id), k.properties},
+                      [&](std::uint64_t, bool ok, std::string_view error) {
+                        if (ok) return;
+                        std::lock_guard lock(mutex);
+                        ++failed;
+                        failure = error;
+                      });
+  const std::vector<kafka::header> origin{{"cdr-retention-handover-from", p.fleet.member()}};
+  std::uint64_t sent = 0;
+  p.keeper.for_each_handover_event([&](std::string_view id, const std::string& event) {
+    std::string error;
+    // A full local queue drains as deliveries come back.
+    for (int attempt = 0; !out.produce(k.topic_handover, id, event, origin, sent, &error); ++attempt) {
+      if (attempt == 100) {
+        throw fleet_unavailable(fmt::format("cannot publish to {}: {}", k.topic_handover, error));
+      }
+      out.flush(100ms);
+    }
+    ++sent;
+  });
+  if (!out.flush(std::chrono::duration_cast<std::chrono::milliseconds>(k.control_timeout) * 4)) {
+    throw fleet_unavailable(fmt::format("{} did not acknowledge every handed-over record in time", k.topic_handover));
+  }
+  std::lock_guard lock(mutex);
+  if (failed > 0) {
+    throw fleet_unavailable(fmt::format("{} of {} handed-over records were not delivered to {}: {}", failed, sent,
+                                        k.topic_handover, failure));
+  }
+  return sent;
+}
+
+// Waits until the group has committed (so stored) every handover partition
+// up to its end as it is now; fails when nothing moves for
+// kafka.control_timeout.
+void wait_stored(const drain_parts& p) {
+  const auto& k = p.config.kafka;
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(k.control_timeout);
+  const kafka::client_options o{p.bootstrap, fmt::format("{}-handover-progress", k.client_id), k.properties};
+  const auto first = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
+  if (!first) throw fleet_unavailable(fmt::format("the progress of {} cannot be read", k.topic_handover));
+  std::map<std::int32_t, std::int64_t> ends;
+  for (const auto& e : *first) ends[e.partition] = e.end;
+  std::int64_t behind_before = -1;
+  auto last_move = p.time.monotonic();
+  alarm pause(p.time);
+  for (;;) {
+    const auto now = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
+    std::int64_t behind = 0;
+    for (const auto& e : now.value_or(std::vector<kafka::partition_progress>{})) {
+      behind += std::max<std::int64_t>(0, ends[e.partition] - std::max<std::int64_t>(e.committed, 0));
+    }
+    if (now && behind == 0) return;
+    if (behind != behind_before) {
+      behind_before = behind;
+      last_move = p.time.monotonic();
+    } else if (p.time.monotonic() - last_move > timeout) {
+      throw fleet_unavailable(fmt::format(
+          "the other members have not stored {} handed-over record(s) of {} and made no progress for {} ms; nothing "
+          "was emptied (drain again once they consume)",
+          behind, k.topic_handover, timeout.count()));
+    }
+    pause.wait_for(200ms, [] { return false; });
+  }
+}
+
+}  // namespace
+
+nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
+  std::vector<std::string> others;
+  for (const auto& m : p.fleet.members()) {
+    if (m.live && m.name != p.fleet.member()) others.push_back(m.name);
+  }
+  if (others.empty()) {
+    throw fleet_unavailable("no other live fleet member to hand the records to (status: kafka.fleet.members)");
+  }
+  const auto owned = p.assignment();
+  if (!p.leave_group()) throw fleet_unavailable("ingest did not stop: the member cannot leave the consumer group");
+  spdlog::warn("drain by uid {}: left the consumer group; handing every record to {}", uid, fmt::join(others, ", "));
+  const auto records = hand_over(p);
+  wait_stored(p);
+  // Where each partition went: the members' assignments, as they say.
+  const auto answers =
+      p.fleet.gather("status", nlohmann::json::object(), {}, [](const std::string&, nlohmann::json) {});
+  std::map<std::string, std::string> owner;
+  for (const auto& [member, st] : answers.results) {
+    const auto a = st.value(nlohmann::json::json_pointer("/kafka/consumer/assignment"), nlohmann::json::object());
+    for (const auto& [topic, parts] : a.items()) {
+      for (const auto& [partition, offset] : parts.items()) owner[topic + "/" + partition] = member;
+    }
+  }
+  nlohmann::json went = nlohmann::json::object();
+  for (const auto& [topic, parts] : owned.items()) {
+    for (const auto& [partition, offset] : parts.items()) {
+      const auto key = topic + "/" + partition;
+      went[key] = owner.contains(key) ? nlohmann::json(owner[key]) : nlohmann::json(nullptr);
+    }
+  }
+  nlohmann::json handover = nlohmann::json::object();
+  for (const auto& [key, member] : owner) {
+    if (key.starts_with(p.config.kafka.topic_handover + "/")) handover[key] = member;
+  }
+  nlohmann::json report{{"member", p.fleet.member()},
+                        {"records_handed_over", records},
+                        {"handover_topic", p.config.kafka.topic_handover},
+                        {"partitions", std::move(went)},
+                        {"handover_partitions", std::move(handover)},
+                        {"members", others}};
+  auto removed = p.keeper.empty_store(report, uid);
+  p.fleet.leave();
+  report["store"] = std::move(removed);
+  return report;
+}
+
+}  // namespace cdr::service

@@ -1,0 +1,38 @@
+// A member's drain before a scale-down (docs/operations.md, "Drain before
+// scale-down"): it leaves the consumer group, republishes every record it
+// keeps to kafka.topics.handover (which every member consumes with the
+// input topics, storing each record idempotently by id), waits until the
+// group has stored them all, then empties its store and leaves the fleet.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "../retention/retention.h"
+#include "cdr/core/config.h"
+#include "cdr/core/time_source.h"
+#include "control.h"
+
+namespace cdr::service {
+
+struct drain_parts {
+  const daemon_config& config;
+  const time_source& time;
+  std::string bootstrap;
+  control_channel& fleet;
+  retention& keeper;
+  // The input partitions this member owns now ({topic: {partition: ...}}).
+  std::function<nlohmann::json()> assignment;
+  // Leaves the consumer group (ingest stops); false when it did not stop.
+  std::function<bool()> leave_group;
+};
+
+// Runs the drain; what it did, as the reply and the audit entry say.
+// Throws fleet_unavailable (nothing emptied; a repeated drain hands the
+// records over again, harmlessly) when no other member is live, the
+// records cannot be published, or the others do not store them in time.
+nlohmann::json drain(const drain_parts& p, std::uint32_t uid);
+
+}  // namespace cdr::service
