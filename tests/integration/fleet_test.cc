@@ -214,6 +214,22 @@ TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_rel
   ASSERT_TRUE(added.contains("fleet")) << added.dump();
   const std::string request = added["fleet"]["request"];
   EXPECT_EQ(added["origin"]["request"], request);
+  // The fleet's view before the sweeps: the hold on every member, and the
+  // forecast's totals over the three stores.
+  const auto listed = call(1, "hold list", {{"fleet", true}});
+  ASSERT_EQ(listed["members"].size(), 3u) << listed.dump();
+  for (const auto& [member, r] : listed["members"].items()) {
+    ASSERT_EQ(r["holds"].size(), 1u) << member << ": " << listed.dump();
+    EXPECT_EQ(r["holds"][0]["origin"]["request"], request) << member;
+  }
+  const auto forecast = call(2, "sweep", {{"dry_run", true}, {"fleet", true}});
+  EXPECT_TRUE(forecast["complete"].get<bool>()) << forecast.dump();
+  EXPECT_EQ(forecast["records"]["strip_identifiers"], n) << forecast.dump();
+  const auto statuses = call(0, "status", {{"fleet", true}});
+  std::int64_t stored_cdrs = 0;
+  for (const auto& [member, r] : statuses["members"].items())
+    stored_cdrs += r["storage"]["records"]["cdr"].get<std::int64_t>();
+  EXPECT_EQ(stored_cdrs, n) << statuses.dump();
   for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
     const auto swept = call(i, "sweep");
     ASSERT_EQ(swept["actions"].size(), 1u) << swept.dump();

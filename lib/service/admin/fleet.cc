@@ -72,7 +72,8 @@ std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request&
   } else if (req.which == admin::command_id::sweep) {
     std::map<std::string, std::int64_t> totals;
     for (const auto& [member, r] : answers.results) {
-      for (const auto& [action, n] : r.value("records", nlohmann::json::object()).items()) {
+      const auto records = r.value("records", nlohmann::json::object());
+      for (const auto& [action, n] : records.items()) {
         totals[action] += n.get<std::int64_t>();
       }
     }
