@@ -30,10 +30,20 @@ grep -q '^u cdr-retention ' "$src/deploy/systemd/cdr-retention.sysusers.conf"
 cd "$src/deploy/prometheus"
 promtool check rules alerts.yml
 promtool test rules alerts.test.yml
-# Every alert has a runbook section in docs/operations.md.
-for anchor in $(sed -n 's/.*runbook_url: "docs\/operations.md#\([a-z]*\)".*/\1/p' alerts.yml); do
+# Every alert has a description and an absolute runbook link to its section
+# of docs/operations.md.
+alerts=$(grep -c -- '- alert:' alerts.yml)
+[ "$(grep -c '^ *description: ' alerts.yml)" = "$alerts" ] || { echo "an alert lacks a description" >&2; exit 1; }
+anchors=$(sed -n "s/.*runbook_url: '.*{{ end }}\/operations.md#\([a-z]*\)'.*/\1/p" alerts.yml)
+[ "$(wc -w <<< "$anchors")" = "$alerts" ] || { echo "an alert lacks an absolute runbook_url" >&2; exit 1; }
+for anchor in $anchors; do
   grep -qi "^### $anchor\$" "$src/docs/operations.md" || { echo "no runbook for $anchor" >&2; exit 1; }
 done
+# No rule names a scrape job (the PodMonitor's job is "<namespace>/<name>").
+! grep -n 'job=' alerts.yml || { echo "an alert selects a scrape job" >&2; exit 1; }
+# The Kubernetes PrometheusRule is alerts.yml, regenerated.
+diff <(./prometheusrule.sh) "$src/deploy/kubernetes/prometheusrule.yaml" ||
+  { echo "deploy/kubernetes/prometheusrule.yaml is stale: run deploy/prometheus/prometheusrule.sh" >&2; exit 1; }
 
 # Container and Kubernetes: their configurations are valid, the flags and
 # commands their entrypoints and probes use exist.
@@ -47,12 +57,12 @@ done
 grep -q 'ENTRYPOINT \["/usr/local/bin/cdr-retentiond", "--config", "/etc/cdr-retention/cdr-retention.toml"\]' \
   "$src/deploy/container/Containerfile"
 grep -q 'COPY --from=build /opt/cdr-retention/bin/ /usr/local/bin/' "$src/deploy/container/Containerfile"
-for f in statefulset.yaml service.yaml podmonitor.yaml cdr-retention.toml; do
+for f in statefulset.yaml service.yaml podmonitor.yaml prometheusrule.yaml poddisruptionbudget.yaml cdr-retention.toml; do
   grep -q "$f" "$src/deploy/kubernetes/kustomization.yaml"
 done
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$src/deploy/grafana/cdr-retention.json"
 # Every metric the dashboard and the alerts use is documented (and so exists).
-for m in $(grep -ohE 'cdr_retention_[a-z_]+' "$src/deploy/grafana/cdr-retention.json" "$src/deploy/prometheus/alerts.yml" |
+for m in $(grep -ohE 'cdr_retention_[a-z0-9_]+' "$src/deploy/grafana/cdr-retention.json" "$src/deploy/prometheus/alerts.yml" |
            sed -E 's/_(bucket|sum|count)$//' | sort -u); do
   grep -q "\`$m\`" "$src/docs/metrics.md" || { echo "undocumented metric $m" >&2; exit 1; }
 done

@@ -16,10 +16,14 @@ TEST(metrics, scrape_passes_promtool_and_follows_the_naming_convention) {
   admin_call(dir / "a.sock", "config");
   const auto body = http_get(listen, "/metrics");
 
-  for (auto expected : {"cdr_retention_build_info{revision=\"", "cdr_retention_clock_simulated 1",
-                        "cdr_retention_clock_time_seconds 1740787200", "process_resident_memory_bytes ",
-                        "process_cpu_seconds_total ", "process_open_fds ", "process_start_time_seconds ",
-                        "cdr_retention_admin_requests_total{command=\"config\",outcome=\"ok\"} 1"}) {
+  for (auto expected :
+       {"cdr_retention_build_info{revision=\"", "cdr_retention_clock_simulated 1",
+        "cdr_retention_clock_time_seconds 1740787200", "process_resident_memory_bytes ", "process_cpu_seconds_total ",
+        "process_open_fds ", "process_start_time_seconds ",
+        "cdr_retention_admin_requests_total{command=\"config\",outcome=\"ok\"} 1", "cdr_retention_keys_live ",
+        "cdr_retention_keys_destroyed_total ", "cdr_retention_ingest_paused{reason=\"write_stall\"} 0",
+        "cdr_retention_next_deadline_timestamp_seconds ", "cdr_retention_records_due_30d{action=\"drop_usage\"} 0",
+        "cdr_retention_audit_chain_ok 1", "cdr_retention_audit_last_verification_timestamp_seconds 17407872"}) {
     EXPECT_NE(body.find(expected), std::string::npos) << expected << "\n" << body;
   }
   // Every family of ours carries the prefix, and counters end in _total.

@@ -116,6 +116,7 @@ struct consumer::impl {
   std::map<topic_partition, std::int64_t> lag;
   std::map<topic_partition, std::int64_t> assigned;
   bool ever_assigned = false;
+  std::function<void(const topic_partition&, std::string_view)> on_offset_reset;
   bool closed = false;
 
   bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
@@ -196,6 +197,29 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
   if (!o.group_instance_id.empty()) ours["group.instance.id"] = o.group_instance_id;
   auto* conf = base_conf(o, ours);
   rd_kafka_conf_set_opaque(conf, impl_.get());
+  impl_->on_offset_reset = o.on_offset_reset;
+  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+    log_to_spdlog(rk, level, fac, buf);
+    // "[thrd:...]: <topic> [<partition>]: offset reset (at ...) to BEGINNING: ..."
+    const std::string_view line(buf);
+    const auto at = line.find("]: offset reset");
+    auto* self = rk != nullptr ? static_cast<impl*>(rd_kafka_opaque(rk)) : nullptr;
+    if (std::string_view(fac) != "OFFSET" || at == std::string_view::npos || self == nullptr ||
+        !self->on_offset_reset) {
+      return;
+    }
+    const auto open = line.rfind(" [", at);
+    const auto start = line.rfind("]: ", open);
+    if (open == std::string_view::npos) return;
+    const auto topic = line.substr(start == std::string_view::npos ? 0 : start + 3,
+                                   open - (start == std::string_view::npos ? 0 : start + 3));
+    const auto partition = std::atoi(std::string(line.substr(open + 2, at - open - 2)).c_str());
+    try {
+      self->on_offset_reset({std::string(topic), partition}, line.substr(at + 3));
+    } catch (const std::exception& e) {
+      spdlog::error("kafka: reporting an offset reset failed: {}", e.what());
+    }
+  });
   rd_kafka_conf_set_rebalance_cb(
       conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
         auto* self = static_cast<impl*>(opaque);

@@ -10,16 +10,16 @@
 
 namespace cdr::kafka {
 
-void route_logs_to_spdlog(rd_kafka_conf_t* conf) {
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-    // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
-    const auto lvl = level <= 3   ? spdlog::level::err
-                     : level == 4 ? spdlog::level::warn
-                     : level <= 6 ? spdlog::level::info
-                                  : spdlog::level::debug;
-    spdlog::log(lvl, "kafka {} {}: {}", rk ? rd_kafka_name(rk) : "-", fac, buf);
-  });
+void log_to_spdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+  const auto lvl = level <= 3   ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {} {}: {}", rk ? rd_kafka_name(rk) : "-", fac, buf);
 }
+
+void route_logs_to_spdlog(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &log_to_spdlog); }
 
 embedded_cluster::embedded_cluster(int brokers, const std::vector<topic_spec>& topics) : brokers_(brokers) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();

@@ -41,6 +41,8 @@ families of(const store_snapshot& s) {
 }
 
 families of(const retention_snapshot& r) {
+  std::vector<std::pair<prometheus::Labels, double>> due_30d;
+  for (const auto& [action, n] : r.records_due_30d) due_30d.push_back({{{"action", action}}, static_cast<double>(n)});
   std::vector<std::pair<prometheus::Labels, double>> unreadable;
   for (const auto& [kind, n] : r.saved_state_unreadable) {
     unreadable.push_back({{{"kind", kind}}, static_cast<double>(n)});
@@ -57,10 +59,25 @@ families of(const retention_snapshot& r) {
       gauge_family("cdr_retention_deletion_events_pending",
                    "Deletion events in the outbox, not yet acknowledged by Kafka.",
                    static_cast<double>(r.events_pending)),
-      labelled_gauge_family("cdr_retention_keys",
-                            "Data keys in the key store (live) and destroyed since it was created.",
-                            {{{{"state", "live"}}, static_cast<double>(r.keys_live)},
-                             {{{"state", "destroyed"}}, static_cast<double>(r.keys_destroyed)}}),
+      gauge_family("cdr_retention_keys_live", "Data keys in the key store now.", static_cast<double>(r.keys_live)),
+      counter_family("cdr_retention_keys_destroyed_total",
+                     "Data keys destroyed since the key store was created (crypto-shredding).",
+                     static_cast<double>(r.keys_destroyed)),
+      gauge_family("cdr_retention_next_deadline_timestamp_seconds",
+                   "The earliest retention deadline a stored partition still has to meet, as Unix time (past "
+                   "when overdue); 0 when no partition has one.",
+                   r.next_deadline_seconds),
+      labelled_gauge_family("cdr_retention_records_due_30d",
+                            "Records whose strip or drop falls due within 30 days (those already due included), "
+                            "by action.",
+                            due_30d),
+      gauge_family("cdr_retention_audit_last_verification_timestamp_seconds",
+                   "When the audit trail's hash chain was last verified (at start and by `audit verify`), as Unix "
+                   "time.",
+                   r.audit_verified_at_seconds),
+      gauge_family("cdr_retention_audit_chain_ok",
+                   "1 when the audit trail's hash chain held at its last verification, 0 when it was broken.",
+                   r.audit_chain_ok ? 1 : 0),
       counter_family("cdr_retention_decrypt_failures_total",
                      "Identifier values that did not decrypt (tampered or corrupt), since start.",
                      static_cast<double>(r.decrypt_failures)),

@@ -18,6 +18,16 @@ ingest_probe::ingest_probe(prometheus::Registry& r)
                   .Name("cdr_retention_ingest_pauses_total")
                   .Help("Times consumption paused, by reason (write_stall, no_space, dead_letter, rebalance).")
                   .Register(r)),
+      paused_(prometheus::BuildGauge()
+                  .Name("cdr_retention_ingest_paused")
+                  .Help("1 for the reason consumption is paused now (write_stall, no_space, dead_letter, "
+                        "rebalance), 0 for the others; all 0 while it runs.")
+                  .Register(r)),
+      offset_resets_(prometheus::BuildCounter()
+                         .Name("cdr_retention_consumer_offset_resets_total")
+                         .Help("Times the consumer's position in a partition was beyond what the broker holds and "
+                               "was reset to the partition's start: records in between were lost upstream.")
+                         .Register(r)),
       batch_seconds_(
           prometheus::BuildHistogram()
               .Name("cdr_retention_ingest_batch_write_seconds")
@@ -38,6 +48,7 @@ ingest_probe::ingest_probe(prometheus::Registry& r)
                         .Register(r)),
       sync_histogram_(&sync_seconds_.Add(
           {}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})) {
+  resumed();  // every reason shown, at 0
 }
 
 void ingest_probe::events(std::string_view topic, ingest_outcome outcome, std::uint64_t n) {
@@ -50,7 +61,22 @@ void ingest_probe::rejected(std::string_view topic, reject_reason reason, std::u
       .Increment(static_cast<double>(n));
 }
 
-void ingest_probe::paused(std::string_view reason) { pauses_.Add({{"reason", std::string(reason)}}).Increment(); }
+namespace {
+constexpr std::string_view pause_reasons[] = {"write_stall", "no_space", "dead_letter", "rebalance"};
+}  // namespace
+
+void ingest_probe::paused(std::string_view reason) {
+  pauses_.Add({{"reason", std::string(reason)}}).Increment();
+  for (const auto r : pause_reasons) paused_.Add({{"reason", std::string(r)}}).Set(r == reason ? 1 : 0);
+}
+
+void ingest_probe::resumed() {
+  for (const auto r : pause_reasons) paused_.Add({{"reason", std::string(r)}}).Set(0);
+}
+
+void ingest_probe::offset_reset(std::string_view topic) {
+  offset_resets_.Add({{"topic", std::string(topic)}}).Increment();
+}
 
 void ingest_probe::wal_synced(double seconds) { sync_histogram_->Observe(seconds); }
 

@@ -17,7 +17,7 @@ admin::reply handle_audit_export(admin_context& ctx, const admin::request& req, 
 }
 
 admin::reply handle_audit_verify(admin_context& ctx, const admin::request&, const admin::peer&) {
-  const auto v = ctx.keeper.audit().verify();
+  const auto v = ctx.keeper.verify_audit();
   nlohmann::json out{{"ok", v.ok}, {"entries", v.entries}, {"path", ctx.keeper.audit().path()}};
   if (!v.ok) {
     out["problem"] = v.problem;

@@ -190,6 +190,8 @@ void ingest::pause(std::string_view reason) {
   if (!paused_) {
     consumer_->pause();
     probe_.paused(reason);
+  } else if (reason != pause_reason_) {
+    probe_.paused(reason);
   }
   paused_ = true;
   pause_reason_ = reason;

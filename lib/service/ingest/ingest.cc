@@ -50,6 +50,13 @@ void ingest::start() {
   co.topics = {config_.kafka.topic_cdr, config_.kafka.topic_usage};
   // A draining member's records, handed over (docs/operations.md, "Drain").
   if (!config_.kafka.topic_handover.empty()) co.topics.push_back(config_.kafka.topic_handover);
+  co.on_offset_reset = [this](const kafka::topic_partition& tp, std::string_view detail) {
+    probe_.offset_reset(tp.topic);
+    spdlog::error(
+        "kafka: {}[{}]: the position was beyond what the broker holds and was reset to its start: "
+        "records in between are gone upstream ({}); see CdrRetentionOffsetsReset",
+        tp.topic, tp.partition, detail);
+  };
   consumer_ = std::make_unique<kafka::consumer>(co, *this);
   thread_ = std::thread([this] { run(); });
 }
@@ -79,6 +86,7 @@ void ingest::run() {
             backoff_ = std::chrono::milliseconds(100);
             consumer_->resume_at(position_);
             spdlog::info("ingest resumed (was paused: {})", pause_reason_);
+            probe_.resumed();
             pause_reason_.clear();
             discard_pending();  // updates the status to running
             continue;           // the next message is consumed, not dropped

@@ -84,8 +84,17 @@ void retention::recover() {
   audit_.drain();
 }
 
+audit_trail::verdict retention::verify_audit() {
+  auto v = audit_.verify();
+  audit_ok_ = v.ok;
+  audit_verified_at_ = std::chrono::duration<double>(ctx_.time.now().time_since_epoch()).count();
+  if (!v.ok) spdlog::critical("the audit trail's chain is broken at line {}: {}", v.line, v.problem);
+  return v;
+}
+
 void retention::start() {
   recover();
+  verify_audit();
   if (publisher_) publisher_->start();
   scheduler_.start();
   purge_timer_.start();
@@ -227,11 +236,28 @@ nlohmann::json retention::after_release(const std::optional<hold>& released, std
   return nlohmann::json{{"released", released ? to_json(*released) : nlohmann::json(nullptr)}, {"erasures", erasures}};
 }
 
+std::map<partition, partition_state> retention::effective_states(const std::map<partition, std::int64_t>& counts,
+                                                                 std::span<const hold> active) const {
+  auto states = ctx_.store.states();
+  for (const auto& a : plan_sweep(ctx_.config.retention, counts, states, active, ctx_.time.now())) {
+    bool any = false;
+    for (const auto& r : removals_of(a.action, a.where)) {
+      ctx_.store.scan(r.family, r.range, [&](std::string_view, std::string_view) { return !(any = true); });
+      if (any) break;
+    }
+    if (any) continue;
+    auto& st = states[a.where];
+    st.stripped = true;
+    st.dropped = st.dropped || a.action != retention_action::strip_identifiers;
+  }
+  return states;
+}
+
 std::pair<std::int64_t, std::optional<instant>> retention::holdings() const {
   const auto counts = ctx_.store.counts();
   std::int64_t records = 0;
   for (const auto& [p, n] : counts) records += n;
-  return {records, earliest_deadline(ctx_.config.retention, counts, ctx_.store.states())};
+  return {records, earliest_deadline(ctx_.config.retention, counts, effective_states(counts, holds_.active()))};
 }
 
 std::uint64_t retention::control_position() const {
@@ -480,10 +506,21 @@ nlohmann::json retention::checkpoint(const std::string& name, std::uint32_t uid)
 metrics::retention_snapshot retention::figures() const {
   metrics::retention_snapshot g;
   const auto active = holds_.active();
-  const auto overdue =
-      overdue_of(plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), active, ctx_.time.now()));
+  const auto counts = ctx_.store.counts();
+  const auto states = effective_states(counts, active);
+  const auto now = ctx_.time.now();
+  const auto overdue = overdue_of(plan_sweep(ctx_.config.retention, counts, states, active, now));
   g.overdue_partitions = overdue.partitions;
   g.overdue_records = overdue.records;
+  if (const auto next = earliest_deadline(ctx_.config.retention, counts, states)) {
+    g.next_deadline_seconds = std::chrono::duration<double>(next->time_since_epoch()).count();
+  }
+  for (const auto a : all_retention_actions) g.records_due_30d[std::string(name(a))] = 0;
+  for (const auto& a : plan_sweep(ctx_.config.retention, counts, states, active, now + std::chrono::days(30))) {
+    if (!a.deferred()) g.records_due_30d[std::string(name(a.action))] += a.records;
+  }
+  g.audit_verified_at_seconds = audit_verified_at_;
+  g.audit_chain_ok = audit_ok_;
   g.holds_active = active.size();
   std::set<std::string, std::less<>> held;
   ctx_.store.scan(family::held, key_range{}, [&](std::string_view key, std::string_view) {
@@ -500,7 +537,6 @@ metrics::retention_snapshot retention::figures() const {
   g.decrypt_failures = ctx_.keys.decrypt_failures();
   g.clock_jump_seconds = std::chrono::duration<double>(guard_.jump()).count();
   g.sweeps_paused_clock = guard_.suspect();
-  const auto now = ctx_.time.now();
   g.erasures_pending_purge = ctx_.journals.subjects();
   g.erasures_purge_overdue = ctx_.journals.overdue_subjects(now);
   if (const auto first = ctx_.journals.first_due()) {

@@ -18,6 +18,7 @@
 // them leaves the journal, which start() finishes.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -119,6 +120,11 @@ class retention {
   // What a fleet member announces in its heartbeats: the records it
   // stores, and the earliest deadline among them (past ones included).
   std::pair<std::int64_t, std::optional<instant>> holdings() const;
+  // The partitions' states as the deadlines see them: a partition whose
+  // due action has nothing left to remove (its late records were stripped
+  // or dropped on arrival) counts as done. Only what is due is looked at.
+  std::map<partition, partition_state> effective_states(const std::map<partition, std::int64_t>& counts,
+                                                        std::span<const hold> active) const;
   // Throws state_unreadable while saved state does not decode (what a
   // member checks before it publishes an erasure or a release it could not
   // apply itself).
@@ -176,6 +182,9 @@ class retention {
   // pointing storage.path at it. Throws checkpoint_refused for a bad name.
   nlohmann::json checkpoint(const std::string& name, std::uint32_t uid);
   audit_trail& audit() { return audit_; }
+  // Checks the audit trail's chain (audit verify; also once at start) and
+  // keeps the outcome and its time for the metrics.
+  audit_trail::verdict verify_audit();
 
   // Scrape-time figures (also what `status` shows of retention).
   metrics::retention_snapshot figures() const;
@@ -219,6 +228,10 @@ class retention {
   std::function<void()> barrier_;
   std::function<bool()> fence_;
   mutable std::mutex ops_;  // one retention operation at a time
+  // The audit chain's last verification: when (Unix seconds, 0: never) and
+  // whether it held.
+  std::atomic<double> audit_verified_at_{0};
+  std::atomic<bool> audit_ok_{true};
 };
 
 }  // namespace cdr::service

@@ -87,6 +87,11 @@ struct consumer_options : client_options {
   std::string group_instance_id;
   std::vector<std::string> topics;
   std::chrono::milliseconds stats_interval{5000};
+  // Called (on a librdkafka thread) when the consumer's position in a
+  // partition was out of the broker's range and was reset to its start
+  // (auto.offset.reset): the records in between are gone upstream. Gets the
+  // partition and librdkafka's words.
+  std::function<void(const topic_partition&, std::string_view detail)> on_offset_reset;
 };
 
 class consumer {

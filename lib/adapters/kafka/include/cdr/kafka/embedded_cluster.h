@@ -39,5 +39,7 @@ class embedded_cluster {
 
 // Routes librdkafka's log lines of a configuration to spdlog.
 void route_logs_to_spdlog(struct rd_kafka_conf_s* conf);
+// One librdkafka log line to spdlog (what route_logs_to_spdlog installs).
+void log_to_spdlog(const struct rd_kafka_s* rk, int level, const char* fac, const char* buf);
 
 }  // namespace cdr::kafka

@@ -8,6 +8,7 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -25,6 +26,10 @@ class ingest_probe {
   // Consumption paused: "write_stall", "no_space", "dead_letter", or
   // "rebalance" (a batch had to be dropped and its partitions re-read).
   void paused(std::string_view reason);
+  void resumed();
+  // The consumer's position in a partition of `topic` was reset to the
+  // partition's start: the broker no longer held the records in between.
+  void offset_reset(std::string_view topic);
   void batch_written(double seconds, std::uint64_t records);
   // The WAL was synced for a group of written batches.
   void wal_synced(double seconds);
@@ -33,6 +38,8 @@ class ingest_probe {
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Family<prometheus::Counter>& rejected_;
   prometheus::Family<prometheus::Counter>& pauses_;
+  prometheus::Family<prometheus::Gauge>& paused_;
+  prometheus::Family<prometheus::Counter>& offset_resets_;
   prometheus::Family<prometheus::Histogram>& batch_seconds_;
   prometheus::Histogram* batch_histogram_;
   prometheus::Counter& batches_;

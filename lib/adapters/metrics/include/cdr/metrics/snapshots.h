@@ -37,8 +37,19 @@ struct store_snapshot {
 
 // Retention, keys and saved state.
 struct retention_snapshot {
+  // Partitions (and their records) past a deadline that still hold what
+  // the action removes.
   std::size_t overdue_partitions = 0;
   std::int64_t overdue_records = 0;
+  // The earliest deadline any stored partition still has to meet (Unix
+  // seconds; 0: none), and the records whose action falls due within 30
+  // days, by action (every action, zeros included).
+  double next_deadline_seconds = 0;
+  std::map<std::string, std::int64_t> records_due_30d;
+  // The audit chain's last verification (Unix seconds; 0: never) and its
+  // outcome.
+  double audit_verified_at_seconds = 0;
+  bool audit_chain_ok = true;
   std::size_t holds_active = 0;
   std::int64_t records_held = 0;
   std::size_t events_pending = 0;
