@@ -130,6 +130,11 @@ int main(int argc, char** argv) {
     }
   }
   if (args.check) {
+    // The file is valid; what it points at must be usable too.
+    const auto env = cdr::service::check_environment(config);
+    for (const auto& w : env.warnings) std::fprintf(stderr, "cdr-retentiond: warning: %s\n", w.c_str());
+    for (const auto& p : env.fatal) std::fprintf(stderr, "cdr-retentiond: %s\n", p.c_str());
+    if (!env.fatal.empty()) return exit_config;
     std::printf("%s: configuration is valid\n%s\n", args.config.c_str(), config.effective_json.c_str());
     return exit_ok;
   }

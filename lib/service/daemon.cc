@@ -331,6 +331,30 @@ int daemon::run() {
   return d.serve();
 }
 
+environment_check check_environment(const daemon_config& config) {
+  environment_check out;
+  const auto check = [&](const char* key, const std::function<void()>& load) {
+    try {
+      load();
+    } catch (const std::exception& e) {
+      out.fatal.push_back(fmt::format("{}: {}", key, e.what()));
+    }
+  };
+  check("storage.subject_key_file", [&] { crypto::load_key_file(config.storage.subject_key_file); });
+  check("storage.master_key_file", [&] { crypto::load_master_key(config.storage.master_key_file); });
+  const auto& a = config.admin;
+  if (!a.socket_group.empty() && !admin::lookup_group(a.socket_group)) {
+    out.fatal.push_back(fmt::format("admin.socket_group: group \"{}\" does not exist", a.socket_group));
+  }
+  for (const auto& [key, group] :
+       {std::pair{"admin.operator_group", a.operator_group}, std::pair{"admin.viewer_group", a.viewer_group}}) {
+    if (!group.empty() && !admin::lookup_group(group)) {
+      out.warnings.push_back(fmt::format("{}: group \"{}\" does not exist; nobody gets its rights", key, group));
+    }
+  }
+  return out;
+}
+
 void rewrap_master_key(const daemon_config& config, const std::string& new_master_file) {
   // Opening the store takes its lock: a running daemon (which may add keys
   // meanwhile) makes this fail instead of losing them.

@@ -22,7 +22,8 @@ awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' || { echo "exposure
 for directive in Type=notify WatchdogSec= StateDirectory= RuntimeDirectory= User=cdr-retention \
                  ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
                  "CapabilityBoundingSet=$" "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" \
-                 "SystemCallFilter=@system-service" MemoryDenyWriteExecute=yes; do
+                 "SystemCallFilter=@system-service" MemoryDenyWriteExecute=yes RestartPreventExitStatus=2 \
+                 "LoadCredential=subject.key:" "LoadCredential=master.key:"; do
   grep -q "^$directive" "$unit" || { echo "unit lacks $directive" >&2; exit 1; }
 done
 grep -q '^u cdr-retention ' "$src/deploy/systemd/cdr-retention.sysusers.conf"
@@ -47,8 +48,12 @@ diff <(./prometheusrule.sh) "$src/deploy/kubernetes/prometheusrule.yaml" ||
 
 # Container and Kubernetes: their configurations are valid, the flags and
 # commands their entrypoints and probes use exist.
-"$daemon" --check-config --config "$src/deploy/container/cdr-retention.toml" > /dev/null
-"$daemon" --check-config --config "$src/deploy/kubernetes/cdr-retention.toml" \
+# (The keys they name are mounted at run time: stand-ins here.)
+head -c 32 /dev/urandom > "$work/subject.key"
+head -c 32 /dev/urandom > "$work/master.key"
+keys=(--set "storage.subject_key_file=\"$work/subject.key\"" --set "storage.master_key_file=\"$work/master.key\"")
+"$daemon" --check-config --config "$src/deploy/container/cdr-retention.toml" "${keys[@]}" > /dev/null
+"$daemon" --check-config --config "$src/deploy/kubernetes/cdr-retention.toml" "${keys[@]}" \
   --set 'kafka.client_id="cdr-retention-0"' > /dev/null
 help=$("$ctl" --help)
 for word in "--timeout" "--socket" " status "; do
@@ -60,6 +65,14 @@ grep -q 'COPY --from=build /opt/cdr-retention/bin/ /usr/local/bin/' "$src/deploy
 for f in statefulset.yaml service.yaml podmonitor.yaml prometheusrule.yaml poddisruptionbudget.yaml cdr-retention.toml; do
   grep -q "$f" "$src/deploy/kubernetes/kustomization.yaml"
 done
+grep -q 'startupProbe:' "$src/deploy/kubernetes/statefulset.yaml"
+grep -q '^images:' "$src/deploy/kubernetes/kustomization.yaml"
+! grep -q ':latest' "$src/deploy/kubernetes/statefulset.yaml" || { echo "an image pinned to :latest" >&2; exit 1; }
+# A local build directory or the repository never reaches the image's build stage.
+for ignore in "$src/.containerignore" "$src/.dockerignore"; do
+  grep -qx 'build/' "$ignore" && grep -qx '.git/' "$ignore" || { echo "$ignore lets build/ or .git/ in" >&2; exit 1; }
+done
+grep -q '^ARG BASE=' "$src/deploy/container/Containerfile"
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$src/deploy/grafana/cdr-retention.json"
 # Every metric the dashboard and the alerts use is documented (and so exists).
 for m in $(grep -ohE 'cdr_retention_[a-z0-9_]+' "$src/deploy/grafana/cdr-retention.json" "$src/deploy/prometheus/alerts.yml" |

@@ -70,6 +70,56 @@ TEST(daemon_cli, check_config_validates_and_prints_the_effective_config) {
   EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "--check-config starts nothing";
 }
 
+// --check-config fails where the start would: a key file missing or too
+// short, a socket group that does not exist; a missing operator or viewer
+// group is a warning (the daemon runs; nobody gets those rights).
+TEST(daemon_cli, check_config_checks_key_files_and_groups_as_the_start_would) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  write_file(dir / "short.key", "abc");
+  for (const auto& [set, says] : std::vector<std::pair<std::string, std::string>>{
+           {"storage.subject_key_file=\"" + (dir / "absent.key") + "\"", "storage.subject_key_file: "},
+           {"storage.master_key_file=\"" + (dir / "short.key") + "\"", "storage.master_key_file: "},
+           {"admin.socket_group=\"no-such-group-cdr\"",
+            "admin.socket_group: group \"no-such-group-cdr\" does not exist"}}) {
+    const auto r = run_command({CDR_RETENTIOND_PATH, "--check-config", "--config", cfg, "--set", set});
+    EXPECT_EQ(r.exit_code, 2) << set << "\n" << r.out << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+  const auto r = run_command(
+      {CDR_RETENTIOND_PATH, "--check-config", "--config", cfg, "--set", "admin.viewer_group=\"no-such-group-cdr\""});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: admin.viewer_group"), std::string::npos) << r.err;
+}
+
+// Under systemd with stderr going to the journal (JOURNAL_STREAM names it),
+// every line carries its syslog priority, so `journalctl -p err` finds the
+// errors; elsewhere no prefix.
+TEST(daemon_cli, log_lines_carry_their_priority_for_the_journal) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  write_file(dir / "bad.key", "");
+  const auto err = dir / "stderr";
+  const auto run = [&](bool journal) {
+    write_file(err, "");
+    const std::string env = journal ? "JOURNAL_STREAM=$(stat -c %d:%i " + err + ") " : "";
+    run_command({"/bin/sh", "-c",
+                 env + "exec " + CDR_RETENTIOND_PATH + " --config " + cfg + " --set 'storage.subject_key_file=\"" +
+                     (dir / "bad.key") + "\"' 2>>" + err});
+    return read_file(err);
+  };
+  const auto journal = run(true);
+  EXPECT_NE(journal.find("<6>"), std::string::npos) << journal;  // info: starting
+  EXPECT_NE(journal.find("<2>"), std::string::npos) << journal;  // critical: cannot run
+  for (std::size_t at = 0; at < journal.size(); at = journal.find('\n', at) + 1) {
+    if (at >= journal.size() || journal.find('\n', at) == std::string::npos) break;
+    EXPECT_EQ(journal[at], '<') << "every line has its priority: " << journal.substr(at, 80);
+  }
+  const auto plain = run(false);
+  EXPECT_NE(plain.find("cannot run"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("<2>"), std::string::npos) << plain;
+}
+
 TEST(daemon_cli, sigterm_and_sigint_stop_cleanly) {
   for (int sig : {SIGTERM, SIGINT}) {
     temp_dir dir;

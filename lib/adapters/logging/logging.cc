@@ -1,4 +1,8 @@
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -49,6 +53,45 @@ class json_formatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
 };
 
+// Under systemd with stderr connected to the journal (JOURNAL_STREAM names
+// stderr's device and inode), each line starts with its syslog priority,
+// "<3>" for an error: journald takes it as the entry's PRIORITY (so
+// `journalctl -p err` finds errors) and strips it from the message.
+bool stderr_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st {};
+  if (stream == nullptr || fstat(STDERR_FILENO, &st) != 0) return false;
+  unsigned long long dev = 0;
+  unsigned long long ino = 0;
+  return std::sscanf(stream, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino;
+}
+
+int syslog_priority(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::critical: return 2;
+    case spdlog::level::err: return 3;
+    case spdlog::level::warn: return 4;
+    case spdlog::level::info: return 6;
+    default: return 7;
+  }
+}
+
+class journal_formatter final : public spdlog::formatter {
+ public:
+  explicit journal_formatter(std::unique_ptr<spdlog::formatter> inner) : inner_(std::move(inner)) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const char prefix[] = {'<', static_cast<char>('0' + syslog_priority(msg.level)), '>'};
+    dest.append(prefix, prefix + 3);
+    inner_->format(msg, dest);
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<journal_formatter>(inner_->clone());
+  }
+
+ private:
+  std::unique_ptr<spdlog::formatter> inner_;
+};
+
 }  // namespace
 
 void setup(const log_config& config) {
@@ -61,6 +104,13 @@ void setup(const log_config& config) {
   } else {
     logger = std::make_shared<spdlog::logger>("cdr-retentiond", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+  }
+  if (stderr_is_journal()) {
+    // The color sink's formatter is replaced too: no escape codes in the journal.
+    std::unique_ptr<spdlog::formatter> inner =
+        json ? std::unique_ptr<spdlog::formatter>(std::make_unique<json_formatter>())
+             : std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%fZ %-5l %v", spdlog::pattern_time_type::utc);
+    logger->set_formatter(std::make_unique<journal_formatter>(std::move(inner)));
   }
   logger->set_level(spdlog::level::from_str(config.level));
   logger->flush_on(spdlog::level::info);

@@ -1,4 +1,4 @@
-// Parsing and validation of events exactly as spec/events.md says.
+// Parsing and validation of events exactly as docs/events.md says.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -1,4 +1,4 @@
-// Parsing, validation and classification of input events (spec/events.md).
+// Parsing, validation and classification of input events (docs/events.md).
 #pragma once
 
 #include <array>

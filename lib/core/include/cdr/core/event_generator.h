@@ -1,4 +1,4 @@
-// A deterministic generator of realistic events (spec/events.md): the same
+// A deterministic generator of realistic events (docs/events.md): the same
 // seed gives the same stream. Used by the benchmarks, the demo traffic and
 // the integration tests.
 #pragma once

@@ -1,4 +1,4 @@
-// Legal holds and sweep planning (spec/retention.md): which partitions a
+// Legal holds and sweep planning (docs/retention.md): which partitions a
 // sweep strips or drops at a given instant, which it must leave alone, and
 // which records inside a partition a hold keeps. Pure: the caller supplies
 // the counts, the partitions' states, the holds and the time.

@@ -31,6 +31,16 @@ struct daemon_options {
 // under the master key in new_master_file (the data is not re-encrypted).
 // Run while the daemon is stopped; then point storage.master_key_file at the
 // new file. Throws std::runtime_error.
+// What --check-config checks beyond the file, as the start would: the key
+// files exist and hold a usable key and admin.socket_group exists (the
+// start fails otherwise: `fatal`); the operator and viewer groups exist (a
+// missing one gives nobody its rights: `warnings`).
+struct environment_check {
+  std::vector<std::string> fatal;
+  std::vector<std::string> warnings;
+};
+environment_check check_environment(const daemon_config& config);
+
 void rewrap_master_key(const daemon_config& config, const std::string& new_master_file);
 
 std::string_view version();
