@@ -28,6 +28,7 @@ constexpr int exit_command_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_unreachable = 3;
 constexpr int exit_denied = 4;
+constexpr int exit_no_reply = 5;  // sent, but no reply within --timeout
 
 // A usage error: the message, then exit 2 with nothing sent.
 struct usage_error {
@@ -76,11 +77,13 @@ void print_usage(std::FILE* out) {
       "\nOptions:\n"
       "  --socket PATH     admin socket path\n"
       "  --json            print the daemon's JSON response instead of text\n"
-      "  --timeout SECONDS how long to wait for the daemon (default 30)\n"
+      "  --timeout SECONDS how long to wait for the reply (default 30; 0: as long as the\n"
+      "                    command runs, e.g. a drain or a large export)\n"
       "  --version         print the version and exit\n"
       "\nExit codes: 0 success, 1 the daemon refused or failed the command (or verify found\n"
       "            a problem), 2 usage error (nothing was sent),\n"
-      "            3 the daemon cannot be reached, 4 permission denied.\n",
+      "            3 the daemon cannot be reached, 4 permission denied,\n"
+      "            5 sent, but no reply within --timeout (the daemon may still be running it).\n",
       out);
 }
 
@@ -139,8 +142,8 @@ bool global_option(const std::vector<std::string>& words, std::size_t& i, invoca
     } else {
       char* end = nullptr;
       inv.timeout_s = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || inv.timeout_s <= 0) {
-        throw usage_error{"--timeout takes a positive number of seconds"};
+      if (value.empty() || *end != '\0' || inv.timeout_s < 0) {
+        throw usage_error{"--timeout takes a number of seconds (0: wait as long as the command runs)"};
       }
     }
     return true;
@@ -249,6 +252,14 @@ int run(const invocation& inv) {
     // Streamed items (subject export, audit export) are JSON lines on stdout in both modes.
     response = c.call(command, inv.args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });
   } catch (const std::system_error& e) {
+    if (e.code().value() == ETIMEDOUT) {
+      std::fprintf(stderr,
+                   "cdr-retentionctl: \"%s\" was sent to %s but no reply came within %ld s; the daemon may still "
+                   "be running it (its log and the audit trail say when it is done; --timeout 0 waits as long as "
+                   "it runs)\n",
+                   std::string(command).c_str(), inv.socket.c_str(), inv.timeout_s);
+      return exit_no_reply;
+    }
     std::fprintf(stderr, "cdr-retentionctl: cannot reach the daemon at %s: %s\n", inv.socket.c_str(),
                  e.code().message().c_str());
     return e.code().value() == EACCES ? exit_denied : exit_unreachable;

@@ -120,6 +120,32 @@ TEST(daemon_cli, log_lines_carry_their_priority_for_the_journal) {
   EXPECT_EQ(plain.find("<2>"), std::string::npos) << plain;
 }
 
+// A command sent but not answered within --timeout is not "cannot reach
+// the daemon": exit status 5, saying the daemon may still be running it;
+// --timeout 0 waits as long as the command runs.
+TEST(daemon_cli, a_reply_later_than_the_timeout_is_its_own_exit_status_and_timeout_0_waits) {
+  temp_dir dir;
+  daemon_process d(write_test_config(dir), {}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  const std::string sock = dir / "a.sock";
+  ASSERT_EQ(kill(d.pid(), SIGSTOP), 0);  // connections are still accepted by the kernel; no reply comes
+  auto r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "1", "status"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("was sent to"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no reply came within 1 s"), std::string::npos) << r.err;
+  std::thread resume([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    kill(d.pid(), SIGCONT);
+  });
+  r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "0", "status"});
+  resume.join();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("version: "), std::string::npos) << r.out;
+  r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "-1", "status"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
 TEST(daemon_cli, sigterm_and_sigint_stop_cleanly) {
   for (int sig : {SIGTERM, SIGINT}) {
     temp_dir dir;

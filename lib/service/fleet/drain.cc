@@ -99,16 +99,31 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
   spdlog::warn("drain by uid {}: left the consumer group; handing every record to {}", uid, fmt::join(others, ", "));
   const auto records = hand_over(p);
   wait_stored(p);
-  // Where each partition went: the members' assignments, as they say.
-  const auto answers =
-      p.fleet.gather("status", nlohmann::json::object(), {}, [](const std::string&, nlohmann::json) {});
+  // Where each partition went: the members' assignments, as they say. A
+  // static member's partitions move only when its session times out
+  // (closing does not leave the group), so ask until every one has an
+  // owner, for at most two minutes; one still without is reported as null.
   std::map<std::string, std::string> owner;
-  for (const auto& [member, st] : answers.results) {
-    const auto a = st.value(nlohmann::json::json_pointer("/kafka/consumer/assignment"), nlohmann::json::object());
-    for (const auto& [topic, parts] : a.items()) {
-      for (const auto& [partition, offset] : parts.items()) owner[topic + "/" + partition] = member;
+  const auto owned_by_others = [&] {
+    owner.clear();
+    const auto answers =
+        p.fleet.gather("status", nlohmann::json::object(), {}, [](const std::string&, nlohmann::json) {});
+    for (const auto& [member, st] : answers.results) {
+      const auto a = st.value(nlohmann::json::json_pointer("/kafka/consumer/assignment"), nlohmann::json::object());
+      for (const auto& [topic, parts] : a.items()) {
+        for (const auto& [partition, offset] : parts.items()) owner[topic + "/" + partition] = member;
+      }
     }
-  }
+    for (const auto& [topic, parts] : owned.items()) {
+      for (const auto& [partition, offset] : parts.items()) {
+        if (!owner.contains(topic + "/" + partition)) return false;
+      }
+    }
+    return true;
+  };
+  alarm pause(p.time);
+  const auto until = p.time.monotonic() + std::chrono::minutes(2);
+  while (!owned_by_others() && p.time.monotonic() < until) pause.wait_for(1s, [] { return false; });
   nlohmann::json went = nlohmann::json::object();
   for (const auto& [topic, parts] : owned.items()) {
     for (const auto& [partition, offset] : parts.items()) {
