@@ -36,19 +36,18 @@ void retention::for_each_handover_event(
     }
     fn(id, joined(r->metadata, ids.json));
   };
-  std::set<std::pair<record_kind, std::string>> sent;
   for (const auto kind : {record_kind::cdr, record_kind::usage}) {
-    ctx_.store.for_each_record(kind, [&](const partition& p, std::string_view id, bool) {
-      send(p, id);
-      sent.emplace(kind, id);
-    });
+    ctx_.store.for_each_record(kind, [&](const partition& p, std::string_view id, bool) { send(p, id); });
   }
-  // Held copies whose partition is gone (dropped, a hold kept them).
+  // Held copies whose partition is gone (dropped, a hold kept them); one
+  // still in its partition was sent above. (A point read per held copy, not
+  // a set of every id sent: memory does not grow with the store.)
   ctx_.store.scan(family::held, key_range{}, [&](std::string_view key, std::string_view) {
     if (key.empty() || key[0] != static_cast<char>(held_tag::record)) return true;
     const auto record_key = key.substr(1);
     const auto p = decode_partition(record_key);
-    if (p && !sent.contains({p->kind, std::string(record_id_of(record_key))})) send(*p, record_id_of(record_key));
+    const auto main = p && p->kind == record_kind::cdr ? family::metadata : family::usage;
+    if (p && !ctx_.store.value(main, record_key)) send(*p, record_id_of(record_key));
     return true;
   });
 }
