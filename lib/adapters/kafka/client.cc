@@ -380,39 +380,35 @@ std::optional<std::pair<std::int64_t, std::int64_t>> reader::watermarks(std::chr
   return std::pair{low, high};
 }
 
-group_watch::group_watch(const client_options& o, const std::string& group, std::string topic)
-    : topic_(std::move(topic)) {
+std::optional<std::vector<partition_progress>> group_progress(const client_options& o, const std::string& group,
+                                                              const std::string& topic,
+                                                              std::chrono::milliseconds timeout) {
   // A consumer handle that never subscribes: it asks the group's
   // coordinator for the committed offsets without joining the group.
   auto* conf = base_conf(o, {{"group.id", group}, {"enable.auto.commit", "false"}});
   char err[512];
-  rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (rk_ == nullptr) {
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
     throw kafka_error(fmt::format("cannot create a Kafka client: {}", err));
   }
-}
-
-group_watch::~group_watch() { rd_kafka_destroy(rk_); }
-
-std::optional<std::vector<partition_progress>> group_watch::progress(std::chrono::milliseconds timeout) {
   const int ms = static_cast<int>(timeout.count());
   std::optional<std::vector<partition_progress>> out;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic_.c_str(), nullptr);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  if (rkt != nullptr && rd_kafka_metadata(rk_, 0, rkt, &md, ms) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+  if (rkt != nullptr && rd_kafka_metadata(rk, 0, rkt, &md, ms) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
       md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     auto list = new_list(static_cast<std::size_t>(md->topics[0].partition_cnt));
     for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), md->topics[0].partitions[i].id);
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), md->topics[0].partitions[i].id);
     }
-    if (rd_kafka_committed(rk_, list.get(), ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_committed(rk, list.get(), ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       out.emplace();
       for (int i = 0; i < list->cnt && out; ++i) {
         std::int64_t low = 0;
         std::int64_t high = 0;
         const auto& e = list->elems[i];
-        if (rd_kafka_query_watermark_offsets(rk_, topic_.c_str(), e.partition, &low, &high, ms)) {
+        if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), e.partition, &low, &high, ms)) {
           out.reset();
         } else {
           out->push_back({e.partition, e.offset >= 0 ? e.offset : -1, high});
@@ -422,6 +418,7 @@ std::optional<std::vector<partition_progress>> group_watch::progress(std::chrono
   }
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
   return out;
 }
 

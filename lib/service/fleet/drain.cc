@@ -56,9 +56,8 @@ std::uint64_t hand_over(const drain_parts& p) {
 void wait_stored(const drain_parts& p) {
   const auto& k = p.config.kafka;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(k.control_timeout);
-  kafka::group_watch watch({p.bootstrap, fmt::format("{}-handover-progress", k.client_id), k.properties}, k.group_id,
-                           k.topic_handover);
-  const auto first = watch.progress(timeout);
+  const kafka::client_options o{p.bootstrap, fmt::format("{}-handover-progress", k.client_id), k.properties};
+  const auto first = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
   if (!first) throw fleet_unavailable(fmt::format("the progress of {} cannot be read", k.topic_handover));
   std::map<std::int32_t, std::int64_t> ends;
   for (const auto& e : *first) ends[e.partition] = e.end;
@@ -66,7 +65,7 @@ void wait_stored(const drain_parts& p) {
   auto last_move = p.time.monotonic();
   alarm pause(p.time);
   for (;;) {
-    const auto now = watch.progress(timeout);
+    const auto now = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
     std::int64_t behind = 0;
     for (const auto& e : now.value_or(std::vector<kafka::partition_progress>{})) {
       behind += std::max<std::int64_t>(0, ends[e.partition] - std::max<std::int64_t>(e.committed, 0));

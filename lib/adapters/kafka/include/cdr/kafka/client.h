@@ -157,24 +157,12 @@ struct partition_progress {
   std::int64_t committed = -1;
   std::int64_t end = 0;
 };
-// A consumer group's progress through one topic, asked of the brokers
-// without joining the group; one client for as many looks as needed.
-class group_watch {
- public:
-  // Throws kafka_error for an invalid configuration.
-  group_watch(const client_options& options, const std::string& group, std::string topic);
-  ~group_watch();
-  group_watch(const group_watch&) = delete;
-  group_watch& operator=(const group_watch&) = delete;
-
-  // Every partition of the topic; nullopt when the brokers do not answer
-  // within `timeout` (or the topic does not exist).
-  std::optional<std::vector<partition_progress>> progress(std::chrono::milliseconds timeout);
-
- private:
-  rd_kafka_s* rk_ = nullptr;
-  std::string topic_;
-};
+// Every partition of `topic`, asked of the brokers without joining the
+// group; nullopt when they do not answer within `timeout` (or the topic
+// does not exist). Throws kafka_error for an invalid configuration.
+std::optional<std::vector<partition_progress>> group_progress(const client_options& options, const std::string& group,
+                                                              const std::string& topic,
+                                                              std::chrono::milliseconds timeout);
 
 struct header {
   std::string name;
