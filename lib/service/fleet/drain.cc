@@ -50,12 +50,26 @@ std::uint64_t hand_over(const drain_parts& p) {
   return sent;
 }
 
+// The group's session timeout (librdkafka's default 45 s unless
+// kafka.properties sets it).
+std::chrono::milliseconds session_timeout(const kafka_config& k) {
+  const auto it = k.properties.find("session.timeout.ms");
+  try {
+    if (it != k.properties.end()) return std::chrono::milliseconds(std::stoll(it->second));
+  } catch (const std::exception&) {
+  }
+  return 45s;
+}
+
 // Waits until the group has committed (so stored) every handover partition
 // up to its end as it is now; fails when nothing moves for
-// kafka.control_timeout.
+// kafka.control_timeout plus the group's session timeout (the handover
+// partitions this static member owned move to the others only when its
+// session times out: closing does not leave the group).
 void wait_stored(const drain_parts& p) {
   const auto& k = p.config.kafka;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(k.control_timeout);
+  const auto stall = timeout + session_timeout(k);
   const kafka::client_options o{p.bootstrap, fmt::format("{}-handover-progress", k.client_id), k.properties};
   const auto first = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
   if (!first) throw fleet_unavailable(fmt::format("the progress of {} cannot be read", k.topic_handover));
@@ -74,11 +88,11 @@ void wait_stored(const drain_parts& p) {
     if (behind != behind_before) {
       behind_before = behind;
       last_move = p.time.monotonic();
-    } else if (p.time.monotonic() - last_move > timeout) {
+    } else if (p.time.monotonic() - last_move > stall) {
       throw fleet_unavailable(fmt::format(
           "the other members have not stored {} handed-over record(s) of {} and made no progress for {} ms; nothing "
           "was emptied (drain again once they consume)",
-          behind, k.topic_handover, timeout.count()));
+          behind, k.topic_handover, stall.count()));
     }
     pause.wait_for(200ms, [] { return false; });
   }
