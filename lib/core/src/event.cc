@@ -77,6 +77,20 @@ bool currency_code(std::string_view s) {
   return s.size() == 3 && std::all_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
+// Copies `text` into `buffer` (reused across messages) followed by zeroed
+// padding, as simdjson's own padded_string does. The padding must not keep a
+// previous message's bytes: on an unbalanced document simdjson's on-demand
+// iterator reads the token just past the end, and a stale quote there made it
+// unescape a "string" running through the rest of the buffer into its string
+// arena (a heap overflow the event fuzzer found).
+simdjson::padded_string_view padded_copy(std::string_view text, std::string* buffer) {
+  const std::size_t capacity = text.size() + simdjson::SIMDJSON_PADDING;
+  if (buffer->size() < capacity) buffer->resize(capacity);
+  std::memcpy(buffer->data(), text.data(), text.size());
+  std::memset(buffer->data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+  return simdjson::padded_string_view(buffer->data(), text.size(), capacity);
+}
+
 // Consumes and validates any JSON value (objects and arrays recursively).
 // Reads a value of any shape (up to max_depth); with `strings`, every string
 // in it, at any depth, is added under `field` (identifier members: an array
@@ -328,13 +342,11 @@ event_parser::~event_parser() = default;
 std::optional<reject_reason> event_parser::parse(std::string_view message, instant now, parsed_event* out) {
   if (message.size() > rules_.max_bytes) return reject_reason::too_large;
   auto& m = *impl_;
-  const std::size_t capacity = message.size() + simdjson::SIMDJSON_PADDING;
-  if (m.buffer.size() < capacity) m.buffer.resize(capacity);
-  std::memcpy(m.buffer.data(), message.data(), message.size());
-  const char* const base = m.buffer.data();
+  const simdjson::padded_string_view json = padded_copy(message, &m.buffer);
+  const char* const base = json.data();
 
   od::document doc;
-  if (auto err = m.parser.iterate(simdjson::padded_string_view(base, message.size(), capacity)).get(doc)) {
+  if (auto err = m.parser.iterate(json).get(doc)) {
     return err == simdjson::UTF8_ERROR ? reject_reason::invalid_utf8 : reject_reason::invalid_json;
   }
   od::json_type doc_type{};
@@ -479,14 +491,9 @@ bool event_parser::collect_usage_strings(parsed_event* out) {
   auto& m = *impl_;
   out->identifier_strings.clear();
   if (out->identifiers.empty()) return true;
-  const std::size_t capacity = out->identifiers.size() + simdjson::SIMDJSON_PADDING;
-  if (m.usage_buffer.size() < capacity) m.usage_buffer.resize(capacity);
-  std::memcpy(m.usage_buffer.data(), out->identifiers.data(), out->identifiers.size());
   od::document doc;
   od::object obj;
-  if (m.usage_parser.iterate(simdjson::padded_string_view(m.usage_buffer.data(), out->identifiers.size(), capacity))
-          .get(doc) ||
-      doc.get_object().get(obj)) {
+  if (m.usage_parser.iterate(padded_copy(out->identifiers, &m.usage_buffer)).get(doc) || doc.get_object().get(obj)) {
     return false;
   }
   for (auto member_result : obj) {

@@ -342,6 +342,20 @@ TEST(event_parser, too_large_is_checked_before_parsing) {
   EXPECT_EQ(parser.parse(std::string(101, '{'), now, &e), reject_reason::too_large);
 }
 
+// The parser reuses one buffer. An unbalanced document must not read the
+// previous message's bytes past its end: a quote there once started a
+// "string" that ran through the rest of the buffer (a heap overflow).
+TEST(event_parser, unbalanced_documents_do_not_read_a_previous_message) {
+  event_parser parser;
+  parsed_event e;
+  for (const std::string doc : {"[", "[[", "[{\"a\":[", R"({"to":[)", R"({"to":{"a":)", R"({"type":"cdr","x":[{)"}) {
+    std::string previous(16 * 1024, 'a');
+    previous[doc.size()] = '"';
+    (void)parser.parse(previous, now, &e);
+    EXPECT_EQ(parser.parse(doc, now, &e), reject_reason::invalid_json) << doc;
+  }
+}
+
 TEST(reject_reason, names_are_stable_snake_case_and_round_trip) {
   EXPECT_EQ(name(reject_reason::too_large), "too_large");
   EXPECT_EQ(name(reject_reason::invalid_price), "invalid_price");
