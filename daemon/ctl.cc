@@ -4,6 +4,7 @@
 // underscores), a flag takes no value, positional words fill the
 // positional arguments in order. Anything the command does not declare is a
 // usage error (exit 2) and nothing is sent.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include "cdr/admin/client.h"
 #include "cdr/core/admin_protocol.h"
+#include "cdr/core/render.h"
 
 namespace {
 
@@ -59,9 +61,10 @@ std::optional<std::string> option_value(const std::vector<std::string>& words, s
 
 void print_usage(std::FILE* out) {
   std::fputs(
-      "Usage: cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n"
+      "Usage: cdr-retentionctl [--socket PATH] [--format text|json|yaml] [--timeout SECONDS] COMMAND [ARGS...]\n"
       "       cdr-retentionctl COMMAND --help\n"
-      "       cdr-retentionctl --version\n\n"
+      "       cdr-retentionctl --version\n"
+      "       cdr-retentionctl completion bash   (a bash completion script)\n\n"
       "Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET,\n"
       "else /run/cdr-retention/admin.sock).\n\nCommands:\n",
       out);
@@ -76,7 +79,8 @@ void print_usage(std::FILE* out) {
   std::fputs(
       "\nOptions:\n"
       "  --socket PATH     admin socket path\n"
-      "  --json            print the daemon's JSON response instead of text\n"
+      "  --format FORMAT   text (default: lines and aligned tables), json (the daemon's\n"
+      "                    reply as sent) or yaml; --json is --format json\n"
       "  --timeout SECONDS how long to wait for the reply (default 30; 0: as long as the\n"
       "                    command runs, e.g. a drain or a large export)\n"
       "  --version         print the version and exit\n"
@@ -88,7 +92,9 @@ void print_usage(std::FILE* out) {
 }
 
 void print_command_usage(std::FILE* out, const command_spec& c) {
-  std::fprintf(out, "Usage: cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] %s\n\n%s (needs %s rights)\n",
+  std::fprintf(out,
+               "Usage: cdr-retentionctl [--socket PATH] [--format text|json|yaml] [--timeout SECONDS] %s\n\n%s (needs "
+               "%s rights)\n",
                synopsis(c).c_str(), std::string(c.summary).c_str(), std::string(cdr::admin::name(c.required)).c_str());
   if (c.args.empty()) return;
   std::fputs("\nArguments:\n", out);
@@ -100,38 +106,109 @@ void print_command_usage(std::FILE* out, const command_spec& c) {
   }
 }
 
-// Prints nested objects as "a.b: value" lines, for people.
-void print_human(const nlohmann::json& v, const std::string& prefix) {
-  if (v.is_object() && !v.empty()) {
-    for (const auto& [k, child] : v.items()) print_human(child, prefix.empty() ? k : prefix + "." + k);
-    return;
+// A bash completion script for every command and option in the command
+// table (`cdr-retentionctl completion bash`; installed as
+// share/bash-completion/completions/cdr-retentionctl).
+std::string bash_completion() {
+  const std::string globals = "--socket --format --json --timeout --help";
+  std::vector<std::string> first_words;
+  std::vector<std::string> valued{"--socket", "--format", "--timeout"};  // options that take a value
+  std::string cases;
+  std::string groups;  // "hold" -> "add list release"
+  std::vector<std::pair<std::string, std::string>> subcommands;
+  for (const auto& c : cdr::admin::commands()) {
+    const std::string name(c.name);
+    const auto space = name.find(' ');
+    const auto first = name.substr(0, space);
+    if (std::find(first_words.begin(), first_words.end(), first) == first_words.end()) first_words.push_back(first);
+    if (space != std::string::npos) {
+      auto at = std::find_if(subcommands.begin(), subcommands.end(), [&](const auto& g) { return g.first == first; });
+      if (at == subcommands.end()) at = subcommands.insert(subcommands.end(), {first, ""});
+      at->second += (at->second.empty() ? "" : " ") + name.substr(space + 1);
+    }
+    std::string options;
+    for (const auto& a : c.args) {
+      if (a.positional) continue;
+      const auto flag = cdr::admin::cli_flag(a);
+      options += flag + " ";
+      if (a.type != arg_type::flag && std::find(valued.begin(), valued.end(), flag) == valued.end()) {
+        valued.push_back(flag);
+      }
+    }
+    cases += "    \"" + name + "\"|\"" + name + " \"*) COMPREPLY=($(compgen -W \"" + options + globals +
+             "\" -- \"$cur\")) ;;\n";
   }
-  const auto text = v.is_string() ? v.get<std::string>() : v.dump();
-  if (prefix.empty()) {
-    std::printf("%s\n", text.c_str());
-  } else {
-    std::printf("%s: %s\n", prefix.c_str(), text.c_str());
+  for (const auto& [group, words] : subcommands) {
+    groups += "    \"" + group + "\") COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\")) ;;\n";
   }
+  std::string all;
+  for (const auto& w : first_words) all += w + " ";
+  std::string valued_pattern;
+  for (const auto& v : valued) valued_pattern += (valued_pattern.empty() ? "" : "|") + v;
+  // Values with a fixed set (e.g. --kind cdr|usage) complete from the metavar.
+  std::string values;
+  for (const auto& c : cdr::admin::commands()) {
+    for (const auto& a : c.args) {
+      const std::string metavar(a.metavar);
+      if (a.positional || metavar.find('|') == std::string::npos) continue;
+      std::string words = metavar;
+      std::replace(words.begin(), words.end(), '|', ' ');
+      const auto line =
+          "    " + cdr::admin::cli_flag(a) + ") COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\")); return ;;\n";
+      if (values.find(line) == std::string::npos) values += line;
+    }
+  }
+  return "# bash completion for cdr-retentionctl (generated by: cdr-retentionctl completion bash)\n"
+         "_cdr_retentionctl() {\n"
+         "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+         "  COMPREPLY=()\n"
+         "  case $prev in\n"
+         "    --socket) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+         "    --format) COMPREPLY=($(compgen -W \"text json yaml\" -- \"$cur\")); return ;;\n" +
+         values + "    " + valued_pattern +
+         ") return ;;\n"
+         "  esac\n"
+         "  # The command's words so far, without options and their values.\n"
+         "  local words='' i w skip=0\n"
+         "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+         "    w=${COMP_WORDS[i]}\n"
+         "    if ((skip)); then skip=0; continue; fi\n"
+         "    case $w in\n"
+         "      " +
+         valued_pattern +
+         ") skip=1 ;;\n"
+         "      -*) ;;\n"
+         "      *) words=\"${words:+$words }$w\" ;;\n"
+         "    esac\n"
+         "  done\n"
+         "  case $words in\n"
+         "    \"\") COMPREPLY=($(compgen -W \"" +
+         all + globals + " --version\" -- \"$cur\")) ;;\n" + cases + groups +
+         "  esac\n"
+         "}\n"
+         "complete -F _cdr_retentionctl cdr-retentionctl\n";
 }
 
 struct invocation {
   std::string socket;
-  bool json = false;
+  cdr::render::format format = cdr::render::format::text;
   long timeout_s = 30;
   const command_spec* command = nullptr;
   nlohmann::json args = nlohmann::json::object();
   bool help = false;
   bool version = false;
+  bool completion = false;  // print the bash completion script
 };
 
 // Takes a global option at words[i]; false when words[i] is not one.
 bool global_option(const std::vector<std::string>& words, std::size_t& i, invocation& inv) {
   const auto& w = words[i];
   if (w == "--json") {
-    inv.json = true;
+    inv.format = cdr::render::format::json;
     return true;
   }
-  if (w == "--socket" || w == "--timeout" || w.rfind("--socket=", 0) == 0 || w.rfind("--timeout=", 0) == 0) {
+  if (w == "--socket" || w == "--timeout" || w == "--format" || w.rfind("--socket=", 0) == 0 ||
+      w.rfind("--timeout=", 0) == 0 || w.rfind("--format=", 0) == 0) {
     const auto eq = w.find('=');
     const auto name = w.substr(0, eq);
     const auto given = option_value(words, i, eq);
@@ -139,6 +216,10 @@ bool global_option(const std::vector<std::string>& words, std::size_t& i, invoca
     const auto& value = *given;
     if (name == "--socket") {
       inv.socket = value;
+    } else if (name == "--format") {
+      const auto format = cdr::render::format_from_name(value);
+      if (!format) throw usage_error{"--format is text, json or yaml"};
+      inv.format = *format;
     } else {
       char* end = nullptr;
       inv.timeout_s = std::strtol(value.c_str(), &end, 10);
@@ -185,6 +266,11 @@ invocation parse(const std::vector<std::string>& words) {
     if (!global_option(words, i, inv)) throw usage_error{"unknown option " + words[i]};
   }
   if (i == words.size()) throw usage_error{"no command given"};
+  if (words[i] == "completion") {
+    if (i + 2 != words.size() || words[i + 1] != "bash") throw usage_error{"usage: cdr-retentionctl completion bash"};
+    inv.completion = true;
+    return inv;
+  }
   inv.command = take_command(words, i);
   if (inv.command == nullptr) throw usage_error{"unknown command: " + words[i]};
   const auto& spec = *inv.command;
@@ -268,14 +354,16 @@ int run(const invocation& inv) {
     return exit_unreachable;
   }
   const bool ok = response.value("ok", false);
-  if (inv.json) {
+  if (inv.format == cdr::render::format::json) {
     std::printf("%s\n", response.dump(2).c_str());
+  } else if (inv.format == cdr::render::format::yaml) {
+    std::fputs(cdr::render::yaml(response).c_str(), stdout);
   } else if (ok && (command == "subject export" || command == "audit export")) {
     // stdout holds only the streamed JSON lines; the summary goes to stderr.
     std::fprintf(stderr, "%s %s\n", response["result"]["records"].dump().c_str(),
                  command == "audit export" ? "entries" : "records");
   } else if (ok) {
-    print_human(response["result"], "");
+    std::fputs(cdr::render::text(response["result"]).c_str(), stdout);
   } else {
     const auto& err = response["error"];
     std::fprintf(stderr, "cdr-retentionctl: %s: %s\n", err.value("code", "error").c_str(),
@@ -306,6 +394,10 @@ int main(int argc, char** argv) {
   }
   if (inv.version) {
     std::printf("cdr-retentionctl %s (%s)\n", CDR_VERSION, CDR_REVISION);
+    return exit_ok;
+  }
+  if (inv.completion) {
+    std::fputs(bash_completion().c_str(), stdout);
     return exit_ok;
   }
   if (inv.help) {

@@ -18,7 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cdr/core/admin_protocol.h"
+#include "cdr/core/render.h"
 #include "daemon_process.h"
+#include "table_text.h"
 
 namespace cdr::test {
 namespace {
@@ -143,6 +145,44 @@ TEST(daemon_cli, a_reply_later_than_the_timeout_is_its_own_exit_status_and_timeo
   EXPECT_NE(r.out.find("version: "), std::string::npos) << r.out;
   r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "-1", "status"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(ctl, tables_and_format_json_carry_the_same_data) {
+  temp_dir dir;
+  daemon_process d(write_test_config(dir), {}, dir / "log");
+  ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+  const std::string sock = dir / "a.sock";
+  const auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {CDR_RETENTIONCTL_PATH, "--socket", sock});
+    return run_command(args);
+  };
+  ASSERT_EQ(ctl({"hold", "add", "--customer", "c-7", "--reason", "court order  7", "--reference", "T-1"}).exit_code, 0);
+  ASSERT_EQ(ctl({"hold", "add", "--from-month", "2025-01", "--to-month", "2025-03", "--kind", "cdr", "--reason",
+                 "audit", "--reference", "T-2"})
+                .exit_code,
+            0);
+  const auto text = ctl({"hold", "list"});
+  const auto as_json = ctl({"--format", "json", "hold", "list"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  const auto holds = nlohmann::json::parse(as_json.out)["result"]["holds"];
+  ASSERT_EQ(holds.size(), 2u);
+  ASSERT_EQ(text.out.rfind("holds:\n", 0), 0u) << text.out;
+  EXPECT_EQ(table_mismatch(text.out.substr(7), holds), "") << text.out;
+
+  // Lines: every scalar of the reply as "a.b: value".
+  const auto verify_text = ctl({"verify"});
+  const auto verify_json = nlohmann::json::parse(ctl({"--json", "verify"}).out)["result"];
+  for (const auto& [name, value] : render::flatten(verify_json)) {
+    if (value.is_array()) continue;
+    const auto line = name + ": " + (value.is_string() ? value.get<std::string>() : value.dump()) + "\n";
+    EXPECT_NE(verify_text.out.find(line), std::string::npos) << line << verify_text.out;
+  }
+  const auto yaml = ctl({"--format=yaml", "hold", "list"});
+  EXPECT_EQ(yaml.out.rfind("id: 1\nok: true\nresult:\n  holds:\n    - created_at: \"", 0), 0u) << yaml.out;
+  EXPECT_NE(yaml.out.find("      reason: \"court order  7\"\n"), std::string::npos) << yaml.out;
+  EXPECT_EQ(ctl({"--format", "xml", "hold", "list"}).exit_code, 2);
   EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
@@ -542,9 +582,9 @@ TEST(ctl, a_typo_is_a_usage_error_and_nothing_is_sent) {
   // never contacts the daemon.
   auto r = ctl({"sweep", "--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(
-      r.out.find("cdr-retentionctl [--socket PATH] [--json] [--timeout SECONDS] sweep [--dry-run] [--as-of RFC3339]"),
-      std::string::npos)
+  EXPECT_NE(r.out.find("cdr-retentionctl [--socket PATH] [--format text|json|yaml] [--timeout SECONDS] sweep "
+                       "[--dry-run] [--as-of RFC3339]"),
+            std::string::npos)
       << r.out;
   r = ctl({"record", "get", "--help"});
   EXPECT_NE(r.out.find("--id ID"), std::string::npos) << r.out;
