@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -118,6 +120,53 @@ struct consumer::impl {
   bool ever_assigned = false;
   std::function<void(const topic_partition&, std::string_view)> on_offset_reset;
   bool closed = false;
+  // Offsets whose commit to the group failed (e.g. "rebalance in progress"),
+  // committed again from poll() while the partition stays assigned: the
+  // store has them either way, but lag tools and a drain's progress read the
+  // group's. Touched only on the polling thread (commit callbacks are served
+  // by poll()).
+  std::map<topic_partition, std::int64_t> failed_commits;
+  std::map<topic_partition, std::int64_t> latest_commit;  // the highest offset asked for
+  std::chrono::steady_clock::time_point last_retry{};
+
+  void commit_requested(const std::map<topic_partition, std::int64_t>& next) {
+    for (const auto& [tp, offset] : next) {
+      auto& slot = latest_commit[tp];
+      slot = std::max(slot, offset);
+    }
+  }
+
+  // Only the latest offset asked for is retried: an older one failing after
+  // a newer one succeeded must not move the group's offset back.
+  void commit_done(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
+    if (offsets == nullptr) return;
+    for (int i = 0; i < offsets->cnt; ++i) {
+      const auto& e = offsets->elems[i];
+      const topic_partition tp{e.topic, e.partition};
+      if (e.offset < 0) continue;
+      if (err || e.err) {
+        if (const auto at = latest_commit.find(tp); at != latest_commit.end() && at->second == e.offset) {
+          failed_commits[tp] = e.offset;
+        }
+      } else if (const auto at = failed_commits.find(tp); at != failed_commits.end() && at->second <= e.offset) {
+        failed_commits.erase(at);
+      }
+    }
+  }
+
+  // Commits the failed offsets again, at most once a second, for the
+  // partitions still assigned (a revoked one is its next owner's to commit).
+  void retry_failed_commits() {
+    if (failed_commits.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_retry < std::chrono::seconds(1)) return;
+    last_retry = now;
+    std::erase_if(failed_commits,
+                  [&](const auto& kv) { return !assigned.contains(kv.first) || latest_commit[kv.first] != kv.second; });
+    if (failed_commits.empty()) return;
+    auto list = to_list(failed_commits);
+    rd_kafka_commit(rk, list.get(), 1);  // the callback reports the outcome
+  }
 
   bool cooperative() const { return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0; }
 
@@ -164,7 +213,11 @@ struct consumer::impl {
     for (int i = 0; i < parts->cnt; ++i) tps.push_back({parts->elems[i].topic, parts->elems[i].partition});
     listener->revoking(tps, rd_kafka_assignment_lost(rk) != 0);
     change_assignment(parts, false);
-    for (const auto& tp : tps) assigned.erase(tp);
+    for (const auto& tp : tps) {
+      assigned.erase(tp);
+      failed_commits.erase(tp);
+      latest_commit.erase(tp);
+    }
   }
 
   void on_stats(std::string_view json) {
@@ -232,6 +285,11 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
           }
         });
       });
+  rd_kafka_conf_set_offset_commit_cb(
+      conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+        static_cast<impl*>(opaque)->commit_done(err, offsets);
+      });
   rd_kafka_conf_set_stats_cb(conf, [](rd_kafka_t*, char* json, size_t len, void* opaque) {
     auto* self = static_cast<impl*>(opaque);
     try {
@@ -264,6 +322,7 @@ consumer::~consumer() {
 message consumer::poll(std::chrono::milliseconds timeout) {
   message m(rd_kafka_consumer_poll(impl_->rk, static_cast<int>(timeout.count())));
   rethrow(impl_->failure, impl_->failure_mutex);
+  impl_->retry_failed_commits();
   char reason[512];
   if (const auto fatal = rd_kafka_fatal_error(impl_->rk, reason, sizeof reason)) {
     throw kafka_error(fmt::format("fatal Kafka error {}: {}", rd_kafka_err2name(fatal), reason));
@@ -274,9 +333,14 @@ message consumer::poll(std::chrono::milliseconds timeout) {
 void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool sync) {
   if (next.empty()) return;
   auto list = to_list(next);
+  impl_->commit_requested(next);
   const auto e = rd_kafka_commit(impl_->rk, list.get(), sync ? 0 : 1);
+  if (sync && e != RD_KAFKA_RESP_ERR__NO_OFFSET) impl_->commit_done(e, list.get());
   if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-    spdlog::warn("kafka: committing offsets to the group failed: {} (the store keeps them)", rd_kafka_err2str(e));
+    spdlog::warn(
+        "kafka: committing offsets to the group failed: {} (the store keeps them; committed again while "
+        "assigned)",
+        rd_kafka_err2str(e));
   }
 }
 
