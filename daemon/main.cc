@@ -11,6 +11,7 @@
 #include "cdr/core/config.h"
 #include "cdr/logging/logging.h"
 #include "cdr/service/daemon.h"
+#include "cdr/service/secrets.h"
 
 namespace {
 
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
   }
   std::stringstream text;
   text << file.rdbuf();
-  auto parsed = cdr::parse_config(text.str(), args.config, args.sets);
+  auto parsed = cdr::parse_config(text.str(), args.config, args.sets, &cdr::service::system_secrets());
   if (auto* err = std::get_if<cdr::config_error>(&parsed)) {
     std::fprintf(stderr, "cdr-retentiond: invalid configuration: %s\n", err->to_string().c_str());
     return exit_config;

@@ -1,14 +1,19 @@
 #include "files.h"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "cdr/service/secrets.h"
 
 namespace cdr::service {
 
@@ -44,6 +49,47 @@ void append_synced(const std::string& path, const std::string& text, const std::
   ::close(fd);
   if (!synced) throw std::runtime_error(fmt::format("cannot fsync {} {}", what, path));
   if (created) sync_dir_of(path);
+}
+
+namespace {
+
+class system_secret_reader final : public secret_reader {
+ public:
+  std::optional<std::string> env(const std::string& name) const override {
+    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): read at start-up and reload
+    return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+  }
+
+  result<std::string> file(const std::string& path) const override {
+    constexpr std::size_t max_bytes = 64 * 1024;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return failure{std::strerror(errno)};
+    struct stat st {};
+    std::string bytes;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) > max_bytes) {
+      const bool too_large = S_ISREG(st.st_mode);
+      ::close(fd);
+      return failure{too_large ? "larger than 64 KiB" : "not a regular file"};
+    }
+    bytes.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < bytes.size()) {
+      const auto n = ::read(fd, bytes.data() + got, bytes.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    bytes.resize(got);
+    return bytes;
+  }
+};
+
+}  // namespace
+
+const secret_reader& system_secrets() {
+  static const system_secret_reader reader;
+  return reader;
 }
 
 }  // namespace cdr::service

@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "cdr/service/secrets.h"
+
 namespace cdr::service {
 namespace {
 
@@ -40,7 +42,7 @@ std::optional<daemon_config> config_reloader::reload() {
   std::ifstream file(options_.config_path);
   std::stringstream text;
   text << file.rdbuf();
-  auto parsed = file ? parse_config(text.str(), options_.config_path, options_.overrides)
+  auto parsed = file ? parse_config(text.str(), options_.config_path, options_.overrides, &system_secrets())
                      : std::variant<daemon_config, config_error>(
                            config_error{options_.config_path, 0, "", "cannot read the file"});
   if (auto* err = std::get_if<config_error>(&parsed)) {

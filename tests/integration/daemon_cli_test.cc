@@ -72,6 +72,40 @@ TEST(daemon_cli, check_config_validates_and_prints_the_effective_config) {
   EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "--check-config starts nothing";
 }
 
+// Secret values by reference: the environment and files (a systemd
+// credential), checked at --check-config and never printed.
+TEST(daemon_cli, secret_values_come_from_the_environment_or_a_file) {
+  temp_dir dir;
+  const auto config = write_test_config(dir);
+  { std::ofstream(dir / "oauth-secret") << "t0ken-from-a-file\n"; }
+  std::filesystem::create_symlink(dir / "oauth-secret", dir / "link");
+  const std::vector<std::string> sets = {
+      "--set", "kafka.properties.\"sasl.password\"=${CDR_TEST_KAFKA_PASSWORD}", "--set",
+      "kafka.properties.\"sasl.oauthbearer.client.secret\"=@" + (dir / "oauth-secret")};
+  std::vector<std::string> argv = {
+      "/usr/bin/env", "CDR_TEST_KAFKA_PASSWORD=hunter2", CDR_RETENTIOND_PATH, "--config", config, "--check-config"};
+  argv.insert(argv.end(), sets.begin(), sets.end());
+  auto r = run_command(argv);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("t0ken"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("${CDR_TEST_KAFKA_PASSWORD}"), std::string::npos) << r.out;
+
+  argv = {"/usr/bin/env", "-u", "CDR_TEST_KAFKA_PASSWORD", CDR_RETENTIOND_PATH, "--config", config, "--check-config"};
+  argv.insert(argv.end(), sets.begin(), sets.end());
+  r = run_command(argv);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("key kafka.properties.sasl.password: environment variable CDR_TEST_KAFKA_PASSWORD is not set"),
+            std::string::npos)
+      << r.err;
+
+  // A symbolic link is not followed (a secret is read from where it was named).
+  r = run_command({CDR_RETENTIOND_PATH, "--config", config, "--check-config", "--set",
+                   "kafka.properties.\"sasl.password\"=@" + (dir / "link")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("cannot read " + (dir / "link")), std::string::npos) << r.err;
+}
+
 // --check-config fails where the start would: a key file missing or too
 // short, a socket group that does not exist; a missing operator or viewer
 // group is a warning (the daemon runs; nobody gets those rights).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <set>
@@ -301,15 +302,22 @@ void check_listen(const reader& r, metrics_config* m) {
   m->port = static_cast<std::uint16_t>(port);
 }
 
+// `${NAME}` or `@FILE` (not `@@...`): a value given by reference.
+bool is_reference(std::string_view text) {
+  return text.starts_with("${") || (text.starts_with('@') && !text.starts_with("@@"));
+}
+
 void redact(toml::table& t) {
   if (auto* props = t.at_path("kafka.properties").as_table()) {
     for (auto& [k, v] : *props) {
-      if (v.is_string() && is_secret_property(k.str())) *v.as_string() = std::string("<redacted>");
+      // A ${NAME} or @FILE reference says where the secret is, not what.
+      if (!v.is_string() || !is_secret_property(k.str())) continue;
+      if (!is_reference(v.as_string()->get())) *v.as_string() = std::string("<redacted>");
     }
   }
 }
 
-daemon_config build(const toml::table& root, std::string_view file) {
+daemon_config build(const toml::table& root, std::string_view file, const secret_reader* secrets) {
   const reader r(root, file);
   daemon_config c;
 
@@ -385,7 +393,9 @@ daemon_config build(const toml::table& root, std::string_view file) {
       if (p.name == k.str()) fail(&v, key, fmt::format("is protected: {}; remove it", p.why), file);
     }
     if (v.is_string()) {
-      c.kafka.properties.emplace(k.str(), *v.value<std::string>());
+      auto value = resolve_secret(*v.value<std::string>(), secrets);
+      if (!value) fail(&v, key, value.error(), file);
+      c.kafka.properties.emplace(k.str(), std::move(value).value());
     } else if (v.is_integer() || v.is_boolean() || v.is_floating_point()) {
       std::ostringstream s;
       s << toml::default_formatter{v};  // NOLINT: same text librdkafka expects
@@ -538,6 +548,56 @@ std::string config_error::to_string() const {
   return out;
 }
 
+namespace {
+
+bool env_name(std::string_view s) {
+  return !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0])) && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// `${NAME}` expanded everywhere in `text` (a file path).
+result<std::string> expand_env(const std::string& text, const secret_reader& secrets) {
+  std::string out;
+  std::size_t at = 0;
+  while (true) {
+    const auto open = text.find("${", at);
+    if (open == std::string::npos) return out + text.substr(at);
+    const auto close = text.find('}', open);
+    const auto name = close == std::string::npos ? std::string() : text.substr(open + 2, close - open - 2);
+    if (!env_name(name)) return failure{"\"${\" must be followed by a variable name and \"}\""};
+    const auto value = secrets.env(name);
+    if (!value) return failure{fmt::format("environment variable {} is not set", name)};
+    out += text.substr(at, open - at) + *value;
+    at = close + 1;
+  }
+}
+
+}  // namespace
+
+result<std::string> resolve_secret(const std::string& value, const secret_reader* secrets) {
+  if (value.starts_with("@@")) return value.substr(1);
+  if (!is_reference(value)) return value;
+  if (secrets == nullptr) return failure{"a ${NAME} or @FILE reference cannot be resolved here"};
+  if (value.starts_with("${")) {
+    const auto name = value.back() == '}' ? value.substr(2, value.size() - 3) : std::string();
+    if (!env_name(name)) return failure{"${...} must name an environment variable (letters, digits, _) and end with }"};
+    auto v = secrets->env(name);
+    if (!v) return failure{fmt::format("environment variable {} is not set", name)};
+    return std::move(*v);
+  }
+  auto path = expand_env(value.substr(1), *secrets);
+  if (!path) return failure{path.error()};
+  if (path->empty()) return failure{"@ must be followed by a file name"};
+  auto text = secrets->file(*path);
+  if (!text) return failure{fmt::format("cannot read {}: {}", *path, text.error())};
+  std::string bytes = std::move(text).value();
+  if (!bytes.empty() && bytes.back() == '\n') bytes.pop_back();
+  if (!bytes.empty() && bytes.back() == '\r') bytes.pop_back();
+  if (bytes.empty()) return failure{fmt::format("{} is empty", *path)};
+  return bytes;
+}
+
 bool is_secret_property(std::string_view name) {
   for (auto word : {"password", "secret", "key", "token", "credential", "jaas"}) {
     if (name.find(word) != std::string_view::npos) return true;
@@ -553,7 +613,8 @@ bool is_reloadable_key(std::string_view key) {
 }
 
 std::variant<daemon_config, config_error> parse_config(std::string_view text, std::string_view file,
-                                                       const std::vector<std::string>& overrides) {
+                                                       const std::vector<std::string>& overrides,
+                                                       const secret_reader* secrets) {
   try {
     toml::table defaults = toml::parse(default_config_toml, std::string_view("<built-in defaults>"));
     toml::table user;
@@ -565,7 +626,7 @@ std::variant<daemon_config, config_error> parse_config(std::string_view text, st
     for (const auto& o : overrides) apply_override(user, o);
     check_schema(user, defaults, "", file);
     fill_defaults(user, defaults);
-    return build(user, file);
+    return build(user, file, secrets);
   } catch (const config_failure& f) {
     return f.error;
   }

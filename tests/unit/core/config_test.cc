@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cdr/core/config.h"
@@ -97,6 +98,69 @@ TEST(config, secrets_never_show_in_the_effective_config) {
   EXPECT_EQ(c.effective_json.find("s3cret"), std::string::npos);
   EXPECT_NE(c.effective_json.find("<redacted>"), std::string::npos);
   EXPECT_NE(c.effective_json.find("svc"), std::string::npos);
+}
+
+// An environment and files of a test's own.
+class fake_secrets final : public secret_reader {
+ public:
+  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> files;
+  std::optional<std::string> env(const std::string& name) const override {
+    const auto at = vars.find(name);
+    return at == vars.end() ? std::nullopt : std::optional<std::string>(at->second);
+  }
+  result<std::string> file(const std::string& path) const override {
+    const auto at = files.find(path);
+    if (at == files.end()) return failure{"No such file or directory"};
+    return at->second;
+  }
+};
+
+TEST(config, secret_values_come_from_the_environment_or_a_file_and_show_only_as_references) {
+  fake_secrets secrets;
+  secrets.vars = {{"KAFKA_PASSWORD", "hunter2"}, {"CREDENTIALS_DIRECTORY", "/run/credentials/cdr-retention.service"}};
+  secrets.files = {{"/run/credentials/cdr-retention.service/ssl-key-password", "s3cret\n"},
+                   {"/etc/cdr-retention/oauth-secret", "t0ken\r\n"}};
+  const auto text = std::string(
+      "[kafka.properties]\n"
+      "\"sasl.password\" = \"${KAFKA_PASSWORD}\"\n"
+      "\"ssl.key.password\" = \"@${CREDENTIALS_DIRECTORY}/ssl-key-password\"\n"
+      "\"sasl.oauthbearer.client.secret\" = \"@/etc/cdr-retention/oauth-secret\"\n"
+      "\"sasl.username\" = \"@@svc\"\n");
+  auto r = parse_config(text, "test.toml", {}, &secrets);
+  ASSERT_TRUE(std::holds_alternative<daemon_config>(r)) << std::get<config_error>(r).to_string();
+  const auto& c = std::get<daemon_config>(r);
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "hunter2");
+  EXPECT_EQ(c.kafka.properties.at("ssl.key.password"), "s3cret");
+  EXPECT_EQ(c.kafka.properties.at("sasl.oauthbearer.client.secret"), "t0ken");
+  EXPECT_EQ(c.kafka.properties.at("sasl.username"), "@svc");
+  for (const auto* secret : {"hunter2", "s3cret", "t0ken"}) {
+    EXPECT_EQ(c.effective_json.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(c.effective_json.find("${KAFKA_PASSWORD}"), std::string::npos) << c.effective_json;
+  EXPECT_NE(c.effective_json.find("@/etc/cdr-retention/oauth-secret"), std::string::npos) << c.effective_json;
+}
+
+TEST(config, an_unresolvable_secret_reference_is_refused_naming_the_key) {
+  fake_secrets secrets;
+  secrets.files = {{"/empty", "\n"}};
+  const auto refused_with = [&](const std::string& value, const secret_reader* reader) {
+    auto r = parse_config("[kafka.properties]\n\"sasl.password\" = \"" + value + "\"\n", "test.toml", {}, reader);
+    EXPECT_TRUE(std::holds_alternative<config_error>(r)) << value;
+    if (!std::holds_alternative<config_error>(r)) return std::string();
+    const auto& e = std::get<config_error>(r);
+    EXPECT_EQ(e.key, "kafka.properties.sasl.password") << value;
+    EXPECT_EQ(e.line, 2u) << value;
+    return e.message;
+  };
+  EXPECT_EQ(refused_with("${NOT_SET}", &secrets), "environment variable NOT_SET is not set");
+  EXPECT_EQ(refused_with("${1BAD}", &secrets).rfind("${...} must name an environment variable", 0), 0u);
+  EXPECT_EQ(refused_with("${UNCLOSED", &secrets).rfind("${...} must name an environment variable", 0), 0u);
+  EXPECT_EQ(refused_with("@/missing", &secrets), "cannot read /missing: No such file or directory");
+  EXPECT_EQ(refused_with("@${NOT_SET}/x", &secrets), "environment variable NOT_SET is not set");
+  EXPECT_EQ(refused_with("@/empty", &secrets), "/empty is empty");
+  EXPECT_EQ(refused_with("@", &secrets), "@ must be followed by a file name");
+  EXPECT_EQ(refused_with("${KAFKA_PASSWORD}", nullptr), "a ${NAME} or @FILE reference cannot be resolved here");
 }
 
 TEST(config, overrides_become_classes) {

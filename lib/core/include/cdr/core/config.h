@@ -16,6 +16,7 @@
 
 #include "cdr/core/event.h"
 #include "cdr/core/policy.h"
+#include "cdr/core/result.h"
 #include "cdr/core/time.h"
 
 namespace cdr {
@@ -142,10 +143,28 @@ struct config_error {
   std::string to_string() const;  // "FILE:LINE: key K: MESSAGE"
 };
 
+// Where secret values written by reference come from: a kafka.properties
+// value `${NAME}` is the environment variable NAME, and `@PATH` the contents
+// of the file PATH (`${NAME}` in PATH expanded, one trailing newline
+// dropped; `@@...` is a literal value starting with `@`). The daemon reads
+// the real environment and files (cdr/service/files.h); tests pass their own.
+class secret_reader {
+ public:
+  virtual ~secret_reader() = default;
+  virtual std::optional<std::string> env(const std::string& name) const = 0;
+  // The file's bytes, or why it cannot be read.
+  virtual result<std::string> file(const std::string& path) const = 0;
+};
+
+// Resolves one value as above; `value` unchanged when it is no reference.
+result<std::string> resolve_secret(const std::string& value, const secret_reader* secrets);
+
 // Parses `text` (read from `file`), applies the `key=value` overrides in
-// order, and validates everything.
+// order, resolves references with `secrets` (without one, a reference is an
+// error) and validates everything.
 std::variant<daemon_config, config_error> parse_config(std::string_view text, std::string_view file,
-                                                       const std::vector<std::string>& overrides);
+                                                       const std::vector<std::string>& overrides,
+                                                       const secret_reader* secrets = nullptr);
 
 // True for librdkafka property names whose values must never be shown.
 bool is_secret_property(std::string_view name);
