@@ -14,6 +14,7 @@
 
 #include "daemon_process.h"
 #include "mock_kafka.h"
+#include "table_text.h"
 
 namespace cdr::test {
 namespace {
@@ -33,11 +34,12 @@ std::vector<std::string> args_for(const mock_kafka& k) {
           "--set",        "sweep.jitter=\"1s\""};
 }
 
-void send(mock_kafka& k, int n, const std::string& month, const std::string& prefix) {
+void send(mock_kafka& k, int n, const std::string& month, const std::string& prefix,
+          const std::string& customer = "c") {
   for (int i = 0; i < n; ++i) {
     const auto id = fmt::format("{}-{}", prefix, i);
     k.produce("cdr", id,
-              R"({"type":"cdr","id":")" + id + R"(","customer_id":"c","occurred_at":")" + month +
+              R"({"type":"cdr","id":")" + id + R"(","customer_id":")" + customer + R"(","occurred_at":")" + month +
                   R"(-10T09:00:00Z","channel":"sms","from":"+38591555)" + fmt::format("{:04}", i) + R"("})");
   }
   k.flush();
@@ -92,6 +94,76 @@ TEST(monitoring, late_records_stripped_on_arrival_are_not_overdue_and_a_lost_pos
   })) << d->log();
   EXPECT_NE(d->log().find("records in between are gone upstream"), std::string::npos) << d->log();
   EXPECT_EQ(d->stop(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace cdr::test
+
+namespace cdr::test {
+namespace {
+
+// The forecast: every partition with its next action, deadline, status and
+// holds, narrowed by --until and --customer, with totals per month of
+// action; the same numbers scraped as cdr_retention_records_due_by_month,
+// and the CLI's table carries what the JSON says.
+TEST(monitoring, plan_forecasts_every_partition_and_is_scraped) {
+  temp_dir dir;
+  mock_kafka k(4);
+  daemon_process d(write_test_config(dir), args_for(k), dir / "log");
+  const std::string sock = dir / "a.sock";
+  ASSERT_TRUE(d.wait_ready(sock)) << d.log();
+  send(k, 20, "2023-01", "late");          // stripped on arrival; dropped from 2033-01
+  send(k, 5, "2025-02", "fresh", "acme");  // stripped from 2026-03, dropped from 2035-01
+  send(k, 3, "2025-02", "fresh-g", "globex");
+  ASSERT_TRUE(wait_for([&] { return stored_offsets(sock) >= 28; })) << d.log();
+  const auto call = [&](const std::string& command, const nlohmann::json& args) {
+    const auto r = admin_call(sock, command, args);
+    EXPECT_TRUE(r.value("ok", false)) << r.dump();
+    return r["result"];
+  };
+  call("hold add", {{"from_month", "2025-02"}, {"to_month", "2025-02"}, {"reason", "audit"}, {"reference", "R-1"}});
+
+  const auto plan = call("plan", nlohmann::json::object());
+  EXPECT_EQ(plan["records"], 28);
+  const auto expected = nlohmann::json::parse(R"([
+    {"kind":"cdr","month":"2025-02","class":0,"records":8,"state":"whole","action":"strip_identifiers",
+     "deadline":"2026-03-01T00:00:00Z","status":"scheduled","then":"drop_metadata",
+     "then_deadline":"2035-01-01T00:00:00Z","holds":[1],"partial_holds":[]},
+    {"kind":"cdr","month":"2023-01","class":0,"records":20,"state":"stripped","action":"drop_metadata",
+     "deadline":"2033-01-01T00:00:00Z","status":"scheduled","then":null,"then_deadline":null,"holds":[],
+     "partial_holds":[]}])");
+  EXPECT_EQ(plan["partitions"], expected) << plan.dump(1);
+  EXPECT_EQ(plan["totals"], nlohmann::json::parse(R"([
+    {"month":"2026-03","action":"strip_identifiers","records":8},
+    {"month":"2033-01","action":"drop_metadata","records":20},
+    {"month":"2035-01","action":"drop_metadata","records":8}])"));
+
+  const auto horizon = call("plan", {{"until", "2026-12"}});
+  EXPECT_EQ(horizon["partitions"], nlohmann::json::array({expected[0]}));
+  EXPECT_EQ(horizon["totals"],
+            nlohmann::json::parse(R"([{"month":"2026-03","action":"strip_identifiers","records":8}])"));
+  const auto globex = call("plan", {{"customer", "globex"}});
+  ASSERT_EQ(globex["partitions"].size(), 1u) << globex.dump();
+  EXPECT_EQ(globex["partitions"][0]["records"], 3);
+  EXPECT_EQ(globex["records"], 3);
+  EXPECT_EQ(admin_call(sock, "plan", {{"until", "2026-13"}})["error"]["code"], "invalid_argument");
+
+  // Scraped: this month (2025-03) and the next 12.
+  const std::string listen = call("status", nlohmann::json::object())["metrics"]["listen"];
+  const std::string strip_2026_03 =
+      "cdr_retention_records_due_by_month{action=\"strip_identifiers\",month=\"2026-03\"} ";
+  ASSERT_TRUE(wait_for([&] { return sample(http_get(listen, "/metrics"), strip_2026_03) == 8; }))
+      << http_get(listen, "/metrics");
+  const auto body = http_get(listen, "/metrics");
+  EXPECT_EQ(sample(body, "cdr_retention_records_due_by_month{action=\"drop_usage\",month=\"2025-03\"} "), 0);
+  EXPECT_EQ(sample(body, "cdr_retention_records_due_by_month{action=\"strip_identifiers\",month=\"2026-04\"} "), -1)
+      << "13 months only";
+
+  const auto text = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "plan"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const auto tables = text.out.substr(text.out.find("\npartitions:\n") + 13);
+  EXPECT_EQ(table_mismatch(tables.substr(0, tables.find("\n\n") + 1), plan["partitions"]), "") << text.out;
+  EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
 }  // namespace

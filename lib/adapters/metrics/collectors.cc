@@ -43,6 +43,10 @@ families of(const store_snapshot& s) {
 families of(const retention_snapshot& r) {
   std::vector<std::pair<prometheus::Labels, double>> due_30d;
   for (const auto& [action, n] : r.records_due_30d) due_30d.push_back({{{"action", action}}, static_cast<double>(n)});
+  std::vector<std::pair<prometheus::Labels, double>> due_by_month;
+  for (const auto& [key, n] : r.records_due_by_month) {
+    due_by_month.push_back({{{"month", key.first}, {"action", key.second}}, static_cast<double>(n)});
+  }
   std::vector<std::pair<prometheus::Labels, double>> unreadable;
   for (const auto& [kind, n] : r.saved_state_unreadable) {
     unreadable.push_back({{{"kind", kind}}, static_cast<double>(n)});
@@ -71,6 +75,10 @@ families of(const retention_snapshot& r) {
                             "Records whose strip or drop falls due within 30 days (those already due included), "
                             "by action.",
                             due_30d),
+      labelled_gauge_family("cdr_retention_records_due_by_month",
+                            "Records whose strip or drop falls due in a month (this month, with those already "
+                            "due, and the next 12), by month and action: `cdr-retentionctl plan` as a series.",
+                            due_by_month),
       gauge_family("cdr_retention_audit_last_verification_timestamp_seconds",
                    "When the audit trail's hash chain was last verified (at start and by `audit verify`), as Unix "
                    "time.",

@@ -59,6 +59,11 @@ constexpr arg_spec sweep_args[] = {
     {"as_of", t::time, false, false, "RFC3339", "with --dry-run: forecast for this instant instead of now"},
     fleet_arg,
 };
+constexpr arg_spec plan_args[] = {
+    {"until", t::month, false, false, "YYYY-MM",
+     "only partitions whose next action falls due by the end of this month"},
+    {"customer", t::text, false, false, "ID", "count this customer's records only (reads the store)"},
+};
 constexpr arg_spec hold_add_args[] = {
     {"customer", t::text, false, false, "ID", "hold the records of this customer"},
     {"subject", t::text, false, false, "X", "hold the records naming this phone number or e-mail address"},
@@ -128,6 +133,8 @@ constexpr std::array<command_spec, command_count> command_table{{
      access::operator_,
      "leave the fleet: hand every record to the other members, then empty this store (before a scale-down)",
      {}},
+    {command_id::plan, "plan", access::viewer,
+     "the forecast: every partition's state, records, next action, deadline and holds; totals per month", plan_args},
 }};
 
 // The table is in command_id order, so an id indexes it.

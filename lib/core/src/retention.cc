@@ -251,6 +251,71 @@ std::optional<instant> earliest_deadline(const retention_policy& policy,
   return out;
 }
 
+std::vector<partition_plan> plan_partitions(const retention_policy& policy,
+                                            const std::map<partition, std::int64_t>& counts,
+                                            const std::map<partition, partition_state>& states,
+                                            std::span<const hold> holds) {
+  std::vector<partition_plan> out;
+  for (const auto& [p, n] : counts) {
+    if (n <= 0) continue;
+    partition_state st;
+    if (const auto it = states.find(p); it != states.end()) st = it->second;
+    if (st.dropped) continue;
+    partition_plan row{p, n, st};
+    const auto drop = drop_action(p.kind);
+    if (p.kind == record_kind::cdr && !st.stripped) {
+      row.next = retention_action::strip_identifiers;
+      row.deadline = policy.deadline(row.next, p.month, p.cls);
+      const auto drop_at = policy.deadline(drop, p.month, p.cls);
+      if (drop_at <= row.deadline) {
+        row.next = drop;  // a drop due first also removes the identifiers
+        row.deadline = drop_at;
+      } else {
+        row.then = drop;
+        row.then_deadline = drop_at;
+      }
+    } else {
+      row.next = drop;
+      row.deadline = policy.deadline(drop, p.month, p.cls);
+    }
+    for (const auto& h : holds) {
+      if (h.covers_partition(p)) (h.whole() ? row.whole_holds : row.partial_holds).push_back(h.id);
+    }
+    out.push_back(std::move(row));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const partition_plan& a, const partition_plan& b) { return a.deadline < b.deadline; });
+  return out;
+}
+
+nlohmann::json to_json(const partition_plan& p, instant now) {
+  const bool passed = p.deadline.start() <= now;
+  return {{"kind", name(p.where.kind)},
+          {"month", p.where.month.to_string()},
+          {"class", p.where.cls},
+          {"records", p.records},
+          {"state", p.state.stripped ? "stripped" : "whole"},
+          {"action", name(p.next)},
+          {"deadline", format_rfc3339(p.deadline.start())},
+          {"status", !passed                 ? "scheduled"
+                     : p.whole_holds.empty() ? "overdue"
+                                             : "deferred"},
+          {"then", p.then ? nlohmann::json(name(*p.then)) : nlohmann::json(nullptr)},
+          {"then_deadline", p.then ? nlohmann::json(format_rfc3339(p.then_deadline.start())) : nlohmann::json(nullptr)},
+          {"holds", p.whole_holds},
+          {"partial_holds", p.partial_holds}};
+}
+
+std::map<month, std::map<retention_action, std::int64_t>> due_by_month(std::span<const partition_plan> plan,
+                                                                       month until) {
+  std::map<month, std::map<retention_action, std::int64_t>> out;
+  for (const auto& p : plan) {
+    if (p.deadline <= until) out[p.deadline][p.next] += p.records;
+    if (p.then && p.then_deadline <= until) out[p.then_deadline][*p.then] += p.records;
+  }
+  return out;
+}
+
 nlohmann::json to_json(const planned_action& a) {
   nlohmann::json j{{"action", name(a.action)},
                    {"kind", name(a.where.kind)},

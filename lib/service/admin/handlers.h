@@ -45,6 +45,7 @@ admin::reply handle_clock_confirm(admin_context&, const admin::request&, const a
 admin::reply handle_record_get(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_subject_export(admin_context&, const admin::request&, const admin::peer&);
 // retention.cc
+admin::reply handle_plan(admin_context& ctx, const admin::request& req, const admin::peer& peer);
 admin::reply handle_sweep(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_hold_add(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_hold_list(admin_context&, const admin::request&, const admin::peer&);

@@ -1,4 +1,4 @@
-// sweep, hold add|list|release, subject erase|purge|status, verify, checkpoint.
+// plan, sweep, hold add|list|release, subject erase|purge|status, verify, checkpoint.
 #include <cstdlib>
 
 #include "../checkpoint.h"
@@ -26,6 +26,19 @@ admin::reply handle_sweep(admin_context& ctx, const admin::request& req, const a
     return ctx.keeper.forecast(*t);
   }
   return ctx.keeper.sweep("admin", peer.uid);
+}
+
+admin::reply handle_plan(admin_context& ctx, const admin::request& req, const admin::peer&) {
+  auto until = admin::string_arg(req, "until");
+  if (auto* e = std::get_if<admin::error>(&until)) return *e;
+  auto customer = admin::string_arg(req, "customer");
+  if (auto* e = std::get_if<admin::error>(&customer)) return *e;
+  const auto& until_text = std::get<std::optional<std::string>>(until);
+  const auto horizon = until_text ? month::parse(*until_text) : std::nullopt;
+  if (until_text && !horizon) {
+    return admin::error{req.id, admin::error_code::invalid_argument, "\"until\" must be a month, YYYY-MM"};
+  }
+  return ctx.keeper.plan(horizon, std::get<std::optional<std::string>>(customer));
 }
 
 namespace {

@@ -29,6 +29,7 @@ constexpr std::array entries{
     handler_entry{command_id::subject_purge, &handle_subject_purge},
     handler_entry{command_id::subject_status, &handle_subject_status},
     handler_entry{command_id::drain, &handle_drain},
+    handler_entry{command_id::plan, &handle_plan},
 };
 
 // Every command has exactly one handler, listed in command_id order, so the

@@ -189,6 +189,45 @@ nlohmann::json retention::forecast(instant as_of) const {
   return out;
 }
 
+nlohmann::json retention::plan(std::optional<month> until, const std::optional<std::string>& customer) const {
+  const auto h = holds_.snapshot();
+  const auto all = ctx_.store.counts();
+  const auto states = effective_states(all, *h);
+  auto counts = all;
+  if (customer) {
+    // Only this customer's records: read from each partition (a scan of the
+    // store, as a customer hold's sweep makes).
+    for (auto& [p, n] : counts) {
+      n = 0;
+      ctx_.store.scan(p.kind == record_kind::cdr ? family::metadata : family::usage, partition_range(p),
+                      [&, &n = n](std::string_view, std::string_view value) {
+                        n += customer_of(value) == *customer ? 1 : 0;
+                        return true;
+                      });
+    }
+  }
+  const auto now = ctx_.time.now();
+  const auto rows = plan_partitions(ctx_.config.retention, counts, states, *h);
+  nlohmann::json partitions = nlohmann::json::array();
+  std::int64_t records = 0;
+  for (const auto& r : rows) {
+    if (until && r.deadline > *until) continue;
+    partitions.push_back(to_json(r, now));
+    records += r.records;
+  }
+  nlohmann::json totals = nlohmann::json::array();
+  for (const auto& [m, actions] : due_by_month(rows, until.value_or(month::of(last_supported_year, 12)))) {
+    for (const auto& [a, n] : actions)
+      totals.push_back({{"month", m.to_string()}, {"action", name(a)}, {"records", n}});
+  }
+  return {{"as_of", format_rfc3339(now)},
+          {"until", until ? nlohmann::json(until->to_string()) : nlohmann::json(nullptr)},
+          {"customer", customer ? nlohmann::json(*customer) : nlohmann::json(nullptr)},
+          {"records", records},
+          {"partitions", std::move(partitions)},
+          {"totals", std::move(totals)}};
+}
+
 std::variant<nlohmann::json, std::string> retention::hold_add(const nlohmann::json& args, std::uint32_t uid) {
   std::lock_guard lock(ops_);
   auto added = holds_.add(args, uid);
@@ -518,6 +557,18 @@ metrics::retention_snapshot retention::figures() const {
   for (const auto a : all_retention_actions) g.records_due_30d[std::string(name(a))] = 0;
   for (const auto& a : plan_sweep(ctx_.config.retention, counts, states, active, now + std::chrono::days(30))) {
     if (!a.deferred()) g.records_due_30d[std::string(name(a.action))] += a.records;
+  }
+  const auto this_month = month::containing(now);
+  for (int i = 0; i < 13; ++i) {
+    for (const auto a : all_retention_actions) {
+      g.records_due_by_month[{this_month.plus(i).to_string(), std::string(name(a))}] = 0;
+    }
+  }
+  const auto rows = plan_partitions(ctx_.config.retention, counts, states, active);
+  for (const auto& [m, actions] : due_by_month(rows, this_month.plus(12))) {
+    for (const auto& [a, n] : actions) {
+      g.records_due_by_month[{std::max(m, this_month).to_string(), std::string(name(a))}] += n;
+    }
   }
   g.audit_verified_at_seconds = audit_verified_at_;
   g.audit_chain_ok = audit_ok_;

@@ -81,6 +81,11 @@ class retention {
   nlohmann::json sweep(std::string_view trigger, std::uint32_t uid);
   // What a sweep at `as_of` would do; changes nothing.
   nlohmann::json forecast(instant as_of) const;
+  // The forecast view (`plan`): every partition with records and an action
+  // to come (next action, deadline, status, holds), those due by the end of
+  // `until` only when given, and the records due per month and action;
+  // with `customer`, counting that customer's records only (a store scan).
+  nlohmann::json plan(std::optional<month> until, const std::optional<std::string>& customer) const;
 
   // Holds. Errors are messages for the requester.
   std::variant<nlohmann::json, std::string> hold_add(const nlohmann::json& args, std::uint32_t uid);

@@ -109,6 +109,58 @@ TEST(sweep_plan, whole_holds_defer_partial_holds_copy_and_overdue_counts_what_is
   EXPECT_EQ(o.records, 16);
 }
 
+// The forecast: each partition's next action and the one after, by
+// deadline; statuses at an instant; totals per month of action up to a
+// horizon, the later action of a partition included.
+TEST(forecast, next_and_then_actions_statuses_and_totals_per_month) {
+  hold whole;
+  whole.id = 4;
+  whole.from_month = month::of(2024, 1);
+  whole.to_month = month::of(2024, 1);
+  hold partial;
+  partial.id = 5;
+  partial.customer = "acme";
+  const std::map<partition, std::int64_t> counts{{cdr_of(2024, 1), 5},  {cdr_of(2024, 2), 7}, {usage_of(2023, 6), 9},
+                                                 {cdr_of(2016, 12), 2}, {cdr_of(2025, 1), 0}, {cdr_of(2015, 3), 1}};
+  const std::map<partition, partition_state> states{{cdr_of(2024, 2), {true, false}}, {cdr_of(2015, 3), {true, true}}};
+  const std::vector<hold> holds{whole, partial};
+  const auto rows = plan_partitions(retention_policy{}, counts, states, holds);
+  ASSERT_EQ(rows.size(), 4u) << "empty and dropped partitions have nothing to come";
+  // 2016-12's strip (2018-01) was never done: due first, then its drop
+  // (2026-01).
+  EXPECT_EQ(rows[0].where, cdr_of(2016, 12));
+  EXPECT_EQ(rows[0].next, retention_action::strip_identifiers);
+  EXPECT_EQ(rows[0].deadline, month::of(2018, 1));
+  EXPECT_EQ(rows[0].then, retention_action::drop_metadata);
+  EXPECT_EQ(rows[0].then_deadline, month::of(2026, 1)) << "January of year(M)+10";
+  EXPECT_EQ(rows[1].where, cdr_of(2024, 1));
+  EXPECT_EQ(rows[1].deadline, month::of(2025, 2));
+  EXPECT_EQ(rows[1].whole_holds, std::vector<std::uint64_t>{4});
+  EXPECT_EQ(rows[1].partial_holds, std::vector<std::uint64_t>{5});
+  EXPECT_EQ(rows[2].where, usage_of(2023, 6));
+  EXPECT_EQ(rows[2].next, retention_action::drop_usage);
+  EXPECT_EQ(rows[2].deadline, month::of(2026, 6));
+  EXPECT_FALSE(rows[2].then.has_value());
+  EXPECT_EQ(rows[3].where, cdr_of(2024, 2));
+  EXPECT_EQ(rows[3].next, retention_action::drop_metadata) << "stripped already";
+  EXPECT_EQ(rows[3].deadline, month::of(2034, 1));
+
+  const auto now = at("2025-06-01T00:00:00Z");
+  EXPECT_EQ(to_json(rows[0], now)["status"], "overdue");
+  EXPECT_EQ(to_json(rows[1], now)["status"], "deferred");
+  EXPECT_EQ(to_json(rows[2], now)["status"], "scheduled");
+  EXPECT_EQ(to_json(rows[3], now)["state"], "stripped");
+  EXPECT_EQ(to_json(rows[0], now)["then_deadline"], "2026-01-01T00:00:00Z");
+
+  const auto totals = due_by_month(rows, month::of(2027, 1));
+  ASSERT_EQ(totals.size(), 4u);
+  EXPECT_EQ(totals.at(month::of(2018, 1)).at(retention_action::strip_identifiers), 2);
+  EXPECT_EQ(totals.at(month::of(2025, 2)).at(retention_action::strip_identifiers), 5);
+  EXPECT_EQ(totals.at(month::of(2026, 6)).at(retention_action::drop_usage), 9);
+  EXPECT_EQ(totals.at(month::of(2026, 1)).at(retention_action::drop_metadata), 2) << "the later action too";
+  EXPECT_FALSE(totals.contains(month::of(2034, 1))) << "beyond the horizon";
+}
+
 TEST(holds, cover_by_customer_subject_month_and_kind) {
   hold h;
   h.customer = "acme";

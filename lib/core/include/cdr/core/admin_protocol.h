@@ -59,8 +59,9 @@ enum class command_id : std::uint8_t {
   subject_purge,
   subject_status,
   drain,
+  plan,
 };
-inline constexpr std::size_t command_count = 19;
+inline constexpr std::size_t command_count = 20;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).

@@ -153,4 +153,35 @@ std::optional<instant> earliest_deadline(const retention_policy& policy,
 
 nlohmann::json to_json(const planned_action& a);
 
+// One partition of the forecast (`plan`, docs/retention.md "Forecast"):
+// what it holds, the next action a sweep takes on it and when, the action
+// after that (a CDR month's drop after its strip), and the holds naming it.
+struct partition_plan {
+  partition where;
+  std::int64_t records = 0;
+  partition_state state;
+  retention_action next = retention_action::strip_identifiers;
+  month deadline = month::of(1970, 1);  // acted on from deadline.start()
+  std::optional<retention_action> then;
+  month then_deadline = month::of(1970, 1);
+  std::vector<std::uint64_t> whole_holds;    // defer the action
+  std::vector<std::uint64_t> partial_holds;  // keep some records past it
+};
+
+// Every partition with records and an action still to come, by deadline.
+std::vector<partition_plan> plan_partitions(const retention_policy& policy,
+                                            const std::map<partition, std::int64_t>& counts,
+                                            const std::map<partition, partition_state>& states,
+                                            std::span<const hold> holds);
+
+// As `plan` shows it: status "overdue" (deadline passed at `now`),
+// "deferred" (passed, but a hold keeps the whole partition) or "scheduled".
+nlohmann::json to_json(const partition_plan& p, instant now);
+
+// Records due per month of action and action (YYYY-MM -> action -> records)
+// for every action, next or after, whose deadline month is `until` or
+// earlier; actions a hold defers count all the same (they are due).
+std::map<month, std::map<retention_action, std::int64_t>> due_by_month(std::span<const partition_plan> plan,
+                                                                       month until);
+
 }  // namespace cdr

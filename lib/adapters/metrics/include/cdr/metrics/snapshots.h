@@ -46,6 +46,10 @@ struct retention_snapshot {
   // days, by action (every action, zeros included).
   double next_deadline_seconds = 0;
   std::map<std::string, std::int64_t> records_due_30d;
+  // The forecast per month of action (`plan`): records due by (month
+  // "YYYY-MM", action) for this month and the next 12, those already due
+  // counted in this month: at most 13 x 3 series.
+  std::map<std::pair<std::string, std::string>, std::int64_t> records_due_by_month;
   // The audit chain's last verification (Unix seconds; 0: never) and its
   // outcome.
   double audit_verified_at_seconds = 0;
