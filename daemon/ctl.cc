@@ -4,13 +4,18 @@
 // underscores), a flag takes no value, positional words fill the
 // positional arguments in order. Anything the command does not declare is a
 // usage error (exit 2) and nothing is sent.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -330,10 +335,87 @@ invocation parse(const std::vector<std::string>& words) {
   return inv;
 }
 
+// The daemon's name for the operation a command starts (`status`
+// "operations"), for the progress line; empty: a command without one.
+std::vector<std::string_view> operation_kinds(std::string_view command, const nlohmann::json& args) {
+  if (command == "sweep" && !args.value("dry_run", false)) return {"sweep", "sweep purge"};
+  if (command == "subject purge") return {"purge"};
+  if (command == "verify" || command == "checkpoint" || command == "subject export") return {command};
+  return {};
+}
+
+// On a terminal, a line on stderr with the progress of the command's
+// operation, read from `status` over a second connection twice a second;
+// cleared when the command ends. Not when stderr is piped or redirected.
+class progress_line {
+ public:
+  progress_line(const invocation& inv) {
+    const auto kinds = operation_kinds(inv.command->name, inv.args);
+    if (kinds.empty() || isatty(fileno(stderr)) == 0) return;
+    watcher_ = std::thread([this, socket = inv.socket, kinds] {
+      std::unique_lock lock(mutex_);
+      while (!done_) {
+        if (cv_.wait_for(lock, std::chrono::milliseconds(500), [this] { return done_; })) break;
+        lock.unlock();
+        const auto text = read(socket, kinds);
+        lock.lock();
+        if (!text.empty() && !done_) {
+          std::fprintf(stderr, "\r\033[K%s", text.c_str());
+          shown_ = true;
+        }
+      }
+    });
+  }
+  ~progress_line() {
+    if (!watcher_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    watcher_.join();
+    if (shown_) std::fputs("\r\033[K", stderr);
+  }
+  progress_line(const progress_line&) = delete;
+  progress_line& operator=(const progress_line&) = delete;
+
+ private:
+  static std::string read(const std::string& socket, const std::vector<std::string_view>& kinds) {
+    try {
+      cdr::admin::client c(socket, std::chrono::seconds(2));
+      const auto r = c.call("status", nlohmann::json::object(), [](const nlohmann::json&) {});
+      std::string out;
+      for (const auto& op : r.value(nlohmann::json::json_pointer("/result/operations"), nlohmann::json::array())) {
+        const auto kind = op.value("kind", "");
+        if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) continue;
+        out += kind + ": " + std::to_string(op.value("done", 0));
+        if (op["total"].is_number()) out += "/" + op["total"].dump();
+        out += " " + op.value("unit", "");
+        if (const auto bytes = op.value("bytes", 0.0); bytes > 0) {
+          char mib[32];
+          std::snprintf(mib, sizeof mib, ", %.1f MiB", bytes / (1024.0 * 1024.0));
+          out += mib;
+        }
+        out += ", " + std::to_string(static_cast<long>(op.value("seconds", 0.0))) + " s";
+      }
+      return out;
+    } catch (const std::exception&) {
+      return {};  // the line is a courtesy: the command's own reply decides
+    }
+  }
+
+  std::thread watcher_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool shown_ = false;
+};
+
 int run(const invocation& inv) {
   nlohmann::json response;
   const auto& command = inv.command->name;
   try {
+    const progress_line progress(inv);
     cdr::admin::client c(inv.socket, std::chrono::seconds(inv.timeout_s));
     // Streamed items (subject export, audit export) are JSON lines on stdout in both modes.
     response = c.call(command, inv.args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });

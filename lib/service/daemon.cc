@@ -5,6 +5,7 @@
 
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -250,6 +251,19 @@ struct daemon::impl {
     });
   }
 
+  // systemd's STATUS= line says what long operation runs (`systemctl
+  // status`), checked every second and sent when it changes.
+  void arm_status_line(asio::steady_timer& timer, std::string last) {
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([this, &timer, last = std::move(last)](boost::system::error_code ec) {
+      if (ec) return;
+      auto line = retention->activity().line();
+      if (line.empty()) line = "serving";
+      if (line != last) sd_notify(0, ("STATUS=" + line).c_str());
+      arm_status_line(timer, std::move(line));
+    });
+  }
+
   int serve() {
     asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
@@ -271,6 +285,8 @@ struct daemon::impl {
       spdlog::info("systemd watchdog: pinging every {} ms", watchdog_usec / 2000);
     }
     sd_notify(0, "READY=1\nSTATUS=serving");
+    asio::steady_timer status_line(io);
+    if (std::getenv("NOTIFY_SOCKET") != nullptr) arm_status_line(status_line, "serving");
     spdlog::info("ready");
     io.run();
     return stop();

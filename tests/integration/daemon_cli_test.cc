@@ -213,6 +213,9 @@ TEST(ctl, tables_and_format_json_carry_the_same_data) {
     const auto line = name + ": " + (value.is_string() ? value.get<std::string>() : value.dump()) + "\n";
     EXPECT_NE(verify_text.out.find(line), std::string::npos) << line << verify_text.out;
   }
+  // Piped, no progress line; idle, no operation in progress.
+  EXPECT_EQ(verify_text.err.find('\r'), std::string::npos) << verify_text.err;
+  EXPECT_EQ(nlohmann::json::parse(ctl({"--json", "status"}).out)["result"]["operations"], nlohmann::json::array());
   const auto yaml = ctl({"--format=yaml", "hold", "list"});
   EXPECT_EQ(yaml.out.rfind("id: 1\nok: true\nresult:\n  holds:\n    - created_at: \"", 0), 0u) << yaml.out;
   EXPECT_NE(yaml.out.find("      reason: \"court order  7\"\n"), std::string::npos) << yaml.out;

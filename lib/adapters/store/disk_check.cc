@@ -69,13 +69,14 @@ std::size_t store::impl::wal_residues(const std::vector<removal>& ranges, std::v
   return wals.size();
 }
 
-store::disk_check store::check_on_disk(const std::vector<removal>& ranges) const {
-  auto out = check_files(ranges);
+store::disk_check store::check_on_disk(const std::vector<removal>& ranges, const file_progress& on_file) const {
+  auto out = check_files(ranges, false, on_file);
   out.wal_files = impl_->wal_residues(ranges, out.residues);
   return out;
 }
 
-store::disk_check store::check_files(const std::vector<removal>& ranges, bool first_only) const {
+store::disk_check store::check_files(const std::vector<removal>& ranges, bool first_only,
+                                     const file_progress& on_file) const {
   // Files listed as live stay on disk while they are read. A compaction that
   // replaces one meanwhile writes only keys the listed files have, so what
   // they hold is what the replacement can hold.
@@ -87,7 +88,8 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
   disk_check out;
   std::vector<rocksdb::LiveFileMetaData> files;
   impl_->db->GetLiveFilesMetaData(&files);
-  rocksdb::Options options;
+  // The files to read, each with the ranges it overlaps.
+  std::vector<std::pair<const rocksdb::LiveFileMetaData*, std::vector<const key_range*>>> reads;
   for (const auto& f : files) {
     const auto fam = family_named(f.column_family_name);
     if (!fam) continue;
@@ -95,7 +97,13 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
     for (const auto& [rf, r] : ranges) {
       if (rf == *fam && overlaps(f.smallestkey, f.largestkey, r)) hits.push_back(&r);
     }
-    if (hits.empty()) continue;
+    if (!hits.empty()) reads.emplace_back(&f, std::move(hits));
+  }
+  rocksdb::Options options;
+  std::uint64_t bytes = 0;
+  for (const auto& [file, hits] : reads) {
+    const auto& f = *file;
+    const auto fam = family_named(f.column_family_name);
     rocksdb::SstFileReader reader(options);
     const auto path = f.db_path + f.name;
     if (const auto s = reader.Open(path); !s.ok()) raise(s, fmt::format("cannot open {}", path));
@@ -111,6 +119,8 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
       }
       if (!it->status().ok()) raise(it->status(), fmt::format("cannot read {}", path));
     }
+    bytes += f.size;
+    if (on_file) on_file(out.sst_files_read, reads.size(), bytes);
   }
   return out;
 }

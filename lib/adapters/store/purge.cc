@@ -117,6 +117,7 @@ void purge_pass::run() {
   std::vector<removal> rewritten;
   for (const auto& [group, r] : spans_) rewritten.push_back({group.first, r});
   bytes_rewritten_ = rewritten.empty() ? 0 : store_.file_bytes(rewritten);
+  std::size_t compacted = 0;
   for (const auto& [group, r] : spans_) {
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
@@ -128,6 +129,7 @@ void purge_pass::run() {
       raise(s, "cannot compact a purged range");
     }
     if (pacing_ > 0) std::this_thread::sleep_for((std::chrono::steady_clock::now() - started) * pacing_);
+    if (progress_) progress_(++compacted, spans_.size(), 0);
   }
 }
 

@@ -77,9 +77,12 @@ admin::reply handle_subject_export(admin_context& ctx, const admin::request& req
                         note = std::get<nlohmann::json>(std::move(note))](const admin::emit_fn& emit) {
     const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
     std::size_t n = 0;
+    progress::scope doing(ctx.keeper.activity(), "subject export", "records", 0);
     ctx.keeper.for_each_subject_record(normalized, [&](const partition& p, std::string_view id) {
       if (auto r = ctx.store.get_at(p, id)) {
-        emit(record_json(*r, ctx.keeper));
+        auto line = record_json(*r, ctx.keeper);
+        doing.step(line.dump().size());
+        emit(std::move(line));
         ++n;
       }
     });

@@ -74,7 +74,8 @@ admin::reply handle_status(admin_context& ctx, const admin::request& req, const 
         {"keys_live", ctx.keystore.live()},
         {"keys_destroyed", ctx.keystore.destroyed_total()},
         {"decrypt_failures", ctx.keys.decrypt_failures()}}},
-      {"storage", storage_status(ctx)}};
+      {"storage", storage_status(ctx)},
+      {"operations", ctx.keeper.activity().report()}};
 }
 
 admin::reply handle_config(admin_context& ctx, const admin::request&, const admin::peer&) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../audit.h"
+#include "../progress.h"
 #include "../vault.h"
 #include "cdr/core/config.h"
 #include "cdr/core/retention.h"
@@ -98,6 +99,8 @@ struct retention_context {
   // This member's name in the fleet (fleet/member.h), in every audit entry
   // and deletion event.
   std::string member{};
+  // Long operations in progress (`status`, sd_notify, the CLI's line).
+  progress activity{time};
 
   // Throws state_unreadable while any saved state does not decode.
   void require_readable_state() const;

@@ -50,6 +50,8 @@ nlohmann::json purger::finish(bool erasures) {
     return nlohmann::json::object();
   }
   const auto started = ctx_.time.monotonic();
+  progress::scope doing(ctx_.activity, erasures ? "purge" : "sweep purge", "compactions", 0);
+  pass.set_progress([&](std::size_t done, std::size_t total, std::uint64_t) { doing.set(done, total, 0); });
   pass.run();
   const double seconds = seconds_since(ctx_.time, started);
   std::size_t residues = 0;

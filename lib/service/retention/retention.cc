@@ -149,12 +149,15 @@ nlohmann::json retention::sweep(std::string_view trigger, std::uint32_t uid) {
       if (!c.empty()) ctx_.store.apply(c);
     }
     const auto h = holds_.snapshot();
-    for (const auto& a : plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, now)) {
+    const auto plan = plan_sweep(ctx_.config.retention, ctx_.store.counts(), ctx_.store.states(), *h, now);
+    progress::scope doing(ctx_.activity, "sweep", "partitions", plan.size());
+    for (const auto& a : plan) {
       if (a.deferred()) {
         report["deferred"].push_back(to_json(a));
       } else {
         report["actions"].push_back(executor_.remove_partition(a, trigger, uid));
       }
+      doing.step();
     }
     report["released"] = executor_.release_held(uid);
     report["deferred_erasures"] = erasure_.run_deferred(uid, "deferred");
@@ -526,13 +529,17 @@ nlohmann::json retention::checkpoint(const std::string& name, std::uint32_t uid)
   std::lock_guard lock(ops_);  // no retention change between the store and the trail
   audit_.drain();
   const auto started = ctx_.time.monotonic();
+  progress::scope doing(ctx_.activity, "checkpoint", "steps", 3);  // the store, the audit trail, the commit
   ctx_.store.checkpoint(place.staging());
+  doing.step();
   std::error_code ec;
   std::filesystem::copy_file(audit_.path(), place.staging() + "/audit.jsonl", ec);
   if (ec && std::filesystem::exists(audit_.path())) {
     throw std::runtime_error(fmt::format("cannot copy the audit trail into the checkpoint: {}", ec.message()));
   }
+  doing.step();
   const auto dir = place.commit();
+  doing.step();
   const double seconds = seconds_since(ctx_.time, started);
   spdlog::info("checkpoint of the store written to {} by uid {} in {:.3f}s", dir, uid, seconds);
   return {{"path", dir},

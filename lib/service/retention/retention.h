@@ -81,6 +81,8 @@ class retention {
   nlohmann::json sweep(std::string_view trigger, std::uint32_t uid);
   // What a sweep at `as_of` would do; changes nothing.
   nlohmann::json forecast(instant as_of) const;
+  // Long operations in progress (sweep, purge, verify, checkpoint, export).
+  progress& activity() const { return ctx_.activity; }
   // The forecast view (`plan`): every partition with records and an action
   // to come (next action, deadline, status, holds), those due by the end of
   // `until` only when given, and the records due per month and action;

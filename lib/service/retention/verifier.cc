@@ -85,7 +85,9 @@ nlohmann::json verifier::verify() const {
       owner.push_back(i);
     }
   }
-  const auto disk = ctx_.store.check_on_disk(ranges);
+  progress::scope doing(ctx_.activity, "verify", "files", 0);
+  const auto disk = ctx_.store.check_on_disk(
+      ranges, [&](std::size_t done, std::size_t total, std::uint64_t bytes) { doing.set(done, total, bytes); });
   std::vector<std::size_t> found(checks.size(), 0);
   for (const auto& res : disk.residues) {
     for (std::size_t i = 0; i < ranges.size(); ++i) {

@@ -166,6 +166,10 @@ struct residue {
 // range added gone from the files on disk: whole files inside a range are
 // deleted, the WAL is flushed when it still holds a removed key, and what
 // remains of the ranges (and every span) is compacted to the bottom level.
+// Called as files are read or rewritten: how many of how many, and their
+// bytes so far (progress for `status`).
+using file_progress = std::function<void(std::size_t done, std::size_t total, std::uint64_t bytes)>;
+
 class purge_pass {
  public:
   explicit purge_pass(store& s) : store_(s) {}
@@ -179,10 +183,13 @@ class purge_pass {
   // After each compaction, pause for this share of its duration (0: none),
   // leaving the machine to ingest meanwhile.
   void set_pacing(double share) { pacing_ = share; }
+  // Told after each compaction run() makes.
+  void set_progress(file_progress fn) { progress_ = std::move(fn); }
 
  private:
   store& store_;
   double pacing_ = 0;
+  file_progress progress_;
   std::uint64_t bytes_rewritten_ = 0;
   std::vector<removal> whole_;
   std::map<std::pair<family, std::string>, key_range> spans_;
@@ -254,10 +261,11 @@ class store {
     std::size_t sst_files_read = 0;
     std::size_t wal_files = 0;
   };
-  disk_check check_on_disk(const std::vector<removal>& ranges) const;
+  disk_check check_on_disk(const std::vector<removal>& ranges, const file_progress& on_file = {}) const;
   // The same for the SST files only; first_only: at most one key per file
   // and range (enough to tell whether anything is left).
-  disk_check check_files(const std::vector<removal>& ranges, bool first_only = false) const;
+  disk_check check_files(const std::vector<removal>& ranges, bool first_only = false,
+                         const file_progress& on_file = {}) const;
   // The size of the live SST files overlapping the ranges.
   std::uint64_t file_bytes(const std::vector<removal>& ranges) const;
 
