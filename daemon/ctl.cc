@@ -386,17 +386,8 @@ class progress_line {
       const auto r = c.call("status", nlohmann::json::object(), [](const nlohmann::json&) {});
       std::string out;
       for (const auto& op : r.value(nlohmann::json::json_pointer("/result/operations"), nlohmann::json::array())) {
-        const auto kind = op.value("kind", "");
-        if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) continue;
-        out += kind + ": " + std::to_string(op.value("done", 0));
-        if (op["total"].is_number()) out += "/" + op["total"].dump();
-        out += " " + op.value("unit", "");
-        if (const auto bytes = op.value("bytes", 0.0); bytes > 0) {
-          char mib[32];
-          std::snprintf(mib, sizeof mib, ", %.1f MiB", bytes / (1024.0 * 1024.0));
-          out += mib;
-        }
-        out += ", " + std::to_string(static_cast<long>(op.value("seconds", 0.0))) + " s";
+        if (std::find(kinds.begin(), kinds.end(), op.value("kind", "")) == kinds.end()) continue;
+        out += (out.empty() ? "" : "; ") + cdr::render::operation_line(op);
       }
       return out;
     } catch (const std::exception&) {

@@ -1,6 +1,6 @@
 #include "progress.h"
 
-#include <fmt/format.h>
+#include "cdr/core/render.h"
 
 namespace cdr::service {
 namespace {
@@ -71,16 +71,8 @@ nlohmann::json progress::report() const {
 }
 
 std::string progress::line() const {
-  std::lock_guard lock(mutex_);
   std::string out;
-  for (const auto& o : ops_) {
-    if (!out.empty()) out += "; ";
-    out += fmt::format("{}: {}", o.kind, o.done);
-    if (o.total != 0) out += fmt::format("/{}", o.total);
-    out += " " + o.unit;
-    if (o.bytes != 0) out += fmt::format(", {:.1f} MiB", static_cast<double>(o.bytes) / (1024.0 * 1024.0));
-    out += fmt::format(", {:.0f} s", seconds_since(time_, o.started_monotonic));
-  }
+  for (const auto& op : report()) out += (out.empty() ? "" : "; ") + render::operation_line(op);
   return out;
 }
 

@@ -556,6 +556,12 @@ bool env_name(std::string_view s) {
   });
 }
 
+result<std::string> env_value(const std::string& name, const secret_reader& secrets) {
+  auto v = secrets.env(name);
+  if (!v) return failure{fmt::format("environment variable {} is not set", name)};
+  return std::move(*v);
+}
+
 // `${NAME}` expanded everywhere in `text` (a file path).
 result<std::string> expand_env(const std::string& text, const secret_reader& secrets) {
   std::string out;
@@ -566,8 +572,8 @@ result<std::string> expand_env(const std::string& text, const secret_reader& sec
     const auto close = text.find('}', open);
     const auto name = close == std::string::npos ? std::string() : text.substr(open + 2, close - open - 2);
     if (!env_name(name)) return failure{"\"${\" must be followed by a variable name and \"}\""};
-    const auto value = secrets.env(name);
-    if (!value) return failure{fmt::format("environment variable {} is not set", name)};
+    const auto value = env_value(name, secrets);
+    if (!value) return failure{value.error()};
     out += text.substr(at, open - at) + *value;
     at = close + 1;
   }
@@ -582,9 +588,7 @@ result<std::string> resolve_secret(const std::string& value, const secret_reader
   if (value.starts_with("${")) {
     const auto name = value.back() == '}' ? value.substr(2, value.size() - 3) : std::string();
     if (!env_name(name)) return failure{"${...} must name an environment variable (letters, digits, _) and end with }"};
-    auto v = secrets->env(name);
-    if (!v) return failure{fmt::format("environment variable {} is not set", name)};
-    return std::move(*v);
+    return env_value(name, *secrets);
   }
   auto path = expand_env(value.substr(1), *secrets);
   if (!path) return failure{path.error()};

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include <fmt/format.h>
+
 namespace cdr::render {
 namespace {
 
@@ -133,23 +135,6 @@ void yaml_into(const json& v, std::size_t indent, std::string* out) {
   }
 }
 
-// An object's scalars as "a.b: value" lines, its arrays of objects as
-// tables after them.
-void lines_and_tables(const json& v, const std::string& prefix, std::string* lines, std::string* tables) {
-  for (const auto& [k, child] : v.items()) {
-    const auto name = prefix.empty() ? k : prefix + "." + k;
-    if (child.is_object() && !child.empty()) {
-      lines_and_tables(child, name, lines, tables);
-    } else if (is_table(child)) {
-      *tables += "\n" + name + ":\n" + table(child);
-    } else if (child.is_array()) {
-      *lines += name + ": " + (child.empty() ? "(none)" : cell(child)) + "\n";
-    } else {
-      *lines += name + ": " + (child.is_string() ? child.get<std::string>() : child.dump()) + "\n";
-    }
-  }
-}
-
 }  // namespace
 
 std::optional<format> format_from_name(std::string_view name) {
@@ -191,10 +176,30 @@ std::string cell(const json& value) {
 std::string text(const json& result) {
   if (is_table(result)) return table(result);
   if (!result.is_object()) return (result.is_string() ? result.get<std::string>() : result.dump()) + "\n";
+  // The scalars as "a.b: value" lines, each array of objects as a table
+  // after them.
   std::string lines;
   std::string tables;
-  lines_and_tables(result, "", &lines, &tables);
+  for (const auto& [name, value] : flatten(result)) {
+    if (is_table(value)) {
+      tables += "\n" + name + ":\n" + table(value);
+    } else if (value.is_array()) {
+      lines += name + ": " + (value.empty() ? "(none)" : cell(value)) + "\n";
+    } else {
+      lines += name + ": " + (value.is_string() ? value.get<std::string>() : value.dump()) + "\n";
+    }
+  }
   return lines.empty() && !tables.empty() ? tables.substr(1) : lines + tables;
+}
+
+std::string operation_line(const json& op) {
+  std::string out = op.value("kind", "") + ": " + std::to_string(op.value("done", 0));
+  if (op.contains("total") && op["total"].is_number()) out += "/" + op["total"].dump();
+  out += " " + op.value("unit", "");
+  if (const auto bytes = op.value("bytes", 0.0); bytes > 0) {
+    out += fmt::format(", {:.1f} MiB", bytes / (1024.0 * 1024.0));
+  }
+  return out + fmt::format(", {:.0f} s", op.value("seconds", 0.0));
 }
 
 std::string yaml(const json& value) {

@@ -46,8 +46,7 @@ void retention::for_each_handover_event(
     if (key.empty() || key[0] != static_cast<char>(held_tag::record)) return true;
     const auto record_key = key.substr(1);
     const auto p = decode_partition(record_key);
-    const auto main = p && p->kind == record_kind::cdr ? family::metadata : family::usage;
-    if (p && !ctx_.store.value(main, record_key)) send(*p, record_id_of(record_key));
+    if (p && !ctx_.store.value(record_family(p->kind), record_key)) send(*p, record_id_of(record_key));
     return true;
   });
 }

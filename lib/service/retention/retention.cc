@@ -202,11 +202,10 @@ nlohmann::json retention::plan(std::optional<month> until, const std::optional<s
     // store, as a customer hold's sweep makes).
     for (auto& [p, n] : counts) {
       n = 0;
-      ctx_.store.scan(p.kind == record_kind::cdr ? family::metadata : family::usage, partition_range(p),
-                      [&, &n = n](std::string_view, std::string_view value) {
-                        n += customer_of(value) == *customer ? 1 : 0;
-                        return true;
-                      });
+      ctx_.store.scan(record_family(p.kind), partition_range(p), [&, &n = n](std::string_view, std::string_view value) {
+        n += customer_of(value) == *customer ? 1 : 0;
+        return true;
+      });
     }
   }
   const auto now = ctx_.time.now();

@@ -13,6 +13,24 @@ instant at(const char* text) { return parse_rfc3339(text).value(); }
 partition cdr_of(int y, int m, retention_class c = 0) { return {record_kind::cdr, month::of(y, m), c}; }
 partition usage_of(int y, int m) { return {record_kind::usage, month::of(y, m), 0}; }
 
+// A hold of every record of one month (it keeps the partition whole).
+hold month_hold(std::uint64_t id, month m) {
+  hold h;
+  h.id = id;
+  h.from_month = m;
+  h.to_month = m;
+  return h;
+}
+
+// A hold of one customer's records (some records of a partition).
+hold customer_hold(std::uint64_t id, std::string customer, std::optional<record_kind> kind = std::nullopt) {
+  hold h;
+  h.id = id;
+  h.customer = std::move(customer);
+  h.kind = kind;
+  return h;
+}
+
 std::vector<planned_action> plan(const std::map<partition, std::int64_t>& counts, instant now,
                                  const std::map<partition, partition_state>& states = {},
                                  const std::vector<hold>& holds = {}) {
@@ -85,14 +103,8 @@ TEST(sweep_plan, override_classes_have_their_own_deadlines) {
 }
 
 TEST(sweep_plan, whole_holds_defer_partial_holds_copy_and_overdue_counts_what_is_not_held) {
-  hold whole;
-  whole.id = 1;
-  whole.from_month = month::of(2024, 1);
-  whole.to_month = month::of(2024, 1);
-  hold partial;
-  partial.id = 2;
-  partial.customer = "acme";
-  partial.kind = record_kind::cdr;
+  const auto whole = month_hold(1, month::of(2024, 1));
+  const auto partial = customer_hold(2, "acme", record_kind::cdr);
   const std::map<partition, std::int64_t> counts{{cdr_of(2024, 1), 5}, {cdr_of(2024, 2), 7}, {usage_of(2020, 1), 9}};
   const std::vector<hold> holds{whole, partial};
   const auto p = plan(counts, at("2025-06-01T00:00:00Z"), {}, holds);
@@ -113,13 +125,8 @@ TEST(sweep_plan, whole_holds_defer_partial_holds_copy_and_overdue_counts_what_is
 // deadline; statuses at an instant; totals per month of action up to a
 // horizon, the later action of a partition included.
 TEST(forecast, next_and_then_actions_statuses_and_totals_per_month) {
-  hold whole;
-  whole.id = 4;
-  whole.from_month = month::of(2024, 1);
-  whole.to_month = month::of(2024, 1);
-  hold partial;
-  partial.id = 5;
-  partial.customer = "acme";
+  const auto whole = month_hold(4, month::of(2024, 1));
+  const auto partial = customer_hold(5, "acme");
   const std::map<partition, std::int64_t> counts{{cdr_of(2024, 1), 5},  {cdr_of(2024, 2), 7}, {usage_of(2023, 6), 9},
                                                  {cdr_of(2016, 12), 2}, {cdr_of(2025, 1), 0}, {cdr_of(2015, 3), 1}};
   const std::map<partition, partition_state> states{{cdr_of(2024, 2), {true, false}}, {cdr_of(2015, 3), {true, true}}};

@@ -23,6 +23,11 @@ std::optional<format> format_from_name(std::string_view name);
 // apart; an array of scalars as "a,b,c"; an empty one as "(none)".
 std::string text(const nlohmann::json& result);
 
+// One long operation of `status` "operations" in words, as the CLI's
+// progress line and systemd's STATUS= show it: "verify: 12/40 files,
+// 3.2 MiB, 4 s" (no total when unknown, no bytes when none).
+std::string operation_line(const nlohmann::json& op);
+
 // The same value as a YAML document (block style; strings quoted unless
 // they are plain words YAML reads back as the same string).
 std::string yaml(const nlohmann::json& value);
