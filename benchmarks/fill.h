@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cdr/core/identity.h"
 #include "cdr/core/ingest.h"
 #include "cdr/store/store.h"
 #include "vault.h"

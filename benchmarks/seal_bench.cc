@@ -26,6 +26,7 @@
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/event_generator.h"
+#include "cdr/core/identity.h"
 #include "cdr/core/ingest.h"
 #include "cdr/core/key_layout.h"
 #include "cdr/crypto/aead.h"

@@ -30,6 +30,7 @@
 
 #include "cdr/admin/client.h"
 #include "cdr/core/config.h"
+#include "cdr/core/identity.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/keystore.h"
 #include "cdr/store/store.h"

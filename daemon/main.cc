@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
 
+  if (auto why = cdr::service::region_problem(config)) {
+    std::fprintf(stderr, "cdr-retentiond: %s\n", why->c_str());
+    return exit_config;
+  }
   cdr::logging::setup(config.log);
   if (args.rewrap) {
     try {

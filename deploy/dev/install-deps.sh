@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   # libraries (docs/architecture.md says why each is here)
   librocksdb-dev librdkafka-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libboost-dev
-  libsimdjson-dev libtomlplusplus-dev nlohmann-json3-dev libssl-dev libsystemd-dev
+  libsimdjson-dev libtomlplusplus-dev nlohmann-json3-dev libssl-dev libsystemd-dev libphonenumber-dev
   # tests and benchmarks; clang and its libFuzzer runtime for deploy/dev/fuzz.sh
   libgtest-dev libgmock-dev libbenchmark-dev prometheus rocksdb-tools util-linux curl
   clang-14 libclang-rt-14-dev

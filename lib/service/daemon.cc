@@ -20,8 +20,11 @@
 #include "cdr/metrics/daemon_probe.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/retention_probe.h"
+#include "cdr/phone/phone.h"
 #include "fleet/drain.h"
 #include "keys.h"
+#include "ledger.h"
+#include "reindex.h"
 
 namespace cdr::service {
 namespace asio = boost::asio;
@@ -81,6 +84,7 @@ struct daemon::impl {
   std::unique_ptr<store::store> store;
   std::unique_ptr<store::saved_state> state;
   std::unique_ptr<service::vault> vault;
+  identity ids;  // the identifier form, set once the store is brought to it
   std::unique_ptr<metrics::ingest_probe> ingest_probe;
   std::unique_ptr<metrics::retention_probe> retention_probe;
   std::unique_ptr<service::retention> retention;
@@ -130,6 +134,15 @@ struct daemon::impl {
     }
     bind_keystore(*store, *state, *keystore, options.new_keystore);
     vault = std::make_unique<service::vault>(*keystore, config.storage.max_seals_per_key);
+    // Before anything reads or writes the subject index.
+    const auto ledgered = [this] {
+      return erasure_ledger(erasure_ledger::beside(config.storage.keystore_path)).index_hashes();
+    };
+    auto [forms, report] =
+        bring_to_form(*store, *state, *vault, phone::parser(), identity_form(config.events.default_region), ledgered);
+    ids = std::move(forms);
+    spdlog::info("identifiers in form \"{}\"{}", ids.form(),
+                 ids.earlier().empty() ? "" : fmt::format(" (earlier: {})", fmt::join(ids.earlier(), ", ")));
     metrics->collect_store([this] { return store_figures(); });
   }
 
@@ -152,7 +165,7 @@ struct daemon::impl {
     const bool keyed = keystore->has_marker(audit_keyed_marker);
     retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
                                                      *vault, audit_keying{keystore->derive("audit chain"), !keyed},
-                                                     kafka_event_sink(config, bootstrap()));
+                                                     kafka_event_sink(config, bootstrap()), ids);
     if (!keyed) keystore->add_marker(audit_keyed_marker);
     // A simulated clock starts where the test says: a deliberate move.
     if (fake != nullptr) retention->clock_moved_deliberately();
@@ -187,7 +200,7 @@ struct daemon::impl {
           });
         },
         [this] { return retention->holds(); }, [this] { return retention->decision_now(); },
-        [this] { return retention->erased_subjects(); });
+        [this] { return retention->erased_subjects(); }, ids);
     ingest->start();
     fenced_ingest = ingest.get();
     spdlog::info("consuming {} and {} as group {}", config.kafka.topic_cdr, config.kafka.topic_usage,
@@ -347,6 +360,12 @@ int daemon::run() {
   return d.serve();
 }
 
+std::optional<std::string> region_problem(const daemon_config& config) {
+  const auto& region = config.events.default_region;
+  if (region.empty() || phone::known_region(region)) return std::nullopt;
+  return fmt::format("events.default_region: \"{}\" is not a region libphonenumber knows", region);
+}
+
 environment_check check_environment(const daemon_config& config) {
   environment_check out;
   const auto check = [&](const char* key, const std::function<void()>& load) {
@@ -358,6 +377,7 @@ environment_check check_environment(const daemon_config& config) {
   };
   check("storage.subject_key_file", [&] { crypto::load_key_file(config.storage.subject_key_file); });
   check("storage.master_key_file", [&] { crypto::load_master_key(config.storage.master_key_file); });
+  if (auto why = region_problem(config)) out.fatal.push_back(std::move(*why));
   const auto& a = config.admin;
   if (!a.socket_group.empty() && !admin::lookup_group(a.socket_group)) {
     out.fatal.push_back(fmt::format("admin.socket_group: group \"{}\" does not exist", a.socket_group));

@@ -11,7 +11,8 @@
 //
 // The points: before_key_destruction, after_logical_step (a sweep's ranges
 // are removed and journalled, the physical step has not run),
-// refuse_batch_as_stale (once).
+// refuse_batch_as_stale (once), after_reindex_batch (a re-index batch and
+// its position are committed; reindex.h).
 #pragma once
 
 #include <stdexcept>

@@ -59,4 +59,12 @@ void erasure_ledger::for_each(const std::function<void(ledger_entry&&)>& fn) con
   }
 }
 
+std::set<std::pair<std::string, std::string>> erasure_ledger::index_hashes() const {
+  std::set<std::pair<std::string, std::string>> out;
+  for_each([&](ledger_entry&& e) {
+    for (auto& [name, hash] : e.indexes) out.emplace(name, std::move(hash));
+  });
+  return out;
+}
+
 }  // namespace cdr::service

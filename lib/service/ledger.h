@@ -11,7 +11,9 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "cdr/core/saved_state.h"
 
@@ -29,6 +31,8 @@ class erasure_ledger {
   void append(const ledger_entry& e);
   // Each entry in order, one line at a time.
   void for_each(const std::function<void(ledger_entry&&)>& fn) const;
+  // Every (key name, index hash) pair its entries name (reindex.h).
+  std::set<std::pair<std::string, std::string>> index_hashes() const;
   const std::string& path() const { return path_; }
   std::size_t entries() const { return entries_; }
 

@@ -72,6 +72,28 @@ TEST(daemon_cli, check_config_validates_and_prints_the_effective_config) {
   EXPECT_FALSE(std::filesystem::exists(dir / "a.sock")) << "--check-config starts nothing";
 }
 
+// events.default_region: a region code in capitals (the parser) that
+// libphonenumber knows (this build), at --check-config and at start.
+TEST(daemon_cli, an_unknown_default_region_is_a_config_error) {
+  temp_dir dir;
+  const auto config = write_test_config(dir);
+  for (const auto& [value, why] : {std::pair{"\"hr\"", "ISO 3166-1"}, std::pair{"\"XX\"", "libphonenumber"}}) {
+    for (const bool check : {true, false}) {
+      std::vector<std::string> argv{CDR_RETENTIOND_PATH, "--config", config, "--set",
+                                    std::string("events.default_region=") + value};
+      if (check) argv.emplace_back("--check-config");
+      const auto r = run_command(argv);
+      EXPECT_EQ(r.exit_code, 2) << value << (check ? " --check-config" : "") << ": " << r.err;
+      EXPECT_NE(r.err.find("events.default_region"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "data")) << "nothing was started";
+  const auto ok =
+      run_command({CDR_RETENTIOND_PATH, "--config", config, "--check-config", "--set", "events.default_region=\"HR\""});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 // Secret values by reference: the environment and files (a systemd
 // credential), checked at --check-config and never printed.
 TEST(daemon_cli, secret_values_come_from_the_environment_or_a_file) {

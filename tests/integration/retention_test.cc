@@ -602,5 +602,51 @@ TEST_F(retention, late_events_of_an_erased_subject_are_stored_without_it) {
   EXPECT_TRUE(call("verify")["ok"].get<bool>());
 }
 
+// One subject, one identity (docs/events.md, "Identifier rules"): once
+// events.default_region is set, a number's national, 00 and + spellings are
+// one subject. The store written before is re-indexed at the start that
+// sets it, and an erasure made before still keeps out late events that
+// spell the subject as it was erased.
+TEST_F(retention, every_spelling_of_a_number_is_one_subject_once_a_region_is_set) {
+  auto d = start("2026-11-01T00:00:00Z");
+  const auto produce = [&](const std::string& id, const std::string& when, const std::string& from) {
+    kafka_.produce("cdr", id,
+                   R"({"type":"cdr","id":")" + id + R"(","customer_id":"cust-n","occurred_at":")" + when +
+                       R"(","channel":"sms","from":")" + from + R"("})");
+    ++messages_;
+  };
+  produce("n-1", "2026-10-02T09:00:00Z", "+385 91 123 4567");
+  produce("n-2", "2026-10-03T09:00:00Z", "00385911234567");
+  produce("n-3", "2026-10-04T09:00:00Z", "091 123 4567");
+  produce("n-4", "2026-10-05T09:00:00Z", "091 765 4321");
+  wait_stored();
+  EXPECT_EQ(call("subject export", {{"identifier", "+385911234567"}})["records"], 2) << "no region: 091... is apart";
+  EXPECT_EQ(call("subject export", {{"identifier", "091 123 4567"}})["records"], 1);
+  EXPECT_EQ(call("subject erase", {{"identifier", "091 765 4321"}, {"reference", "DSR-9"}})["erased"], 1);
+
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  extra_args_ = {"--set", "events.default_region=\"HR\""};
+  d = start("2026-11-01T00:00:00Z");
+  const auto log = read_file(dir_ / "log");
+  // Three identifier values (n-4's was erased), one written differently now.
+  EXPECT_NE(log.find("re-indexing identifiers (e164 to e164:HR)"), std::string::npos) << log;
+  EXPECT_NE(log.find("re-indexing identifiers: done, 3 records read, 1 index entries moved"), std::string::npos);
+  for (const char* spelling : {"+385 91 123 4567", "00385 91 123 4567", "091 123 4567", "(091) 123-4567"}) {
+    EXPECT_EQ(call("subject export", {{"identifier", spelling}})["records"], 3) << spelling;
+  }
+  produce("late", "2026-10-20T09:00:00Z", "091 765 4321");
+  wait_stored();
+  EXPECT_TRUE(call("record get", {{"id", "late"}})["identifiers"].is_null())
+      << "the erasure made under the old form keeps the subject out";
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
+
+  // The next start finds the store in its form: nothing to do.
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+  d = start("2026-11-01T00:00:00Z");
+  const auto again = read_file(dir_ / "log");
+  EXPECT_EQ(again.find("re-indexing", log.size()), std::string::npos) << again.substr(log.size());
+  EXPECT_EQ(call("subject export", {{"identifier", "091 123 4567"}})["records"], 3);
+}
+
 }  // namespace
 }  // namespace cdr::test

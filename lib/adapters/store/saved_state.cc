@@ -18,6 +18,7 @@ constexpr std::string_view audit_prefix = "audit/";
 constexpr std::string_view request_prefix = "request/";  // + subject hex: its erasure request
 constexpr std::string_view head_key = "audit_head";
 constexpr std::string_view keystore_key = "keystore_id";
+constexpr std::string_view identity_key = "identity";
 constexpr std::string_view clock_key = "clock_mark";
 
 std::string_view counter_key(counter_name n) {
@@ -51,6 +52,7 @@ state_kind kind_of_key(std::string_view key) {
   if (starts(key, audit_prefix)) return state_kind::pending_audit;
   if (key == head_key) return state_kind::audit_head;
   if (key == keystore_key) return state_kind::keystore_binding;
+  if (key == identity_key) return state_kind::identity;
   if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds) ||
       key == counter_key(counter_name::control) || key == clock_key) {
     return state_kind::counter;
@@ -113,6 +115,7 @@ std::optional<std::string> problem_of(std::string_view key, std::string_view val
     case state_kind::counter: return reason(decode_counter(value));
     case state_kind::keystore_binding:
       return from_hex(value) ? std::nullopt : std::optional<std::string>("key store id: not hexadecimal");
+    case state_kind::identity: return reason(decode_identity_state(value));
     case state_kind::unknown: return "a saved-state key this build does not know";
   }
   return "a saved-state key this build does not know";
@@ -356,5 +359,12 @@ std::optional<result<std::string>> saved_state::keystore_binding() {
                                });
 }
 void saved_state::put_keystore_binding(change& c, std::string_view id_hex) { c.put_entry(keystore_key, id_hex); }
+
+// --- the identifier form ---
+
+std::optional<result<identity_state>> saved_state::identity() {
+  return read_one<identity_state>(std::string(identity_key), state_kind::identity, decode_identity_state);
+}
+void saved_state::put_identity(change& c, const identity_state& s) { c.put_entry(identity_key, encode(s)); }
 
 }  // namespace cdr::store

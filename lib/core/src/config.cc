@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "cdr/core/identity.h"
+
 namespace cdr {
 namespace {
 
@@ -464,6 +466,10 @@ daemon_config build(const toml::table& root, std::string_view file, const secret
 
   c.events.max_bytes = r.ranged<std::size_t>("events.max_bytes", 64, 16 << 20);
   c.events.future_skew = r.duration("events.future_skew", 1s, std::chrono::days(366));
+  c.events.default_region = r.str("events.default_region");
+  if (!c.events.default_region.empty() && !form_region(identity_form(c.events.default_region))) {
+    r.bad("events.default_region", "must be an ISO 3166-1 alpha-2 region code in capitals (e.g. \"HR\") or \"\"");
+  }
   c.events.metadata_fields = string_list(&r.node("events.metadata_fields"), "events.metadata_fields", file);
   for (auto req : required_metadata_fields) {
     if (std::find(c.events.metadata_fields.begin(), c.events.metadata_fields.end(), req) ==

@@ -73,6 +73,7 @@ malformed_fraction = 0.01
 [events]
 max_bytes = 65536
 future_skew = "24h"
+default_region = ""
 metadata_fields = ["type", "id", "customer_id", "occurred_at", "channel", "direction", "status", "duration_ms", "parts", "route", "price"]
 usage_metadata_fields = ["type", "id", "customer_id", "occurred_at", "action"]
 

@@ -25,37 +25,6 @@ lateness lateness_of(const retention_policy& policy, record_kind kind, month m, 
   return lateness::on_time;
 }
 
-std::string normalize_identifier(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  std::string out;
-  if (value.find('@') != std::string_view::npos) {
-    out.reserve(value.size());
-    for (char c : value) out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    return out;
-  }
-  // A phone number: digits with optional separators and a leading + or 00.
-  std::string digits;
-  bool phone = !value.empty();
-  for (std::size_t i = 0; i < value.size() && phone; ++i) {
-    const char c = value[i];
-    if (c >= '0' && c <= '9') {
-      digits.push_back(c);
-    } else if (c == '+' && i == 0) {
-    } else if (c != ' ' && c != '-' && c != '.' && c != '(' && c != ')') {
-      phone = false;
-    }
-  }
-  // Four dot-separated digit groups are an IPv4 address, not a phone number.
-  if (phone && std::count(value.begin(), value.end(), '.') == 3 &&
-      value.find_first_not_of("0123456789.") == std::string_view::npos) {
-    phone = false;
-  }
-  if (phone && digits.size() >= 2 && digits.compare(0, 2, "00") == 0 && value.front() != '+') digits.erase(0, 2);
-  if (phone && digits.size() >= 3 && digits.size() <= 15) return digits;
-  return std::string(value);
-}
-
 namespace {
 std::uint64_t mix(std::uint64_t h, std::uint64_t w) {
   h ^= w;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cdr/core/hex.h"
+#include "cdr/core/identity.h"
 
 namespace cdr {
 namespace {
@@ -125,6 +126,7 @@ std::string_view name(state_kind k) {
     case state_kind::counter: return "counter";
     case state_kind::keystore_binding: return "keystore_binding";
     case state_kind::erasure_request: return "erasure_request";
+    case state_kind::identity: return "identity";
     case state_kind::unknown: return "unknown";
   }
   return "unknown";
@@ -301,6 +303,42 @@ result<audit_head> decode_audit_head(std::string_view text) {
     if (j.contains("bytes")) h.bytes = unsigned_member(j, "bytes");
     if (h.hash.size() != 64 || !from_hex(h.hash)) throw bad{"\"hash\" is not a hex SHA-256"};
     return h;
+  });
+}
+
+// --- the identifier form ---
+
+std::string encode(const identity_state& s) {
+  json j{{"form", s.form}, {"earlier", s.earlier}};
+  if (s.moving)
+    j["moving"] = {{"to", s.moving->to}, {"after", to_hex(s.moving->after)}, {"records", s.moving->records}};
+  return j.dump();
+}
+
+result<identity_state> decode_identity_state(std::string_view text) {
+  return decoding<identity_state>("identity", [&]() -> identity_state {
+    const auto j = parse_object(text, "the identity");
+    only(j, {"form", "earlier", "moving"});
+    identity_state s;
+    const auto form = [](const std::string& f) {
+      if (!form_region(f)) throw bad{"unknown identifier form \"" + f + "\""};
+      return f;
+    };
+    s.form = form(string_member(j, "form"));
+    if (!j.contains("earlier") || !j["earlier"].is_array()) throw bad{"\"earlier\" is not an array"};
+    for (const auto& e : j["earlier"]) {
+      if (!e.is_string()) throw bad{"\"earlier\" holds a non-string"};
+      s.earlier.push_back(form(e.get<std::string>()));
+    }
+    if (j.contains("moving")) {
+      const auto& m = j["moving"];
+      if (!m.is_object()) throw bad{"\"moving\" is not an object"};
+      only(m, {"to", "after", "records"});
+      const auto after = from_hex(string_member(m, "after"));
+      if (!after) throw bad{"\"moving.after\" is not hexadecimal"};
+      s.moving = identity_state::migration{form(string_member(m, "to")), *after, unsigned_member(m, "records")};
+    }
+    return s;
   });
 }
 

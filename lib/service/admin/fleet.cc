@@ -5,7 +5,6 @@
 #include <set>
 
 #include "cdr/core/hex.h"
-#include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"
 #include "handlers.h"
 
@@ -19,26 +18,30 @@ bool complete(const fleet_answers& a) { return a.errors.empty() && a.missing.emp
 admin::reply fleet_export(admin_context& ctx, const admin::request& req, nlohmann::json args) {
   auto arg = admin::required_string_arg(req, "identifier");
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
-  const auto normalized = normalize_identifier(std::get<std::string>(arg));
+  // Members get the identifier as written and normalise it themselves (a
+  // normalised number is not always read back as the same number).
+  const auto& identifier = std::get<std::string>(arg);
   args.erase("identifier");
-  return admin::stream{[&ctx, args = std::move(args), sealed = ctx.fleet->seal_query(normalized),
-                        subject =
-                            to_hex(crypto::hmac_sha256(ctx.subject_key, normalized))](const admin::emit_fn& emit) {
-    std::set<std::pair<std::string, std::string>> seen;
-    std::map<std::string, std::size_t> sent_by;
-    auto answers = ctx.fleet->gather("subject export", args, sealed, [&](const std::string& member, nlohmann::json r) {
-      ++sent_by[member];
-      if (!seen.emplace(r.value("kind", ""), r.value("id", "")).second) return;
-      r["member"] = member;
-      emit(std::move(r));
-    });
-    auto out = answers.report();
-    for (const auto& [member, n] : sent_by) out["members"][member]["streamed"] = n;
-    out["records"] = seen.size();
-    out["subject"] = subject;
-    out["complete"] = complete(answers);
-    return out;
-  }};
+  return admin::stream{
+      [&ctx, args = std::move(args), sealed = ctx.fleet->seal_query(identifier),
+       subject = to_hex(crypto::hmac_sha256(ctx.subject_key, ctx.keeper.identities().normalize(identifier)))](
+          const admin::emit_fn& emit) {
+        std::set<std::pair<std::string, std::string>> seen;
+        std::map<std::string, std::size_t> sent_by;
+        auto answers =
+            ctx.fleet->gather("subject export", args, sealed, [&](const std::string& member, nlohmann::json r) {
+              ++sent_by[member];
+              if (!seen.emplace(r.value("kind", ""), r.value("id", "")).second) return;
+              r["member"] = member;
+              emit(std::move(r));
+            });
+        auto out = answers.report();
+        for (const auto& [member, n] : sent_by) out["members"][member]["streamed"] = n;
+        out["records"] = seen.size();
+        out["subject"] = subject;
+        out["complete"] = complete(answers);
+        return out;
+      }};
 }
 
 }  // namespace

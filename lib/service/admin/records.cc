@@ -73,8 +73,8 @@ admin::reply handle_subject_export(admin_context& ctx, const admin::request& req
   if (auto* e = std::get_if<admin::error>(&note)) return *e;
   // Streamed: each record is read and sent as it is found, so memory does
   // not grow with the subject's records.
-  return admin::stream{[&ctx, normalized = normalize_identifier(std::get<std::string>(arg)), uid = peer.uid,
-                        note = std::get<nlohmann::json>(std::move(note))](const admin::emit_fn& emit) {
+  return admin::stream{[&ctx, normalized = ctx.keeper.identities().normalize(std::get<std::string>(arg)),
+                        uid = peer.uid, note = std::get<nlohmann::json>(std::move(note))](const admin::emit_fn& emit) {
     const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
     std::size_t n = 0;
     progress::scope doing(ctx.keeper.activity(), "subject export", "records", 0);

@@ -109,7 +109,7 @@ admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req,
     control_message m;
     m.kind = control_kind::subject_erase;
     m.uid = peer.uid;
-    m.sealed_identifier = ctx.fleet->seal(normalize_identifier(std::get<std::string>(arg)));
+    m.sealed_identifier = ctx.fleet->seal(std::get<std::string>(arg));  // as written: members normalise it
     m.reason = n.value("reason", "");
     m.reference = n.value("reference", "");
     return reply_of(req, ctx.fleet->act(std::move(m)));

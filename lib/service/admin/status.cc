@@ -46,12 +46,14 @@ nlohmann::json storage_status(const admin_context& ctx) {
   }
   nlohmann::json bytes = nlohmann::json::object();
   for (const auto& f : ctx.store.sizes()) bytes[f.name] = f.bytes;
-  return {{"path", ctx.config.storage.path},
-          {"records", records},
-          {"partitions", partitions},
-          {"bytes", bytes},
-          {"write_stopped", ctx.store.write_stopped()},
-          {"corrupt_entries", ctx.store.corrupt_entries()}};
+  return {
+      {"path", ctx.config.storage.path},
+      {"records", records},
+      {"partitions", partitions},
+      {"bytes", bytes},
+      {"write_stopped", ctx.store.write_stopped()},
+      {"corrupt_entries", ctx.store.corrupt_entries()},
+      {"identifier_form", {{"form", ctx.keeper.identities().form()}, {"earlier", ctx.keeper.identities().earlier()}}}};
 }
 
 }  // namespace

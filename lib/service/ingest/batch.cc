@@ -77,6 +77,7 @@ ingest_outcome ingest::store_event(staged_event& st) {
   if (st.late != lateness::on_time && batch_holds_ && !batch_holds_->empty()) {
     hashes_.clear();
     for (const auto& s : st.subjects) hashes_.push_back(subject_hash_(s));
+    for (const auto& s : st.aliases) hashes_.push_back(subject_hash_(s));
     if (any_covers(*batch_holds_, st.where, st.customer, hashes_)) {
       // A legal hold names this late event: it is kept in full, its
       // past-deadline parts in the held family, sealed under the held key.

@@ -10,13 +10,14 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const time_so
                metrics::ingest_probe& probe, std::string subject_key, vault& keys,
                std::function<void(std::string)> on_fatal,
                std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now,
-               std::function<std::shared_ptr<const erasure_times>()> erased)
+               std::function<std::shared_ptr<const erasure_times>()> erased, const identity& ids)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
       time_(time),
       store_(store),
       probe_(probe),
       subject_hash_(subject_key),
+      ids_(ids),
       vault_(keys),
       on_fatal_(std::move(on_fatal)),
       holds_(std::move(holds)),
@@ -180,9 +181,7 @@ void ingest::process(const kafka::message& m) {
   st.digest = content_digest(e.metadata, e.identifiers);
   st.metadata.assign(e.metadata);
   st.identifiers.assign(e.identifiers);
-  st.subjects.clear();
-  for (const auto& [field, value] : e.identifier_strings) st.subjects.push_back(normalize_identifier(value));
-  if (batch_erased_ && !batch_erased_->empty() && !st.subjects.empty()) drop_erased(st, e.occurred_at);
+  stage_subjects(st, e);
 }
 
 bool ingest::fence(microseconds timeout) {
@@ -191,19 +190,32 @@ bool ingest::fence(microseconds timeout) {
   return fence_.wait_for(timeout, [&] { return !batch_open_ || open_epoch_ >= epoch; });
 }
 
-void ingest::drop_erased(staged_event& st, instant occurred_at) {
-  std::vector<std::string> gone;
-  for (const auto& s : st.subjects) {
-    const auto it = batch_erased_->find(subject_hash_(s));
-    if (it != batch_erased_->end() && occurred_at < it->second) gone.push_back(s);
+void ingest::stage_subjects(staged_event& st, const parsed_event& e) {
+  st.subjects.clear();
+  st.aliases.clear();
+  const bool any_erased = batch_erased_ && !batch_erased_->empty();
+  const auto erased_since = [&](const std::string& normalized) {
+    const auto it = batch_erased_->find(subject_hash_(normalized));
+    return it != batch_erased_->end() && e.occurred_at < it->second;
+  };
+  std::vector<std::string> gone;  // current forms
+  for (const auto& [field, value] : e.identifier_strings) {
+    if (ids_.earlier().empty() && !any_erased) {
+      st.subjects.push_back(ids_.normalize(value));
+      continue;
+    }
+    auto forms = ids_.forms_of(value);
+    if (any_erased && std::any_of(forms.begin(), forms.end(), erased_since)) {
+      gone.push_back(std::move(forms.front()));
+      continue;
+    }
+    st.subjects.push_back(std::move(forms.front()));
+    for (std::size_t i = 1; i < forms.size(); ++i) st.aliases.push_back(std::move(forms[i]));
   }
   if (gone.empty()) return;
-  const auto erased = [&](std::string_view v) {
-    return std::find(gone.begin(), gone.end(), normalize_identifier(v)) != gone.end();
-  };
-  st.identifiers = without_identifiers(st.identifiers, erased);
-  std::erase_if(st.subjects,
-                [&](const std::string& s) { return std::find(gone.begin(), gone.end(), s) != gone.end(); });
+  st.identifiers = without_identifiers(st.identifiers, [&](std::string_view v) {
+    return std::find(gone.begin(), gone.end(), ids_.normalize(v)) != gone.end();
+  });
   spdlog::debug("ingest: {} {}: {} identifier(s) of erased subjects left out", name(st.kind), st.id, gone.size());
 }
 

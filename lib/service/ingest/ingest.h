@@ -21,6 +21,7 @@
 #include "../vault.h"
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
+#include "cdr/core/identity.h"
 #include "cdr/core/ingest.h"
 #include "cdr/core/retention.h"
 #include "cdr/core/saved_state.h"
@@ -42,11 +43,12 @@ class ingest final : public kafka::rebalance_listener {
   // `decision_now`: the instant lateness and the future are judged at
   // (the clock guard's: never before the last sweep's). `erased`: the
   // erased subjects and when; an event that names one and occurred before
-  // is stored without that identifier.
+  // is stored without that identifier. `ids`: how identifiers are written
+  // before they are hashed (cdr/core/identity.h).
   ingest(const daemon_config& config, std::string bootstrap, const time_source& time, store::store& store,
          metrics::ingest_probe& probe, std::string subject_key, vault& keys, std::function<void(std::string)> on_fatal,
          std::function<std::shared_ptr<const std::vector<hold>>()> holds, std::function<instant()> decision_now,
-         std::function<std::shared_ptr<const erasure_times>()> erased);
+         std::function<std::shared_ptr<const erasure_times>()> erased, const identity& ids);
   ~ingest() override;
 
   void start();
@@ -86,6 +88,7 @@ class ingest final : public kafka::rebalance_listener {
     std::string metadata;
     std::string identifiers;
     std::vector<std::string> subjects;  // normalised identifier values
+    std::vector<std::string> aliases;   // the same in earlier forms, where they differ
   };
 
   void run();
@@ -93,9 +96,9 @@ class ingest final : public kafka::rebalance_listener {
   // Looks up every staged id at once and decides each event's outcome in
   // (kind, id) order; events of one id stay in consumption order.
   void resolve_staged();
-  // Takes identifiers of erased subjects out of a staged CDR that occurred
-  // before their erasure.
-  void drop_erased(staged_event& st, instant occurred_at);
+  // Normalises the event's identifiers into st, leaving out (of st's
+  // identifiers too) those of subjects erased after it occurred.
+  void stage_subjects(staged_event& st, const parsed_event& e);
   // Stores one new event (sealing its identifiers); its outcome.
   ingest_outcome store_event(staged_event& st);
   // Writes the pending batch to the store; false (and consumption paused)
@@ -131,6 +134,7 @@ class ingest final : public kafka::rebalance_listener {
   store::store& store_;
   metrics::ingest_probe& probe_;
   crypto::keyed_hasher subject_hash_;
+  const identity& ids_;
   vault& vault_;
   std::string record_key_;                    // scratch
   std::string sealed_;                        // scratch

@@ -180,9 +180,11 @@ std::size_t pending_purges::overdue_subjects(instant now) const {
   return s.size();
 }
 
-std::vector<std::string> normalized_identifiers(std::string_view identifiers_json) {
+std::vector<std::string> retention_context::identifier_forms(std::string_view identifiers_json) const {
   std::vector<std::string> out;
-  for (const auto& v : identifier_values(identifiers_json)) out.push_back(normalize_identifier(v));
+  for (const auto& v : identifier_values(identifiers_json)) {
+    for (auto& f : ids.forms_of(v)) out.push_back(std::move(f));
+  }
   return out;
 }
 

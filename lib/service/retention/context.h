@@ -20,6 +20,7 @@
 #include "../progress.h"
 #include "../vault.h"
 #include "cdr/core/config.h"
+#include "cdr/core/identity.h"
 #include "cdr/core/retention.h"
 #include "cdr/core/saved_state.h"
 #include "cdr/core/time_source.h"
@@ -94,6 +95,7 @@ struct retention_context {
   audit_trail& audit;
   metrics::retention_probe& probe;
   std::string subject_key;  // names subjects in holds and the audit trail (keyed hash)
+  const identity& ids;      // how identifiers are written before they are hashed
   op_sequence ops;
   pending_purges journals{};
   // This member's name in the fleet (fleet/member.h), in every audit entry
@@ -107,6 +109,10 @@ struct retention_context {
   // The keyed hashes holds and the audit trail name these normalised
   // identifiers by.
   std::vector<std::string> subject_hashes(const std::vector<std::string>& normalized) const;
+  // The normalised values of an opened identifiers object in every form the
+  // store was written in (the subject index takes the current one; holds
+  // and erasure records made under an earlier form name it by that).
+  std::vector<std::string> identifier_forms(std::string_view identifiers_json) const;
   // Opens a sealed identifiers value stored under `key` in family f (the
   // partition's key, or its held key for the held family); logs a value
   // that does not decrypt.
@@ -123,9 +129,6 @@ struct retention_context {
   std::uint64_t record(store::change& c, nlohmann::json audit_entry, std::optional<deletion_event> event);
 };
 
-// The normalised values of an opened identifiers object (what the subject
-// index and the holds' hashes take).
-std::vector<std::string> normalized_identifiers(std::string_view identifiers_json);
 nlohmann::json partition_json(const partition& p);
 // The family a record kind's records live in.
 family record_family(record_kind k);

@@ -89,7 +89,7 @@ std::vector<subject_erasure::source> subject_erasure::sources_of(const partition
     if (!sealed) continue;
     auto& src = out.emplace_back(source{f, scope, k, {}});
     const auto o = ctx_.open_identifiers(f, p, k, *sealed);
-    if (o.status == vault::open_status::ok) src.normalized = normalized_identifiers(o.plaintext);
+    if (o.status == vault::open_status::ok) src.normalized = ctx_.identifier_forms(o.plaintext);
   }
   return out;
 }

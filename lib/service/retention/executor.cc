@@ -32,7 +32,7 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
       auto o = ctx_.open_identifiers(family::identifiers, p, key, *sealed);
       if (o.status == vault::open_status::ok) {
         plain = std::move(o.plaintext);
-        normalized = normalized_identifiers(*plain);
+        normalized = ctx_.identifier_forms(*plain);
       } else if (o.status == vault::open_status::key_destroyed) {
         spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed", record_id_of(key),
                       p.to_string());
@@ -182,7 +182,7 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
                     if (!p) return true;
                     std::vector<std::string> normalized;
                     const auto o = ctx_.open_identifiers(family::held, *p, key, sealed);
-                    if (o.status == vault::open_status::ok) normalized = normalized_identifiers(o.plaintext);
+                    if (o.status == vault::open_status::ok) normalized = ctx_.identifier_forms(o.plaintext);
                     if (still_named(*p, rk, ctx_.subject_hashes(normalized))) return true;
                     const auto passed = deadlines_passed(ctx_.config.retention, *p, now);
                     if (!passed.strip) return true;

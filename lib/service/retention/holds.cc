@@ -49,7 +49,7 @@ std::size_t hold_registry::unreadable() const {
 
 std::variant<hold, std::string> hold_registry::validate(const nlohmann::json& args) const {
   return hold_from_request(args, [this](std::string_view identifier) {
-    return crypto::hmac_sha256(ctx_.subject_key, normalize_identifier(identifier));
+    return crypto::hmac_sha256(ctx_.subject_key, ctx_.ids.normalize(identifier));
   });
 }
 

@@ -17,10 +17,10 @@ namespace cdr::service {
 
 retention::retention(const daemon_config& config, const time_source& time, store::store& store,
                      store::saved_state& state, metrics::retention_probe& probe, std::string subject_key, vault& keys,
-                     audit_keying audit_keys, std::unique_ptr<event_sink> events)
+                     audit_keying audit_keys, std::unique_ptr<event_sink> events, const identity& ids)
     : audit_(store, state, time, config.storage.path + "/audit.jsonl", std::move(audit_keys)),
       ledger_(erasure_ledger::beside(config.storage.keystore_path)),
-      ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), op_sequence(state)},
+      ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), ids, op_sequence(state)},
       guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
       executor_(ctx_, holds_),
@@ -339,7 +339,7 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
 
 nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note,
                                         std::optional<fleet_erasure> fleet) {
-  const auto normalized = normalize_identifier(identifier);
+  const auto normalized = ctx_.ids.normalize(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   const auto started = ctx_.time.monotonic();
   const erasure_request request{fleet ? fleet->at : ctx_.time.now(), note.value("reason", ""),
@@ -440,7 +440,7 @@ nlohmann::json retention::subject_purge(std::string_view trigger, std::uint32_t 
 }
 
 nlohmann::json retention::subject_status(std::string_view identifier) const {
-  const auto normalized = normalize_identifier(identifier);
+  const auto normalized = ctx_.ids.normalize(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   nlohmann::json out{{"subject", to_hex(hash)}};
   std::size_t exportable = 0;

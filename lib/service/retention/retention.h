@@ -50,7 +50,7 @@ class retention {
   // deletion events (none: they wait in the outbox). The saved state must have been checked (check_all) first.
   retention(const daemon_config& config, const time_source& time, store::store& store, store::saved_state& state,
             metrics::retention_probe& probe, std::string subject_key, vault& keys, audit_keying audit_keys,
-            std::unique_ptr<event_sink> events);
+            std::unique_ptr<event_sink> events, const identity& ids = identity::digits());
   ~retention();
 
   // Finishes actions a crash interrupted (recover), then starts the
@@ -83,6 +83,8 @@ class retention {
   nlohmann::json forecast(instant as_of) const;
   // Long operations in progress (sweep, purge, verify, checkpoint, export).
   progress& activity() const { return ctx_.activity; }
+  // How identifiers are written before they are hashed (cdr/core/identity.h).
+  const identity& identities() const { return ctx_.ids; }
   // The forecast view (`plan`): every partition with records and an action
   // to come (next action, deadline, status, holds), those due by the end of
   // `until` only when given, and the records due per month and action;

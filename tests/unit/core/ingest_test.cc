@@ -5,15 +5,6 @@
 namespace cdr {
 namespace {
 
-TEST(ingest_rules, identifiers_are_normalised_for_the_subject_index) {
-  EXPECT_EQ(normalize_identifier("+385 91 123-4567"), "385911234567");
-  EXPECT_EQ(normalize_identifier("00385911234567"), "385911234567");
-  EXPECT_EQ(normalize_identifier("(385) 91.123.4567"), "385911234567");
-  EXPECT_EQ(normalize_identifier(" Jane.Doe@ACME.example "), "jane.doe@acme.example");
-  EXPECT_EQ(normalize_identifier("Acme"), "Acme") << "other identifiers are kept as sent";
-  EXPECT_EQ(normalize_identifier("203.0.113.7"), "203.0.113.7") << "an IPv4 address is not a phone number";
-}
-
 TEST(ingest_rules, lateness_follows_the_deadlines_never_early) {
   const retention_policy policy;
   const auto m = month::of(2024, 2);

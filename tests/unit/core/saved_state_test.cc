@@ -56,6 +56,10 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_pending_audit(encode(a)).value(), a);
   const audit_head head{5, std::string(64, 'f')};
   EXPECT_EQ(decode_audit_head(encode(head)).value(), head);
+  const identity_state settled{"e164:HR", {"digits"}, std::nullopt};
+  EXPECT_EQ(decode_identity_state(encode(settled)).value(), settled);
+  const identity_state moving{"digits", {}, identity_state::migration{"e164", std::string("r\0\xff", 3), 42}};
+  EXPECT_EQ(decode_identity_state(encode(moving)).value(), moving);
   const deferred_erasure d{at("2025-07-01T00:00:00Z"), {record_key(june, "id-1"), record_key(june, "id-2")}};
   EXPECT_EQ(decode_deferred_erasure(encode(d)).value(), d);
   const erased_subject e{{{family::identifiers, record_key(june, "id-1")}, {family::subject_index, "\x01xyz"}}};
@@ -159,6 +163,11 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_pending_audit(R"({"entry":{"action":"x"},"op":-3,"time":"2025-01-01T00:00:00Z"})"), "negative op");
   fails(decode_pending_audit(R"({"entry":"x","op":3,"time":"2025-01-01T00:00:00Z"})"), "entry not an object");
   fails(decode_audit_head(R"({"hash":"abc","seq":1})"), "short hash");
+  fails(decode_identity_state(R"({"form":"e164:hr","earlier":[]})"), "unknown form");
+  fails(decode_identity_state(R"({"form":"e164"})"), "no earlier forms");
+  fails(decode_identity_state(R"({"form":"e164","earlier":["digits",3]})"), "earlier form not a string");
+  fails(decode_identity_state(R"({"form":"e164","earlier":[],"moving":{"to":"e164:HR","after":"zz","records":1}})"),
+        "position not hexadecimal");
   fails(decode_deferred_erasure(R"({"records":["ff"],"since":"2025-01-01T00:00:00Z"})"), "key without partition");
   fails(decode_erased_subject(R"([["identifiers"]])"), "pair missing its key");
   fails(decode_erased_subject(R"({})"), "not an array");

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 
 #include "cdr/core/config.h"
+#include "cdr/core/identity.h"
 #include "cdr/core/ingest.h"
 #include "cdr/core/time_source.h"
 #include "cdr/crypto/aead.h"
@@ -73,11 +74,16 @@ class service_fixture : public ::testing::Test {
     keystore_ = std::make_unique<crypto::keystore>(config_.storage.keystore_path, master_, !first_open_done_);
     first_open_done_ = true;
     vault_ = std::make_unique<service::vault>(*keystore_, config_.storage.max_seals_per_key);
+    build_retention();
+  }
+  // The retention units on what is open, naming subjects as ids_ does.
+  void build_retention() {
+    retention_.reset();
     auto sink = std::make_unique<recording_sink>();
     sink_ = sink.get();
     retention_ = std::make_unique<service::retention>(
         config_, time_, *store_, *state_, probe_, std::string(subject_secret), *vault_,
-        service::audit_keying{keystore_->derive("audit chain"), true}, std::move(sink));
+        service::audit_keying{keystore_->derive("audit chain"), true}, std::move(sink), ids_);
   }
   // Drops everything, as a crash would leave the directory (every change
   // the store applied was synced).
@@ -125,6 +131,7 @@ class service_fixture : public ::testing::Test {
   std::unique_ptr<service::vault> vault_;
   recording_sink* sink_ = nullptr;
   std::unique_ptr<service::retention> retention_;
+  identity ids_;  // the "digits" form unless a test sets another
 };
 
 // Puts a raw value under a saved-state key, bypassing every encoder: what a

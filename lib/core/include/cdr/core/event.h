@@ -73,6 +73,10 @@ struct event_rules {
   std::vector<std::string> metadata_fields{contract_metadata_fields.begin(), contract_metadata_fields.end()};
   // The usage allow-list: stored as sent; the rest is sealed and indexed.
   std::vector<std::string> usage_metadata_fields{default_usage_fields.begin(), default_usage_fields.end()};
+  // ISO 3166-1 region phone numbers written without a country code belong
+  // to ("HR"); empty: none, such numbers keep their digits
+  // (cdr/core/identity.h).
+  std::string default_region;
 };
 
 // One parsed event. string_views point into the parser's buffers and stay

@@ -21,20 +21,18 @@ enum class ingest_outcome : std::uint8_t {
   dropped_on_ingest,   // late: metadata (or usage) deadline passed, not stored
   rejected,            // bad input: to the dead-letter topic
 };
-inline constexpr std::array<ingest_outcome, 6> all_ingest_outcomes{
-    ingest_outcome::stored, ingest_outcome::duplicate, ingest_outcome::conflict,
-    ingest_outcome::stripped_on_ingest, ingest_outcome::dropped_on_ingest, ingest_outcome::rejected};
+inline constexpr std::array<ingest_outcome, 6> all_ingest_outcomes{ingest_outcome::stored,
+                                                                   ingest_outcome::duplicate,
+                                                                   ingest_outcome::conflict,
+                                                                   ingest_outcome::stripped_on_ingest,
+                                                                   ingest_outcome::dropped_on_ingest,
+                                                                   ingest_outcome::rejected};
 std::string_view name(ingest_outcome o);
 
 // How late an event is relative to its partition's deadlines at `now`. A
 // deadline is due when it is <= now: never before.
 enum class lateness : std::uint8_t { on_time, strip, drop };
 lateness lateness_of(const retention_policy& policy, record_kind kind, month m, retention_class c, instant now);
-
-// Normalises an end-user identifier for the subject index: e-mail addresses
-// to lower case, phone numbers to their E.164 digits (spaces, dashes, dots,
-// parentheses, a leading + or 00 removed), anything else trimmed as is.
-std::string normalize_identifier(std::string_view value);
 
 // A stable 64-bit digest of a record's content, stored with its id to tell a
 // redelivery (same digest) from a conflict. Never change this function: its

@@ -41,10 +41,11 @@ enum class state_kind : std::uint8_t {
   counter,
   keystore_binding,
   erasure_request,
-  unknown,  // a key this build does not know (written by a newer one?)
+  identity,  // the subject index's identifier form (cdr/core/identity.h)
+  unknown,   // a key this build does not know (written by a newer one?)
 };
 std::string_view name(state_kind k);
-inline constexpr std::array<state_kind, 11> all_state_kinds{state_kind::hold,
+inline constexpr std::array<state_kind, 12> all_state_kinds{state_kind::hold,
                                                             state_kind::journal,
                                                             state_kind::deletion_event,
                                                             state_kind::deferred_erasure,
@@ -54,6 +55,7 @@ inline constexpr std::array<state_kind, 11> all_state_kinds{state_kind::hold,
                                                             state_kind::counter,
                                                             state_kind::keystore_binding,
                                                             state_kind::erasure_request,
+                                                            state_kind::identity,
                                                             state_kind::unknown};
 
 // One deletion event (docs/admin-protocol.md, "Deletion events"), kept in
@@ -102,6 +104,21 @@ struct audit_head {
   // written before it was kept (then counted from the file).
   std::optional<std::uint64_t> bytes;
   friend bool operator==(const audit_head&, const audit_head&) = default;
+};
+
+// The identifier form the subject index is written in, the forms it was
+// written in before, and a re-index in progress (service/reindex.h).
+struct identity_state {
+  std::string form;
+  std::vector<std::string> earlier;
+  struct migration {
+    std::string to;
+    std::string after;  // the last family key re-indexed (raw bytes); empty: none yet
+    std::uint64_t records = 0;
+    friend bool operator==(const migration&, const migration&) = default;
+  };
+  std::optional<migration> moving;
+  friend bool operator==(const identity_state&, const identity_state&) = default;
 };
 
 // Records of a subject erasure a legal hold deferred, erased at its release.
@@ -222,6 +239,8 @@ std::string encode(const pending_audit& a);
 result<pending_audit> decode_pending_audit(std::string_view text);
 std::string encode(const audit_head& h);
 result<audit_head> decode_audit_head(std::string_view text);
+std::string encode(const identity_state& s);
+result<identity_state> decode_identity_state(std::string_view text);
 std::string encode(const deferred_erasure& d);
 result<deferred_erasure> decode_deferred_erasure(std::string_view text);
 std::string encode(const erasure_request& r);

@@ -122,6 +122,11 @@ class saved_state {
   std::optional<result<std::string>> keystore_binding();
   void put_keystore_binding(change& c, std::string_view id_hex);
 
+  // The identifier form the subject index is written in; nullopt for a
+  // store written before forms were recorded.
+  std::optional<result<identity_state>> identity();
+  void put_identity(change& c, const identity_state& s);
+
  private:
   template <class K, class T, class Decode, class Key>
   entries_of<K, T> read_all(std::string_view prefix, state_kind kind, Decode decode, Key key_of);
