@@ -62,7 +62,7 @@ fi
 
 say "building $image from $base"
 build_started=$(date +%s)
-podman build --quiet --build-arg BASE="$base" -f "$root/deploy/container/Containerfile" -t "$image" "$root" >/dev/null
+podman build --quiet --format docker --build-arg BASE="$base" -f "$root/deploy/container/Containerfile" -t "$image" "$root" >/dev/null
 say "built in $(($(date +%s) - build_started)) s"
 
 # The keys as the secrets a real deployment mounts (here: files, read-only).
@@ -74,7 +74,7 @@ podman rm -f "$name" >/dev/null 2>&1 || true
 podman volume rm -f cdr-check-store cdr-check-keys >/dev/null 2>&1 || true
 run() {
   podman run -d --name "$name" --read-only \
-    --tmpfs /run/cdr-retention:rw,mode=1777 \
+    --tmpfs /run/cdr-retention:rw,U \
     -v cdr-check-store:/var/lib/cdr-retention -v cdr-check-keys:/var/lib/cdr-retention-keys \
     -v "$work/subject.key:/run/secrets/subject.key:ro" -v "$work/master.key:/run/secrets/master.key:ro" \
     -p 127.0.0.1::9745 "$image" \
