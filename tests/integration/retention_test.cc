@@ -4,8 +4,14 @@
 // written here with std::chrono calendar types, not from the planner.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +21,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "retention_fixture.h"
 
@@ -646,6 +654,71 @@ TEST_F(retention, every_spelling_of_a_number_is_one_subject_once_a_region_is_set
   const auto again = read_file(dir_ / "log");
   EXPECT_EQ(again.find("re-indexing", log.size()), std::string::npos) << again.substr(log.size());
   EXPECT_EQ(call("subject export", {{"identifier", "091 123 4567"}})["records"], 3);
+}
+
+// The CLI's progress line on a terminal (docs/operations.md, "Progress"):
+// script(1) gives the CLI a terminal for stderr, and its stdout is a FIFO
+// the test does not read yet, so the export stays in progress (the daemon
+// waits on a full socket) until the line has been seen. Then the FIFO is
+// drained: every record arrives and the line is cleared.
+TEST_F(retention, the_cli_shows_a_progress_line_on_a_terminal_and_clears_it) {
+  auto d = start("2026-11-01T00:00:00Z");
+  const std::string phone = "+447700900999";
+  constexpr int records = 3000;
+  for (int i = 0; i < records; ++i) send_cdr(2026y / October, at(2026y / October, 1 + i % 28, 10), "cust-p", phone);
+  wait_stored();
+
+  const std::string fifo = dir_ / "out.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // so that the shell's open does not wait
+  ASSERT_GE(reader, 0);
+  const std::string command =
+      fmt::format("{} --socket {} subject export --identifier {} > {}", CDR_RETENTIONCTL_PATH, sock(), phone, fifo);
+  int terminal_pipe[2];
+  ASSERT_EQ(pipe(terminal_pipe), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(terminal_pipe[1], STDOUT_FILENO);
+    dup2(terminal_pipe[1], STDERR_FILENO);
+    close(terminal_pipe[0]);
+    close(terminal_pipe[1]);
+    execlp("script", "script", "-qfec", command.c_str(), "/dev/null", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(terminal_pipe[1]);
+  std::string terminal;
+  const auto read_terminal = [&](int timeout_ms) {
+    pollfd p{terminal_pipe[0], POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    char buf[4096];
+    const auto n = ::read(terminal_pipe[0], buf, sizeof buf);
+    if (n <= 0) return false;
+    terminal.append(buf, static_cast<std::size_t>(n));
+    return true;
+  };
+  const auto deadline = steady_clock::now() + seconds(20);
+  while (terminal.find("subject export") == std::string::npos && steady_clock::now() < deadline) read_terminal(200);
+  EXPECT_NE(terminal.find("\r\033[K"), std::string::npos) << terminal;
+  EXPECT_NE(terminal.find("subject export"), std::string::npos) << "no progress line while the export ran";
+  EXPECT_NE(terminal.find("records"), std::string::npos) << terminal;
+
+  // Drain: the export finishes, the line is cleared.
+  fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) & ~O_NONBLOCK);
+  std::size_t lines = 0;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(reader, buf, sizeof buf)) > 0;)
+    lines += static_cast<std::size_t>(std::count(buf, buf + n, '\n'));
+  close(reader);
+  while (read_terminal(2000)) {
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  close(terminal_pipe[0]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << terminal;
+  EXPECT_EQ(lines, static_cast<std::size_t>(records)) << "every record, once";
+  const auto last_clear = terminal.rfind("\r\033[K");
+  const auto last_line = terminal.rfind("subject export");
+  EXPECT_GT(last_clear, last_line) << "the line is cleared at the end";
 }
 
 }  // namespace
