@@ -101,32 +101,32 @@ class reindexer {
     }
     const auto id = record_id_of(rk);
     const auto name = key_name(scope, *p);
-    bool ledgered = false;
-    const auto entry = [&](const std::string& normalized) -> std::optional<std::string> {
-      const auto hash = keys_.index_hash(scope, *p, normalized);
-      if (!hash) return std::nullopt;
-      ledgered = ledgered_.count({name, *hash}) > 0;
-      const auto k = subject_key(*p, *hash, id);
-      return held ? held_key(held_tag::subject, k) : k;
-    };
     const auto index_family = held ? family::held : family::subject_index;
     const auto has = [](const std::vector<std::string>& v, const std::string& s) {
       return std::find(v.begin(), v.end(), s) != v.end();
     };
+    // The value's index entry under the partition's (or held) key: its key
+    // in the index family and its hash; nullopt when the key is gone.
+    const auto entry = [&](const std::string& normalized) -> std::optional<std::pair<std::string, std::string>> {
+      auto hash = keys_.index_hash(scope, *p, normalized);
+      if (!hash) return std::nullopt;
+      auto k = subject_key(*p, *hash, id);
+      return std::pair{held ? held_key(held_tag::subject, k) : std::move(k), std::move(*hash)};
+    };
     for (const auto& b : before) {
       if (has(after, b)) continue;
-      if (auto k = entry(b)) {
-        if (ledgered) {
+      if (auto e = entry(b)) {
+        if (ledgered_.count({name, e->second}) > 0) {
           ++report_.kept;
         } else {
-          c.remove(index_family, *k);
+          c.remove(index_family, e->first);
         }
       }
     }
     for (const auto& a : after) {
       if (has(before, a)) continue;
-      if (auto k = entry(a)) {
-        c.put(index_family, *k, "");
+      if (auto e = entry(a)) {
+        c.put(index_family, e->first, "");
         ++report_.moved;
       }
     }
