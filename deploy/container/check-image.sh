@@ -89,7 +89,7 @@ wait_ready() {
   done
   fail "cdr-retentionctl status never answered"
 }
-stored() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["storage"]["records"]["cdr"])' "$work/status.json"; }
+stored() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["storage"]["records"]["cdr"])' "$work/status.json"; }
 
 say "running it on the embedded broker (read-only root, data volumes)"
 run
