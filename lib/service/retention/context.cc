@@ -180,6 +180,12 @@ std::size_t pending_purges::overdue_subjects(instant now) const {
   return s.size();
 }
 
+std::vector<std::string> retention_context::normalized_identifiers(std::string_view identifiers_json) const {
+  std::vector<std::string> out;
+  for (const auto& v : identifier_values(identifiers_json)) out.push_back(ids.normalize(v));
+  return out;
+}
+
 std::vector<std::string> retention_context::identifier_forms(std::string_view identifiers_json) const {
   std::vector<std::string> out;
   for (const auto& v : identifier_values(identifiers_json)) {

@@ -113,6 +113,8 @@ struct retention_context {
   // store was written in (the subject index takes the current one; holds
   // and erasure records made under an earlier form name it by that).
   std::vector<std::string> identifier_forms(std::string_view identifiers_json) const;
+  // The same in the current form only: what the subject index is written in.
+  std::vector<std::string> normalized_identifiers(std::string_view identifiers_json) const;
   // Opens a sealed identifiers value stored under `key` in family f (the
   // partition's key, or its held key for the held family); logs a value
   // that does not decrypt.

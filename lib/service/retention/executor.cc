@@ -50,7 +50,10 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
       // this partition do (the partition key is destroyed now).
       const auto id = record_id_of(key);
       const auto hk = held_key(held_tag::identifiers, key);
-      ctx_.keys.seal_indexed(key_scope::held, p, hk, *plain, normalized, resealed, held_hashes);
+      // Indexed in the current form (`normalized` has the earlier ones too,
+      // for the holds).
+      ctx_.keys.seal_indexed(key_scope::held, p, hk, *plain, ctx_.normalized_identifiers(*plain), resealed,
+                             held_hashes);
       c->put(family::held, hk, resealed);
       for (const auto& h : held_hashes) c->put(family::held, held_key(held_tag::subject, subject_key(p, h, id)), "");
     }

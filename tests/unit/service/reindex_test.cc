@@ -95,6 +95,13 @@ TEST_F(reindex, a_hold_made_under_the_old_form_still_holds) {
                  return true;
                });
   EXPECT_EQ(held, 20u) << "the hold names the subject by its old form; the sweep kept its records";
+  std::size_t held_index = 0;
+  store_->scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
+               [&](std::string_view, std::string_view) {
+                 ++held_index;
+                 return true;
+               });
+  EXPECT_EQ(held_index, 20u) << "held copies are indexed in the current form only";
 }
 
 // An erasure made under the old form, then a store restored from before
