@@ -665,7 +665,17 @@ TEST_F(retention, the_cli_shows_a_progress_line_on_a_terminal_and_clears_it) {
   auto d = start("2026-11-01T00:00:00Z");
   const std::string phone = "+447700900999";
   constexpr int records = 3000;
-  for (int i = 0; i < records; ++i) send_cdr(2026y / October, at(2026y / October, 1 + i % 28, 10), "cust-p", phone);
+  // ~2 KiB a record (a long identifier member): 6 MiB in all, far more than
+  // the FIFO and the socket buffers hold, so the export cannot finish early.
+  const std::string memo(2048, 'm');
+  for (int i = 0; i < records; ++i) {
+    const auto id = "p-" + std::to_string(i);
+    kafka_.produce("cdr", id,
+                   R"({"type":"cdr","id":")" + id + R"(","customer_id":"cust-p","occurred_at":")" +
+                       at(2026y / October, 1 + i % 28, 10) + R"(","channel":"sms","from":")" + phone + R"(","memo":")" +
+                       memo + R"("})");
+    ++messages_;
+  }
   wait_stored();
 
   const std::string fifo = dir_ / "out.fifo";
