@@ -26,7 +26,7 @@ bool nothing_named(const store::store& s, store::saved_state& state) {
     return false;
   };
   s.scan(family::identifiers, {"", ""}, seen);
-  s.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))), seen);
+  s.scan(family::held, held_range(held_tag::identifiers), seen);
   if (any) return false;
   if (!state.holds().items.empty()) return false;
   state.for_each_erasure_request([&](const std::string&, const erasure_request&) { any = true; });
@@ -52,9 +52,9 @@ class reindexer {
     const std::string after = m.after.empty() ? std::string() : m.after.substr(1);
     if (stage == live_stage) {
       pass(live_stage, family::identifiers, key_range{after, ""}, after);
-      pass(held_stage, family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))), "");
+      pass(held_stage, family::held, held_range(held_tag::identifiers), "");
     } else {
-      auto r = prefix_range(std::string(1, static_cast<char>(held_tag::identifiers)));
+      auto r = held_range(held_tag::identifiers);
       r.begin = after;
       pass(held_stage, family::held, r, after);
     }

@@ -46,12 +46,7 @@ constexpr std::string_view e164_form = "e164";
 
 }  // namespace
 
-std::string normalize_identifier(std::string_view value) {
-  value = trimmed(value);
-  if (value.find('@') != std::string_view::npos) return lower_ascii(value);
-  if (auto digits = phone_digits(value)) return std::move(*digits);
-  return std::string(value);
-}
+std::string normalize_identifier(std::string_view value) { return identity::digits().normalize(value); }
 
 std::string identity_form(std::string_view default_region) {
   return default_region.empty() ? std::string(e164_form) : std::string(e164_form) + ":" + std::string(default_region);

@@ -132,6 +132,8 @@ std::string held_key(held_tag tag, std::string_view key) {
   return out;
 }
 
+key_range held_range(held_tag tag) { return prefix_range(std::string(1, static_cast<char>(tag))); }
+
 std::string key_name(key_scope scope, const partition& p, std::uint32_t generation) {
   if (generation == 0) return fmt::format("{}/{}", static_cast<char>(scope), p.to_string());
   return fmt::format("{}/{}#{}", static_cast<char>(scope), p.to_string(), generation);

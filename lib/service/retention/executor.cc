@@ -178,68 +178,65 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
   };
   // 1. Held identifiers: opened (for hold matching and to find their subject
   //    entries), released once no hold names them and their strip is due.
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))),
-                  [&](std::string_view key, std::string_view sealed) {
-                    const std::string rk(key.substr(1));
-                    const auto p = decode_partition(rk);
-                    if (!p) return true;
-                    std::vector<std::string> normalized;
-                    const auto o = ctx_.open_identifiers(family::held, *p, key, sealed);
-                    if (o.status == vault::open_status::ok) normalized = ctx_.identifier_forms(o.plaintext);
-                    if (still_named(*p, rk, ctx_.subject_hashes(normalized))) return true;
-                    const auto passed = deadlines_passed(ctx_.config.retention, *p, now);
-                    if (!passed.strip) return true;
-                    out.remove(std::string(key));
-                    for (const auto& n : normalized) {
-                      if (const auto hash = ctx_.keys.index_hash(key_scope::held, *p, n)) {
-                        out.remove(held_key(held_tag::subject, subject_key(*p, *hash, record_id_of(rk))));
-                      }
-                    }
-                    if (passed.drop && value(held_tag::record, rk)) {
-                      out.remove(held_key(held_tag::record, rk));
-                      out.forget_id(*p, rk);
-                      out.released(*p, drop_action(p->kind));
-                    } else {
-                      out.released(*p, retention_action::strip_identifiers);
-                    }
-                    out.maybe_commit();
-                    return true;
-                  });
+  ctx_.store.scan(family::held, held_range(held_tag::identifiers), [&](std::string_view key, std::string_view sealed) {
+    const std::string rk(key.substr(1));
+    const auto p = decode_partition(rk);
+    if (!p) return true;
+    std::vector<std::string> normalized;
+    const auto o = ctx_.open_identifiers(family::held, *p, key, sealed);
+    if (o.status == vault::open_status::ok) normalized = ctx_.identifier_forms(o.plaintext);
+    if (still_named(*p, rk, ctx_.subject_hashes(normalized))) return true;
+    const auto passed = deadlines_passed(ctx_.config.retention, *p, now);
+    if (!passed.strip) return true;
+    out.remove(std::string(key));
+    for (const auto& n : normalized) {
+      if (const auto hash = ctx_.keys.index_hash(key_scope::held, *p, n)) {
+        out.remove(held_key(held_tag::subject, subject_key(*p, *hash, record_id_of(rk))));
+      }
+    }
+    if (passed.drop && value(held_tag::record, rk)) {
+      out.remove(held_key(held_tag::record, rk));
+      out.forget_id(*p, rk);
+      out.released(*p, drop_action(p->kind));
+    } else {
+      out.released(*p, retention_action::strip_identifiers);
+    }
+    out.maybe_commit();
+    return true;
+  });
   out.maybe_commit(true);
   // 2. Held records without held identifiers: released once their drop is due.
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
-                  [&](std::string_view key, std::string_view) {
-                    const std::string rk(key.substr(1));
-                    const auto p = decode_partition(rk);
-                    if (!p || value(held_tag::identifiers, rk)) return true;
-                    if (still_named(*p, rk, {}) || !deadlines_passed(ctx_.config.retention, *p, now).drop) return true;
-                    out.remove(std::string(key));
-                    out.forget_id(*p, rk);
-                    out.released(*p, drop_action(p->kind));
-                    out.maybe_commit();
-                    return true;
-                  });
+  ctx_.store.scan(family::held, held_range(held_tag::record), [&](std::string_view key, std::string_view) {
+    const std::string rk(key.substr(1));
+    const auto p = decode_partition(rk);
+    if (!p || value(held_tag::identifiers, rk)) return true;
+    if (still_named(*p, rk, {}) || !deadlines_passed(ctx_.config.retention, *p, now).drop) return true;
+    out.remove(std::string(key));
+    out.forget_id(*p, rk);
+    out.released(*p, drop_action(p->kind));
+    out.maybe_commit();
+    return true;
+  });
   out.maybe_commit(true);
   // 3. Subject entries whose record no longer has held identifiers (theirs
   //    did not open, so step 1 could not name them): gone once the strip is due.
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
-                  [&](std::string_view key, std::string_view) {
-                    const auto inner = key.substr(1);
-                    const auto p = decode_partition(inner);
-                    if (!p || inner.size() <= partition_prefix_size + subject_hash_size) return true;
-                    std::string rk(inner.substr(0, partition_prefix_size));
-                    rk.append(inner.substr(partition_prefix_size + subject_hash_size));
-                    if (value(held_tag::identifiers, rk) || !deadlines_passed(ctx_.config.retention, *p, now).strip) {
-                      return true;
-                    }
-                    if (still_named(*p, rk, {std::string(inner.substr(partition_prefix_size, subject_hash_size))})) {
-                      return true;
-                    }
-                    out.remove(std::string(key));
-                    out.released(*p, retention_action::strip_identifiers);
-                    out.maybe_commit();
-                    return true;
-                  });
+  ctx_.store.scan(family::held, held_range(held_tag::subject), [&](std::string_view key, std::string_view) {
+    const auto inner = key.substr(1);
+    const auto p = decode_partition(inner);
+    if (!p || inner.size() <= partition_prefix_size + subject_hash_size) return true;
+    std::string rk(inner.substr(0, partition_prefix_size));
+    rk.append(inner.substr(partition_prefix_size + subject_hash_size));
+    if (value(held_tag::identifiers, rk) || !deadlines_passed(ctx_.config.retention, *p, now).strip) {
+      return true;
+    }
+    if (still_named(*p, rk, {std::string(inner.substr(partition_prefix_size, subject_hash_size))})) {
+      return true;
+    }
+    out.remove(std::string(key));
+    out.released(*p, retention_action::strip_identifiers);
+    out.maybe_commit();
+    return true;
+  });
   out.maybe_commit(true);
   return out.report();
 }
@@ -247,18 +244,17 @@ nlohmann::json sweep_executor::release_held(std::uint32_t uid) {
 std::size_t sweep_executor::mark_held_ids() {
   std::size_t n = 0;
   auto c = std::make_unique<store::change>(ctx_.store);
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
-                  [&](std::string_view key, std::string_view) {
-                    const auto rk = key.substr(1);
-                    const auto p = decode_partition(rk);
-                    if (!p) return true;
-                    if (!c->hold_id(p->kind, record_id_of(rk))) return true;
-                    if (++n % chunk_records == 0) {
-                      ctx_.store.apply(*c);
-                      c = std::make_unique<store::change>(ctx_.store);
-                    }
-                    return true;
-                  });
+  ctx_.store.scan(family::held, held_range(held_tag::record), [&](std::string_view key, std::string_view) {
+    const auto rk = key.substr(1);
+    const auto p = decode_partition(rk);
+    if (!p) return true;
+    if (!c->hold_id(p->kind, record_id_of(rk))) return true;
+    if (++n % chunk_records == 0) {
+      ctx_.store.apply(*c);
+      c = std::make_unique<store::change>(ctx_.store);
+    }
+    return true;
+  });
   if (!c->empty()) ctx_.store.apply(*c);
   return n;
 }
@@ -266,16 +262,14 @@ std::size_t sweep_executor::mark_held_ids() {
 std::int64_t sweep_executor::held_records() const {
   // Records with held identifiers, plus held records without them.
   std::int64_t n = 0;
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))),
-                  [&](std::string_view, std::string_view) {
-                    ++n;
-                    return true;
-                  });
-  ctx_.store.scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::record))),
-                  [&](std::string_view key, std::string_view) {
-                    if (!ctx_.store.value(family::held, held_key(held_tag::identifiers, key.substr(1)))) ++n;
-                    return true;
-                  });
+  ctx_.store.scan(family::held, held_range(held_tag::identifiers), [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  ctx_.store.scan(family::held, held_range(held_tag::record), [&](std::string_view key, std::string_view) {
+    if (!ctx_.store.value(family::held, held_key(held_tag::identifiers, key.substr(1)))) ++n;
+    return true;
+  });
   return n;
 }
 

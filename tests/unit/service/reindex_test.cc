@@ -22,14 +22,15 @@ class reindex : public service_fixture {
                                                      const std::function<service::ledger_indexes()>& ledgered = {}) {
     return service::bring_to_form(*store_, *state_, *vault_, phone::parser(), "e164:HR", ledgered, batch);
   }
-  std::size_t index_entries() const {
+  std::size_t entries(family f, const key_range& r) const {
     std::size_t n = 0;
-    store_->scan(family::subject_index, {"", ""}, [&](std::string_view, std::string_view) {
+    store_->scan(f, r, [&](std::string_view, std::string_view) {
       ++n;
       return true;
     });
     return n;
   }
+  std::size_t index_entries() const { return entries(family::subject_index, {"", ""}); }
 };
 
 TEST_F(reindex, a_digits_store_moves_to_e164_and_resumes_after_a_crash) {
@@ -88,20 +89,10 @@ TEST_F(reindex, a_hold_made_under_the_old_form_still_holds) {
   build_retention();
   // June 2023's identifiers are due (12 months after the month's end).
   retention_->sweep("admin", 0);
-  std::size_t held = 0;
-  store_->scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::identifiers))),
-               [&](std::string_view, std::string_view) {
-                 ++held;
-                 return true;
-               });
-  EXPECT_EQ(held, 20u) << "the hold names the subject by its old form; the sweep kept its records";
-  std::size_t held_index = 0;
-  store_->scan(family::held, prefix_range(std::string(1, static_cast<char>(held_tag::subject))),
-               [&](std::string_view, std::string_view) {
-                 ++held_index;
-                 return true;
-               });
-  EXPECT_EQ(held_index, 20u) << "held copies are indexed in the current form only";
+  EXPECT_EQ(entries(family::held, held_range(held_tag::identifiers)), 20u)
+      << "the hold names the subject by its old form; the sweep kept its records";
+  EXPECT_EQ(entries(family::held, held_range(held_tag::subject)), 20u)
+      << "held copies are indexed in the current form only";
 }
 
 // An erasure made under the old form, then a store restored from before

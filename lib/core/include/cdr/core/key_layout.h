@@ -98,6 +98,8 @@ enum class held_tag : char {
   subject = 's',      // + subject key -> ""
 };
 std::string held_key(held_tag tag, std::string_view key);
+// Every key of one tag in the held family.
+key_range held_range(held_tag tag);
 
 // Names of the data keys in the key store (docs/architecture.md, "Keys"):
 // one per partition of CDRs. `partition` encrypts the partition's
