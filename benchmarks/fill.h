@@ -2,10 +2,12 @@
 // writes them (sealed, indexed), with ids in time order.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cdr/core/identity.h"
@@ -31,6 +33,20 @@ inline std::string metadata_of(const std::string& id, month m) {
          R"("route":{"country":"DE","carrier":"26201","via":"smpp-fra-2"},"price":{"amount":"0.0070","currency":"EUR"}})";
 }
 
+// Commits as ingest does: while RocksDB stops writes (a flush or a
+// compaction behind), waits and writes the same batch again.
+inline void commit(store::store& s, store::write_batch& b) {
+  for (;;) {
+    try {
+      s.commit(b);
+      return;
+    } catch (const store::store_error& e) {
+      if (e.which() != store::store_error::kind::stall) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
 // Writes n records of month m in batches of `batch` (ingest writes up to
 // 2000), each with two identifiers, sealed as ingest seals them, and their
 // subject-index entries.
@@ -50,11 +66,11 @@ inline void fill(store::store& s, service::vault& keys, month m, std::uint64_t f
     b.put_cdr(p, id, metadata_of(id, m), sealed, i);
     for (const auto& h : hashes) b.put_subject(p, h, id);
     if (b.records() == batch) {
-      s.commit(b);
+      commit(s, b);
       b.clear();
     }
   }
-  if (b.records() > 0) s.commit(b);
+  if (b.records() > 0) commit(s, b);
 }
 
 }  // namespace bench

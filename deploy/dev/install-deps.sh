@@ -2,7 +2,29 @@
 # Installs every Debian 12 package that building, testing and running the
 # demo need. Idempotent: when nothing is missing it changes nothing and
 # touches no network. Run as root.
+#
+#   deploy/dev/install-deps.sh [--release-rocksdb]
+#
+# --release-rocksdb also builds Debian's RocksDB source as a release library
+# (NDEBUG, SSE4.2) into /var/cache/cdr-retention/rocksdb-release, once
+# (deploy/dev/build-rocksdb.sh, about 12 minutes on 2 cores); the release
+# preset and the container image link it when it is there.
 set -euo pipefail
+
+release_rocksdb=false
+for arg in "$@"; do
+  case "$arg" in
+    --release-rocksdb) release_rocksdb=true ;;
+    *)
+      echo "install-deps: unknown argument $arg (usage: install-deps.sh [--release-rocksdb])" >&2
+      exit 2
+      ;;
+  esac
+done
+finish() {
+  if $release_rocksdb; then exec "$(dirname "$0")/build-rocksdb.sh"; fi
+  exit 0
+}
 
 packages=(
   # toolchain
@@ -24,7 +46,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+  finish
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]}" >&2
@@ -35,3 +57,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+finish

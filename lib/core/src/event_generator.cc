@@ -28,6 +28,14 @@ std::string make_id(std::uint64_t seed, std::uint64_t counter, std::string_view 
   return id;
 }
 
+// A UUIDv4-style id: 122 random bits, the version and variant bits set.
+std::string uuid_v4(std::uint64_t hi, std::uint64_t lo) {
+  hi = (hi & ~0xf000ULL) | 0x4000ULL;
+  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
+                     lo & 0xffffffffffffULL);
+}
+
 // The phone number of subject n (E.164).
 std::string phone_of(std::uint32_t n) { return fmt::format("+3859{:08}", n); }
 
@@ -54,7 +62,7 @@ void event_generator::next(generated_event* out) {
   }
   const bool usage = uniform() < options_.usage_fraction;
   out->kind = usage ? record_kind::usage : record_kind::cdr;
-  out->id = make_id(options_.seed, counter_, usage ? "u-" : "");
+  out->id = options_.random_ids ? uuid_v4(random(), random()) : make_id(options_.seed, counter_, usage ? "u-" : "");
   instant when =
       options_.now - microseconds{static_cast<std::int64_t>(uniform() * static_cast<double>(options_.spread.count()))};
   if (options_.late_fraction > 0 && uniform() < options_.late_fraction) {

@@ -48,5 +48,30 @@ TEST(event_generator, different_seeds_give_different_ids) {
   EXPECT_NE(event_generator(o1).next().id, event_generator(o2).next().id);
 }
 
+TEST(event_generator, random_ids_are_uuid_v4_shaped_unique_and_unordered) {
+  generator_options o;
+  o.random_ids = true;
+  event_generator gen(o);
+  event_parser parser;
+  parsed_event e;
+  std::set<std::string> ids;
+  std::size_t descending = 0;
+  std::string previous;
+  for (int i = 0; i < 10000; ++i) {
+    const auto x = gen.next();
+    ASSERT_EQ(x.id.size(), 36u) << x.id;
+    EXPECT_EQ(x.id[8], '-');
+    EXPECT_EQ(x.id[14], '4') << "version 4: " << x.id;
+    EXPECT_NE(std::string("89ab").find(x.id[19]), std::string::npos) << "RFC 4122 variant: " << x.id;
+    EXPECT_TRUE(ids.insert(x.id).second) << x.id;
+    ASSERT_EQ(parser.parse(x.json, o.now, &e), std::nullopt) << x.json;
+    EXPECT_EQ(e.id, x.id);
+    if (x.id < previous) ++descending;
+    previous = x.id;
+  }
+  // Random order: about half the steps go down (ULID-shaped ids never do).
+  EXPECT_NEAR(static_cast<double>(descending) / 10000, 0.5, 0.05);
+}
+
 }  // namespace
 }  // namespace cdr

@@ -25,6 +25,9 @@ struct generator_options {
   double malformed_fraction = 0.0;
   // Distinct end users (phone numbers and e-mail addresses) drawn from.
   std::uint32_t subjects = 10'000;
+  // UUIDv4-style ids (random, so in no order) instead of ULID-shaped ones
+  // (ordered by creation).
+  bool random_ids = false;
 };
 
 struct generated_event {
