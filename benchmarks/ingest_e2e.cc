@@ -175,7 +175,11 @@ int main(int argc, char** argv) {
   const std::uint64_t n = argc > 1 ? std::stoull(argv[1]) : 2'000'000;
   // `--dump FILE`: write the N events as JSON lines and stop (benchmarks/peers.sh
   // loads the same events into PostgreSQL).
-  const std::string dump = argc > 3 && std::string_view(argv[2]) == "--dump" ? argv[3] : "";
+  if (argc > 4 || (argc > 2 && (std::string_view(argv[2]) != "--dump" || argc != 4))) {
+    std::fprintf(stderr, "usage: bench_ingest_e2e [N] [--dump FILE]\n");
+    return 2;
+  }
+  const std::string dump = argc == 4 ? argv[3] : "";
   const int members = std::getenv("MEMBERS") ? std::max(1, std::atoi(std::getenv("MEMBERS"))) : 1;
   if (!dump.empty()) {
     cdr::event_generator gen(generator_from_environment());

@@ -11,16 +11,38 @@
 # file names the Debian version built (a new one is built again). The
 # release preset and the container image link against it when it is there
 # (CDR_ROCKSDB_PREFIX) and fall back to Debian's librocksdb-dev otherwise.
-# docs/architecture.md ("RocksDB build") has the measurements behind it.
-# About 12 minutes on 2 cores; run as root the first time (apt-get).
+# docs/architecture.md ("The RocksDB build") has the measurements behind it.
+# 12-21 minutes on 2 cores; run as root the first time (apt-get).
 set -euo pipefail
+
+usage="usage: build-rocksdb.sh [PREFIX] (default /var/cache/cdr-retention/rocksdb-release)"
+case "${1:-}" in
+  -h | --help)
+    echo "$usage"
+    exit 0
+    ;;
+  -*)
+    echo "build-rocksdb: unknown option $1; $usage" >&2
+    exit 2
+    ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "build-rocksdb: one PREFIX at most; $usage" >&2
+  exit 2
+fi
 
 version=$(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || true)
 if [ -z "$version" ]; then
   echo "build-rocksdb: librocksdb-dev is not installed (deploy/dev/install-deps.sh first)" >&2
   exit 1
 fi
-prefix=${1:-/var/cache/cdr-retention/rocksdb-release}
+# Absolute (the build runs in a temporary directory), and never a directory
+# this script did not make: it is emptied before each install.
+prefix=$(realpath -m "${1:-/var/cache/cdr-retention/rocksdb-release}")
+if [ -e "$prefix" ] && [ ! -f "$prefix/.complete" ] && [ -n "$(ls -A "$prefix" 2>/dev/null)" ]; then
+  echo "build-rocksdb: $prefix is not empty and holds no earlier build of this script; refusing to replace it" >&2
+  exit 2
+fi
 if [ -f "$prefix/.complete" ] && [ "$(cat "$prefix/.complete")" = "$version" ]; then
   echo "build-rocksdb: $prefix holds RocksDB $version (release build); nothing to do"
   exit 0
