@@ -225,16 +225,27 @@ struct daemon::impl {
       admin_ctx->drain = [this](std::uint32_t uid) {
         std::unique_lock once(draining, std::try_to_lock);
         if (!once.owns_lock()) throw fleet_unavailable("a drain is already running on this member");
-        const drain_parts parts{config,
-                                *time,
-                                bootstrap(),
-                                *fleet,
-                                *retention,
-                                [this] { return ingest->status().value("assignment", nlohmann::json::object()); },
-                                [this] {
-                                  fenced_ingest = nullptr;
-                                  return ingest->stop();
-                                }};
+        const drain_parts parts{
+            config,
+            *time,
+            bootstrap(),
+            *fleet,
+            *retention,
+            [this] { return ingest->status().value("assignment", nlohmann::json::object()); },
+            [this] {
+              fenced_ingest = nullptr;
+              if (!ingest->stop()) {
+                return std::string("ingest did not stop: the member cannot leave the consumer group");
+              }
+              if (!ingest->left_committed()) {
+                return std::string(
+                    "the consumer group did not take this member's offsets as it left, so its "
+                    "partitions' next owners re-read records this store holds; nothing was "
+                    "handed over or emptied (restart the member: it commits its store's "
+                    "offsets when its partitions come back; then drain again)");
+              }
+              return std::string();
+            }};
         return drain(parts, uid);
       };
       fleet->set_answerer([this](const control_message& q, const std::optional<std::string>& identifier) {

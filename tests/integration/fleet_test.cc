@@ -39,6 +39,12 @@ class fleet : public ::testing::Test {
       const auto log = read_file(dirs_[i] / "log");
       std::cerr << "--- member " << i + 1 << " log (tail) ---\n"
                 << log.substr(log.size() > 4000 ? log.size() - 4000 : 0) << "\n";
+      // Where each member consumes from (a stalled drain names partitions).
+      std::cerr << "--- member " << i + 1 << " assignment ---\n"
+                << admin_call(sock(i), "status")
+                       .value(nlohmann::json::json_pointer("/result/kafka/consumer/assignment"), nlohmann::json())
+                       .dump()
+                << "\n";
     }
   }
 

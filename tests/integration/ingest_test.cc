@@ -121,9 +121,6 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
   EXPECT_EQ(d->stop(SIGTERM), 0);
 }
 
-// A full disk: the store lives on a small tmpfs. The daemon pauses with
-// reason no_space, commits no offset past what it stored, and resumes when
-// the filesystem grows.
 TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
   temp_dir a_dir, b_dir;
   auto a = start(a_dir, "shared");
@@ -141,6 +138,37 @@ TEST_F(ingest, two_consumers_of_one_group_store_each_record_exactly_once) {
     in_a[k] = v;
   }
   expect_exactly(in_a);
+}
+
+// A store ahead of the group's committed offsets (its commit was refused
+// during a rebalance, then the assignment was lost before it was made
+// again) is committed when its partitions are assigned, with no new
+// message: a drain waits on the group's offsets. Here the group is a new
+// one, which knows nothing of what the store holds.
+TEST_F(ingest, a_store_ahead_of_the_group_is_committed_when_its_partitions_are_assigned) {
+  temp_dir dir;
+  auto d = start(dir, "first");
+  produce(2'000, 43);
+  wait_consumed({dir / "a.sock"});
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  d = start(dir, "second");
+  const kafka::client_options reader{kafka_.bootstrap(), "progress-reader", {}};
+  const auto behind = [&](const std::string& topic) {
+    const auto progress = kafka::group_progress(reader, "second", topic, seconds(5));
+    std::int64_t n = progress ? 0 : -1;
+    for (const auto& p : progress.value_or(std::vector<kafka::partition_progress>{})) {
+      n += p.end - std::max<std::int64_t>(p.committed, 0);
+    }
+    return n;
+  };
+  const auto deadline = steady_clock::now() + seconds(60);
+  while ((behind("cdr") != 0 || behind("usage") != 0) && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_EQ(behind("cdr"), 0) << d->log();
+  EXPECT_EQ(behind("usage"), 0) << d->log();
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
 }
 
 }  // namespace

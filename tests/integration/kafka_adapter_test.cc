@@ -19,15 +19,38 @@ using namespace std::chrono_literals;
 
 class assignment_recorder final : public kafka::rebalance_listener {
  public:
-  std::optional<std::int64_t> stored_offset(const kafka::topic_partition&) override { return std::nullopt; }
-  void assigned(const std::map<kafka::topic_partition, std::int64_t>& start) override {
+  std::optional<std::int64_t> stored_offset(const kafka::topic_partition&) override { return store; }
+  void assigned(const std::map<kafka::topic_partition, std::int64_t>& start,
+                const std::map<kafka::topic_partition, std::int64_t>& a) override {
     for (const auto& [tp, offset] : start) partitions.insert(tp);
+    starts.insert(start.begin(), start.end());
+    ahead.insert(a.begin(), a.end());
   }
   void revoking(const std::vector<kafka::topic_partition>& gone, bool) override {
     for (const auto& tp : gone) partitions.erase(tp);
   }
+  std::optional<std::int64_t> store;  // what the "store" says for every partition
   std::set<kafka::topic_partition> partitions;
+  std::map<kafka::topic_partition, std::int64_t> starts;
+  std::map<kafka::topic_partition, std::int64_t> ahead;
 };
+
+kafka::consumer_options options(const mock_kafka& k) {
+  kafka::consumer_options o;
+  o.bootstrap_servers = k.bootstrap();
+  o.client_id = "adapter-test";
+  o.group_id = "g";
+  o.topics = {"cdr"};
+  return o;
+}
+
+// Polls until `done` or `limit` passes.
+void poll_until(kafka::consumer& c, const std::function<bool()>& done, std::chrono::seconds limit) {
+  for (auto deadline = std::chrono::steady_clock::now() + limit;
+       !done() && std::chrono::steady_clock::now() < deadline;) {
+    c.poll(100ms);
+  }
+}
 
 std::int64_t committed(const mock_kafka& k, int partition) {
   const auto progress = kafka::group_progress({k.bootstrap(), "progress-reader", {}}, "g", "cdr", 5s);
@@ -45,12 +68,7 @@ std::int64_t committed(const mock_kafka& k, int partition) {
 TEST(kafka_consumer, a_failed_commit_is_made_again_while_the_partition_is_assigned) {
   mock_kafka k(1);
   assignment_recorder listener;
-  kafka::consumer_options o;
-  o.bootstrap_servers = k.bootstrap();
-  o.client_id = "adapter-test";
-  o.group_id = "g";
-  o.topics = {"cdr"};
-  kafka::consumer c(o, listener);
+  kafka::consumer c(options(k), listener);
   k.produce("cdr", "k", "v");
   std::optional<std::int64_t> offset;
   for (auto deadline = std::chrono::steady_clock::now() + 30s;
@@ -72,6 +90,64 @@ TEST(kafka_consumer, a_failed_commit_is_made_again_while_the_partition_is_assign
     for (int i = 0; i < 5; ++i) c.poll(100ms);
   }
   EXPECT_EQ(seen, *offset + 1) << "the refused commit was never made again";
+}
+
+// A store that holds more than the group knows (a commit refused, then the
+// assignment lost before it was made again) is reported as ahead, so the
+// owner commits it: otherwise the group's offset stays behind until a new
+// message arrives, and a drain waiting on it waits in vain.
+TEST(kafka_consumer, an_assignment_reports_where_the_store_is_ahead_of_the_group) {
+  mock_kafka k(2);
+  const kafka::topic_partition p0{"cdr", 0}, p1{"cdr", 1};
+  auto o = options(k);
+  o.properties["session.timeout.ms"] = "6000";
+  o.properties["heartbeat.interval.ms"] = "500";
+  {
+    // The group has partition 1 up to offset 2, and nothing of partition 0.
+    assignment_recorder first;
+    kafka::consumer c(o, first);
+    poll_until(
+        c, [&] { return first.partitions.size() == 2; }, 30s);
+    ASSERT_EQ(first.partitions.size(), 2u) << "not assigned within 30 s";
+    c.commit({{p1, 2}}, true);
+    ASSERT_EQ(committed(k, 1), 2);
+  }
+  assignment_recorder listener;
+  listener.store = 2;  // the store holds both partitions up to offset 2
+  kafka::consumer c(o, listener);
+  poll_until(
+      c, [&] { return listener.partitions.size() == 2; }, 30s);
+  ASSERT_EQ(listener.partitions.size(), 2u) << "not assigned within 30 s";
+  EXPECT_EQ(listener.starts[p0], 2) << "starts where the store is";
+  EXPECT_EQ(listener.starts[p1], 2);
+  EXPECT_EQ(listener.ahead, (std::map<kafka::topic_partition, std::int64_t>{{p0, 2}}))
+      << "only partition 0's store is ahead of the group";
+}
+
+// Leaving: a commit the group refuses while it rebalances is made again,
+// serving the group in between, until it is taken; after the limit the
+// caller is told.
+TEST(kafka_consumer, the_commit_before_leaving_is_retried_until_the_group_takes_it) {
+  mock_kafka k(1);
+  k.produce("cdr", "k", "v");
+  k.flush();
+  assignment_recorder listener;
+  kafka::consumer c(options(k), listener);
+  const kafka::topic_partition tp{"cdr", 0};
+  poll_until(
+      c, [&] { return listener.partitions.contains(tp); }, 30s);
+  ASSERT_TRUE(listener.partitions.contains(tp)) << "not assigned within 30 s";
+
+  rd_kafka_mock_push_request_errors(k.cluster().mock(), 8 /* OffsetCommit */, 3,
+                                    RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+                                    RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+  EXPECT_TRUE(c.commit_before_leaving({{tp, 1}}, 20s));
+  EXPECT_EQ(committed(k, 0), 1);
+
+  std::vector<rd_kafka_resp_err_t> refusals(200, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+  rd_kafka_mock_push_request_errors_array(k.cluster().mock(), 8, refusals.size(), refusals.data());
+  EXPECT_FALSE(c.commit_before_leaving({{tp, 0}}, 1s)) << "refused throughout";
+  EXPECT_EQ(committed(k, 0), 1);
 }
 
 }  // namespace

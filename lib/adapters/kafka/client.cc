@@ -192,6 +192,7 @@ struct consumer::impl {
     const auto err = rd_kafka_committed(rk, committed, 30000);
     if (err) spdlog::warn("kafka: cannot read committed offsets ({}); using the store's", rd_kafka_err2str(err));
     std::map<topic_partition, std::int64_t> start;
+    std::map<topic_partition, std::int64_t> ahead;
     for (int i = 0; i < parts->cnt; ++i) {
       auto& e = parts->elems[i];
       const topic_partition tp{e.topic, e.partition};
@@ -199,13 +200,15 @@ struct consumer::impl {
       const std::int64_t group = err ? -1 : committed->elems[i].offset;
       std::int64_t chosen = local.value_or(-1);
       if (group >= 0 && group > chosen) chosen = group;
+      // Unknown to the group (its answer failed): not "ahead", nothing to fix.
+      if (!err && local && *local > 0 && *local > group) ahead[tp] = *local;
       e.offset = chosen >= 0 ? chosen : RD_KAFKA_OFFSET_BEGINNING;
       start[tp] = chosen >= 0 ? chosen : 0;
     }
     rd_kafka_topic_partition_list_destroy(committed);
     change_assignment(parts, true);
     for (const auto& [tp, off] : start) assigned[tp] = off;
-    listener->assigned(start);
+    listener->assigned(start, ahead);
   }
 
   void on_revoke(rd_kafka_topic_partition_list_t* parts) {
@@ -341,6 +344,32 @@ void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool 
         "kafka: committing offsets to the group failed: {} (the store keeps them; committed again while "
         "assigned)",
         rd_kafka_err2str(e));
+  }
+}
+
+bool consumer::commit_before_leaving(const std::map<topic_partition, std::int64_t>& next,
+                                     std::chrono::milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    // A partition revoked meanwhile was committed by its revocation.
+    std::map<topic_partition, std::int64_t> owned;
+    for (const auto& [tp, offset] : next) {
+      if (impl_->assigned.contains(tp)) owned[tp] = offset;
+    }
+    if (owned.empty()) return true;
+    auto list = to_list(owned);
+    impl_->commit_requested(owned);
+    const auto e = rd_kafka_commit(impl_->rk, list.get(), 0);
+    impl_->commit_done(e, list.get());
+    auto why = e == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR : e;
+    for (int i = 0; why == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) why = list->elems[i].err;
+    if (why == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("kafka: the group did not take this member's offsets within {} ms: {}", within.count(),
+                   rd_kafka_err2str(why));
+      return false;
+    }
+    message dropped(rd_kafka_consumer_poll(impl_->rk, 100));
   }
 }
 

@@ -81,8 +81,11 @@ void wait_stored(const drain_parts& p) {
   for (;;) {
     const auto now = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
     std::int64_t behind = 0;
+    std::vector<std::string> lagging;  // "partition: committed/end", for the error
     for (const auto& e : now.value_or(std::vector<kafka::partition_progress>{})) {
-      behind += std::max<std::int64_t>(0, ends[e.partition] - std::max<std::int64_t>(e.committed, 0));
+      const auto missing = std::max<std::int64_t>(0, ends[e.partition] - std::max<std::int64_t>(e.committed, 0));
+      behind += missing;
+      if (missing > 0) lagging.push_back(fmt::format("{}: {}/{}", e.partition, e.committed, ends[e.partition]));
     }
     if (now && behind == 0) return;
     if (behind != behind_before) {
@@ -90,9 +93,9 @@ void wait_stored(const drain_parts& p) {
       last_move = p.time.monotonic();
     } else if (p.time.monotonic() - last_move > stall) {
       throw fleet_unavailable(fmt::format(
-          "the other members have not stored {} handed-over record(s) of {} and made no progress for {} ms; nothing "
-          "was emptied (drain again once they consume)",
-          behind, k.topic_handover, stall.count()));
+          "the other members have not stored {} handed-over record(s) of {} (partition: committed/end offset {}) "
+          "and made no progress for {} ms; nothing was emptied (drain again once they consume)",
+          behind, k.topic_handover, fmt::join(lagging, ", "), stall.count()));
     }
     pause.wait_for(200ms, [] { return false; });
   }
@@ -109,7 +112,7 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
     throw fleet_unavailable("no other live fleet member to hand the records to (status: kafka.fleet.members)");
   }
   const auto owned = p.assignment();
-  if (!p.leave_group()) throw fleet_unavailable("ingest did not stop: the member cannot leave the consumer group");
+  if (const auto why = p.leave_group(); !why.empty()) throw fleet_unavailable(why);
   spdlog::warn("drain by uid {}: left the consumer group; handing every record to {}", uid, fmt::join(others, ", "));
   const auto records = hand_over(p);
   wait_stored(p);

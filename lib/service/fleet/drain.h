@@ -25,14 +25,17 @@ struct drain_parts {
   retention& keeper;
   // The input partitions this member owns now ({topic: {partition: ...}}).
   std::function<nlohmann::json()> assignment;
-  // Leaves the consumer group (ingest stops); false when it did not stop.
-  std::function<bool()> leave_group;
+  // Leaves the consumer group (ingest stops). Empty when it did, having
+  // committed every partition's offset to the group; otherwise why not.
+  std::function<std::string()> leave_group;
 };
 
 // Runs the drain; what it did, as the reply and the audit entry say.
 // Throws fleet_unavailable (nothing emptied; a repeated drain hands the
 // records over again, harmlessly) when no other member is live, the
-// records cannot be published, or the others do not store them in time.
+// records cannot be published, or the others do not store them in time;
+// also (nothing handed over or emptied) when ingest did not stop or the
+// group did not take this member's offsets as it left.
 nlohmann::json drain(const drain_parts& p, std::uint32_t uid);
 
 }  // namespace cdr::service

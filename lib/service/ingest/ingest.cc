@@ -119,6 +119,12 @@ void ingest::run() {
       sleep_for(time_, std::chrono::milliseconds(100));
     }
     sync_and_commit(true);
+    std::map<kafka::topic_partition, std::int64_t> owned;
+    for (const auto& [tp, pos] : position_) {
+      if (const auto off = durable_position(tp)) owned[tp] = *off;
+    }
+    left_committed_ = consumer_->commit_before_leaving(
+        owned, std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.shutdown_timeout) / 2);
     consumer_->close();
   } catch (const std::exception& e) {
     spdlog::critical("ingest stopped: {}", e.what());

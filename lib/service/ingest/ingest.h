@@ -52,9 +52,15 @@ class ingest final : public kafka::rebalance_listener {
   ~ingest() override;
 
   void start();
-  // Finishes the batch in flight, writes it, leaves the group. False when
-  // that took longer than kafka.shutdown_timeout (the thread is detached).
+  // Finishes the batch in flight, writes it, commits every assigned
+  // partition's offset to the group (retrying while a rebalance refuses, for
+  // up to half of kafka.shutdown_timeout), leaves the group. False when that
+  // took longer than kafka.shutdown_timeout (the thread is detached).
   bool stop();
+  // After stop(): whether the group took the offsets of every partition
+  // this member owned when it left (if not, their next owners re-read from
+  // the group's offsets what this store already holds).
+  bool left_committed() const { return left_committed_; }
 
   nlohmann::json status() const;
   std::map<kafka::topic_partition, std::int64_t> lag() const;
@@ -125,7 +131,8 @@ class ingest final : public kafka::rebalance_listener {
   std::optional<std::int64_t> durable_position(const kafka::topic_partition& tp) const;
   // kafka::rebalance_listener
   std::optional<std::int64_t> stored_offset(const kafka::topic_partition& tp) override;
-  void assigned(const std::map<kafka::topic_partition, std::int64_t>& start) override;
+  void assigned(const std::map<kafka::topic_partition, std::int64_t>& start,
+                const std::map<kafka::topic_partition, std::int64_t>& ahead) override;
   void revoking(const std::vector<kafka::topic_partition>& partitions, bool lost) override;
 
   const daemon_config& config_;
@@ -187,7 +194,8 @@ class ingest final : public kafka::rebalance_listener {
 
   std::atomic<bool> stop_requested_{false};
   bool finished_ = false;  // guarded by done_
-  alarm done_;             // the ingest thread finished
+  std::atomic<bool> left_committed_{false};
+  alarm done_;  // the ingest thread finished
   // The open batch and the fence epoch it took its erased set at; changed
   // in fence_'s notify() only.
   alarm fence_;

@@ -10,10 +10,24 @@ std::optional<std::int64_t> ingest::stored_offset(const kafka::topic_partition& 
   return store_.offset(tp.topic, tp.partition);
 }
 
-void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& start) {
+void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& start,
+                      const std::map<kafka::topic_partition, std::int64_t>& ahead) {
   for (const auto& [tp, off] : start) {
     position_[tp] = off;
     start_[tp] = off;
+  }
+  if (!ahead.empty()) {
+    // This store holds records the group does not know were stored (their
+    // commit failed, or the assignment was lost before it was made): tell
+    // it now, once they are durable, or a drain waiting on the group's
+    // offsets and lag tools wait for a message that may never come.
+    try {
+      store_.sync_wal();
+      consumer_->commit(ahead, false);
+    } catch (const store::store_error& e) {
+      spdlog::error("kafka: cannot make the store durable ({}); {} partition(s) stay uncommitted until new records",
+                    e.what(), ahead.size());
+    }
   }
   if (paused_) {
     consumer_->pause();

@@ -72,8 +72,13 @@ class rebalance_listener {
   virtual ~rebalance_listener() = default;
   // The offset the owner's store says to resume from, if it has one.
   virtual std::optional<std::int64_t> stored_offset(const topic_partition& tp) = 0;
-  // Partitions were assigned, starting at these offsets.
-  virtual void assigned(const std::map<topic_partition, std::int64_t>& start) = 0;
+  // Partitions were assigned, starting at these offsets. `ahead`: those
+  // whose start is the store's offset beyond the group's committed one (a
+  // commit that failed or was lost with the assignment): the listener
+  // commits them once they are durable, or the group never learns of them
+  // while no new message arrives.
+  virtual void assigned(const std::map<topic_partition, std::int64_t>& start,
+                        const std::map<topic_partition, std::int64_t>& ahead) = 0;
   // Partitions are being revoked: finish and commit everything consumed
   // from them now. `lost`: they already belong to another member.
   virtual void revoking(const std::vector<topic_partition>& partitions, bool lost) = 0;
@@ -107,6 +112,12 @@ class consumer {
   message poll(std::chrono::milliseconds timeout);
   // Commits next offsets to the group (for lag tools); async unless `sync`.
   void commit(const std::map<topic_partition, std::int64_t>& next, bool sync);
+  // Commits synchronously, again and again while the group refuses (a
+  // rebalance in progress), serving the group in between, until it takes
+  // the offsets of every partition still assigned or `within` has passed.
+  // Messages fetched meanwhile are dropped (the caller re-reads from its
+  // offsets). True when the group has them all.
+  bool commit_before_leaving(const std::map<topic_partition, std::int64_t>& next, std::chrono::milliseconds within);
   // Stops fetching every assigned partition.
   void pause();
   // Restarts fetching each partition at the given offset.
