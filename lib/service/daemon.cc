@@ -322,7 +322,14 @@ struct daemon::impl {
     demo.reset();
     fenced_ingest = nullptr;
     const bool clean = ingest->stop();
-    ingest.reset();
+    const bool abandoned = clean && ingest->abandoned();
+    if (clean && !abandoned) {
+      ingest.reset();
+    } else {
+      // Its thread is still running, or its consumer would wait for the
+      // group to be destroyed: never destroyed, the process exits.
+      static_cast<void>(ingest.release());
+    }
     admin.reset();
     retention->stop();
     if (!clean) {
@@ -340,6 +347,7 @@ struct daemon::impl {
     keystore.reset();
     embedded.reset();
     spdlog::info("stopped");
+    if (abandoned) std::_Exit(exit_code.load());  // the consumer left without closing is not torn down
     return exit_code.load();
   }
 };

@@ -45,6 +45,33 @@ TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
   expect_dead_letters();
 }
 
+// SIGTERM with the broker gone: the offsets cannot be committed nor the
+// group left (librdkafka's close and destroy both wait for the
+// coordinator), yet the daemon ends after half of kafka.shutdown_timeout,
+// its store whole, and a restart resumes from the store. The session
+// outlasts the stop, so the commits' deadline ends it, not a lost
+// assignment.
+TEST_F(ingest, a_stop_while_the_broker_is_down_ends_in_time_and_loses_nothing) {
+  temp_dir dir;
+  const std::vector<std::string> long_session{"--set", "kafka.properties.\"session.timeout.ms\"=45000"};
+  auto d = start(dir, "cdr-retention", {}, long_session);
+  produce(3'000, 33);
+  wait_consumed({dir / "a.sock"});
+  rd_kafka_mock_broker_set_down(kafka_.cluster().mock(), 1);
+  const auto asked = steady_clock::now();
+  EXPECT_EQ(d->stop(SIGTERM, seconds(60)), 0) << d->log();
+  EXPECT_LE(steady_clock::now() - asked, seconds(25)) << d->log();
+  EXPECT_NE(d->log().find("did not take this member's offsets of"), std::string::npos) << d->log();
+  EXPECT_NE(d->log().find("\"stopped\""), std::string::npos) << d->log();
+  rd_kafka_mock_broker_set_up(kafka_.cluster().mock(), 1);
+  d = start(dir, "cdr-retention", {}, long_session);
+  produce(1'000, 34);
+  wait_offsets(dir / "a.sock");
+  EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
+  expect_exactly(stored(dir));
+  expect_dead_letters();
+}
+
 TEST_F(ingest, an_unwritable_dead_letter_topic_pauses_consumption_instead_of_skipping) {
   temp_dir dir;
   auto d = start(dir);

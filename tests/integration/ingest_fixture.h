@@ -80,8 +80,11 @@ class ingest : public ::testing::Test {
   }
 
   std::unique_ptr<daemon_process> start(const temp_dir& dir, const std::string& group = "cdr-retention",
-                                        const std::vector<std::string>& env = {}) {
-    auto d = std::make_unique<daemon_process>(write_test_config(dir), daemon_args(group), dir / "log", env);
+                                        const std::vector<std::string>& env = {},
+                                        const std::vector<std::string>& more_args = {}) {
+    auto args = daemon_args(group);
+    args.insert(args.end(), more_args.begin(), more_args.end());
+    auto d = std::make_unique<daemon_process>(write_test_config(dir), args, dir / "log", env);
     EXPECT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
     return d;
   }

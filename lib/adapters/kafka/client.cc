@@ -120,6 +120,7 @@ struct consumer::impl {
   bool ever_assigned = false;
   std::function<void(const topic_partition&, std::string_view)> on_offset_reset;
   bool closed = false;
+  bool abandoned = false;
   // Offsets whose commit to the group failed (e.g. "rebalance in progress"),
   // committed again from poll() while the partition stays assigned: the
   // store has them either way, but lag tools and a drain's progress read the
@@ -127,6 +128,10 @@ struct consumer::impl {
   // by poll()).
   std::map<topic_partition, std::int64_t> failed_commits;
   std::map<topic_partition, std::int64_t> latest_commit;  // the highest offset asked for
+  // The highest offset the group is known to hold per partition: its answer
+  // at assignment, then every commit it acknowledged (kept after a
+  // revocation: a member leaving asks whether its last commits were taken).
+  std::map<topic_partition, std::int64_t> acknowledged;
   std::chrono::steady_clock::time_point last_retry{};
 
   void commit_requested(const std::map<topic_partition, std::int64_t>& next) {
@@ -144,6 +149,10 @@ struct consumer::impl {
       const auto& e = offsets->elems[i];
       const topic_partition tp{e.topic, e.partition};
       if (e.offset < 0) continue;
+      if (!err && !e.err) {
+        auto& slot = acknowledged[tp];
+        slot = std::max(slot, e.offset);
+      }
       if (err || e.err) {
         if (const auto at = latest_commit.find(tp); at != latest_commit.end() && at->second == e.offset) {
           failed_commits[tp] = e.offset;
@@ -202,6 +211,7 @@ struct consumer::impl {
       if (group >= 0 && group > chosen) chosen = group;
       // Unknown to the group (its answer failed): not "ahead", nothing to fix.
       if (!err && local && *local > 0 && *local > group) ahead[tp] = *local;
+      if (!err) acknowledged[tp] = group;
       e.offset = chosen >= 0 ? chosen : RD_KAFKA_OFFSET_BEGINNING;
       start[tp] = chosen >= 0 ? chosen : 0;
     }
@@ -318,6 +328,10 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
 }
 
 consumer::~consumer() {
+  // Destroying the handle waits for the group coordinator as closing does
+  // (even with RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE): an abandoned one is
+  // left to the process's exit.
+  if (impl_->abandoned) return;
   close();
   rd_kafka_destroy(impl_->rk);
 }
@@ -335,6 +349,12 @@ message consumer::poll(std::chrono::milliseconds timeout) {
 
 void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool sync) {
   if (next.empty()) return;
+  if (sync && std::all_of(next.begin(), next.end(), [&](const auto& kv) {
+        const auto at = impl_->acknowledged.find(kv.first);
+        return at != impl_->acknowledged.end() && at->second >= kv.second;
+      })) {
+    return;  // the group holds them already (a revocation after a stop's commit)
+  }
   auto list = to_list(next);
   impl_->commit_requested(next);
   const auto e = rd_kafka_commit(impl_->rk, list.get(), sync ? 0 : 1);
@@ -347,27 +367,40 @@ void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool 
   }
 }
 
-bool consumer::commit_before_leaving(const std::map<topic_partition, std::int64_t>& next,
-                                     std::chrono::milliseconds within) {
+consumer::leaving consumer::commit_before_leaving(const std::map<topic_partition, std::int64_t>& next,
+                                                  std::chrono::milliseconds within) {
+  // Asynchronous commits, made again each second until acknowledged: a
+  // synchronous one blocks while the coordinator is unreachable (until the
+  // session times out), past any deadline.
   const auto deadline = std::chrono::steady_clock::now() + within;
+  std::chrono::steady_clock::time_point sent{};
   for (;;) {
-    // A partition revoked meanwhile was committed by its revocation.
-    std::map<topic_partition, std::int64_t> owned;
+    // What the group does not hold yet; a partition revoked meanwhile was
+    // committed by its revocation, unless the group refused that too.
+    std::map<topic_partition, std::int64_t> missing;
     for (const auto& [tp, offset] : next) {
-      if (impl_->assigned.contains(tp)) owned[tp] = offset;
+      const auto at = impl_->acknowledged.find(tp);
+      if (at == impl_->acknowledged.end() || at->second < offset) missing[tp] = offset;
     }
-    if (owned.empty()) return true;
-    auto list = to_list(owned);
-    impl_->commit_requested(owned);
-    const auto e = rd_kafka_commit(impl_->rk, list.get(), 0);
-    impl_->commit_done(e, list.get());
-    auto why = e == RD_KAFKA_RESP_ERR__NO_OFFSET ? RD_KAFKA_RESP_ERR_NO_ERROR : e;
-    for (int i = 0; why == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) why = list->elems[i].err;
-    if (why == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      spdlog::warn("kafka: the group did not take this member's offsets within {} ms: {}", within.count(),
-                   rd_kafka_err2str(why));
-      return false;
+    if (missing.empty()) return leaving::taken;
+    const auto gone = std::find_if(missing.begin(), missing.end(),
+                                   [&](const auto& kv) { return !impl_->assigned.contains(kv.first); });
+    if (gone != missing.end()) {
+      spdlog::warn("kafka: {}[{}] left this member before the group took its offset {}", gone->first.topic,
+                   gone->first.partition, gone->second);
+      return leaving::lost;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      spdlog::warn("kafka: the group did not take this member's offsets of {} partition(s) within {} ms",
+                   missing.size(), within.count());
+      return leaving::no_answer;
+    }
+    if (now - sent >= std::chrono::seconds(1)) {
+      sent = now;
+      auto list = to_list(missing);
+      impl_->commit_requested(missing);
+      rd_kafka_commit(impl_->rk, list.get(), 1);  // commit_done() records the answer
     }
     message dropped(rd_kafka_consumer_poll(impl_->rk, 100));
   }
@@ -412,6 +445,12 @@ void consumer::close() {
   if (const auto e = rd_kafka_consumer_close(impl_->rk)) {
     spdlog::warn("kafka: leaving the group: {}", rd_kafka_err2str(e));
   }
+}
+
+void consumer::abandon() {
+  if (impl_->closed) return;
+  impl_->closed = true;
+  impl_->abandoned = true;
 }
 
 std::map<topic_partition, std::int64_t> consumer::lag() const {

@@ -123,9 +123,19 @@ void ingest::run() {
     for (const auto& [tp, pos] : position_) {
       if (const auto off = durable_position(tp)) owned[tp] = *off;
     }
-    left_committed_ = consumer_->commit_before_leaving(
+    const auto left = consumer_->commit_before_leaving(
         owned, std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.shutdown_timeout) / 2);
-    consumer_->close();
+    left_committed_ = left == kafka::consumer::leaving::taken;
+    if (left == kafka::consumer::leaving::no_answer) {
+      // Closing would wait for the group. The store has every record; the
+      // partitions' next owners start at the group's offsets once this
+      // member's session times out.
+      spdlog::warn("kafka: leaving the group without closing (it did not answer)");
+      consumer_->abandon();
+      abandoned_ = true;
+    } else {
+      consumer_->close();
+    }
   } catch (const std::exception& e) {
     spdlog::critical("ingest stopped: {}", e.what());
     if (on_fatal_) on_fatal_(e.what());

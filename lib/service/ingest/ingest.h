@@ -61,6 +61,10 @@ class ingest final : public kafka::rebalance_listener {
   // this member owned when it left (if not, their next owners re-read from
   // the group's offsets what this store already holds).
   bool left_committed() const { return left_committed_; }
+  // After stop(): the group did not answer, so the consumer was abandoned
+  // instead of closed; it must never be destroyed (that would wait for the
+  // group): the process exits.
+  bool abandoned() const { return abandoned_; }
 
   nlohmann::json status() const;
   std::map<kafka::topic_partition, std::int64_t> lag() const;
@@ -195,6 +199,7 @@ class ingest final : public kafka::rebalance_listener {
   std::atomic<bool> stop_requested_{false};
   bool finished_ = false;  // guarded by done_
   std::atomic<bool> left_committed_{false};
+  std::atomic<bool> abandoned_{false};
   alarm done_;  // the ingest thread finished
   // The open batch and the fence epoch it took its erased set at; changed
   // in fence_'s notify() only.

@@ -111,13 +111,17 @@ class consumer {
   // statistics. Throws kafka_error on a fatal client error.
   message poll(std::chrono::milliseconds timeout);
   // Commits next offsets to the group (for lag tools); async unless `sync`.
+  // A synchronous commit of offsets the group already acknowledged is not
+  // sent again.
   void commit(const std::map<topic_partition, std::int64_t>& next, bool sync);
-  // Commits synchronously, again and again while the group refuses (a
-  // rebalance in progress), serving the group in between, until it takes
-  // the offsets of every partition still assigned or `within` has passed.
+  // Commits, again each second while the group refuses (a rebalance in
+  // progress) or does not answer, serving the group in between, until it
+  // has acknowledged every offset (`taken`), a partition is revoked or lost
+  // without its offset taken (`lost`), or `within` passes (`no_answer`).
   // Messages fetched meanwhile are dropped (the caller re-reads from its
-  // offsets). True when the group has them all.
-  bool commit_before_leaving(const std::map<topic_partition, std::int64_t>& next, std::chrono::milliseconds within);
+  // offsets).
+  enum class leaving { taken, lost, no_answer };
+  leaving commit_before_leaving(const std::map<topic_partition, std::int64_t>& next, std::chrono::milliseconds within);
   // Stops fetching every assigned partition.
   void pause();
   // Restarts fetching each partition at the given offset.
@@ -128,6 +132,12 @@ class consumer {
   void resume(const std::map<topic_partition, std::int64_t>& partitions);
   // Leaves the group (revocations are served first).
   void close();
+  // Stops without a word to the group (no revocation, no commit): for a
+  // coordinator that did not answer, where close() would block until it
+  // does. The group reassigns the partitions when the session times out.
+  // The librdkafka handle is then never destroyed (that too would wait):
+  // for a process about to exit.
+  void abandon();
 
   // Consumer lag per partition from the latest statistics (-1: unknown).
   std::map<topic_partition, std::int64_t> lag() const;
