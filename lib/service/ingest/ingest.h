@@ -53,9 +53,11 @@ class ingest final : public kafka::rebalance_listener {
 
   void start();
   // Finishes the batch in flight, writes it, commits every assigned
-  // partition's offset to the group (retrying while a rebalance refuses, for
-  // up to half of kafka.shutdown_timeout), leaves the group. False when that
-  // took longer than kafka.shutdown_timeout (the thread is detached).
+  // partition's offset to the group (again each second until acknowledged,
+  // for up to half of kafka.shutdown_timeout), then leaves the group, or
+  // abandons the consumer when the group did not answer (abandoned()).
+  // False when that took longer than kafka.shutdown_timeout (the thread is
+  // detached).
   bool stop();
   // After stop(): whether the group took the offsets of every partition
   // this member owned when it left (if not, their next owners re-read from
