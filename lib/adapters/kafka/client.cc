@@ -134,6 +134,16 @@ struct consumer::impl {
   std::map<topic_partition, std::int64_t> acknowledged;
   std::chrono::steady_clock::time_point last_retry{};
 
+  // The offsets of `next` the group has not acknowledged yet.
+  std::map<topic_partition, std::int64_t> unacknowledged(const std::map<topic_partition, std::int64_t>& next) const {
+    std::map<topic_partition, std::int64_t> out;
+    for (const auto& [tp, offset] : next) {
+      const auto at = acknowledged.find(tp);
+      if (at == acknowledged.end() || at->second < offset) out[tp] = offset;
+    }
+    return out;
+  }
+
   void commit_requested(const std::map<topic_partition, std::int64_t>& next) {
     for (const auto& [tp, offset] : next) {
       auto& slot = latest_commit[tp];
@@ -349,10 +359,7 @@ message consumer::poll(std::chrono::milliseconds timeout) {
 
 void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool sync) {
   if (next.empty()) return;
-  if (sync && std::all_of(next.begin(), next.end(), [&](const auto& kv) {
-        const auto at = impl_->acknowledged.find(kv.first);
-        return at != impl_->acknowledged.end() && at->second >= kv.second;
-      })) {
+  if (sync && impl_->unacknowledged(next).empty()) {
     return;  // the group holds them already (a revocation after a stop's commit)
   }
   auto list = to_list(next);
@@ -377,11 +384,7 @@ consumer::leaving consumer::commit_before_leaving(const std::map<topic_partition
   for (;;) {
     // What the group does not hold yet; a partition revoked meanwhile was
     // committed by its revocation, unless the group refused that too.
-    std::map<topic_partition, std::int64_t> missing;
-    for (const auto& [tp, offset] : next) {
-      const auto at = impl_->acknowledged.find(tp);
-      if (at == impl_->acknowledged.end() || at->second < offset) missing[tp] = offset;
-    }
+    const auto missing = impl_->unacknowledged(next);
     if (missing.empty()) return leaving::taken;
     const auto gone = std::find_if(missing.begin(), missing.end(),
                                    [&](const auto& kv) { return !impl_->assigned.contains(kv.first); });
