@@ -116,18 +116,30 @@ rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config&
   o.target_file_size_base = 8 << 20;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(cache)));
   if (i == detail::cf_metadata || i == detail::cf_identifiers || i == detail::cf_usage || i == detail::cf_subject) {
-    // Each (kind, month, class) partition gets SST files of its own, and a
-    // memtable insert hint of its own (ids arrive in creation order).
+    // Compaction cuts its output at partition boundaries, so below level 0
+    // each (kind, month, class) partition lives in SST files of its own; each
+    // partition also gets a memtable insert hint of its own (ids arrive in
+    // creation order). RocksDB 7.8 does not cut flushes: a level-0 file spans
+    // every partition its memtable held, and compacting it rewrites every
+    // level-base file in that span (store_files_test; docs/performance.md,
+    // "Cost per event grows with the store").
     o.sst_partitioner_factory = rocksdb::NewSstPartitionerFixedPrefixFactory(partition_prefix_size);
     o.memtable_insert_with_hint_prefix_extractor = new_record_insert_hint(partition_prefix_size);
-    // A flush writes one L0 file per partition it touches, and the record
-    // families are not read at ingest: compacting after every flush or two
-    // rewrote each partition's tail again and again (16 files: compaction
-    // CPU 10.7 s -> 6.4 s on 1.5M events). Slowdown and stop at 3x and 4.5x
-    // that keep RocksDB's default ratios.
+    // The record families are not read at ingest, so level 0 may grow:
+    // compacting after every flush or two rewrote each partition's tail again
+    // and again (16 files: compaction CPU 10.7 s -> 6.4 s on 1.5M events).
+    // Slowdown and stop at 3x and 4.5x that keep RocksDB's default ratios.
     o.level0_file_num_compaction_trigger = 16;
     o.level0_slowdown_writes_trigger = 48;
     o.level0_stop_writes_trigger = 72;
+  }
+  if (i == detail::cf_subject) {
+    // The subject index is only ever iterated (a subject's range within a
+    // partition), never read by whole key, so a whole-key filter would be
+    // built at every flush and compaction and never consulted.
+    auto t = table_options(cache);
+    t.filter_policy.reset();
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   }
   if (i == detail::cf_ids) {
     // Ids arrive in creation order (ULIDs) per kind: insert with a hint on

@@ -138,4 +138,15 @@ class service_fixture : public ::testing::Test {
 // damaged disk or a careless hand edit leaves. The store must be closed.
 void put_raw_saved_state(const std::string& db_path, const std::string& key, const std::string& value);
 
+// The live SST files of a closed store, read by hand: each one's family, key
+// range, entry count and filter size.
+struct raw_file {
+  std::string family;
+  std::string smallest;
+  std::string largest;
+  std::uint64_t entries = 0;
+  std::uint64_t filter_bytes = 0;
+};
+std::vector<raw_file> raw_files(const std::string& db_path);
+
 }  // namespace cdr::test

@@ -13,8 +13,9 @@
 //   system         format version, consumer offsets, partition counts,
 //                  partition states, and the saved state (holds, journals,
 //                  audit and event outboxes; cdr/store/saved_state.h)
-// Record column families cut SST files at partition-prefix boundaries, so a
-// partition's data lives in whole files of its own.
+// Record column families cut compaction output at partition-prefix
+// boundaries, so below level 0 a partition's data lives in whole files of its
+// own (a flush's level-0 file spans the partitions its memtable held).
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,82 @@
+// How the store lays its families out in SST files, read back from a closed
+// store by hand: what flushes and compactions write, not what reads see.
+#include <algorithm>
+#include <iterator>
+
+#include "fixture.h"
+
+namespace cdr::test {
+namespace {
+
+const month january = month::of(2024, 1);
+
+class store_files : public service_fixture {
+ protected:
+  void fill_usage(int first, int n) {
+    store::write_batch b(*store_);
+    const partition p{record_kind::usage, january, 0};
+    for (int i = first; i < first + n; ++i) {
+      b.put_usage(p, "u-" + std::to_string(1000000 + i), R"({"type":"usage"})", {}, static_cast<std::uint64_t>(i));
+    }
+    store_->commit(b);
+  }
+  // CDRs and usage events, flushed once and compacted to the bottom, then
+  // more of both flushed into level 0: files of both kinds of writes.
+  std::vector<raw_file> files_after_two_rounds() {
+    fill(january, 0, 200);
+    fill_usage(0, 200);
+    store_->settle(/*compact=*/true);
+    fill(january, 200, 200);
+    fill_usage(200, 200);
+    store_->settle();
+    close();
+    return raw_files(dir_ / "data");
+  }
+  static std::vector<raw_file> of(const std::vector<raw_file>& files, std::string_view family) {
+    std::vector<raw_file> out;
+    std::copy_if(files.begin(), files.end(), std::back_inserter(out),
+                 [&](const raw_file& f) { return f.family == family; });
+    return out;
+  }
+};
+
+// RocksDB 7.8 splits only compaction outputs at partition boundaries: a
+// flush writes one level-0 file per family, spanning every partition it
+// holds, and compaction cuts it into files of one partition each
+// (docs/performance.md, "Cost per event grows with the store").
+TEST_F(store_files, a_flush_spans_partitions_and_compaction_cuts_them_apart) {
+  fill(january, 0, 100);
+  fill(month::of(2024, 2), 0, 100);
+  store_->settle();
+  close();
+  const auto flushed = of(raw_files(dir_ / "data"), "metadata");
+  ASSERT_EQ(flushed.size(), 1U);
+  EXPECT_NE(decode_partition(flushed[0].smallest), decode_partition(flushed[0].largest));
+
+  open();
+  store_->settle(/*compact=*/true);
+  close();
+  const auto compacted = of(raw_files(dir_ / "data"), "metadata");
+  ASSERT_EQ(compacted.size(), 2U);
+  for (const auto& f : compacted) EXPECT_EQ(decode_partition(f.smallest), decode_partition(f.largest));
+}
+
+// The subject index is only ever iterated by range: it carries no filter,
+// while the families read by whole key keep theirs.
+TEST_F(store_files, the_subject_index_carries_no_filter_and_the_record_families_do) {
+  const auto files = files_after_two_rounds();
+  const auto subjects = of(files, "subject_index");
+  ASSERT_FALSE(subjects.empty());
+  for (const auto& f : subjects) {
+    EXPECT_GT(f.entries, 0U);
+    EXPECT_EQ(f.filter_bytes, 0U);
+  }
+  for (const auto* family : {"metadata", "identifiers", "usage", "ids"}) {
+    const auto read_by_key = of(files, family);
+    ASSERT_FALSE(read_by_key.empty()) << family;
+    for (const auto& f : read_by_key) EXPECT_GT(f.filter_bytes, 0U) << family;
+  }
+}
+
+}  // namespace
+}  // namespace cdr::test
