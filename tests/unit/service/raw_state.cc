@@ -28,28 +28,29 @@ constexpr std::array family_names{"default",       "metadata", "identifiers", "u
 
 struct raw_db {
   explicit raw_db(const std::string& db_path) {
-    rocksdb::DBOptions db;
-    db.avoid_flush_during_recovery = true;
-    db.avoid_flush_during_shutdown = true;
+    rocksdb::DBOptions options;
+    options.avoid_flush_during_recovery = true;
+    options.avoid_flush_during_shutdown = true;
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (const auto* name : family_names) {
       rocksdb::ColumnFamilyOptions o;
+      o.disable_auto_compactions = true;  // the files stay as the store left them
       if (std::string_view(name) == "system") o.merge_operator = std::make_shared<add_operator>();
       families.emplace_back(name, o);
     }
-    if (const auto s = rocksdb::DB::Open(db, db_path, families, &handles, &db_); !s.ok()) {
+    if (const auto s = rocksdb::DB::Open(options, db_path, families, &handles, &db); !s.ok()) {
       throw std::runtime_error("cannot open the store raw: " + s.ToString());
     }
   }
   ~raw_db() {
-    for (auto* h : handles) db_->DestroyColumnFamilyHandle(h);
-    db_->Close();
-    delete db_;
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    db->Close();
+    delete db;
   }
   raw_db(const raw_db&) = delete;
   raw_db& operator=(const raw_db&) = delete;
 
-  rocksdb::DB* db_ = nullptr;
+  rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
 };
 
@@ -60,20 +61,20 @@ void put_raw_saved_state(const std::string& db_path, const std::string& key, con
   rocksdb::WriteOptions wo;
   wo.sync = true;
   // "q": the system family's saved-state tag (lib/adapters/store/internal.h).
-  const auto s = raw.db_->Put(wo, raw.handles.back(), "q" + key, value);
+  const auto s = raw.db->Put(wo, raw.handles.back(), "q" + key, value);
   if (!s.ok()) throw std::runtime_error("cannot write: " + s.ToString());
 }
 
 std::vector<raw_file> raw_files(const std::string& db_path) {
   raw_db raw(db_path);
+  std::vector<rocksdb::LiveFileMetaData> files;
+  raw.db->GetLiveFilesMetaData(&files);
   std::vector<raw_file> out;
   for (std::size_t i = 0; i < family_names.size(); ++i) {
     rocksdb::TablePropertiesCollection tables;
-    if (const auto s = raw.db_->GetPropertiesOfAllTables(raw.handles[i], &tables); !s.ok()) {
+    if (const auto s = raw.db->GetPropertiesOfAllTables(raw.handles[i], &tables); !s.ok()) {
       throw std::runtime_error("cannot read table properties: " + s.ToString());
     }
-    std::vector<rocksdb::LiveFileMetaData> files;
-    raw.db_->GetLiveFilesMetaData(&files);
     for (const auto& f : files) {
       if (f.column_family_name != family_names[i]) continue;
       const auto props = tables.find(f.db_path + f.name);
