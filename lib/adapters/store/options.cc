@@ -114,7 +114,12 @@ rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config&
   // Small files: an L0 file overlapping a partition's tail rewrites one of
   // them, and an erasure's purge rewrites only the few holding its keys.
   o.target_file_size_base = 8 << 20;
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options(cache)));
+  auto table = table_options(cache);
+  // The subject index is only ever iterated (a subject's range within a
+  // partition), never read by whole key, so a whole-key filter would be
+  // built at every flush and compaction and never consulted.
+  if (i == detail::cf_subject) table.filter_policy.reset();
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (i == detail::cf_metadata || i == detail::cf_identifiers || i == detail::cf_usage || i == detail::cf_subject) {
     // Compaction cuts its output at partition boundaries, so below level 0
     // each (kind, month, class) partition lives in SST files of its own; each
@@ -132,14 +137,6 @@ rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config&
     o.level0_file_num_compaction_trigger = 16;
     o.level0_slowdown_writes_trigger = 48;
     o.level0_stop_writes_trigger = 72;
-  }
-  if (i == detail::cf_subject) {
-    // The subject index is only ever iterated (a subject's range within a
-    // partition), never read by whole key, so a whole-key filter would be
-    // built at every flush and compaction and never consulted.
-    auto t = table_options(cache);
-    t.filter_policy.reset();
-    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   }
   if (i == detail::cf_ids) {
     // Ids arrive in creation order (ULIDs) per kind: insert with a hint on

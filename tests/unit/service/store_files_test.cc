@@ -20,18 +20,6 @@ class store_files : public service_fixture {
     }
     store_->commit(b);
   }
-  // CDRs and usage events, flushed once and compacted to the bottom, then
-  // more of both flushed into level 0: files of both kinds of writes.
-  std::vector<raw_file> files_after_two_rounds() {
-    fill(january, 0, 200);
-    fill_usage(0, 200);
-    store_->settle(/*compact=*/true);
-    fill(january, 200, 200);
-    fill_usage(200, 200);
-    store_->settle();
-    close();
-    return raw_files(dir_ / "data");
-  }
   static std::vector<raw_file> of(const std::vector<raw_file>& files, std::string_view family) {
     std::vector<raw_file> out;
     std::copy_if(files.begin(), files.end(), std::back_inserter(out),
@@ -64,7 +52,16 @@ TEST_F(store_files, a_flush_spans_partitions_and_compaction_cuts_them_apart) {
 // The subject index is only ever iterated by range: it carries no filter,
 // while the families read by whole key keep theirs.
 TEST_F(store_files, the_subject_index_carries_no_filter_and_the_record_families_do) {
-  const auto files = files_after_two_rounds();
+  // Files of both writers: CDRs and usage events flushed and compacted to
+  // the bottom, then more of both flushed into level 0.
+  fill(january, 0, 200);
+  fill_usage(0, 200);
+  store_->settle(/*compact=*/true);
+  fill(january, 200, 200);
+  fill_usage(200, 200);
+  store_->settle();
+  close();
+  const auto files = raw_files(dir_ / "data");
   const auto subjects = of(files, "subject_index");
   ASSERT_FALSE(subjects.empty());
   for (const auto& f : subjects) {
