@@ -166,6 +166,7 @@ cdr::generator_options generator_from_environment() {
   o.seed = 2025;
   if (const char* l = std::getenv("LATE")) o.late_fraction = std::stod(l);
   if (const char* ids = std::getenv("IDS")) o.random_ids = std::string_view(ids) == "uuid";
+  if (const char* days = std::getenv("SPREAD_DAYS")) o.spread = std::chrono::hours(24 * std::stoll(days));
   return o;
 }
 
