@@ -145,14 +145,8 @@ TEST_P(crypto_shredding_generations, a_strip_destroys_the_key_and_every_copy_for
   // not strip anything itself: December's identifiers are unreadable,
   // June's open.
   temp_dir other;
-  write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
-  write_file(other / "cdr.toml", "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy +
-                                     "\"\nsubject_key_file = \"" + (other / "subject.key") + "\"\nkeystore_path = \"" +
-                                     (dir_ / "keys/keystore.json") + "\"\nmaster_key_file = \"" +
-                                     (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
-                                     "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
-  daemon_process second(other / "cdr.toml", {"--fake-clock", "2025-12-21T00:00:00Z"}, other / "log");
-  ASSERT_TRUE(second.wait_ready(other / "a.sock")) << second.log();
+  const auto second = start_second(other, copy, "2025-12-21T00:00:00Z");
+  ASSERT_FALSE(HasFailure());
   for (const auto& s : old_ones) {
     const auto r = admin_call(other / "a.sock", "record get", {{"id", s.id}});
     ASSERT_TRUE(r.value("ok", false)) << r.dump();
@@ -168,7 +162,7 @@ TEST_P(crypto_shredding_generations, a_strip_destroys_the_key_and_every_copy_for
       << "nor can a destroyed month be searched";
   EXPECT_EQ(admin_call(other / "a.sock", "subject export", {{"identifier", new_ones[0].phone}})["result"]["records"],
             1);
-  EXPECT_EQ(second.stop(SIGTERM), 0);
+  EXPECT_EQ(second->stop(SIGTERM), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(limits, crypto_shredding_generations, ::testing::Values(0, 3),

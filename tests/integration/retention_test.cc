@@ -435,15 +435,8 @@ TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
 
   // The second daemon: the checkpoint as its store, its own socket.
   temp_dir other;
-  write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
-  // The live key store and master key: a checkpoint carries neither.
-  write_file(other / "cdr.toml", "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + copy +
-                                     "\"\nsubject_key_file = \"" + (other / "subject.key") + "\"\nkeystore_path = \"" +
-                                     (dir_ / "keys/keystore.json") + "\"\nmaster_key_file = \"" +
-                                     (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" + (other / "a.sock") +
-                                     "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
-  daemon_process second(other / "cdr.toml", {"--fake-clock", "2026-11-02T00:00:00Z"}, other / "log");
-  ASSERT_TRUE(second.wait_ready(other / "a.sock")) << second.log();
+  const auto second = start_second(other, copy, "2026-11-02T00:00:00Z");
+  ASSERT_FALSE(HasFailure());
   for (const auto& s : records) {
     const auto got = admin_call(other / "a.sock", "record get", {{"id", s.id}, {"kind", s.usage ? "usage" : "cdr"}});
     ASSERT_TRUE(got.value("ok", false)) << s.id << ": " << got.dump();
@@ -453,7 +446,7 @@ TEST_F(retention, checkpoint_restores_into_a_second_daemon) {
   }
   EXPECT_EQ(admin_call(other / "a.sock", "hold list")["result"]["holds"].size(), 1u);
   EXPECT_EQ(admin_call(other / "a.sock", "audit verify")["result"]["ok"], true);
-  EXPECT_EQ(second.stop(SIGTERM), 0) << second.log();
+  EXPECT_EQ(second->stop(SIGTERM), 0) << second->log();
 }
 
 // kill -9 at random moments of sweeps; each restart finishes the work. The
