@@ -103,9 +103,12 @@ rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config&
   rocksdb::ColumnFamilyOptions o;
   o.compression = compression;
   o.bottommost_compression = compression;
-  // 32 MiB memtables, up to 3 per family: a flush writes files large enough
-  // to amortise its cost, and ingest keeps writing while one is flushed.
-  // All of them are charged to the block cache (write_buffer_manager).
+  // Memtables of up to 32 MiB, up to 3 per family, so ingest keeps writing
+  // while one is flushed. All are charged to the block cache, and the
+  // write-buffer manager (half the cache, shared by every family) flushes
+  // them before that: with the default 64 MiB cache, every flush is the
+  // manager's, at a few MB of data per family (docs/performance.md,
+  // "Session 7").
   o.write_buffer_size = 32 << 20;
   o.max_write_buffer_number = 3;
   // Levels sized from the bottom up: space amplification stays near 1.1
