@@ -86,14 +86,12 @@ class retention_fixture : public ::testing::Test {
   // key: a checkpoint carries neither.
   std::unique_ptr<daemon_process> start_second(const temp_dir& other, const std::string& store_path,
                                                const std::string& clock) {
-    write_file(other / "subject.key", "test-subject-key-0123456789abcdef");
-    write_file(other / "cdr.toml",
-               "[kafka]\nbrokers = \"embedded\"\n[storage]\npath = \"" + store_path + "\"\nsubject_key_file = \"" +
-                   (other / "subject.key") + "\"\nkeystore_path = \"" + (dir_ / "keys/keystore.json") +
-                   "\"\nmaster_key_file = \"" + (dir_ / "master.key") + "\"\n[admin]\nsocket = \"" +
-                   (other / "a.sock") + "\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n");
-    auto d = std::make_unique<daemon_process>(other / "cdr.toml", std::vector<std::string>{"--fake-clock", clock},
-                                              other / "log");
+    auto d = std::make_unique<daemon_process>(
+        write_test_config(other),
+        std::vector<std::string>{"--fake-clock", clock, "--set", "storage.path=" + store_path, "--set",
+                                 "storage.keystore_path=" + (dir_ / "keys/keystore.json"), "--set",
+                                 "storage.master_key_file=" + (dir_ / "master.key")},
+        other / "log");
     EXPECT_TRUE(d->wait_ready(other / "a.sock")) << d->log();
     return d;
   }
