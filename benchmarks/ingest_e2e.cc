@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -166,7 +167,18 @@ cdr::generator_options generator_from_environment() {
   o.seed = 2025;
   if (const char* l = std::getenv("LATE")) o.late_fraction = std::stod(l);
   if (const char* ids = std::getenv("IDS")) o.random_ids = std::string_view(ids) == "uuid";
-  if (const char* days = std::getenv("SPREAD_DAYS")) o.spread = std::chrono::hours(24 * std::stoll(days));
+  if (const char* days = std::getenv("SPREAD_DAYS")) {
+    // Whole days, 1 to 3650: the events occur in that span before `now`.
+    int d = 0;
+    const std::string_view text(days);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (ec != std::errc() || end != text.data() + text.size() || d < 1 || d > 3650) {
+      std::fprintf(stderr, "bench_ingest_e2e: SPREAD_DAYS must be a whole number of days from 1 to 3650, not '%s'\n",
+                   days);
+      std::exit(2);
+    }
+    o.spread = std::chrono::hours(24 * d);
+  }
   return o;
 }
 
