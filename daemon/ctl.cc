@@ -35,7 +35,8 @@ constexpr int exit_command_failed = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_unreachable = 3;
 constexpr int exit_denied = 4;
-constexpr int exit_no_reply = 5;  // sent, but no reply within --timeout
+constexpr int exit_no_reply = 5;    // sent, but no reply within --timeout
+constexpr int exit_incomplete = 6;  // a --fleet answer without every member's part
 
 // A usage error: the message, then exit 2 with nothing sent.
 struct usage_error {
@@ -92,7 +93,9 @@ void print_usage(std::FILE* out) {
       "\nExit codes: 0 success, 1 the daemon refused or failed the command (or verify found\n"
       "            a problem), 2 usage error (nothing was sent),\n"
       "            3 the daemon cannot be reached, 4 permission denied,\n"
-      "            5 sent, but no reply within --timeout (the daemon may still be running it).\n",
+      "            5 sent, but no reply within --timeout (the daemon may still be running it),\n"
+      "            6 a --fleet answer lacks a member (silent, not answering, or answering with\n"
+      "            an error; stderr names each, JSON says \"complete\": false).\n",
       out);
 }
 
@@ -402,6 +405,29 @@ class progress_line {
   bool shown_ = false;
 };
 
+// One line on stderr for each member a --fleet answer lacks, and why.
+void warn_incomplete(const nlohmann::json& result) {
+  const auto names = [&](const char* list) { return result.value(list, nlohmann::json::array()); };
+  for (const auto& m : names("silent")) {
+    std::fprintf(stderr,
+                 "cdr-retentionctl: warning: member %s is silent (no heartbeat lately): its part is not in this "
+                 "answer\n",
+                 m.get<std::string>().c_str());
+  }
+  for (const auto& m : names("missing")) {
+    std::fprintf(stderr,
+                 "cdr-retentionctl: warning: member %s did not answer within kafka.control_timeout: its part is not "
+                 "in this answer\n",
+                 m.get<std::string>().c_str());
+  }
+  for (const auto& [member, r] : result.value("members", nlohmann::json::object()).items()) {
+    if (r.is_object() && r.contains("error")) {
+      std::fprintf(stderr, "cdr-retentionctl: warning: member %s answered with an error: %s\n", member.c_str(),
+                   r["error"].dump().c_str());
+    }
+  }
+}
+
 int run(const invocation& inv) {
   nlohmann::json response;
   const auto& command = inv.command->name;
@@ -441,6 +467,11 @@ int run(const invocation& inv) {
     const auto& err = response["error"];
     std::fprintf(stderr, "cdr-retentionctl: %s: %s\n", err.value("code", "error").c_str(),
                  err.value("message", "").c_str());
+  }
+  // A fleet-wide answer without a member's part is not the whole answer.
+  if (ok && response["result"].is_object() && response["result"].value("complete", true) == false) {
+    warn_incomplete(response["result"]);
+    return exit_incomplete;
   }
   // verify and audit verify succeed as commands but may find a problem.
   if (ok && response["result"].is_object() && response["result"].value("ok", true) == false) return exit_command_failed;

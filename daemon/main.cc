@@ -161,6 +161,9 @@ int main(int argc, char** argv) {
   try {
     cdr::service::daemon d(std::move(config), std::move(options));
     return d.run();
+  } catch (const cdr::service::start_refused& e) {
+    spdlog::critical("start refused: {}", e.what());
+    return exit_config;
   } catch (const std::exception& e) {
     spdlog::critical("cannot run: {}", e.what());
     return exit_failure;

@@ -136,7 +136,7 @@ struct daemon::impl {
     vault = std::make_unique<service::vault>(*keystore, config.storage.max_seals_per_key);
     // Before anything reads or writes the subject index.
     const auto ledgered = [this] {
-      return erasure_ledger(erasure_ledger::beside(config.storage.keystore_path)).index_hashes();
+      return erasure_ledger(erasure_ledger::beside(config.storage.keystore_path), *keystore).index_hashes();
     };
     auto [forms, report] =
         bring_to_form(*store, *state, *vault, phone::parser(), identity_form(config.events.default_region), ledgered);
@@ -177,7 +177,8 @@ struct daemon::impl {
     if (config.kafka.fleet()) {
       // Before the first sweep: none removes anything before the control
       // topic is applied up to where it ended when the sweep started.
-      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key, *retention);
+      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key,
+                                                fleet_key::load(config.kafka, subject_key), *retention);
       retention->set_sweep_barrier([this] { fleet->catch_up(); });
     }
     retention->set_erasure_fence([this] {
@@ -396,6 +397,11 @@ environment_check check_environment(const daemon_config& config) {
   };
   check("storage.subject_key_file", [&] { crypto::load_key_file(config.storage.subject_key_file); });
   check("storage.master_key_file", [&] { crypto::load_master_key(config.storage.master_key_file); });
+  if (config.kafka.fleet()) {
+    check("kafka.fleet_key_file", [&] {
+      static_cast<void>(fleet_key::load(config.kafka, crypto::load_key_file(config.storage.subject_key_file)));
+    });
+  }
   if (auto why = region_problem(config)) out.fatal.push_back(std::move(*why));
   const auto& a = config.admin;
   if (!a.socket_group.empty() && !admin::lookup_group(a.socket_group)) {

@@ -74,6 +74,7 @@ class vault {
 
   std::uint64_t decrypt_failures() const { return decrypt_failures_.load(); }
   const crypto::keystore& keys() const { return keys_; }
+  crypto::keystore& keys() { return keys_; }
 
  private:
   struct entry {

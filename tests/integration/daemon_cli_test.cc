@@ -513,6 +513,27 @@ TEST(daemon_cli, a_partial_audit_line_is_repaired_at_start_and_verify_passes) {
   EXPECT_EQ(d.stop(SIGTERM), 0);
 }
 
+// F6 of "Fleet trust": a daemon whose erasure ledger was deleted does not
+// start (exit 2, which systemd does not restart), naming the file.
+TEST(daemon_cli, a_deleted_erasure_ledger_refuses_the_start) {
+  temp_dir dir;
+  const auto cfg = write_test_config(dir);
+  {
+    daemon_process d(cfg, {}, dir / "log");
+    ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    const auto r = admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}});
+    ASSERT_TRUE(r.value("ok", false)) << r.dump();
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+  }
+  std::filesystem::remove(dir / "keys/erasures.jsonl");
+  daemon_process d(cfg, {}, dir / "log2");
+  const auto code = d.wait_exit(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << d.log();
+  EXPECT_EQ(*code, 2) << d.log();
+  EXPECT_NE(d.log().find("erasure ledger " + (dir / "keys/erasures.jsonl") + ": is missing"), std::string::npos)
+      << d.log();
+}
+
 TEST(daemon_cli, fake_clock_is_simulated_and_moves_only_by_command) {
   temp_dir dir;
   daemon_process d(write_test_config(dir), {"--fake-clock=2025-01-31T23:30:00-02:00"}, dir / "log");
@@ -631,6 +652,14 @@ TEST(ctl, a_typo_is_a_usage_error_and_nothing_is_sent) {
            {{"subject", "erase", "--identifer", "+1415"}, "unknown option --identifer"},
            {{"record", "get", "--id", "a", "--id", "b"}, "--id given twice"},
            {{"status", "--verbose"}, "unknown option --verbose for status"},
+           // F9 of "Fleet trust": text that would spoof tables, logs and the audit trail.
+           {{"hold", "add", "--customer", "acme\x1b[2J", "--reason", "r", "--reference", "x"},
+            "--customer must be printable"},
+           {{"hold", "add", "--customer", "acme", "--reason", "line\nforged: entry", "--reference", "x"},
+            "--reason must be printable"},
+           {{"hold", "add", "--customer", "acme", "--reason", "r", "--reference", "x\u202eevil"},
+            "--reference must be printable"},
+           {{"subject", "erase", "--identifier", "+1415\t555", "--reason", "r"}, "--identifier must be printable"},
        }) {
     const auto r = ctl(args);
     EXPECT_EQ(r.exit_code, 2) << args.front() << ": " << r.err;

@@ -1,5 +1,6 @@
 #include "cdr/crypto/crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -74,6 +75,10 @@ std::string keyed_hasher::operator()(std::string_view data) {
   return out;
 }
 
+bool same_mac(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 std::string load_key_file(const std::string& path, std::size_t min_bytes, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("cannot read the {} {}: {}", what, path, std::strerror(errno)));
@@ -81,9 +86,10 @@ std::string load_key_file(const std::string& path, std::size_t min_bytes, std::s
   s << in.rdbuf();
   auto key = s.str();
   if (key.size() < min_bytes) {
-    throw std::runtime_error(fmt::format("the {} {} holds {} bytes; it needs at least {} random bytes "
-                                         "(head -c 32 /dev/urandom > FILE)",
-                                         what, path, key.size(), min_bytes));
+    throw std::runtime_error(
+        fmt::format("the {} {} holds {} bytes; it needs at least {} random bytes "
+                    "(head -c 32 /dev/urandom > FILE)",
+                    what, path, key.size(), min_bytes));
   }
   return key;
 }

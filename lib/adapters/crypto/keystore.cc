@@ -48,6 +48,11 @@ void sync_dir(const std::filesystem::path& dir) {
   if (rc != 0) throw keystore_error("cannot sync directory " + dir.string() + ": " + errno_text());
 }
 
+// A record's associated data: bound to this key store and to its name.
+std::string record_context(std::string_view id, std::string_view name) {
+  return "record/" + std::string(id) + "/" + std::string(name);
+}
+
 }  // namespace
 
 data_key::~data_key() {
@@ -136,6 +141,28 @@ keystore::keystore(std::string path, std::string master_key, bool create)
     if (!m.is_string()) throw bad("a marker is not a string");
     markers_.push_back(m.get<std::string>());
   }
+  if (j.contains("records")) {
+    const auto& r = j["records"];
+    if (!r.is_object()) throw bad("records is not an object");
+    for (const auto& [name, value] : r.items()) {
+      const auto sealed = value.is_string() ? from_hex(value.get<std::string>()) : std::nullopt;
+      auto opened = sealed ? wrap.open(*sealed, record_context(id_, name)) : std::nullopt;
+      if (!opened) throw bad("record " + name + " does not open (edited, or copied from another key store)");
+      records_.emplace(name, std::move(*opened));
+    }
+  }
+}
+
+std::optional<std::string> keystore::record(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  const auto it = records_.find(name);
+  return it == records_.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+void keystore::set_record(std::string_view name, std::string_view value) {
+  std::lock_guard lock(mutex_);
+  records_.insert_or_assign(std::string(name), std::string(value));
+  write_locked();
 }
 
 bool keystore::has_marker(std::string_view name) const {
@@ -169,6 +196,8 @@ void keystore::write_locked() {
     }
     keys[e->name] = to_hex(e->wrapped);
   }
+  nlohmann::json records = nlohmann::json::object();
+  for (const auto& [name, value] : records_) records[name] = to_hex(wrap.seal(value, record_context(id_, name)));
   const nlohmann::json j{{"format", file_format},
                          {"id", to_hex(id_)},
                          {"check", to_hex(wrap.seal(check_marker, "check/" + id_))},
@@ -176,7 +205,8 @@ void keystore::write_locked() {
                          {"reserved", reserved},
                          {"destroyed", destroyed_},
                          {"destroyed_total", destroyed_total_},
-                         {"markers", markers_}};
+                         {"markers", markers_},
+                         {"records", records}};
   const std::filesystem::path target(path_);
   const auto tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -120,6 +120,15 @@ families of(const retention_snapshot& r) {
                                "1 while a control-topic message cannot be applied here (status: kafka.fleet.blocked); "
                                "sweeps wait meanwhile. 0 when healthy.",
                                r.control_blocked ? 1 : 0));
+    std::vector<std::pair<prometheus::Labels, double>> rejected;
+    for (const auto& [reason, n] : r.control_rejected)
+      rejected.push_back({{{"reason", reason}}, static_cast<double>(n)});
+    out.push_back(labelled_counter_family(
+        "cdr_retention_control_rejected_total",
+        "Messages on the fleet's control and replies topics refused since start, by reason: malformed, unsigned, "
+        "unknown_key (signed under a key this member does not hold), bad_mac (forged or altered), replay. Never "
+        "applied; each is logged and audited.",
+        rejected));
     out.push_back(labelled_gauge_family(
         "cdr_retention_fleet_members",
         "Fleet members this one knows from the control topic's heartbeats: live (heard within three heartbeat "

@@ -63,8 +63,8 @@ class process_collector final : public prometheus::Collectable {
     out.push_back(single("process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge, fds));
     rlimit lim{};
     if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
-      out.push_back(single("process_max_fds", "Maximum number of open file descriptors.",
-                           prometheus::MetricType::Gauge, static_cast<double>(lim.rlim_cur)));
+      out.push_back(single("process_max_fds", "Maximum number of open file descriptors.", prometheus::MetricType::Gauge,
+                           static_cast<double>(lim.rlim_cur)));
     }
     return out;
   }
@@ -95,30 +95,41 @@ prometheus::MetricFamily counter_family(std::string name, std::string help, doub
   return single(std::move(name), std::move(help), prometheus::MetricType::Counter, value);
 }
 
-prometheus::MetricFamily labelled_gauge_family(
-    std::string name, std::string help, const std::vector<std::pair<prometheus::Labels, double>>& samples) {
+namespace {
+
+prometheus::MetricFamily labelled_family(std::string name, std::string help, prometheus::MetricType type,
+                                         const std::vector<std::pair<prometheus::Labels, double>>& samples) {
   prometheus::MetricFamily f;
   f.name = std::move(name);
   f.help = std::move(help);
-  f.type = prometheus::MetricType::Gauge;
+  f.type = type;
   for (const auto& [labels, value] : samples) {
     prometheus::ClientMetric m;
     for (const auto& [k, v] : labels) m.label.push_back({k, v});
-    m.gauge.value = value;
+    (type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = value;
     f.metric.push_back(std::move(m));
   }
   return f;
 }
 
-std::shared_ptr<prometheus::Collectable> make_process_collector() {
-  return std::make_shared<process_collector>();
+}  // namespace
+
+prometheus::MetricFamily labelled_gauge_family(std::string name, std::string help,
+                                               const std::vector<std::pair<prometheus::Labels, double>>& samples) {
+  return labelled_family(std::move(name), std::move(help), prometheus::MetricType::Gauge, samples);
 }
+
+prometheus::MetricFamily labelled_counter_family(std::string name, std::string help,
+                                                 const std::vector<std::pair<prometheus::Labels, double>>& samples) {
+  return labelled_family(std::move(name), std::move(help), prometheus::MetricType::Counter, samples);
+}
+
+std::shared_ptr<prometheus::Collectable> make_process_collector() { return std::make_shared<process_collector>(); }
 
 endpoint::endpoint(const metrics_config& config)
     : registry_(std::make_shared<prometheus::Registry>()), host_(config.host) {
-  const auto bind = config.host.find(':') != std::string::npos
-                        ? fmt::format("[{}]:{}", config.host, config.port)
-                        : fmt::format("{}:{}", config.host, config.port);
+  const auto bind = config.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", config.host, config.port)
+                                                               : fmt::format("{}:{}", config.host, config.port);
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
   } catch (const std::exception& e) {

@@ -20,6 +20,8 @@ constexpr std::string_view head_key = "audit_head";
 constexpr std::string_view keystore_key = "keystore_id";
 constexpr std::string_view identity_key = "identity";
 constexpr std::string_view clock_key = "clock_mark";
+constexpr std::string_view applied_prefix = "applied/";  // + a control request applied here
+constexpr std::string_view member_prefix = "member/";    // + a fleet member known here
 
 std::string_view counter_key(counter_name n) {
   switch (n) {
@@ -50,6 +52,7 @@ state_kind kind_of_key(std::string_view key) {
   if (starts(key, erased_prefix)) return state_kind::erased_subject;
   if (starts(key, request_prefix)) return state_kind::erasure_request;
   if (starts(key, audit_prefix)) return state_kind::pending_audit;
+  if (starts(key, applied_prefix) || starts(key, member_prefix)) return state_kind::fleet;
   if (key == head_key) return state_kind::audit_head;
   if (key == keystore_key) return state_kind::keystore_binding;
   if (key == identity_key) return state_kind::identity;
@@ -86,6 +89,12 @@ std::string chunk_key(std::string_view prefix, const chunk_id& id) {
   return k;
 }
 
+// Fleet markers: present with an empty value, or absent.
+result<bool> fleet_marker(std::string_view value) {
+  if (!value.empty()) return failure{"a fleet marker is not empty"};
+  return true;
+}
+
 // Decodes any entry by its key's kind; the reason when it does not decode.
 std::optional<std::string> problem_of(std::string_view key, std::string_view value) {
   const auto reason = [](const auto& r) { return r ? std::nullopt : std::optional<std::string>(r.error()); };
@@ -116,6 +125,8 @@ std::optional<std::string> problem_of(std::string_view key, std::string_view val
     case state_kind::keystore_binding:
       return from_hex(value) ? std::nullopt : std::optional<std::string>("key store id: not hexadecimal");
     case state_kind::identity: return reason(decode_identity_state(value));
+    case state_kind::fleet:
+      return fleet_marker(value).ok() ? std::nullopt : std::optional<std::string>(fleet_marker(value).error());
     case state_kind::unknown: return "a saved-state key this build does not know";
   }
   return "a saved-state key this build does not know";
@@ -366,5 +377,34 @@ std::optional<result<identity_state>> saved_state::identity() {
   return read_one<identity_state>(std::string(identity_key), state_kind::identity, decode_identity_state);
 }
 void saved_state::put_identity(change& c, const identity_state& s) { c.put_entry(identity_key, encode(s)); }
+
+// --- the fleet ---
+
+result<bool> saved_state::control_applied(std::string_view request) {
+  auto r = read_one<bool>(std::string(applied_prefix) + std::string(request), state_kind::fleet, fleet_marker);
+  return r ? std::move(*r) : result<bool>(false);
+}
+
+void saved_state::put_control_step(change& c, std::uint64_t next, std::string_view request) {
+  put_counter(c, counter_name::control, next);
+  if (!request.empty()) c.put_entry(std::string(applied_prefix) + std::string(request), "");
+}
+
+std::vector<std::string> saved_state::fleet_members() {
+  std::vector<std::string> out;
+  stream_all<std::string, bool>(
+      member_prefix, state_kind::fleet, fleet_marker,
+      [](std::string_view key) { return std::optional<std::string>(key.substr(member_prefix.size())); },
+      [&](const std::string& name, bool) { out.push_back(name); });
+  return out;
+}
+
+void saved_state::put_fleet_member(change& c, std::string_view name) {
+  c.put_entry(std::string(member_prefix) + std::string(name), "");
+}
+
+void saved_state::remove_fleet_member(change& c, std::string_view name) {
+  c.remove_entry(std::string(member_prefix) + std::string(name));
+}
 
 }  // namespace cdr::store

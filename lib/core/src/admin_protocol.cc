@@ -85,6 +85,10 @@ constexpr arg_spec checkpoint_args[] = {
 constexpr arg_spec advance_clock_args[] = {
     {"duration", t::duration, true, true, "DURATION", "how far, e.g. 90s, 45m, 12h, 17d"},
 };
+constexpr arg_spec control_skip_args[] = {
+    {"offset", t::count, true, false, "N",
+     "the control topic offset applying is stuck at (status: kafka.fleet.blocked names it)"},
+};
 constexpr arg_spec jump_clock_args[] = {
     {"duration", t::duration, true, true, "DURATION", "how far, e.g. 2d"},
     {"backward", t::flag, false, false, "", "jump back instead of forward"},
@@ -135,6 +139,9 @@ constexpr std::array<command_spec, command_count> command_table{{
      {}},
     {command_id::plan, "plan", access::viewer,
      "the forecast: every partition's state, records, next action, deadline and holds; totals per month", plan_args},
+    {command_id::control_skip, "control skip", access::operator_,
+     "skip the signed control message this member cannot decode (an upgrade is the better way; audited)",
+     control_skip_args},
 }};
 
 // The table is in command_id order, so an id indexes it.
@@ -261,7 +268,11 @@ bool all_digits(std::string_view s) {
 std::string misfit(const arg_spec& a, const nlohmann::json& v) {
   const auto text = v.is_string() ? std::string_view(v.get_ref<const std::string&>()) : std::string_view();
   switch (a.type) {
-    case arg_type::text: return v.is_string() ? "" : "must be a string";
+    case arg_type::text:
+      if (!v.is_string()) return "must be a string";
+      return printable(text) ? ""
+                             : "must be printable text: no control characters (tab, newline, escape, ...) or "
+                               "bidirectional overrides, which would spoof tables, logs and the audit trail";
     case arg_type::flag: return v.is_boolean() ? "" : "must be true or false";
     case arg_type::count: return v.is_number_unsigned() || all_digits(text) ? "" : "must be a whole number";
     case arg_type::time:
@@ -275,6 +286,21 @@ std::string misfit(const arg_spec& a, const nlohmann::json& v) {
 }
 
 }  // namespace
+
+bool printable(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    const auto next = [&](std::size_t k) { return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0; };
+    if (c == 0xc2 && next(1) >= 0x80 && next(1) <= 0x9f) return false;  // C1 controls
+    if (c == 0xd8 && next(1) == 0x9c) return false;                     // U+061C arabic letter mark
+    if (c == 0xe2 && next(1) == 0x80 && (next(2) == 0x8e || next(2) == 0x8f || (next(2) >= 0xaa && next(2) <= 0xae))) {
+      return false;  // U+200E/F marks, U+202A-E embeddings and overrides
+    }
+    if (c == 0xe2 && next(1) == 0x81 && next(2) >= 0xa6 && next(2) <= 0xa9) return false;  // U+2066-9 isolates
+  }
+  return true;
+}
 
 std::optional<error> check_args(const command_spec& spec, const request& r) {
   for (const auto& [k, value] : r.args.items()) {

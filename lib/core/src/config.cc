@@ -380,6 +380,9 @@ daemon_config build(const toml::table& root, std::string_view file, const secret
     r.bad("kafka.group_instance_id", "must be at most 249 of the characters a-z A-Z 0-9 . _ - (or empty)");
   }
   c.kafka.control_timeout = r.duration("kafka.control_timeout", 1s, 10min);
+  c.kafka.fleet_key_file = r.str("kafka.fleet_key_file");
+  c.kafka.fleet_accept_key_files =
+      string_list(&r.node("kafka.fleet_accept_key_files"), "kafka.fleet_accept_key_files", file);
   c.sweep.interval = r.duration("sweep.interval", 1s, std::chrono::days(31));
   c.sweep.jitter = r.duration("sweep.jitter", 1ms, std::chrono::days(31));
   if (c.sweep.jitter > c.sweep.interval) r.bad("sweep.jitter", "must not exceed sweep.interval");

@@ -15,6 +15,8 @@ batch_linger = "50ms"
 shutdown_timeout = "30s"
 group_instance_id = ""
 control_timeout = "30s"
+fleet_key_file = ""
+fleet_accept_key_files = []
 
 [kafka.topics]
 cdr = "cdr"

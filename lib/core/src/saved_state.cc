@@ -126,6 +126,7 @@ std::string_view name(state_kind k) {
     case state_kind::counter: return "counter";
     case state_kind::keystore_binding: return "keystore_binding";
     case state_kind::erasure_request: return "erasure_request";
+    case state_kind::fleet: return "fleet";
     case state_kind::identity: return "identity";
     case state_kind::unknown: return "unknown";
   }
@@ -476,7 +477,8 @@ std::string encode(const control_message& m) {
     case control_kind::hold_add: {
       auto h = to_json(m.new_hold);
       h.erase("id");
-      h.erase("origin");  // the message's own member and request
+      // The message's own member, request, uid and time stand for them.
+      for (const auto* k : {"origin", "created_at", "created_by"}) h.erase(k);
       j["hold"] = std::move(h);
       break;
     }
@@ -493,6 +495,8 @@ std::string encode(const control_message& m) {
       break;
     case control_kind::heartbeat:
       j["leaving"] = m.leaving;
+      j["incarnation"] = m.incarnation;
+      j["seq"] = m.seq;
       j["records"] = m.records;
       j["next_deadline"] = m.next_deadline ? json(format_rfc3339(*m.next_deadline)) : json(nullptr);
       break;
@@ -519,7 +523,7 @@ result<control_message> decode_control(std::string_view text) {
       only(j, {"type", "member", "request", "at", "uid", "command", "args", "identifier"});
     } else if (type == "heartbeat") {
       m.kind = control_kind::heartbeat;
-      only(j, {"type", "member", "request", "at", "uid", "leaving", "records", "next_deadline"});
+      only(j, {"type", "member", "request", "at", "uid", "leaving", "incarnation", "seq", "records", "next_deadline"});
     } else {
       throw bad{fmt::format("\"type\" {} is not an action this build knows", json(type).dump())};
     }
@@ -534,11 +538,18 @@ result<control_message> decode_control(std::string_view text) {
       case control_kind::hold_add: {
         auto h = member(j, "hold");
         if (!h.is_object()) throw bad{"\"hold\" is not an object"};
+        if (h.contains("created_at") || h.contains("created_by") || h.contains("origin")) {
+          throw bad{"\"hold\" names its creator or origin: they are the message's own"};
+        }
         h["id"] = 1;  // numbered by each member
+        h["created_at"] = j["at"];
+        h["created_by"] = m.uid;
         auto decoded = decode_hold(h.dump());
         if (!decoded) throw bad{decoded.error()};
         m.new_hold = std::move(decoded.value());
         m.new_hold.id = 0;
+        m.new_hold.created_at = m.at;
+        m.new_hold.created_by = m.uid;
         m.new_hold.origin_member = m.member;
         m.new_hold.origin_request = m.request;
         break;
@@ -567,6 +578,9 @@ result<control_message> decode_control(std::string_view text) {
         const auto& leaving = member(j, "leaving");
         if (!leaving.is_boolean()) throw bad{"\"leaving\" is not true or false"};
         m.leaving = leaving.get<bool>();
+        m.incarnation = string_member(j, "incarnation");
+        if (m.incarnation.empty()) throw bad{"\"incarnation\" is empty"};
+        m.seq = unsigned_member(j, "seq");
         m.records = count_member(j, "records");
         if (!member(j, "next_deadline").is_null()) m.next_deadline = time_member(j, "next_deadline");
         break;

@@ -93,6 +93,19 @@ admin::reply handle_drain(admin_context& ctx, const admin::request& req, const a
   return ctx.drain(peer.uid);
 }
 
+admin::reply handle_control_skip(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  if (ctx.fleet == nullptr) {
+    return admin::error{req.id, admin::error_code::invalid_argument,
+                        "control skip needs a fleet: kafka.topics.control is empty, so this daemon acts alone"};
+  }
+  const auto offset = count_arg(req, "offset");
+  if (!offset) return admin::error{req.id, admin::error_code::invalid_argument, "\"offset\" must be an offset"};
+  auto out = ctx.fleet->skip(*offset, peer.uid);
+  if (auto* why = std::get_if<std::string>(&out))
+    return admin::error{req.id, admin::error_code::invalid_argument, *why};
+  return std::get<nlohmann::json>(std::move(out));
+}
+
 admin::reply answer_for_fleet(admin_context& ctx, metrics::daemon_probe& probe, const control_message& q,
                               const std::optional<std::string>& identifier) {
   const auto* spec = admin::find_command(q.command);

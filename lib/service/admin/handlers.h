@@ -31,6 +31,10 @@ std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request&
 admin::reply answer_for_fleet(admin_context& ctx, metrics::daemon_probe& probe, const control_message& q,
                               const std::optional<std::string>& identifier);
 
+// A count argument (a number, or its decimal digits); nullopt when absent
+// or not a count (retention.cc).
+std::optional<std::uint64_t> count_arg(const admin::request& req, const char* name);
+
 // The optional `reason` and `reference` of a subject request, as the
 // members its audit entries carry (records.cc).
 std::variant<nlohmann::json, admin::error> request_note(const admin::request& req);
@@ -56,6 +60,8 @@ admin::reply handle_subject_status(admin_context&, const admin::request&, const 
 admin::reply handle_verify(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_checkpoint(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_drain(admin_context&, const admin::request&, const admin::peer&);
+// fleet.cc
+admin::reply handle_control_skip(admin_context&, const admin::request&, const admin::peer&);
 // audit.cc
 admin::reply handle_audit_export(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_audit_verify(admin_context&, const admin::request&, const admin::peer&);

@@ -1,4 +1,5 @@
 // plan, sweep, hold add|list|release, subject erase|purge|status, verify, checkpoint.
+#include <cerrno>
 #include <cstdlib>
 
 #include "../checkpoint.h"
@@ -65,21 +66,26 @@ admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, cons
   return reply_of(req, ctx.keeper.hold_add(req.args, peer.uid));
 }
 
+std::optional<std::uint64_t> count_arg(const admin::request& req, const char* name) {
+  const auto it = req.args.find(name);
+  if (it == req.args.end()) return std::nullopt;
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+  if (!it->is_string()) return std::nullopt;
+  const auto& s = it->get_ref<const std::string&>();
+  char* end = nullptr;
+  errno = 0;
+  const auto v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || s[0] == '-' || errno == ERANGE) return std::nullopt;
+  return v;
+}
+
 admin::reply handle_hold_list(admin_context& ctx, const admin::request& req, const admin::peer&) {
   if (auto r = fleet_read(ctx, req)) return std::move(*r);
   return ctx.keeper.hold_list();
 }
 
 admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
-  const auto it = req.args.find("id");
-  std::optional<std::uint64_t> id;
-  if (it != req.args.end() && it->is_number_unsigned()) id = it->get<std::uint64_t>();
-  if (it != req.args.end() && it->is_string()) {
-    const auto& s = it->get_ref<const std::string&>();
-    char* end = nullptr;
-    const auto v = std::strtoull(s.c_str(), &end, 10);
-    if (!s.empty() && *end == '\0' && s[0] != '-') id = v;
-  }
+  const auto id = count_arg(req, "id");
   if (!id) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" must be a hold id"};
   if (ctx.fleet != nullptr) {
     // A fleet hold is released on every member; one of this member only

@@ -30,6 +30,7 @@ constexpr std::array entries{
     handler_entry{command_id::subject_status, &handle_subject_status},
     handler_entry{command_id::drain, &handle_drain},
     handler_entry{command_id::plan, &handle_plan},
+    handler_entry{command_id::control_skip, &handle_control_skip},
 };
 
 // Every command has exactly one handler, listed in command_id order, so the

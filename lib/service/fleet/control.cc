@@ -34,6 +34,15 @@ kafka::client_options options_of(const daemon_config& c, const std::string& boot
   return {bootstrap, fmt::format("{}-{}", c.kafka.client_id, role), c.kafka.properties};
 }
 
+// The member a refused message claims to come from (for the log and the
+// audit entry; never believed).
+std::string claimed_member(std::string_view value) {
+  const auto j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object()) return {};
+  const auto it = j.find("member");
+  return it != j.end() && it->is_string() ? it->get<std::string>().substr(0, 200) : std::string();
+}
+
 }  // namespace
 
 std::string member_name(const kafka_config& k) {
@@ -44,9 +53,11 @@ std::string member_name(const kafka_config& k) {
 }
 
 control_channel::control_channel(const daemon_config& config, const std::string& bootstrap, const time_source& time,
-                                 std::string_view subject_key, retention& keeper)
+                                 std::string_view subject_key, fleet_key key, retention& keeper)
     : config_(config),
       time_(time),
+      key_(std::move(key)),
+      incarnation_(to_hex(crypto::random_bytes(8))),
       keeper_(keeper),
       member_(member_name(config.kafka)),
       topic_(config.kafka.topic_control),
@@ -57,6 +68,7 @@ control_channel::control_channel(const daemon_config& config, const std::string&
       heartbeat_(std::clamp<std::chrono::milliseconds>(
           std::chrono::duration_cast<std::chrono::milliseconds>(config.kafka.control_timeout) / 3, 1s, 10s)),
       bootstrap_(bootstrap) {
+  for (auto& name : keeper_.known_members()) members_[std::move(name)];  // silent until heard
   producer_ = std::make_unique<kafka::producer>(
       options_of(config, bootstrap, "control"), [this](std::uint64_t ticket, bool ok, std::string_view error) {
         if (ticket == heartbeat_ticket) {  // nobody waits for it
@@ -75,6 +87,7 @@ control_channel::control_channel(const daemon_config& config, const std::string&
                                             static_cast<std::int64_t>(next_));
   if (const auto w = reader_->watermarks(timeout_)) {
     const auto [low, high] = *w;
+    check_key(low, high);
     answer_from_ = high;
     if (next_ > static_cast<std::uint64_t>(high)) {
       spdlog::warn("control topic {} ends at {}, before this member's position {}: a new topic; applying it from {}",
@@ -91,6 +104,76 @@ control_channel::control_channel(const daemon_config& config, const std::string&
 }
 
 control_channel::~control_channel() { stop(); }
+
+void control_channel::check_key(std::int64_t low, std::int64_t high) {
+  // The last messages before this start: heartbeats of every live member
+  // are among them. Only a topic that holds signed messages, none of them
+  // under a key this member holds, refuses it: junk and forgeries alone
+  // (unsigned, or a MAC that fails under a key it holds) do not.
+  constexpr std::int64_t window = 256;
+  const auto from = std::max(low, high - window);
+  if (from >= high) return;
+  kafka::reader recent(options_of(config_, bootstrap_, "control-key-check"), topic_, 0, from);
+  std::size_t ours = 0;
+  std::map<std::string, std::set<std::string>> foreign;  // key id -> members named
+  const auto deadline = time_.monotonic() + timeout_;
+  for (std::int64_t next = from; next < high && time_.monotonic() < deadline;) {
+    kafka::message m = recent.poll(200ms);
+    if (!m || !m.error().empty()) continue;
+    next = m.offset() + 1;
+    if (m.value().empty()) continue;
+    const auto verdict = key_.verify(topic_, m.key(), m.value());
+    if (std::holds_alternative<std::string>(verdict)) {
+      ++ours;
+    } else if (std::get<control_rejection>(verdict) == control_rejection::unknown_key) {
+      const auto split = split_signed(m.value());
+      foreign[to_hex(std::get<signed_value>(split).key_id)].insert(claimed_member(m.value()));
+    }
+  }
+  if (ours != 0 || foreign.empty()) return;
+  std::vector<std::string> seen;
+  for (const auto& [id, names] : foreign) seen.push_back(fmt::format("{} (by {})", id, fmt::join(names, ", ")));
+  throw fleet_refused(fmt::format(
+      "the control topic {}'s recent messages are signed with fleet key(s) {}, and none with this member's key {}"
+      "{}: every member needs the same kafka.fleet_key_file (or, where it is empty, the same "
+      "storage.subject_key_file). Copy it from a running member and start again (docs/operations.md, \"The fleet "
+      "key\")",
+      topic_, fmt::join(seen, "; "), key_.id(),
+      key_.accepted_ids().size() > 1 ? fmt::format(" (it also accepts {})", fmt::join(key_.accepted_ids(), ", "))
+                                     : std::string()));
+}
+
+void control_channel::refuse(const kafka::message& m, control_rejection why, std::string_view member) {
+  const auto offset = static_cast<std::uint64_t>(m.offset());
+  spdlog::warn(
+      "fleet: control topic {} offset {} refused ({}): not applied; a forged, altered, replayed or foreign message "
+      "(cdr_retention_control_rejected_total)",
+      topic_, offset, name(why));
+  auto& run = refused_run_;
+  if (!run) run = refused_run{offset, offset, 0, {}, {}};
+  run->last = offset;
+  ++run->count;
+  ++run->reasons[std::string(name(why))];
+  if (!member.empty() && run->claimed.size() < 8) run->claimed.emplace(member);
+  alarm_.notify([&] {
+    std::lock_guard lock(mutex_);
+    ++refused_[why];
+    next_ = offset + 1;
+  });
+  if (run->count >= 1000) flush_refused();
+}
+
+void control_channel::flush_refused() {
+  if (!refused_run_) return;
+  const auto run = std::exchange(refused_run_, std::nullopt);
+  keeper_.refuse_control(run->last + 1, {{"action", "control_refused"},
+                                         {"topic", topic_},
+                                         {"first_offset", run->first},
+                                         {"last_offset", run->last},
+                                         {"messages", run->count},
+                                         {"reasons", run->reasons},
+                                         {"claimed_members", run->claimed}});
+}
 
 void control_channel::start() {
   spdlog::info("fleet member {}: applying control topic {} from offset {}; heartbeat every {} ms", member_, topic_,
@@ -119,7 +202,10 @@ void control_channel::run() {
       next_heartbeat = time_.monotonic() + heartbeat_;
     }
     kafka::message m = reader_->poll(200ms);
-    if (!m) continue;
+    if (!m) {
+      flush_refused();  // the topic is quiet: the refusals so far are audited
+      continue;
+    }
     if (!m.error().empty()) {
       spdlog::warn("fleet: reading control topic {}: {}", topic_, m.error());
       continue;
@@ -135,27 +221,66 @@ void control_channel::run() {
       });
       continue;
     }
-    // A message that cannot be applied is never skipped: sweeps wait for it
-    // (catch_up), and the reason is logged and shown by status.
-    while (!stop_ && !apply(m)) alarm_.wait_for(5s, [this] { return stop_.load(); });
+    // An authentic message that cannot be applied is never skipped unless
+    // an operator says so (skip): sweeps wait for it (catch_up), and the
+    // reason is logged and shown by status.
+    while (!stop_ && !apply(m)) alarm_.wait_for(5s, [this] { return stop_.load() || skip_.has_value(); });
   }
+  flush_refused();
 }
 
 bool control_channel::apply(const kafka::message& msg) {
   const auto offset = static_cast<std::uint64_t>(msg.offset());
-  auto decoded = decode_control(msg.value());
-  if (!decoded) {
-    set_blocked(
-        fmt::format("offset {}: {} (a message this build cannot apply; upgrade this member)", offset, decoded.error()));
-    return false;
+  auto verified = key_.verify(topic_, msg.key(), msg.value());
+  if (auto* why = std::get_if<control_rejection>(&verified)) {
+    // Forged, altered, junk or signed under another key: never applied,
+    // never blocking.
+    refuse(msg, *why, claimed_member(msg.value()));
+    return true;
   }
-  const auto& m = decoded.value();
-  if (!changes_state(m.kind)) {
-    note(m, msg);
+  flush_refused();  // audited in order, before anything after them is applied
+  auto decoded = decode_control(std::get<std::string>(verified));
+  if (!decoded) {
+    std::optional<std::uint32_t> skipped_by;
+    {
+      std::lock_guard lock(mutex_);
+      blocked_at_ = offset;
+      if (skip_ && skip_->first == offset) skipped_by = skip_->second;
+      skip_.reset();
+    }
+    if (!skipped_by) {
+      set_blocked(fmt::format(
+          "offset {}: {} (an authentic message this build cannot apply: upgrade this member, or skip it with "
+          "`cdr-retentionctl control skip --offset {}`)",
+          offset, decoded.error(), offset));
+      return false;
+    }
+    keeper_.refuse_control(offset + 1, {{"action", "control_skip"},
+                                        {"topic", topic_},
+                                        {"offset", offset},
+                                        {"why", decoded.error()},
+                                        {"requested_by", *skipped_by}});
+    spdlog::warn("fleet: control topic {} offset {} skipped by uid {}: {}", topic_, offset, *skipped_by,
+                 decoded.error());
     alarm_.notify([&] {
       std::lock_guard lock(mutex_);
       next_ = offset + 1;
       blocked_.clear();
+      blocked_at_.reset();
+    });
+    return true;
+  }
+  const auto& m = decoded.value();
+  if (!changes_state(m.kind)) {
+    if (!note(m, msg)) {
+      refuse(msg, control_rejection::replay, m.member);
+      return true;
+    }
+    alarm_.notify([&] {
+      std::lock_guard lock(mutex_);
+      next_ = offset + 1;
+      blocked_.clear();
+      blocked_at_.reset();
     });
     return true;
   }
@@ -173,6 +298,13 @@ bool control_channel::apply(const kafka::message& msg) {
   }
   std::variant<nlohmann::json, std::string> result;
   try {
+    if (keeper_.control_applied(m.request)) {
+      // An authentic message applied before: a replay (or the topic holds
+      // it twice). Once is enough.
+      refuse(msg, control_rejection::replay, m.member);
+      flush_refused();
+      return true;
+    }
     result = keeper_.apply_control(m, identifier, offset + 1);
   } catch (const std::exception& e) {
     set_blocked(fmt::format("offset {} ({} {}): {}", offset, name(m.kind), m.request, e.what()));
@@ -182,10 +314,32 @@ bool control_channel::apply(const kafka::message& msg) {
     std::lock_guard lock(mutex_);
     next_ = offset + 1;
     blocked_.clear();
+    blocked_at_.reset();
     if (waiting_.contains(m.request)) results_[m.request] = std::move(result);
   });
-  spdlog::info("fleet: applied {} {} from member {} (offset {})", name(m.kind), m.request, m.member, offset);
+  spdlog::info("fleet: applied {} {} from member {} uid {} (offset {})", name(m.kind), m.request, m.member, m.uid,
+               offset);
   return true;
+}
+
+std::variant<nlohmann::json, std::string> control_channel::skip(std::uint64_t offset, std::uint32_t uid) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!blocked_at_ || *blocked_at_ != offset) {
+      return blocked_at_ ? fmt::format("applying is stuck at offset {}, not {}", *blocked_at_, offset)
+                         : fmt::format("applying is not stuck on an undecodable message (offset {} is not)", offset);
+    }
+  }
+  alarm_.notify([&] {
+    std::lock_guard lock(mutex_);
+    skip_ = std::pair{offset, uid};
+  });
+  const bool done = alarm_.wait_for(timeout_, [&] {
+    std::lock_guard lock(mutex_);
+    return next_ > offset || stop_;
+  });
+  if (!done) return fmt::format("offset {} was not skipped within {} ms", offset, timeout_.count());
+  return nlohmann::json{{"skipped", offset}, {"topic", topic_}};
 }
 
 void control_channel::publish(const std::string& topic, const std::string& key, std::string_view value,
@@ -196,7 +350,9 @@ void control_channel::publish(const std::string& topic, const std::string& key, 
     ticket = ++tickets_;
   }
   std::string error;
-  if (!producer_->produce(topic, key, value, {}, ticket, &error)) {
+  // Tombstones (an answered query's key deleted) carry nothing to sign.
+  const auto signed_value = value.empty() ? std::string() : key_.sign(topic, key, value);
+  if (!producer_->produce(topic, key, signed_value, {}, ticket, &error)) {
     throw fleet_unavailable(fmt::format("{}: cannot publish to {}: {}", what, topic, error));
   }
   producer_->flush(timeout_);
@@ -228,17 +384,20 @@ void control_channel::send_heartbeat(bool leaving) {
   m.request = fmt::format("{}/heartbeat", member_);
   m.at = time_.now();
   m.leaving = leaving;
+  m.incarnation = incarnation_;
   std::tie(m.records, m.next_deadline) = keeper_.holdings();
   // After the leaving heartbeat, none: the others must not see this member
   // come back.
   std::lock_guard lock(heartbeat_mutex_);
   if (left_) return;
   left_ = leaving;
+  m.seq = ++heartbeat_seq_;
   if (!leaving) {
     // Not waited for: the control thread goes on applying while the broker
     // is away; a lost heartbeat is followed by the next.
     std::string error;
-    if (!producer_->produce(topic_, control_key(m), encode(m), {}, heartbeat_ticket, &error)) {
+    const auto key = control_key(m);
+    if (!producer_->produce(topic_, key, key_.sign(topic_, key, encode(m)), {}, heartbeat_ticket, &error)) {
       spdlog::warn("fleet: cannot publish a heartbeat to {}: {}", topic_, error);
     }
     producer_->poll();
@@ -251,27 +410,48 @@ void control_channel::send_heartbeat(bool leaving) {
   }
 }
 
-void control_channel::note(const control_message& m, const kafka::message& raw) {
+bool control_channel::note(const control_message& m, const kafka::message& raw) {
   if (m.kind == control_kind::heartbeat) {
     // Its age by the message's timestamp: a heartbeat replayed at start-up
-    // from long ago does not make its member live.
+    // from long ago does not make its member live. A replay of a recent
+    // one is older than one seen already: its run ended, or its number
+    // is not past the last.
     const auto age = raw.age().value_or(std::chrono::milliseconds(0));
-    std::lock_guard lock(mutex_);
-    auto& k = members_[m.member];
-    k.last_seen = time_.monotonic() - std::chrono::duration_cast<microseconds>(age);
-    k.leaving = m.leaving;
-    k.records = m.records;
-    k.next_deadline = m.next_deadline;
-    return;
+    bool first = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto [it, fresh] = members_.try_emplace(m.member);
+      auto& k = it->second;
+      if (k.retired.contains(m.incarnation) || (k.incarnation == m.incarnation && m.seq <= k.seq)) return false;
+      if (!k.incarnation.empty() && k.incarnation != m.incarnation) k.retired.insert(k.incarnation);
+      first = fresh || k.leaving;
+      k.incarnation = m.incarnation;
+      k.seq = m.seq;
+      k.heard = true;
+      k.last_seen = time_.monotonic() - std::chrono::duration_cast<microseconds>(age);
+      k.leaving = m.leaving;
+      k.records = m.records;
+      k.next_deadline = m.next_deadline;
+    }
+    // Known across restarts until it says it leaves: a member that stops
+    // without a drain stays silent, never forgotten.
+    if (m.leaving) {
+      keeper_.set_known_member(m.member, false);
+      spdlog::warn("fleet: member {} left the fleet (its own signed heartbeat says so)", m.member);
+    } else if (first) {
+      keeper_.set_known_member(m.member, true);
+    }
+    return true;
   }
   // A query asked before this member started, or older than the asker
   // waits, is not answered: nobody reads the answer. A member that left
   // the fleet answers none.
-  if (left_ || raw.offset() < answer_from_ || raw.age().value_or(0ms) > timeout_) return;
+  if (left_ || raw.offset() < answer_from_ || raw.age().value_or(0ms) > timeout_) return true;
   alarm_.notify([&] {
     std::lock_guard lock(mutex_);
     queries_.push_back(m);
   });
+  return true;
 }
 
 void control_channel::answer_queries() {
@@ -383,13 +563,33 @@ fleet_answers control_channel::gather(
          !stop_) {
     kafka::message msg = replies.poll(100ms);
     if (!msg || !msg.error().empty() || msg.key() != m.request) continue;
-    auto decoded = decode_reply(msg.value());
+    auto verified = key_.verify(replies_topic_, msg.key(), msg.value());
+    if (auto* why = std::get_if<control_rejection>(&verified)) {
+      // A forged answer never stands in for a member's own.
+      spdlog::warn("fleet: a reply to {} on {} offset {} refused ({}), claiming member \"{}\"", m.request,
+                   replies_topic_, msg.offset(), name(*why), claimed_member(msg.value()));
+      {
+        std::lock_guard lock(mutex_);
+        ++refused_[*why];
+      }
+      keeper_.refuse_control(std::nullopt, {{"action", "control_refused"},
+                                            {"topic", replies_topic_},
+                                            {"first_offset", msg.offset()},
+                                            {"last_offset", msg.offset()},
+                                            {"messages", 1},
+                                            {"reasons", {{name(*why), 1}}},
+                                            {"claimed_members", {claimed_member(msg.value())}}});
+      continue;
+    }
+    auto decoded = decode_reply(std::get<std::string>(verified));
     if (!decoded) {
       spdlog::warn("fleet: a reply to {} does not decode: {}", m.request, decoded.error());
       continue;
     }
     auto& r = decoded.value();
-    if (done.contains(r.member) || r.part != next_part[r.member]) continue;  // a repeat
+    // A repeat; or a member not asked (a reply names the member that signed
+    // it, so only members hold the key: still, it answers for itself only).
+    if (done.contains(r.member) || r.part != next_part[r.member]) continue;
     ++next_part[r.member];
     for (auto& item : r.items) on_item(r.member, std::move(item));
     if (!r.last) continue;
@@ -422,10 +622,10 @@ std::vector<fleet_member> control_channel::members() const {
     if (k.leaving) continue;
     const bool me = name == member_;
     self = self || me;
-    out.push_back({name, me || now - k.last_seen <= window, k.records, k.next_deadline,
-                   std::chrono::duration<double>(now - k.last_seen).count()});
+    out.push_back({name, me || (k.heard && now - k.last_seen <= window), k.records, k.next_deadline,
+                   std::chrono::duration<double>(now - k.last_seen).count(), k.heard});
   }
-  if (!self) out.push_back({member_, true, 0, std::nullopt, 0});
+  if (!self) out.push_back({member_, true, 0, std::nullopt, 0, true});
   return out;
 }
 
@@ -518,6 +718,10 @@ void control_channel::figures(metrics::retention_snapshot& out) const {
   std::lock_guard lock(mutex_);
   out.control_position = next_;
   out.control_blocked = !blocked_.empty();
+  for (const auto why : all_control_rejections) {
+    const auto it = refused_.find(why);
+    out.control_rejected[std::string(name(why))] = it == refused_.end() ? 0 : it->second;
+  }
 }
 
 nlohmann::json control_channel::report() const {
@@ -527,7 +731,9 @@ nlohmann::json control_channel::report() const {
                      {"live", k.live},
                      {"records", k.records},
                      {"next_deadline", k.next_deadline ? nlohmann::json(format_rfc3339(*k.next_deadline)) : nullptr},
-                     {"seconds_since_heartbeat", k.name == member_ ? 0.0 : k.silent_seconds}});
+                     {"seconds_since_heartbeat", k.name == member_ ? nlohmann::json(0.0)
+                                                 : k.heard         ? nlohmann::json(k.silent_seconds)
+                                                                   : nlohmann::json(nullptr)}});
   }
   std::lock_guard lock(mutex_);
   nlohmann::json out{{"member", member_},
@@ -535,7 +741,11 @@ nlohmann::json control_channel::report() const {
                      {"control_topic", topic_},
                      {"control_position", next_},
                      {"heartbeat_interval_ms", heartbeat_.count()},
+                     {"fleet_key", key_.id()},
                      {"members", std::move(known)}};
+  nlohmann::json refused = nlohmann::json::object();
+  for (const auto& [why, n] : refused_) refused[std::string(name(why))] = n;
+  out["refused"] = std::move(refused);
   if (!blocked_.empty()) out["blocked"] = blocked_;
   return out;
 }

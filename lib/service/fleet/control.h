@@ -30,6 +30,8 @@
 #include "cdr/crypto/aead.h"
 #include "cdr/kafka/client.h"
 #include "cdr/metrics/snapshots.h"
+#include "cdr/service/daemon.h"
+#include "fleet_key.h"
 
 namespace cdr::service {
 
@@ -42,6 +44,13 @@ class fleet_unavailable : public std::runtime_error {
 
 // This member's name: kafka.group_instance_id, or "<client_id>@<host name>".
 std::string member_name(const kafka_config& k);
+
+// This member cannot join the fleet as configured (a fleet key the other
+// members do not share): the start is refused (exit 2).
+class fleet_refused : public start_refused {
+ public:
+  using start_refused::start_refused;
+};
 
 // A fleet-wide read as gathered from the members' replies.
 struct fleet_answers {
@@ -63,14 +72,18 @@ struct fleet_member {
   std::int64_t records = 0;
   std::optional<instant> next_deadline;
   double silent_seconds = 0;  // since its last heartbeat
+  bool heard = false;         // a heartbeat since this start (else known from the store only)
 };
 
 class control_channel {
  public:
   // `subject_key`: the fleet's shared subject key; an erasure's identifier
-  // travels sealed under a key derived from it.
+  // travels sealed under a key derived from it. `key`: what signs and
+  // verifies every message (fleet_key.h). Throws fleet_refused when the
+  // control topic's recent messages are all signed under keys this member
+  // does not hold.
   control_channel(const daemon_config& config, const std::string& bootstrap, const time_source& time,
-                  std::string_view subject_key, retention& keeper);
+                  std::string_view subject_key, fleet_key key, retention& keeper);
   ~control_channel();
   control_channel(const control_channel&) = delete;
   control_channel& operator=(const control_channel&) = delete;
@@ -112,6 +125,10 @@ class control_channel {
   // Leaves the fleet (after a drain): one last heartbeat says so, and no
   // more follow; the other members stop expecting this one.
   void leave();
+  // An operator's way past an authentic message this build cannot apply:
+  // skips it when applying is stuck at `offset`, audited with `uid`.
+  // Returns what was skipped, or why nothing was.
+  std::variant<nlohmann::json, std::string> skip(std::uint64_t offset, std::uint32_t uid);
   // For status: the member, the position applied, why applying is stuck.
   nlohmann::json report() const;
   // For metrics: the next offset to apply, whether applying is stuck, and
@@ -125,10 +142,17 @@ class control_channel {
  private:
   void run();
   void answer_queries();
+  // Refuses start-up when the topic's recent messages are signed under
+  // other keys only (this member's key differs from the fleet's).
+  void check_key(std::int64_t low, std::int64_t high);
   // Applies one message; false while it cannot (stuck: retried).
   bool apply(const kafka::message& m);
-  // A query or heartbeat: noted, nothing to save.
-  void note(const control_message& m, const kafka::message& raw);
+  // A message refused (forged, junk, replayed): counted and logged now,
+  // audited with the position past it by flush_refused().
+  void refuse(const kafka::message& m, control_rejection why, std::string_view member);
+  void flush_refused();
+  // A query or heartbeat: noted, nothing to save. False: a replay.
+  bool note(const control_message& m, const kafka::message& raw);
   void send_heartbeat(bool leaving);
   void answer(const control_message& query);
   void set_blocked(std::string why);
@@ -138,6 +162,9 @@ class control_channel {
 
   const daemon_config& config_;
   const time_source& time_;
+  const fleet_key key_;
+  const std::string incarnation_;    // random per start: heartbeats' run
+  std::uint64_t heartbeat_seq_ = 0;  // guarded by heartbeat_mutex_
   retention& keeper_;
   std::string member_;
   std::string topic_;
@@ -156,11 +183,25 @@ class control_channel {
   std::map<std::uint64_t, std::optional<std::string>> delivered_;             // ticket -> error, guarded by mutex_
   std::uint64_t tickets_ = 0;                                                 // guarded by mutex_
   std::string blocked_;                                                       // guarded by mutex_
+  std::optional<std::uint64_t> blocked_at_;  // an authentic message that does not decode, guarded by mutex_
+  std::optional<std::pair<std::uint64_t, std::uint32_t>> skip_;  // offset and uid to skip, guarded by mutex_
+  // Refusals by reason since start, and the run not yet audited.
+  std::map<control_rejection, std::uint64_t> refused_;  // guarded by mutex_
+  struct refused_run {
+    std::uint64_t first = 0, last = 0, count = 0;
+    std::map<std::string, std::uint64_t> reasons;
+    std::set<std::string> claimed;  // the members the messages named (at most a few)
+  };
+  std::optional<refused_run> refused_run_;  // the control thread's own
   struct known_member {
     mono_time last_seen{};
+    bool heard = false;  // a heartbeat since this start (else: known from the store)
     bool leaving = false;
     std::int64_t records = 0;
     std::optional<instant> next_deadline;
+    std::string incarnation;  // of the last heartbeat accepted, and its number
+    std::uint64_t seq = 0;
+    std::set<std::string> retired;  // earlier runs: their heartbeats are replays
   };
   std::map<std::string, known_member> members_;  // by name, guarded by mutex_
   std::deque<control_message> queries_;          // to answer, guarded by mutex_

@@ -86,6 +86,14 @@ class pending_purges {
   std::set<std::uint64_t> actions_;
 };
 
+// A control message applied (fleet/control.h): the control position saved
+// in the same batch as its effect, and its request, recorded as applied so
+// that a replay of it is not applied again.
+struct control_step {
+  std::uint64_t next = 0;
+  std::string request;
+};
+
 struct retention_context {
   const daemon_config& config;
   const time_source& time;

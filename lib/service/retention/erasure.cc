@@ -235,9 +235,9 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
 
 std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_request request, const outcome& total,
                                         std::uint32_t uid, std::string_view trigger, const nlohmann::json& note,
-                                        std::optional<std::uint64_t> control_next) {
+                                        std::optional<control_step> control_next) {
   store::change c(ctx_.store);
-  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+  if (control_next) ctx_.state.put_control_step(c, control_next->next, control_next->request);
   auto entry = audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after);
   entry.update(note);
   const auto op = ctx_.record(c, std::move(entry), erasure_event(subject, total));

@@ -103,7 +103,7 @@ class subject_erasure {
   // control_next: the control topic position saved with it (a fleet erasure).
   std::uint64_t conclude(const std::string& subject, erasure_request request, const outcome& total, std::uint32_t uid,
                          std::string_view trigger, const nlohmann::json& note,
-                         std::optional<std::uint64_t> control_next = std::nullopt);
+                         std::optional<control_step> control_next = std::nullopt);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
   nlohmann::json run_deferred(std::uint32_t uid, std::string_view trigger);

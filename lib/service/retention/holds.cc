@@ -61,10 +61,10 @@ std::variant<hold, std::string> hold_registry::add(const nlohmann::json& args, s
   return add(std::move(h), uid, std::nullopt);
 }
 
-hold hold_registry::add(hold h, std::uint32_t uid, std::optional<std::uint64_t> control_next) {
+hold hold_registry::add(hold h, std::uint32_t uid, std::optional<control_step> control_next) {
   if (!counter_readable_) throw state_unreadable(ctx_.state.unreadable());
   store::change c(ctx_.store);
-  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+  if (control_next) ctx_.state.put_control_step(c, control_next->next, control_next->request);
   if (!h.origin_request.empty()) {
     if (const auto id = by_request(h.origin_request)) {
       // Applied before (the topic holds the message twice): once is enough.
@@ -97,11 +97,11 @@ std::optional<std::uint64_t> hold_registry::by_request(std::string_view request)
 }
 
 std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
-                                           std::optional<std::uint64_t> control_next) {
+                                           std::optional<control_step> control_next) {
   auto stored = ctx_.state.hold_by_id(id);
   if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
   store::change c(ctx_.store);
-  if (control_next) ctx_.state.put_counter(c, store::counter_name::control, *control_next);
+  if (control_next) ctx_.state.put_control_step(c, control_next->next, control_next->request);
   if (!stored) {
     if (!c.empty()) ctx_.store.apply(c);  // a fleet release of a hold not here: the position moves
     return std::nullopt;

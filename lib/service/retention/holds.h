@@ -40,14 +40,14 @@ class hold_registry {
   // Numbers, stores and audits a validated hold. control_next: the control
   // topic position saved in the same batch (a fleet hold; one whose origin
   // request is already here is not added twice).
-  hold add(hold h, std::uint32_t uid, std::optional<std::uint64_t> control_next);
+  hold add(hold h, std::uint32_t uid, std::optional<control_step> control_next);
   // The id of the active hold a fleet request added.
   std::optional<std::uint64_t> by_request(std::string_view request) const;
   // Removes and audits the hold (`origin`: the fleet request, or null);
   // nullopt when no hold has that id. Throws state_unreadable when that
   // hold does not decode. control_next as for add.
   std::optional<hold> release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin = nullptr,
-                              std::optional<std::uint64_t> control_next = std::nullopt);
+                              std::optional<control_step> control_next = std::nullopt);
 
  private:
   retention_context& ctx_;

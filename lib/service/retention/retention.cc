@@ -19,7 +19,7 @@ retention::retention(const daemon_config& config, const time_source& time, store
                      store::saved_state& state, metrics::retention_probe& probe, std::string subject_key, vault& keys,
                      audit_keying audit_keys, std::unique_ptr<event_sink> events, const identity& ids)
     : audit_(store, state, time, config.storage.path + "/audit.jsonl", std::move(audit_keys)),
-      ledger_(erasure_ledger::beside(config.storage.keystore_path)),
+      ledger_(erasure_ledger::beside(config.storage.keystore_path), keys.keys()),
       ctx_{config, time, store, state, keys, audit_, probe, std::move(subject_key), ids, op_sequence(state)},
       guard_(ctx_, config.sweep.max_clock_jump),
       holds_(ctx_),
@@ -311,10 +311,11 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
                                                                    const std::optional<std::string>& identifier,
                                                                    std::uint64_t next) {
   const nlohmann::json origin{{"member", m.member}, {"request", m.request}};
+  const control_step step{next, m.request};
   switch (m.kind) {
     case control_kind::hold_add: {
       std::lock_guard lock(ops_);
-      const auto h = holds_.add(m.new_hold, m.uid, next);
+      const auto h = holds_.add(m.new_hold, m.uid, step);
       audit_.drain();
       return to_json(h);
     }
@@ -323,18 +324,43 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
       ctx_.require_readable_state();
       // Released here before, or never added here (no id 0): only the position moves.
       const auto id = holds_.by_request(m.hold_request);
-      return after_release(holds_.release(id.value_or(0), m.uid, origin, next), m.uid);
+      return after_release(holds_.release(id.value_or(0), m.uid, origin, step), m.uid);
     }
     case control_kind::subject_erase: {
       nlohmann::json note{{"origin", origin}};
       if (!m.reason.empty()) note["reason"] = m.reason;
       if (!m.reference.empty()) note["reference"] = m.reference;
-      return subject_erase(identifier.value_or(""), m.uid, note, fleet_erasure{m.at, next});
+      return subject_erase(identifier.value_or(""), m.uid, note, fleet_erasure{m.at, step});
     }
     case control_kind::query:
     case control_kind::heartbeat: break;  // the control channel's own (nothing to save)
   }
   return std::string("unknown control message");
+}
+
+bool retention::control_applied(std::string_view request) const {
+  auto applied = ctx_.state.control_applied(request);
+  if (!applied) throw state_unreadable(ctx_.state.unreadable());
+  return applied.value();
+}
+
+void retention::refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry) {
+  std::lock_guard lock(ops_);
+  store::change c(ctx_.store);
+  if (next) ctx_.state.put_control_step(c, *next, "");
+  ctx_.record(c, std::move(entry), std::nullopt);
+  ctx_.store.apply(c);
+  audit_.drain();
+}
+
+void retention::set_known_member(std::string_view name, bool known) {
+  store::change c(ctx_.store);
+  if (known) {
+    ctx_.state.put_fleet_member(c, name);
+  } else {
+    ctx_.state.remove_fleet_member(c, name);
+  }
+  ctx_.store.apply(c);
 }
 
 nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note,
@@ -363,7 +389,7 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
 
 nlohmann::json retention::erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                                     const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                                    const nlohmann::json& note, std::optional<std::uint64_t> control_next) {
+                                    const nlohmann::json& note, std::optional<control_step> control_next) {
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
   // Each batch commits its removal (hidden at once) and the journal the

@@ -115,7 +115,7 @@ class retention {
   // control position saved with its last commit).
   struct fleet_erasure {
     instant at;
-    std::uint64_t control_next;
+    control_step control_next;
   };
   nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid,
                                const nlohmann::json& note = nlohmann::json::object(),
@@ -141,6 +141,15 @@ class retention {
   std::variant<nlohmann::json, std::string> apply_control(const control_message& m,
                                                           const std::optional<std::string>& identifier,
                                                           std::uint64_t next);
+  // Whether a control request was applied here before (a replay).
+  bool control_applied(std::string_view request) const;
+  // Audits `entry` about control or replies messages refused (forged,
+  // junk, a replay, or skipped by an operator), with the control position
+  // moved past them (`next`; none for replies).
+  void refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry);
+  // The fleet members this one has heard of and that have not left.
+  std::vector<std::string> known_members() const { return ctx_.state.fleet_members(); }
+  void set_known_member(std::string_view name, bool known);
   // A sweep's barrier: called before a sweep removes anything (throws to
   // refuse the sweep). The fleet sets it: every control message published
   // before the sweep started is applied first.
@@ -212,7 +221,7 @@ class retention {
   // request done); the receipt's counts.
   nlohmann::json erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                            const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                           const nlohmann::json& note, std::optional<std::uint64_t> control_next = std::nullopt);
+                           const nlohmann::json& note, std::optional<control_step> control_next = std::nullopt);
   // What follows a release (lock held): the erasures the hold deferred,
   // key destruction, journals; the reply.
   nlohmann::json after_release(const std::optional<hold>& released, std::uint32_t uid);

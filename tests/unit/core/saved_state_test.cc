@@ -213,7 +213,15 @@ TEST(saved_state, control_messages_round_trip_and_refuse_damage) {
   add.new_hold.id = 0;
   add.new_hold.origin_member = add.member;
   add.new_hold.origin_request = add.request;
+  add.new_hold.created_at = add.at;
+  add.new_hold.created_by = add.uid;
   EXPECT_EQ(decode_control(encode(add)).value(), add);
+  // Who made a hold and when is the (signed) message's own uid and time:
+  // a body cannot claim another creator or date.
+  auto claimed = add;
+  claimed.new_hold.created_at = at("2020-01-01T00:00:00Z");
+  claimed.new_hold.created_by = 0;
+  EXPECT_EQ(decode_control(encode(claimed)).value(), add);
   EXPECT_EQ(control_key(add), "hold_add/member-1/00112233aabbccdd");
   EXPECT_EQ(nlohmann::json::parse(encode(add))["hold"].count("id"), 0u) << "each member numbers the hold";
 
@@ -252,6 +260,8 @@ TEST(saved_state, control_messages_round_trip_and_refuse_damage) {
            {[](auto& m) { m["uid"] = -1; }, "uid not a uid"},
            {[](auto& m) { m["hold"].erase("reason"); }, "a hold without reason"},
            {[](auto& m) { m["hold_request"] = "x"; }, "a member of another kind"},
+           {[](auto& m) { m["hold"]["created_by"] = 0; }, "a hold that names its creator"},
+           {[](auto& m) { m["hold"]["created_at"] = "2020-01-01T00:00:00Z"; }, "a hold that names its date"},
            {[](auto& m) { m["at"] = "soon"; }, "bad time"}}) {
     auto copy = j;
     mutate(copy);
@@ -284,6 +294,8 @@ TEST(saved_state, queries_and_heartbeats_round_trip_and_refuse_damage) {
   h.member = "member-2";
   h.request = "member-2/heartbeat";
   h.at = at("2025-04-01T10:00:05Z");
+  h.incarnation = "0123456789abcdef";
+  h.seq = 7;
   h.records = 1234;
   h.next_deadline = at("2025-05-01T00:00:00Z");
   EXPECT_EQ(decode_control(encode(h)).value(), h);
@@ -300,6 +312,8 @@ TEST(saved_state, queries_and_heartbeats_round_trip_and_refuse_damage) {
            {q, [](auto& m) { m["identifier"] = ""; }},
            {h, [](auto& m) { m["leaving"] = "yes"; }},
            {h, [](auto& m) { m["records"] = -1; }},
+           {h, [](auto& m) { m["incarnation"] = ""; }},
+           {h, [](auto& m) { m.erase("seq"); }},
            {h, [](auto& m) { m["next_deadline"] = "later"; }},
            {h, [](auto& m) { m["command"] = "status"; }}}) {
     auto j = nlohmann::json::parse(encode(base));

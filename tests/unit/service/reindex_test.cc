@@ -111,7 +111,7 @@ TEST_F(reindex, an_erasure_from_before_the_reindex_is_applied_again_to_a_restore
   std::filesystem::rename(dir_ / "backup", dir_ / "data");
   open();
   ASSERT_EQ(retention_->subject_records("0911234567").size(), 20u) << "the restore brought them back";
-  const service::erasure_ledger ledger(service::erasure_ledger::beside(config_.storage.keystore_path));
+  const service::erasure_ledger ledger(service::erasure_ledger::beside(config_.storage.keystore_path), *keystore_);
   auto [ids, report] = bring(1000, [&] { return ledger.index_hashes(); });
   EXPECT_EQ(report.moved, 20u);
   EXPECT_EQ(report.kept, 20u);

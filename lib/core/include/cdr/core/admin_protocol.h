@@ -60,8 +60,9 @@ enum class command_id : std::uint8_t {
   subject_status,
   drain,
   plan,
+  control_skip,
 };
-inline constexpr std::size_t command_count = 20;
+inline constexpr std::size_t command_count = 21;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).
@@ -149,6 +150,11 @@ access access_of(const peer& p, const group_policy& g);
 // missing required argument are each an invalid_argument error naming it.
 // A null value counts as absent.
 std::optional<error> check_args(const command_spec& spec, const request& r);
+// Whether text arguments hold only printable characters: no C0 or C1
+// control, DEL, or bidirectional mark, embedding, override or isolate.
+// check_args refuses any other text (customer ids, reasons, references,
+// identifiers).
+bool printable(std::string_view text);
 
 // Reads a string argument; nullopt when absent; error when not a string.
 std::variant<std::optional<std::string>, error> string_arg(const request& r, std::string_view key);

@@ -45,6 +45,11 @@ struct kafka_config {
   // How long an admin command waits for its control message to be applied
   // here, and a sweep for the control topic to be applied to its end.
   microseconds control_timeout{};
+  // The fleet key's file (empty: derived from the subject key) and the
+  // further keys accepted while it is rotated (docs/operations.md, "The
+  // fleet key").
+  std::string fleet_key_file;
+  std::vector<std::string> fleet_accept_key_files;
   int embedded_partitions = 0;
   std::uint32_t batch_max_records = 0;  // records and rejects per RocksDB batch
   microseconds batch_linger{};          // a partial batch is written after this

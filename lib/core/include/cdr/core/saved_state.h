@@ -42,10 +42,11 @@ enum class state_kind : std::uint8_t {
   keystore_binding,
   erasure_request,
   identity,  // the subject index's identifier form (cdr/core/identity.h)
+  fleet,     // control requests applied, fleet members known (markers, empty values)
   unknown,   // a key this build does not know (written by a newer one?)
 };
 std::string_view name(state_kind k);
-inline constexpr std::array<state_kind, 12> all_state_kinds{state_kind::hold,
+inline constexpr std::array<state_kind, 13> all_state_kinds{state_kind::hold,
                                                             state_kind::journal,
                                                             state_kind::deletion_event,
                                                             state_kind::deferred_erasure,
@@ -56,6 +57,7 @@ inline constexpr std::array<state_kind, 12> all_state_kinds{state_kind::hold,
                                                             state_kind::keystore_binding,
                                                             state_kind::erasure_request,
                                                             state_kind::identity,
+                                                            state_kind::fleet,
                                                             state_kind::unknown};
 
 // One deletion event (docs/admin-protocol.md, "Deletion events"), kept in
@@ -182,8 +184,10 @@ struct control_message {
   std::string member;   // the member it was requested on
   std::string request;  // unique in the fleet: "<member>/<random hex>"
   instant at{};
-  std::uint32_t uid = 0;          // the requester, on that member
-  hold new_hold;                  // hold_add: id 0 (each member numbers it), origin set
+  std::uint32_t uid = 0;  // the requester, on that member
+  // hold_add: id 0 (each member numbers it); its creator, creation time and
+  // origin are the message's uid, time, member and request, never the body's.
+  hold new_hold;
   std::string hold_request;       // hold_release: the origin request of the hold
   std::string sealed_identifier;  // subject_erase: raw sealed bytes
   std::string reason;             // subject_erase: what the operator said
@@ -195,6 +199,10 @@ struct control_message {
   // heartbeat: the member's figures, and whether it is leaving the fleet
   // (drained: nobody waits for it any more).
   bool leaving = false;
+  // Which run of the member sent it (random per start) and its number in
+  // that run: a replayed heartbeat is older than one already seen.
+  std::string incarnation;
+  std::uint64_t seq = 0;
   std::int64_t records = 0;
   std::optional<instant> next_deadline;  // the earliest deadline of its records
   friend bool operator==(const control_message&, const control_message&) = default;

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,14 @@ struct daemon_options {
 // files exist and hold a usable key and admin.socket_group exists (the
 // start fails otherwise: `fatal`); the operator and viewer groups exist (a
 // missing one gives nobody its rights: `warnings`).
+// The start is refused until an operator acts (a fleet key the other
+// members do not share, an erasure ledger that does not verify): the
+// daemon exits 2, which systemd's RestartPreventExitStatus does not restart.
+class start_refused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct environment_check {
   std::vector<std::string> fatal;
   std::vector<std::string> warnings;

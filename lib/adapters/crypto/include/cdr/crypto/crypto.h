@@ -13,6 +13,10 @@ std::string sha256_hex(std::string_view data);
 // Raw 32-byte HMAC-SHA-256.
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
+// Whether two MACs are equal, in time that does not depend on where they
+// differ (false for different sizes).
+bool same_mac(std::string_view a, std::string_view b);
+
 // HMAC-SHA-256 under one fixed key, with the key's inner and outer pads
 // hashed once (about ten times faster than hmac_sha256 per call). Not thread
 // safe: one per thread.

@@ -7,13 +7,15 @@
 //    "check": hex(sealed marker),               -- opens only under the right master key
 //    "keys": {name: hex(sealed 64-byte key pair), ...},
 //    "reserved": {name: n, ...},                 -- seals reserved under each key (absent: 0)
-//    "destroyed": [name, ...], "destroyed_total": n}
+//    "destroyed": [name, ...], "destroyed_total": n,
+//    "markers": [name, ...], "records": {name: hex(sealed value), ...}}
 // Every change is written to a temporary file, synced, renamed over the old
 // one and the directory synced; the old file's blocks are then overwritten
 // with zeros, so a destroyed key's wrapped bytes are not left behind in it.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -91,6 +93,12 @@ class keystore {
   // (e.g. "store_bound": a store was created under this key store).
   bool has_marker(std::string_view name) const;
   void add_marker(std::string_view name);  // rewrites the file
+  // Small values kept beside the keys, sealed under the master key so that
+  // neither an edit of the file nor a copy of an older one from another
+  // installation passes (e.g. the erasure ledger's entry count and head).
+  // nullopt: never set.
+  std::optional<std::string> record(std::string_view name) const;
+  void set_record(std::string_view name, std::string_view value);  // rewrites the file
   // A secret derived from the master key for `purpose` (e.g. the audit
   // chain's HMAC key): kept nowhere, recomputed at start.
   std::string derive(std::string_view purpose) const;
@@ -108,6 +116,7 @@ class keystore {
   std::vector<std::string> destroyed_;
   std::uint64_t destroyed_total_ = 0;
   std::vector<std::string> markers_;
+  std::map<std::string, std::string, std::less<>> records_;  // name -> value (opened)
 };
 
 }  // namespace cdr::crypto

@@ -29,9 +29,11 @@ namespace cdr::metrics {
 // Builds a family with one unlabelled gauge or counter sample.
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
-// Builds a gauge family with one sample per label set.
+// Builds a gauge or counter family with one sample per label set.
 prometheus::MetricFamily labelled_gauge_family(std::string name, std::string help,
                                                const std::vector<std::pair<prometheus::Labels, double>>& samples);
+prometheus::MetricFamily labelled_counter_family(std::string name, std::string help,
+                                                 const std::vector<std::pair<prometheus::Labels, double>>& samples);
 
 // The standard process_* metrics, read from /proc/self at scrape time.
 std::shared_ptr<prometheus::Collectable> make_process_collector();

@@ -73,6 +73,9 @@ struct retention_snapshot {
   // offset this member applies, and whether applying is stuck.
   std::optional<std::uint64_t> control_position;
   bool control_blocked = false;
+  // Control and replies messages refused, by reason (every reason, zeros
+  // included).
+  std::map<std::string, std::uint64_t> control_rejected;
   // The fleet as this member knows it from the heartbeats: members live and
   // silent, and silent ones whose records are past a deadline (nobody
   // sweeps them: a volume removed without a drain, or a member down).

@@ -122,6 +122,17 @@ class saved_state {
   std::optional<result<std::string>> keystore_binding();
   void put_keystore_binding(change& c, std::string_view id_hex);
 
+  // The fleet (service/fleet/control.h). Whether a control request was
+  // applied here (a replay of it is not applied again); the control
+  // position saved with the request it applied (empty: a position only).
+  result<bool> control_applied(std::string_view request);
+  void put_control_step(change& c, std::uint64_t next, std::string_view request);
+  // The members this one has heard of and that have not left the fleet:
+  // silent until heard again, whatever this member's position.
+  std::vector<std::string> fleet_members();
+  void put_fleet_member(change& c, std::string_view name);
+  void remove_fleet_member(change& c, std::string_view name);
+
   // The identifier form the subject index is written in; nullopt for a
   // store written before forms were recorded.
   std::optional<result<identity_state>> identity();
