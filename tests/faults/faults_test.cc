@@ -335,6 +335,7 @@ TEST_F(faults, a_forward_clock_jump_pauses_sweeps_until_the_clock_comes_back_or_
   for (const auto& s : june) EXPECT_EQ(get(s), std::optional<bool>(true)) << "nothing removed early";
   const auto status = call("status");
   EXPECT_EQ(status["retention"]["clock_guard"]["sweeps_paused"], true) << status.dump();
+
   const auto metrics = http_get(status["metrics"]["listen"].get<std::string>(), "/metrics");
   EXPECT_NE(metrics.find("cdr_retention_clock_jump_suspected 1"), std::string::npos);
 
@@ -351,6 +352,27 @@ TEST_F(faults, a_forward_clock_jump_pauses_sweeps_until_the_clock_comes_back_or_
   for (const auto& s : june) EXPECT_EQ(get(s), std::optional<bool>(false)) << "stripped once confirmed";
   EXPECT_NE(read_file(dir_ / "data/audit.jsonl").find("\"clock_confirm\""), std::string::npos);
   EXPECT_TRUE(call("audit verify")["ok"].get<bool>());
+}
+
+// Ingest does not trust an unconfirmed forward jump either: lateness is
+// decided at the last trusted instant, so nothing is stripped or dropped on
+// arrival because of it; once confirmed, the clock is right.
+TEST_F(faults, an_unconfirmed_forward_jump_strips_and_drops_nothing_on_arrival) {
+  now_ = 2025y / March;
+  auto d = start(clock_text());
+  call("debug jump-clock", {{"duration", "800d"}});  // 2027-05-11 by the wall clock
+  EXPECT_EQ(call("status")["retention"]["clock_guard"]["sweeps_paused"], true);
+  const auto last_month = send_cdr(2025y / February, at(2025y / February, 27, 9), "cust-j", "+35319990099");
+  const auto old = send_cdr(2016y / June, at(2016y / June, 3, 9), "cust-j", "+35319990098");  // drop due 2027-01-01
+  wait_stored();
+  EXPECT_EQ(get(last_month), std::optional<bool>(true)) << "not stripped on arrival because of the jump";
+  EXPECT_EQ(get(old), std::optional<bool>(false)) << "stored (stripped: past 12 months), not dropped";
+  const auto events = call("status")["kafka"]["consumer"]["events"];
+  EXPECT_EQ(events.value("dropped_on_ingest", 0), 0) << events.dump();
+  call("clock confirm");
+  const auto after = send_cdr(2025y / February, at(2025y / February, 27, 10), "cust-j", "+35319990097");
+  wait_stored();
+  EXPECT_EQ(get(after), std::optional<bool>(false)) << "confirmed: late by the clock as it now is";
 }
 
 // A backward jump past a drop deadline: events of the swept partitions stay

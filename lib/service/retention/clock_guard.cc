@@ -14,7 +14,17 @@ clock_guard::clock_guard(retention_context& ctx, microseconds limit) : ctx_(ctx)
   ref_mono_ = ctx_.time.monotonic();
 }
 
-instant clock_guard::late_now() const { return std::max(ctx_.time.now(), instant{microseconds{mark_us_.load()}}); }
+instant clock_guard::late_now() const {
+  auto now = ctx_.time.now();
+  {
+    // While a forward jump waits for its confirmation, the last trusted
+    // instant: nothing is stripped or dropped on arrival because of it.
+    std::lock_guard lock(mutex_);
+    const auto trusted = ref_wall_ + std::chrono::duration_cast<microseconds>(ctx_.time.monotonic() - ref_mono_);
+    if (now - trusted > microseconds(limit_us_.load())) now = trusted;
+  }
+  return std::max(now, instant{microseconds{mark_us_.load()}});
+}
 
 microseconds clock_guard::jump() const {
   std::lock_guard lock(mutex_);

@@ -10,7 +10,8 @@
 //   confirms the clock (`clock confirm`) or it comes back. A daemon down for
 //   longer than the limit counts as a jump too: nothing tells the two apart.
 //   A simulated clock's deliberate moves (--fake-clock, `debug
-//   advance-clock`) are accepted.
+//   advance-clock`) are accepted. Until then ingest, too, judges lateness
+//   at the last trusted instant, not at the jumped clock.
 #pragma once
 
 #include <atomic>
@@ -34,7 +35,9 @@ class clock_guard {
  public:
   clock_guard(retention_context& ctx, microseconds limit);
 
-  // The instant lateness is decided at: never before the last sweep's.
+  // The instant lateness (and the future) is decided at ingest: never
+  // before the last sweep's, and while a forward jump is unconfirmed, the
+  // last trusted instant (the reference plus the monotonic time since).
   instant late_now() const;
   // Throws clock_jumped when destructive work must wait for the clock.
   void check(instant now) const;

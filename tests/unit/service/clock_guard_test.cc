@@ -80,6 +80,22 @@ TEST_F(clock_guard_test, a_backward_jump_never_reopens_a_swept_partition_even_af
   EXPECT_EQ(retention_->decision_now(), swept_at + std::chrono::days(1));
 }
 
+// Ingest judges lateness at decision_now(): while an 800-day forward jump
+// waits for its confirmation, that is the last trusted instant (the
+// reference plus the monotonic time since), not the jumped clock.
+TEST_F(clock_guard_test, an_unconfirmed_forward_jump_does_not_move_the_instant_ingest_decides_at) {
+  const auto start = time_.now();
+  time_.advance(std::chrono::hours(5));  // both clocks: trusted
+  EXPECT_EQ(retention_->decision_now(), start + std::chrono::hours(5));
+  time_.set_wall(time_.now() + std::chrono::days(800));
+  EXPECT_TRUE(retention_->figures().sweeps_paused_clock);
+  EXPECT_EQ(retention_->decision_now(), start + std::chrono::hours(5)) << "the jump is not trusted";
+  time_.advance(std::chrono::minutes(10));  // time goes on while nobody confirms
+  EXPECT_EQ(retention_->decision_now(), start + std::chrono::hours(5) + std::chrono::minutes(10));
+  retention_->clock_confirm(1000);
+  EXPECT_EQ(retention_->decision_now(), time_.now()) << "confirmed: the clock is right";
+}
+
 TEST_F(clock_guard_test, downtime_longer_than_the_limit_counts_as_a_jump_and_the_limit_reloads) {
   fill(month::of(2024, 6), 0, 5);
   retention_->sweep("admin", 0);
