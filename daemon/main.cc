@@ -71,6 +71,7 @@ bool take_value(int argc, char** argv, int& i, std::string_view name, std::strin
 }  // namespace
 
 int main(int argc, char** argv) {
+  cdr::service::hold_stop_signals();
   arguments args;
   try {
     for (int i = 1; i < argc; ++i) {

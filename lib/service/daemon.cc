@@ -3,6 +3,8 @@
 // stops them in reverse order.
 #include "cdr/service/daemon.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <cstdlib>
@@ -96,6 +98,9 @@ struct daemon::impl {
   std::unique_ptr<admin_context> admin_ctx;
   std::unique_ptr<admin::server> admin;
   asio::io_context io;
+  // Set up before anything starts: a stop during the start is served as
+  // soon as the loop runs.
+  std::unique_ptr<asio::signal_set> signals;
   std::atomic<int> exit_code{0};
 
   std::string bootstrap() const { return embedded ? embedded->bootstrap_servers() : config.kafka.brokers; }
@@ -290,19 +295,18 @@ struct daemon::impl {
   }
 
   int serve() {
-    asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
-        signals.async_wait(on_signal);
+        signals->async_wait(on_signal);
         return;
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       sd_notify(0, "STOPPING=1");
       io.stop();
     };
-    signals.async_wait(on_signal);
+    signals->async_wait(on_signal);
     asio::steady_timer watchdog(io);
     std::uint64_t watchdog_usec = 0;
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
@@ -361,8 +365,30 @@ daemon::daemon(daemon_config config, daemon_options options) : impl_(std::make_u
 
 daemon::~daemon() = default;
 
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+}  // namespace
+
+void hold_stop_signals() {
+  const auto set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int daemon::run() {
   auto& d = *impl_;
+  // The handler first, then the signals held since main() are let through
+  // to it (this thread only: the threads started meanwhile keep them
+  // blocked, so Asio's handler runs here).
+  d.signals = std::make_unique<asio::signal_set>(d.io, SIGTERM, SIGINT, SIGHUP);
+  const auto set = stop_signals();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   d.start_clock();
   d.reloader = std::make_unique<config_reloader>(d.options, d.config, d.digest);
   spdlog::info("cdr-retentiond {} ({}) starting, config {} (sha256:{})", version(), revision(), d.options.config_path,

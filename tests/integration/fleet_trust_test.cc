@@ -10,8 +10,11 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <future>
+#include <iostream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -337,6 +340,31 @@ TEST_F(fleet_trust, a_member_with_another_fleet_key_is_refused_at_start) {
   write_file(dirs_[1] / "fleet.key", fleet_secret());
   members_[1] = launch(1, {"--set", "kafka.fleet_key_file=\"" + (dirs_[1] / "fleet.key") + "\""});
   ASSERT_TRUE(members_[1]->wait_ready(sock(1))) << members_[1]->log();
+}
+
+// F9: a SIGTERM at any point of the start and the first group join ends
+// with exit 0, never an abort (CDR_STOP_SEED overrides the seed).
+TEST_F(fleet_trust, a_stop_at_any_point_of_the_first_join_exits_0) {
+  const char* env_seed = std::getenv("CDR_STOP_SEED");
+  const auto seed = env_seed != nullptr ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
+  std::cout << "CDR_STOP_SEED=" << seed << "\n";
+  std::mt19937_64 random(seed);
+  for (int round = 0; round < 20; ++round) {
+    const auto after = milliseconds(std::uniform_int_distribution<int>(0, 3000)(random));
+    auto d = launch(0);
+    // From the daemon's first line (before it, the dynamic loader runs: no
+    // program can handle a signal yet).
+    const auto deadline = steady_clock::now() + seconds(10);
+    while (d->log().find("starting") == std::string::npos && steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    std::this_thread::sleep_for(after);
+    const auto code = d->stop(SIGTERM, seconds(60));
+    EXPECT_EQ(code, 0) << "round " << round << ", SIGTERM " << after.count() << " ms after the start (seed " << seed
+                       << ")\n"
+                       << d->log().substr(d->log().size() > 3000 ? d->log().size() - 3000 : 0);
+    if (HasFailure()) break;
+  }
 }
 
 }  // namespace

@@ -135,6 +135,7 @@ void ingest::run() {
       abandoned_ = true;
     } else {
       consumer_->close();
+      abandoned_ = consumer_->abandoned();  // stopped before its first assignment
     }
   } catch (const std::exception& e) {
     spdlog::critical("ingest stopped: {}", e.what());

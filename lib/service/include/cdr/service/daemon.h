@@ -44,6 +44,12 @@ class start_refused : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and so in every
+// thread it starts) until daemon::run() has its handler: a stop signal sent
+// at any point of the start is kept pending and served, never the default
+// action. Call it first thing in main().
+void hold_stop_signals();
+
 struct environment_check {
   std::vector<std::string> fatal;
   std::vector<std::string> warnings;

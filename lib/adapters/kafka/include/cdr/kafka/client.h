@@ -130,7 +130,8 @@ class consumer {
   // partition's pause across revocation and re-assignment, so newly
   // assigned partitions are resumed explicitly.
   void resume(const std::map<topic_partition, std::int64_t>& partitions);
-  // Leaves the group (revocations are served first).
+  // Leaves the group (revocations are served first). A consumer that never
+  // had an assignment is then left undestroyed (abandoned()).
   void close();
   // Stops without a word to the group (no revocation, no commit): for a
   // coordinator that did not answer, where close() would block until it
@@ -138,6 +139,9 @@ class consumer {
   // The librdkafka handle is then never destroyed (that too would wait):
   // for a process about to exit.
   void abandon();
+  // Whether the handle is left undestroyed (abandon(), or closed before its
+  // first assignment): the process must exit without tearing it down.
+  bool abandoned() const;
 
   // Consumer lag per partition from the latest statistics (-1: unknown).
   std::map<topic_partition, std::int64_t> lag() const;
