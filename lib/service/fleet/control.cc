@@ -45,15 +45,8 @@ std::string claimed_member(std::string_view value) {
 
 }  // namespace
 
-std::string member_name(const kafka_config& k) {
-  if (!k.group_instance_id.empty()) return k.group_instance_id;
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) return k.client_id;
-  return fmt::format("{}@{}", k.client_id, host);
-}
-
 control_channel::control_channel(const daemon_config& config, const std::string& bootstrap, const time_source& time,
-                                 std::string_view subject_key, fleet_key key, retention& keeper)
+                                 std::string_view subject_key, fleet_key key, fleet_port& keeper)
     : config_(config),
       time_(time),
       key_(std::move(key)),
@@ -262,12 +255,7 @@ bool control_channel::apply(const kafka::message& msg) {
                                         {"requested_by", *skipped_by}});
     spdlog::warn("fleet: control topic {} offset {} skipped by uid {}: {}", topic_, offset, *skipped_by,
                  decoded.error());
-    alarm_.notify([&] {
-      std::lock_guard lock(mutex_);
-      next_ = offset + 1;
-      blocked_.clear();
-      blocked_at_.reset();
-    });
+    advance(offset);
     return true;
   }
   const auto& m = decoded.value();
@@ -276,12 +264,7 @@ bool control_channel::apply(const kafka::message& msg) {
       refuse(msg, control_rejection::replay, m.member);
       return true;
     }
-    alarm_.notify([&] {
-      std::lock_guard lock(mutex_);
-      next_ = offset + 1;
-      blocked_.clear();
-      blocked_at_.reset();
-    });
+    advance(offset);
     return true;
   }
   std::optional<std::string> identifier;
@@ -310,16 +293,23 @@ bool control_channel::apply(const kafka::message& msg) {
     set_blocked(fmt::format("offset {} ({} {}): {}", offset, name(m.kind), m.request, e.what()));
     return false;
   }
+  {
+    std::lock_guard lock(mutex_);
+    if (waiting_.contains(m.request)) results_[m.request] = std::move(result);
+  }
+  advance(offset);
+  spdlog::info("fleet: applied {} {} from member {} uid {} (offset {})", name(m.kind), m.request, m.member, m.uid,
+               offset);
+  return true;
+}
+
+void control_channel::advance(std::uint64_t offset) {
   alarm_.notify([&] {
     std::lock_guard lock(mutex_);
     next_ = offset + 1;
     blocked_.clear();
     blocked_at_.reset();
-    if (waiting_.contains(m.request)) results_[m.request] = std::move(result);
   });
-  spdlog::info("fleet: applied {} {} from member {} uid {} (offset {})", name(m.kind), m.request, m.member, m.uid,
-               offset);
-  return true;
 }
 
 std::variant<nlohmann::json, std::string> control_channel::skip(std::uint64_t offset, std::uint32_t uid) {

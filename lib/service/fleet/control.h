@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../retention/retention.h"
+#include "../fleet_port.h"
 #include "cdr/admin/server.h"
 #include "cdr/core/config.h"
 #include "cdr/core/saved_state.h"
@@ -41,9 +41,6 @@ class fleet_unavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-// This member's name: kafka.group_instance_id, or "<client_id>@<host name>".
-std::string member_name(const kafka_config& k);
 
 // This member cannot join the fleet as configured (a fleet key the other
 // members do not share): the start is refused (exit 2).
@@ -83,7 +80,7 @@ class control_channel {
   // control topic's recent messages are all signed under keys this member
   // does not hold.
   control_channel(const daemon_config& config, const std::string& bootstrap, const time_source& time,
-                  std::string_view subject_key, fleet_key key, retention& keeper);
+                  std::string_view subject_key, fleet_key key, fleet_port& keeper);
   ~control_channel();
   control_channel(const control_channel&) = delete;
   control_channel& operator=(const control_channel&) = delete;
@@ -147,6 +144,9 @@ class control_channel {
   void check_key(std::int64_t low, std::int64_t high);
   // Applies one message; false while it cannot (stuck: retried).
   bool apply(const kafka::message& m);
+  // The position moves past `offset` (applied or skipped): applying is no
+  // longer stuck, and whoever waits is woken.
+  void advance(std::uint64_t offset);
   // A message refused (forged, junk, replayed): counted and logged now,
   // audited with the position past it by flush_refused().
   void refuse(const kafka::message& m, control_rejection why, std::string_view member);
@@ -165,7 +165,7 @@ class control_channel {
   const fleet_key key_;
   const std::string incarnation_;    // random per start: heartbeats' run
   std::uint64_t heartbeat_seq_ = 0;  // guarded by heartbeat_mutex_
-  retention& keeper_;
+  fleet_port& keeper_;
   std::string member_;
   std::string topic_;
   std::chrono::milliseconds timeout_;

@@ -10,7 +10,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../retention/retention.h"
 #include "cdr/core/config.h"
 #include "cdr/core/time_source.h"
 #include "control.h"
@@ -22,7 +21,7 @@ struct drain_parts {
   const time_source& time;
   std::string bootstrap;
   control_channel& fleet;
-  retention& keeper;
+  fleet_port& keeper;
   // The input partitions this member owns now ({topic: {partition: ...}}).
   std::function<nlohmann::json()> assignment;
   // Leaves the consumer group (ingest stops). Empty when it did, having

@@ -8,7 +8,6 @@
 
 #include "../checkpoint.h"
 #include "../failpoint.h"
-#include "../fleet/control.h"
 #include "cdr/core/hex.h"
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/crypto.h"

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../fleet_port.h"
 #include "../ledger.h"
 #include "cdr/metrics/snapshots.h"
 #include "clock_guard.h"
@@ -43,7 +44,7 @@
 
 namespace cdr::service {
 
-class retention {
+class retention final : public fleet_port {
  public:
   // `subject_key` names subjects in holds and the audit trail; `keys` seals
   // identifiers; `audit_keys` keys the audit chain; `events` receives
@@ -125,10 +126,10 @@ class retention {
   // and one message applied with that position saved in the same batch as
   // its effect (`identifier`: a subject_erase's, opened). What the
   // requester is told, or an error message.
-  std::uint64_t control_position() const;
+  std::uint64_t control_position() const override;
   // What a fleet member announces in its heartbeats: the records it
   // stores, and the earliest deadline among them (past ones included).
-  std::pair<std::int64_t, std::optional<instant>> holdings() const;
+  std::pair<std::int64_t, std::optional<instant>> holdings() const override;
   // The partitions' states as the deadlines see them: a partition whose
   // due action has nothing left to remove (its late records were stripped
   // or dropped on arrival) counts as done. Only what is due is looked at.
@@ -140,16 +141,16 @@ class retention {
   void require_readable_state() const { ctx_.require_readable_state(); }
   std::variant<nlohmann::json, std::string> apply_control(const control_message& m,
                                                           const std::optional<std::string>& identifier,
-                                                          std::uint64_t next);
+                                                          std::uint64_t next) override;
   // Whether a control request was applied here before (a replay).
-  bool control_applied(std::string_view request) const;
+  bool control_applied(std::string_view request) const override;
   // Audits `entry` about control or replies messages refused (forged,
   // junk, a replay, or skipped by an operator), with the control position
   // moved past them (`next`; none for replies).
-  void refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry);
+  void refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry) override;
   // The fleet members this one has heard of and that have not left.
-  std::vector<std::string> known_members() const { return ctx_.state.fleet_members(); }
-  void set_known_member(std::string_view name, bool known);
+  std::vector<std::string> known_members() const override { return ctx_.state.fleet_members(); }
+  void set_known_member(std::string_view name, bool known) override;
   // A sweep's barrier: called before a sweep removes anything (throws to
   // refuse the sweep). The fleet sets it: every control message published
   // before the sweep started is applied first.
@@ -181,12 +182,13 @@ class retention {
   // as the event that stores it again: its metadata and its identifiers,
   // opened (none when stripped or erased). The receiving member's ingest
   // makes of it what it made of the original: same id, same content digest.
-  void for_each_handover_event(const std::function<void(std::string_view id, const std::string& event)>& fn) const;
+  void for_each_handover_event(
+      const std::function<void(std::string_view id, const std::string& event)>& fn) const override;
   // Empties the store once its records are handed over: every partition
   // dropped and purged from disk, the held copies removed, every data key
   // destroyed, and one audit entry ("drain") carrying `report` (where each
   // partition went). Returns what it removed.
-  nlohmann::json empty_store(const nlohmann::json& report, std::uint32_t uid);
+  nlohmann::json empty_store(const nlohmann::json& report, std::uint32_t uid) override;
 
   nlohmann::json verify() const;
   // A record's identifiers, opened; status says why they are absent.
