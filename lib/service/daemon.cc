@@ -240,7 +240,7 @@ struct daemon::impl {
             [this] { return ingest->status().value("assignment", nlohmann::json::object()); },
             [this] {
               fenced_ingest = nullptr;
-              if (!ingest->stop()) {
+              if (!ingest->stop(/*leave_group=*/true)) {
                 return std::string("ingest did not stop: the member cannot leave the consumer group");
               }
               if (!ingest->left_committed()) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <filesystem>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -35,6 +37,12 @@ class fleet : public ::testing::Test {
 
   void TearDown() override {
     if (!HasFailure()) return;
+    if (const char* keep = std::getenv("CDR_KEEP_LOGS")) {  // whole logs, for a failure's post-mortem
+      for (std::size_t i = 0; i < members_.size(); ++i) {
+        std::filesystem::copy_file(dirs_[i] / "log", fmt::format("{}/member-{}.log", keep, i + 1),
+                                   std::filesystem::copy_options::overwrite_existing);
+      }
+    }
     for (std::size_t i = 0; i < members_.size(); ++i) {
       const auto log = read_file(dirs_[i] / "log");
       std::cerr << "--- member " << i + 1 << " log (tail) ---\n"
@@ -51,15 +59,26 @@ class fleet : public ::testing::Test {
   std::string sock(std::size_t i) const { return dirs_[i] / "a.sock"; }
 
   void start(std::size_t i) {
-    const std::vector<std::string> args{"--fake-clock", clock_start,
-                                        "--set",        "kafka.brokers=" + kafka_.bootstrap(),
-                                        "--set",        "kafka.group_id=fleet",
-                                        "--set",        fmt::format("kafka.group_instance_id=\"member-{}\"", i + 1),
-                                        "--set",        "kafka.batch_linger=20ms",
-                                        "--set",        "kafka.properties.\"session.timeout.ms\"=6000",
-                                        "--set",        "kafka.properties.\"heartbeat.interval.ms\"=500",
-                                        "--set",        "sweep.interval=\"31d\"",
-                                        "--set",        "sweep.jitter=\"1s\""};
+    std::vector<std::string> args{"--fake-clock", clock_start,
+                                  "--set",        "kafka.brokers=" + kafka_.bootstrap(),
+                                  "--set",        "kafka.group_id=fleet",
+                                  "--set",        fmt::format("kafka.group_instance_id=\"member-{}\"", i + 1),
+                                  "--set",        "kafka.batch_linger=20ms",
+                                  "--set",        "sweep.interval=\"31d\"",
+                                  "--set",        "sweep.jitter=\"1s\""};
+    if (std::getenv("CDR_KAFKA_DEBUG") != nullptr) {
+      args.insert(args.end(),
+                  {"--set", std::string("kafka.properties.debug=\"") + std::getenv("CDR_KAFKA_DEBUG") + "\"", "--set",
+                   "log.level=\"debug\""});
+    }
+    if (!shipped_session_) {
+      // A member killed -9 gives its partitions up only when its session
+      // times out: 6 s instead of the shipped 45 s keeps such tests short.
+      for (const auto* p :
+           {"kafka.properties.\"session.timeout.ms\"=6000", "kafka.properties.\"heartbeat.interval.ms\"=500"}) {
+        args.insert(args.end(), {"--set", p});
+      }
+    }
     members_[i] = std::make_unique<daemon_process>(write_test_config(dirs_[i]), args, dirs_[i] / "log");
     ASSERT_TRUE(members_[i]->wait_ready(sock(i))) << members_[i]->log();
   }
@@ -188,6 +207,7 @@ class fleet : public ::testing::Test {
   }
 
   mock_kafka kafka_;
+  bool shipped_session_ = false;  // the shipped 45 s session timeout and heartbeat
   std::array<temp_dir, 3> dirs_;
   std::array<std::unique_ptr<daemon_process>, 3> members_;
   std::uint64_t messages_ = 0;
@@ -424,7 +444,10 @@ TEST_F(fleet, a_member_killed_during_ingest_loses_nothing_and_doubles_nothing_wi
 // record it keeps to members 1 and 2 (stripped ones stay stripped, held ones
 // held), waits until they stored them, then empties its store and leaves
 // the fleet; verify --fleet is ok with the two that remain.
+// With the shipped session timeout (45 s) and static membership: the
+// draining member leaves the group at once (issue "Fleet trust", F8).
 TEST_F(fleet, a_drained_member_hands_every_record_to_the_others_and_empties_its_store) {
+  shipped_session_ = true;
   start_all();
   wait_shared();
   constexpr int n = 240;
@@ -486,6 +509,44 @@ TEST_F(fleet, a_drained_member_hands_every_record_to_the_others_and_empties_its_
   const auto two = stored(1);
   all.insert(two.begin(), two.end());
   EXPECT_EQ(all, sent) << "the union of the remaining stores is exactly what was sent";
+}
+
+// F8 of "Fleet trust": a drain killed -9 halfway (the member left the group,
+// some records handed over) succeeds when run again after the restart,
+// with the shipped session timeout and static membership.
+TEST_F(fleet, a_drain_killed_halfway_succeeds_when_run_again_after_the_restart) {
+  shipped_session_ = true;
+  start_all();
+  wait_shared();
+  constexpr int n = 180;
+  for (int i = 0; i < n; ++i) send(fmt::format("k-{}", i), "2025-01", "cust", fmt::format("+3859311{:04}", i));
+  wait_stored();
+  auto first = std::async(std::launch::async, [&] {
+    try {
+      return admin::client(sock(2), seconds(180)).call("drain");
+    } catch (const std::exception&) {
+      return nlohmann::json();  // the connection died with the member
+    }
+  });
+  // Killed once the member has left the group and is handing over.
+  const auto deadline = steady_clock::now() + seconds(60);
+  while (read_file(dirs_[2] / "log").find("left the consumer group; handing") == std::string::npos &&
+         steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_EQ(members_[2]->stop(SIGKILL), -SIGKILL);
+  first.get();
+  start(2);
+  admin::client c(sock(2), seconds(300));
+  const auto drained = c.call("drain");
+  ASSERT_TRUE(drained.value("ok", false)) << drained.dump();
+  EXPECT_EQ(call(2, "status")["storage"]["records"]["cdr"], 0) << "member 3's store is empty";
+  for (auto& m : members_) ASSERT_EQ(m->stop(SIGTERM), 0);
+  EXPECT_TRUE(stored(2).empty());
+  auto all = stored(0);
+  const auto two = stored(1);
+  all.insert(two.begin(), two.end());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(n)) << "every record kept by member 1 or 2";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -133,6 +134,27 @@ struct consumer::impl {
   // revocation: a member leaving asks whether its last commits were taken).
   std::map<topic_partition, std::int64_t> acknowledged;
   std::chrono::steady_clock::time_point last_retry{};
+  // Set when the group answers a commit with "rebalance in progress" (or a
+  // stale generation), cleared when the rebalance reaches this member (its
+  // assign or revoke callback). Meanwhile asynchronous commits are held, not
+  // sent: a commit sent while the member rejoins waits behind its JoinGroup
+  // and fails with the old generation, which librdkafka 2.0.2 takes for a
+  // lost assignment, and that starts one more rebalance (each held a whole
+  // session timeout by a static member that left).
+  std::optional<std::chrono::steady_clock::time_point> rebalancing_since;
+  std::chrono::milliseconds hold_limit{45'000};  // the group's session timeout
+
+  bool holding_commits() {
+    if (!rebalancing_since) return false;
+    if (std::chrono::steady_clock::now() - *rebalancing_since < hold_limit) return true;
+    rebalancing_since.reset();  // no rebalance reached this member: commit again rather than never
+    return false;
+  }
+  // Keeps offsets to commit once the rebalance is over (retry_failed_commits).
+  void hold(const std::map<topic_partition, std::int64_t>& next) {
+    commit_requested(next);
+    for (const auto& [tp, offset] : next) failed_commits[tp] = latest_commit[tp];
+  }
 
   // The offsets of `next` the group has not acknowledged yet.
   std::map<topic_partition, std::int64_t> unacknowledged(const std::map<topic_partition, std::int64_t>& next) const {
@@ -154,6 +176,10 @@ struct consumer::impl {
   // Only the latest offset asked for is retried: an older one failing after
   // a newer one succeeded must not move the group's offset back.
   void commit_done(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
+    const auto rebalance = [](rd_kafka_resp_err_t e) {
+      return e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+    };
+    if (rebalance(err)) rebalancing_since = std::chrono::steady_clock::now();
     if (offsets == nullptr) return;
     for (int i = 0; i < offsets->cnt; ++i) {
       const auto& e = offsets->elems[i];
@@ -163,6 +189,7 @@ struct consumer::impl {
         auto& slot = acknowledged[tp];
         slot = std::max(slot, e.offset);
       }
+      if (rebalance(e.err)) rebalancing_since = std::chrono::steady_clock::now();
       if (err || e.err) {
         if (const auto at = latest_commit.find(tp); at != latest_commit.end() && at->second == e.offset) {
           failed_commits[tp] = e.offset;
@@ -176,7 +203,7 @@ struct consumer::impl {
   // Commits the failed offsets again, at most once a second, for the
   // partitions still assigned (a revoked one is its next owner's to commit).
   void retry_failed_commits() {
-    if (failed_commits.empty()) return;
+    if (failed_commits.empty() || holding_commits()) return;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_retry < std::chrono::seconds(1)) return;
     last_retry = now;
@@ -274,6 +301,15 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
   auto* conf = base_conf(o, ours);
   rd_kafka_conf_set_opaque(conf, impl_.get());
   impl_->on_offset_reset = o.on_offset_reset;
+  {
+    // A rebalance ends within a session timeout (members that do not
+    // rejoin by then are dropped): commits are held that long at most.
+    char value[32];
+    std::size_t size = sizeof value;
+    if (rd_kafka_conf_get(conf, "session.timeout.ms", value, &size) == RD_KAFKA_CONF_OK) {
+      impl_->hold_limit = std::chrono::milliseconds(std::strtoll(value, nullptr, 10));
+    }
+  }
   rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     log_to_spdlog(rk, level, fac, buf);
     // "[thrd:...]: <topic> [<partition>]: offset reset (at ...) to BEGINNING: ..."
@@ -300,6 +336,7 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
       conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
         auto* self = static_cast<impl*>(opaque);
         guarded(self->failure, self->failure_mutex, "a rebalance", [&] {
+          self->rebalancing_since.reset();  // the rebalance reached this member
           if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
             self->ever_assigned = true;
             self->on_assign(parts);
@@ -361,6 +398,10 @@ void consumer::commit(const std::map<topic_partition, std::int64_t>& next, bool 
   if (next.empty()) return;
   if (sync && impl_->unacknowledged(next).empty()) {
     return;  // the group holds them already (a revocation after a stop's commit)
+  }
+  if (!sync && impl_->holding_commits()) {
+    impl_->hold(next);  // sent once the rebalance reached this member
+    return;
   }
   auto list = to_list(next);
   impl_->commit_requested(next);
@@ -449,6 +490,26 @@ void consumer::close() {
 }
 
 bool consumer::abandoned() const { return impl_->abandoned; }
+
+bool consumer::leave_group(std::chrono::milliseconds within) {
+  // Unsubscribing, unlike closing, makes even a static member send its
+  // LeaveGroup (KIP-345 spares static members only on termination): the
+  // coordinator rebalances at once instead of after the session timeout.
+  if (const auto e = rd_kafka_unsubscribe(impl_->rk)) {
+    spdlog::warn("kafka: leaving the group: {}", rd_kafka_err2str(e));
+    return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    rd_kafka_topic_partition_list_t* assigned = nullptr;
+    const auto e = rd_kafka_assignment(impl_->rk, &assigned);
+    const bool none = e == RD_KAFKA_RESP_ERR_NO_ERROR && assigned != nullptr && assigned->cnt == 0;
+    if (assigned != nullptr) rd_kafka_topic_partition_list_destroy(assigned);
+    if (none) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    message ignored(rd_kafka_consumer_poll(impl_->rk, 100));  // serves the revocation
+  }
+}
 
 void consumer::abandon() {
   if (impl_->closed) return;

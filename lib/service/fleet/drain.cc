@@ -63,13 +63,14 @@ std::chrono::milliseconds session_timeout(const kafka_config& k) {
 
 // Waits until the group has committed (so stored) every handover partition
 // up to its end as it is now; fails when nothing moves for
-// kafka.control_timeout plus the group's session timeout (the handover
-// partitions this static member owned move to the others only when its
-// session times out: closing does not leave the group).
+// kafka.control_timeout plus twice the group's session timeout: the member
+// left the group at once, but a member that does not rejoin holds a
+// rebalance for up to a session timeout, and a join or leave during it (a
+// drain run again right after a restart) starts one more.
 void wait_stored(const drain_parts& p) {
   const auto& k = p.config.kafka;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(k.control_timeout);
-  const auto stall = timeout + session_timeout(k);
+  const auto stall = timeout + 2 * session_timeout(k);
   const kafka::client_options o{p.bootstrap, fmt::format("{}-handover-progress", k.client_id), k.properties};
   const auto first = kafka::group_progress(o, k.group_id, k.topic_handover, timeout);
   if (!first) throw fleet_unavailable(fmt::format("the progress of {} cannot be read", k.topic_handover));
@@ -116,10 +117,9 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
   spdlog::warn("drain by uid {}: left the consumer group; handing every record to {}", uid, fmt::join(others, ", "));
   const auto records = hand_over(p);
   wait_stored(p);
-  // Where each partition went: the members' assignments, as they say. A
-  // static member's partitions move only when its session times out
-  // (closing does not leave the group), so ask until every one has an
-  // owner, for at most two minutes; one still without is reported as null.
+  // Where each partition went: the members' assignments, as they say; ask
+  // until every one has an owner, for at most two minutes (the rebalance
+  // may still run); one still without is reported as null.
   std::map<std::string, std::string> owner;
   const auto owned_by_others = [&] {
     owner.clear();

@@ -62,8 +62,9 @@ void ingest::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-bool ingest::stop() {
+bool ingest::stop(bool leave_group) {
   if (!thread_.joinable()) return true;
+  leave_group_ = leave_group;
   stop_requested_ = true;
   if (!done_.wait_for(config_.kafka.shutdown_timeout, [this] { return finished_; })) {
     spdlog::error("ingest did not stop within kafka.shutdown_timeout ({}); leaving it behind",
@@ -134,6 +135,13 @@ void ingest::run() {
       consumer_->abandon();
       abandoned_ = true;
     } else {
+      if (leave_group_ &&
+          !consumer_->leave_group(
+              std::chrono::duration_cast<std::chrono::milliseconds>(config_.kafka.shutdown_timeout) / 4)) {
+        spdlog::warn(
+            "kafka: the group did not take this member's leave in time; its partitions move when its "
+            "session times out");
+      }
       consumer_->close();
       abandoned_ = consumer_->abandoned();  // stopped before its first assignment
     }

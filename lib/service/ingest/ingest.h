@@ -57,8 +57,9 @@ class ingest final : public kafka::rebalance_listener {
   // for up to half of kafka.shutdown_timeout), then leaves the group, or
   // abandons the consumer when the group did not answer (abandoned()).
   // False when that took longer than kafka.shutdown_timeout (the thread is
-  // detached).
-  bool stop();
+  // detached). `leave_group`: for good (a drain): the member leaves the
+  // group so that its partitions move at once, static member or not.
+  bool stop(bool leave_group = false);
   // After stop(): whether the group took the offsets of every partition
   // this member owned when it left (if not, their next owners re-read from
   // the group's offsets what this store already holds).
@@ -199,7 +200,8 @@ class ingest final : public kafka::rebalance_listener {
   std::chrono::milliseconds backoff_{100};
 
   std::atomic<bool> stop_requested_{false};
-  bool finished_ = false;  // guarded by done_
+  std::atomic<bool> leave_group_{false};  // set before stop_requested_
+  bool finished_ = false;                 // guarded by done_
   std::atomic<bool> left_committed_{false};
   std::atomic<bool> abandoned_{false};
   alarm done_;  // the ingest thread finished

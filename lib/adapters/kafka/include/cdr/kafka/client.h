@@ -130,6 +130,12 @@ class consumer {
   // partition's pause across revocation and re-assignment, so newly
   // assigned partitions are resumed explicitly.
   void resume(const std::map<topic_partition, std::int64_t>& partitions);
+  // Leaves the group for good, before close(): unsubscribes, which makes
+  // the coordinator rebalance at once even for a static member (closing
+  // does not: its partitions move when its session times out), and serves
+  // the revocation. False when partitions are still assigned after
+  // `within`. Messages fetched meanwhile are dropped.
+  bool leave_group(std::chrono::milliseconds within);
   // Leaves the group (revocations are served first). A consumer that never
   // had an assignment is then left undestroyed (abandoned()).
   void close();
