@@ -270,9 +270,15 @@ std::size_t audit_trail::for_each(std::optional<instant> since, const std::funct
   std::ifstream in(path_);
   std::string text;
   std::size_t n = 0;
-  while (std::getline(in, text)) {
+  for (std::uint64_t number = 1; std::getline(in, text); ++number) {
     auto line = nlohmann::json::parse(text, nullptr, false);
-    if (!line.is_object()) continue;
+    if (!line.is_object()) {
+      // Never skipped: whoever reads the trail sees that a line is damaged
+      // (its time unknown, so whatever `since` says), and where.
+      fn({{"line", number}, {"unreadable", "not a JSON object"}, {"text", text}});
+      ++n;
+      continue;
+    }
     if (since) {
       const auto t = parse_rfc3339(line.value("time", std::string()));
       if (!t || *t < *since) continue;

@@ -66,7 +66,8 @@ class audit_trail {
   };
   verdict verify() const;
   // Calls fn with each entry (as written) at or after `since`, one line at
-  // a time; returns how many.
+  // a time; returns how many. A line that does not parse is never skipped:
+  // fn gets {"line": N, "unreadable": why, "text": the line} in its place.
   std::size_t for_each(std::optional<instant> since, const std::function<void(nlohmann::json)>& fn) const;
   const std::string& path() const { return path_; }
 

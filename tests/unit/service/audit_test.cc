@@ -70,6 +70,24 @@ TEST_F(audit_chain, a_partial_last_line_is_cut_off_and_the_repair_is_audited) {
   EXPECT_EQ(retention_->audit().verify().entries, 4u);
 }
 
+// Issue "Fleet trust", item 8: a reader of the trail (audit export) never
+// skips a line it cannot read; it gets the line's number and text instead.
+TEST_F(audit_chain, an_unreadable_line_is_exported_as_such_never_skipped) {
+  add_hold("a");
+  add_hold("b");
+  auto text = trail();
+  const auto second = text.find('\n') + 1;
+  text.replace(second, 1, "#");  // line 2 no longer parses
+  std::ofstream(retention_->audit().path(), std::ios::trunc | std::ios::binary) << text;
+  std::vector<nlohmann::json> seen;
+  const auto since = parse_rfc3339("2000-01-01T00:00:00Z");
+  EXPECT_EQ(retention_->audit().for_each(since, [&](nlohmann::json j) { seen.push_back(std::move(j)); }), 2u);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1]["line"], 2) << seen[1].dump();
+  EXPECT_EQ(seen[1]["unreadable"], "not a JSON object");
+  EXPECT_EQ(seen[1]["text"].get<std::string>().front(), '#');
+}
+
 TEST_F(audit_chain, lines_appended_before_a_crash_moved_the_head_are_kept_once) {
   add_hold("a");
   const auto head_after_a = encode(state_->head().value());
