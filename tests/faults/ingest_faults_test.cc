@@ -8,7 +8,7 @@ namespace {
 
 TEST_F(ingest, kill_9_at_five_random_moments_loses_and_doubles_nothing) {
   temp_dir dir;
-  std::mt19937 rng(5);
+  std::mt19937 rng(static_cast<std::mt19937::result_type>(test_seed(5)));
   auto d = start(dir);
   for (int round = 0; round < 5; ++round) {
     produce(4'000, 100 + static_cast<std::uint64_t>(round));

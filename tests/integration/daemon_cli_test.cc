@@ -191,13 +191,17 @@ TEST(daemon_cli, a_reply_later_than_the_timeout_is_its_own_exit_status_and_timeo
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("was sent to"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no reply came within 1 s"), std::string::npos) << r.err;
+  // Resumed only after the CLI's default timeout (30 s): --timeout 0 must
+  // mean no limit at all, not some other limit.
   std::thread resume([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::this_thread::sleep_for(std::chrono::seconds(32));
     kill(d.pid(), SIGCONT);
   });
-  r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "0", "status"});
+  const auto started = std::chrono::steady_clock::now();
+  r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "0", "status"}, std::chrono::seconds(90));
   resume.join();
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(32));
   EXPECT_NE(r.out.find("version: "), std::string::npos) << r.out;
   r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "-1", "status"});
   EXPECT_EQ(r.exit_code, 2) << r.err;

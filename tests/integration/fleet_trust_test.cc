@@ -97,6 +97,15 @@ class fleet_trust : public ::testing::Test {
   double rejected(std::size_t i, const std::string& reason) {
     return metric(metrics(i), fmt::format("cdr_retention_control_rejected_total{{reason=\"{}\"}}", reason));
   }
+  // Waits (up to 30 s) until member i's `series` has the value `v`.
+  bool wait_metric(std::size_t i, const std::string& series, double v) {
+    const auto deadline = steady_clock::now() + seconds(30);
+    while (metric(metrics(i), series) != v) {
+      if (steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    return true;
+  }
   // Waits until member i's count of `reason` reaches n.
   void wait_rejected(std::size_t i, const std::string& reason, double n) {
     const auto deadline = steady_clock::now() + seconds(20);
@@ -235,15 +244,7 @@ TEST_F(fleet_trust, an_authentic_message_this_build_cannot_decode_blocks_until_a
 TEST_F(fleet_trust, a_stopped_member_stays_silent_until_its_own_signed_heartbeat_says_it_left) {
   start(0);
   start(1);
-  const auto both_live = [&] {
-    const auto deadline = steady_clock::now() + seconds(30);
-    while (steady_clock::now() < deadline) {
-      if (metric(metrics(0), "cdr_retention_fleet_members{state=\"live\"}") == 2) return true;
-      std::this_thread::sleep_for(milliseconds(200));
-    }
-    return false;
-  };
-  ASSERT_TRUE(both_live());
+  ASSERT_TRUE(wait_metric(0, "cdr_retention_fleet_members{state=\"live\"}", 2));
   members_[1]->stop(SIGKILL);
   const nlohmann::json leaving{{"type", "heartbeat"},     {"member", name(1)}, {"request", name(1) + "/heartbeat"},
                                {"at", clock_start},       {"uid", 0},          {"leaving", true},
@@ -256,15 +257,8 @@ TEST_F(fleet_trust, a_stopped_member_stays_silent_until_its_own_signed_heartbeat
   wait_rejected(0, "unsigned", 1);
   wait_rejected(0, "unknown_key", 1);
 
-  const auto silent = [&] {
-    const auto deadline = steady_clock::now() + seconds(30);
-    while (steady_clock::now() < deadline) {
-      if (metric(metrics(0), "cdr_retention_fleet_members{state=\"silent\"}") == 1) return true;
-      std::this_thread::sleep_for(milliseconds(200));
-    }
-    return false;
-  };
-  ASSERT_TRUE(silent()) << metrics(0);
+  const auto silent = "cdr_retention_fleet_members{state=\"silent\"}";
+  ASSERT_TRUE(wait_metric(0, silent, 1)) << metrics(0);
   const auto text = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(0), "verify", "--fleet"});
   EXPECT_EQ(text.exit_code, 6) << text.out << text.err;
   EXPECT_NE(text.err.find("warning: member " + name(1) + " is silent"), std::string::npos) << text.err;
@@ -275,7 +269,7 @@ TEST_F(fleet_trust, a_stopped_member_stays_silent_until_its_own_signed_heartbeat
   // Known across a restart: still silent, never forgotten.
   members_[0]->stop(SIGTERM);
   start(0);
-  ASSERT_TRUE(silent()) << metrics(0);
+  ASSERT_TRUE(wait_metric(0, silent, 1)) << metrics(0);
   const auto status = call(0, "status")["kafka"]["fleet"]["members"];
   EXPECT_NE(status.dump().find(name(1)), std::string::npos) << status.dump();
 
@@ -284,11 +278,7 @@ TEST_F(fleet_trust, a_stopped_member_stays_silent_until_its_own_signed_heartbeat
   own["incarnation"] = "0123456789abcdef";
   own["seq"] = 1;
   kafka_.produce(control_topic, key, sign_as(fleet_secret(), control_topic, key, own));
-  const auto deadline = steady_clock::now() + seconds(20);
-  while (metric(metrics(0), "cdr_retention_fleet_members{state=\"silent\"}") != 0 && steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  EXPECT_EQ(metric(metrics(0), "cdr_retention_fleet_members{state=\"silent\"}"), 0);
+  EXPECT_TRUE(wait_metric(0, silent, 0)) << metrics(0);
   // A replay of it is refused.
   kafka_.produce(control_topic, key, sign_as(fleet_secret(), control_topic, key, own));
   wait_rejected(0, "replay", 1);
@@ -343,11 +333,9 @@ TEST_F(fleet_trust, a_member_with_another_fleet_key_is_refused_at_start) {
 }
 
 // F9: a SIGTERM at any point of the start and the first group join ends
-// with exit 0, never an abort (CDR_STOP_SEED overrides the seed).
+// with exit 0, never an abort (CDR_TEST_SEED repeats a run).
 TEST_F(fleet_trust, a_stop_at_any_point_of_the_first_join_exits_0) {
-  const char* env_seed = std::getenv("CDR_STOP_SEED");
-  const auto seed = env_seed != nullptr ? std::strtoull(env_seed, nullptr, 10) : std::random_device{}();
-  std::cout << "CDR_STOP_SEED=" << seed << "\n";
+  const auto seed = test_seed(std::random_device{}());
   std::mt19937_64 random(seed);
   for (int round = 0; round < 20; ++round) {
     const auto after = milliseconds(std::uniform_int_distribution<int>(0, 3000)(random));

@@ -7,9 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <stdexcept>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "cdr/admin/client.h"
 
@@ -81,14 +85,26 @@ std::string write_test_config(const temp_dir& dir, const std::string& extra) {
   const auto path = dir / "cdr.toml";
   write_file(dir / "subject.key", "test-subject-key-0123456789abcdef");
   if (!std::filesystem::exists(dir / "master.key")) write_file(dir / "master.key", test_master_key);
-  write_file(path, "[kafka]\nbrokers = \"embedded\"\nembedded_partitions = 2\n"
-                   "[storage]\npath = \"" + (dir / "data") + "\"\n"
-                   "subject_key_file = \"" + (dir / "subject.key") + "\"\n"
-                   "keystore_path = \"" + (dir / "keys/keystore.json") + "\"\n"
-                   "master_key_file = \"" + (dir / "master.key") + "\"\n"
-                   "[admin]\nsocket = \"" + (dir / "a.sock") + "\"\n"
-                   "[metrics]\nlisten = \"127.0.0.1:0\"\n"
-                   "[log]\nformat = \"json\"\n" + extra);
+  write_file(path,
+             "[kafka]\nbrokers = \"embedded\"\nembedded_partitions = 2\n"
+             "[storage]\npath = \"" +
+                 (dir / "data") +
+                 "\"\n"
+                 "subject_key_file = \"" +
+                 (dir / "subject.key") +
+                 "\"\n"
+                 "keystore_path = \"" +
+                 (dir / "keys/keystore.json") +
+                 "\"\n"
+                 "master_key_file = \"" +
+                 (dir / "master.key") +
+                 "\"\n"
+                 "[admin]\nsocket = \"" +
+                 (dir / "a.sock") +
+                 "\"\n"
+                 "[metrics]\nlisten = \"127.0.0.1:0\"\n"
+                 "[log]\nformat = \"json\"\n" +
+                 extra);
   return path;
 }
 
@@ -186,6 +202,14 @@ std::string http_get(const std::string& host_port, const std::string& path) {
   const auto body = response.find("\r\n\r\n");
   if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) throw std::runtime_error("bad HTTP response");
   return response.substr(body + 4);
+}
+
+std::uint64_t test_seed(std::uint64_t fixed) {
+  const char* env = std::getenv("CDR_TEST_SEED");
+  const auto seed = env != nullptr ? std::strtoull(env, nullptr, 10) : fixed;
+  std::cout << "CDR_TEST_SEED=" << seed << "\n";
+  ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  return seed;
 }
 
 }  // namespace cdr::test

@@ -36,8 +36,8 @@ class daemon_process {
  public:
   // Starts cdr-retentiond --config config_path extra_args..., stdout and
   // stderr to `log_path`.
-  daemon_process(const std::string& config_path, const std::vector<std::string>& extra_args,
-                 std::string log_path, const std::vector<std::string>& extra_env = {});
+  daemon_process(const std::string& config_path, const std::vector<std::string>& extra_args, std::string log_path,
+                 const std::vector<std::string>& extra_env = {});
   ~daemon_process();  // SIGKILL if still running
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
@@ -57,6 +57,11 @@ class daemon_process {
   std::string log_path_;
   std::optional<int> exit_code_;
 };
+
+// A test's random seed: the environment's CDR_TEST_SEED when set, else
+// `fixed`; printed (and recorded as the test's "seed" property) so that a
+// failing run can be repeated.
+std::uint64_t test_seed(std::uint64_t fixed);
 
 // One admin request on a fresh connection.
 nlohmann::json admin_call(const std::string& socket, const std::string& command,
