@@ -10,7 +10,9 @@ function(cdr_target_defaults target)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
   if(CDR_FUZZ)
-    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+    # Undefined behaviour aborts (no recovery): a fuzzer reports it as a crash.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+      -fno-sanitize-recover=undefined)
   endif()
   if(CDR_SANITIZE)
     target_compile_options(${target} PRIVATE

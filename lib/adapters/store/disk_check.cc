@@ -23,6 +23,8 @@ bool overlaps(std::string_view smallest, std::string_view largest, const key_ran
 class wal_scanner final : public rocksdb::WriteBatch::Handler {
  public:
   wal_scanner(const std::vector<removal>& ranges, std::vector<residue>& out) : ranges_(ranges), out_(out) {}
+  // The WAL file the next batches come from (a residue names it).
+  void set_file(std::string file) { file_ = std::move(file); }
   rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
     check(cf, key);
     return rocksdb::Status::OK();
@@ -44,13 +46,14 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
     if (!f) return;
     for (const auto& [rf, r] : ranges_) {
       if (rf == *f && in_range(key.ToStringView(), r)) {
-        out_.push_back({*f, "WAL", key.ToString()});
+        out_.push_back({*f, file_, key.ToString()});
         return;
       }
     }
   }
   const std::vector<removal>& ranges_;
   std::vector<residue>& out_;
+  std::string file_;
 };
 
 }  // namespace
@@ -62,8 +65,12 @@ std::size_t store::impl::wal_residues(const std::vector<removal>& ranges, std::v
   std::unique_ptr<rocksdb::TransactionLogIterator> it;
   if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
   wal_scanner scanner(ranges, out);
+  std::size_t file = 0;
   for (; it->Valid(); it->Next()) {
     auto batch = it->GetBatch();
+    // The last file starting at or before the batch's sequence holds it.
+    while (file + 1 < wals.size() && wals[file + 1]->StartSequence() <= batch.sequence) ++file;
+    scanner.set_file(wals[file]->PathName());
     if (const auto hs = batch.writeBatchPtr->Iterate(&scanner); !hs.ok()) raise(hs, "cannot read a WAL record");
   }
   return wals.size();
