@@ -24,6 +24,7 @@
 
 #include <fmt/format.h>
 
+#include "cdr/store/store.h"
 #include "retention_fixture.h"
 
 namespace cdr::test {
@@ -133,13 +134,36 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   const std::string x = "+14155550100";
   auto d = start("2026-11-01T00:00:00Z");
   const year_month first = 2025y / November;
+  std::vector<sent> of_x;
   for (int i = 0; i < 13; ++i) {
     const auto m = first + months{i};
-    send_cdr(m, at(m, 1, 1), "cust-x", x);
+    of_x.push_back(send_cdr(m, at(m, 1, 1), "cust-x", x));
     send_cdr(m, at(m, 1, 2), "cust-x", "+4930123456" + std::to_string(i % 10));  // another subject
   }
   const auto stripped = send_cdr(first, at(first, 2, 1), "cust-z", "+81312345678");
   wait_stored();
+  // What is really on disk of the subject: its sealed identifier values, as
+  // a copy of the store holds them (a plaintext scan cannot fail: they are
+  // sealed before their first write).
+  call("checkpoint", {{"to", "scan"}});
+  std::vector<std::string> sealed;
+  {
+    storage_config sc;
+    sc.path = dir_ / "checkpoints/scan";
+    sc.block_cache_bytes = 8 << 20;
+    store::store copy(sc);
+    for (const auto& s : of_x) {
+      const auto r = copy.get(record_kind::cdr, s.id);
+      ASSERT_TRUE(r && r->identifiers) << s.id;
+      sealed.push_back(*r->identifiers);
+    }
+  }
+  const auto sealed_on_disk = [&] {
+    std::size_t n = 0;
+    for (const auto& v : sealed) n += occurrences(v);
+    return n;
+  };
+  EXPECT_GE(sealed_on_disk(), sealed.size()) << "the scan finds the sealed values where they are";
   EXPECT_GE(occurrences("cust-x"), 26u) << "the scan sees records wherever they are (here: the WAL)";
   EXPECT_EQ(occurrences(x), 0u) << "identifiers are sealed before they reach the WAL";
   const auto before =
@@ -162,6 +186,7 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
 
   call("hold release", {{"id", "1"}});  // the deferred erasure happens now
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0);
+  EXPECT_GT(sealed_on_disk(), 0u) << "hidden, not yet purged (erasure.purge_after): the scan must see that";
 
   call("debug advance-clock", {{"duration", "30d"}});  // 2026-12-01: November 2025 is due
   call("sweep");
@@ -171,6 +196,7 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_GT(v["subjects"][0]["keys"].get<int>(), 13);
 
   EXPECT_EQ(occurrences(x), 0u) << "an erased subject's identifiers are in no file";
+  EXPECT_EQ(sealed_on_disk(), 0u) << "nor their sealed values: purged";
   EXPECT_EQ(occurrences(stripped.phone), 0u) << "a stripped month's identifiers are in no file";
   EXPECT_GT(occurrences("cust-x"), 0u) << "metadata of months not yet due is found (the scan works)";
   EXPECT_GT(call("subject export", {{"identifier", "+49301234565"}})["records"], 0) << "and their identifiers open";
