@@ -112,5 +112,24 @@ TEST_F(verify_controls, a_purge_past_its_deadline_is_named) {
   EXPECT_TRUE(v["pending_purges"][0]["overdue"].get<bool>());
 }
 
+// A hold whose record is lost from the store (the audit trail shows it added
+// and never released) is named: the next sweep would remove what it keeps.
+TEST_F(verify_controls, a_hold_record_deleted_from_the_store_is_named) {
+  ASSERT_TRUE(std::holds_alternative<nlohmann::json>(
+      retention_->hold_add({{"customer", "acme"}, {"reason", "litigation"}, {"reference", "L-1"}}, 0)));
+  ASSERT_TRUE(std::holds_alternative<nlohmann::json>(
+      retention_->hold_add({{"customer", "beta"}, {"reason", "audit"}, {"reference", "A-1"}}, 0)));
+  ASSERT_TRUE(retention_->hold_release(2, 0).has_value());
+  auto v = retention_->verify();
+  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_TRUE(v["holds_missing"].empty()) << "a released hold is not missing";
+  store::change c(*store_);
+  state_->remove_hold(c, 1);  // behind the registry's back
+  store_->apply(c);
+  v = retention_->verify();
+  EXPECT_FALSE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_EQ(v["holds_missing"], nlohmann::json::array({1})) << v.dump();
+}
+
 }  // namespace
 }  // namespace cdr::test
