@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "cdr/core/hex.h"
+#include "cdr/crypto/aead.h"
 #include "cdr/crypto/crypto.h"
 
 namespace cdr::crypto {
@@ -18,6 +22,24 @@ TEST(crypto, hmac_sha256_matches_rfc_4231) {
   EXPECT_EQ(jefe("what do ya want for nothing?"), hmac_sha256("Jefe", "what do ya want for nothing?"));
   EXPECT_EQ(big(msg), hmac_sha256(long_key, msg));
   EXPECT_EQ(jefe("again"), hmac_sha256("Jefe", "again")) << "reusable";
+}
+
+// AES-GCM under one key must never reuse a nonce (a reuse reveals the XOR
+// of two plaintexts and lets tags be forged): every seal, across more than
+// one refill of the nonce buffer, draws a fresh one.
+TEST(crypto, every_seal_draws_a_fresh_nonce) {
+  aead a(std::string(aead_key_size, 'k'));
+  std::set<std::string> nonces, sealed;
+  constexpr int n = 1000;  // the nonce buffer holds 256
+  for (int i = 0; i < n; ++i) {
+    const auto v = a.seal("the same plaintext", "the same context");
+    ASSERT_EQ(v.size(), aead_overhead + 18);
+    nonces.insert(v.substr(1, 12));
+    sealed.insert(v);
+  }
+  EXPECT_EQ(nonces.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(sealed.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(a.open(*sealed.begin(), "the same context"), std::optional<std::string>("the same plaintext"));
 }
 
 TEST(crypto, sha256_hex) {
