@@ -169,7 +169,7 @@ struct daemon::impl {
     // that it is keyed.
     const bool keyed = keystore->has_marker(audit_keyed_marker);
     retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
-                                                     *vault, audit_keying{keystore->derive("audit chain"), !keyed},
+                                                     *vault, audit_keying{keystore->stable_secret("audit chain"), !keyed},
                                                      kafka_event_sink(config, bootstrap()), ids);
     if (!keyed) keystore->add_marker(audit_keyed_marker);
     // A simulated clock starts where the test says: a deliberate move.

@@ -82,7 +82,7 @@ std::string erasure_ledger::chained(const ledger_entry& e) const {
 }
 
 erasure_ledger::erasure_ledger(std::string path, crypto::keystore& keys)
-    : path_(std::move(path)), keys_(keys), chain_key_(keys.derive("erasure ledger chain")) {
+    : path_(std::move(path)), keys_(keys), chain_key_(keys.stable_secret("erasure ledger chain")) {
   std::optional<std::pair<std::size_t, std::string>> recorded;
   if (const auto r = keys_.record(record_name)) {
     recorded = parse_record(*r);

@@ -321,6 +321,11 @@ TEST(daemon_cli, rewrap_master_key_rotates_the_master_key) {
   {
     daemon_process d(cfg, {}, dir / "log");
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
+    // An erasure and a hold: the ledger's and the audit trail's chains must
+    // survive the rotation.
+    ASSERT_TRUE(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550111"}}).value("ok", false));
+    ASSERT_TRUE(admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "R-1"}})
+                    .value("ok", false));
     const auto busy = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "new.key"});
     EXPECT_EQ(busy.exit_code, 1);
     EXPECT_NE((busy.out + busy.err).find("in use by another process"), std::string::npos) << busy.out << busy.err;
@@ -336,6 +341,9 @@ TEST(daemon_cli, rewrap_master_key_rotates_the_master_key) {
   EXPECT_NE(old_key.log().find("master key does not open"), std::string::npos) << old_key.log();
   daemon_process new_key(cfg, {"--set", "storage.master_key_file=\"" + (dir / "new.key") + "\""}, dir / "log-new");
   ASSERT_TRUE(new_key.wait_ready(dir / "a.sock")) << new_key.log();
+  const auto trail = admin_call(dir / "a.sock", "audit verify");
+  EXPECT_TRUE(trail["result"]["ok"].get<bool>()) << "the audit chain survives the rotation: " << trail.dump();
+  EXPECT_GE(trail["result"]["entries"].get<int>(), 2) << trail.dump();
   r = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "missing.key"});
   EXPECT_EQ(r.exit_code, 1);
 }

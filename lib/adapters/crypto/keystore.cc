@@ -181,6 +181,14 @@ std::string keystore::derive(std::string_view purpose) const {
   return hmac_sha256(kek_, "cdr-retention derived key v1/" + std::string(purpose));
 }
 
+std::string keystore::stable_secret(std::string_view purpose) {
+  const auto name = "secret/" + std::string(purpose);
+  if (auto kept = record(name)) return std::move(*kept);
+  auto secret = derive(purpose);
+  set_record(name, secret);
+  return secret;
+}
+
 keystore::~keystore() { cleanse(kek_); }
 
 void keystore::write_locked() {

@@ -83,7 +83,7 @@ class service_fixture : public ::testing::Test {
     sink_ = sink.get();
     retention_ = std::make_unique<service::retention>(
         config_, time_, *store_, *state_, probe_, std::string(subject_secret), *vault_,
-        service::audit_keying{keystore_->derive("audit chain"), true}, std::move(sink), ids_);
+        service::audit_keying{keystore_->stable_secret("audit chain"), true}, std::move(sink), ids_);
   }
   // Drops everything, as a crash would leave the directory (every change
   // the store applied was synced).

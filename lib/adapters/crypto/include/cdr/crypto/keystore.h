@@ -99,9 +99,15 @@ class keystore {
   // nullopt: never set.
   std::optional<std::string> record(std::string_view name) const;
   void set_record(std::string_view name, std::string_view value);  // rewrites the file
-  // A secret derived from the master key for `purpose` (e.g. the audit
-  // chain's HMAC key): kept nowhere, recomputed at start.
+  // A secret derived from the master key for `purpose`: kept nowhere,
+  // recomputed at start, and different after a master key rotation.
   std::string derive(std::string_view purpose) const;
+  // A secret for `purpose` that outlives master key rotations (the audit
+  // trail's and the erasure ledger's chain keys: a rotation must not break
+  // their chains). Kept as a record, sealed under the master key; the first
+  // call sets it to derive(purpose), so a chain keyed before it existed
+  // still verifies.
+  std::string stable_secret(std::string_view purpose);
 
  private:
   struct entry;
