@@ -179,9 +179,24 @@ TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
   const auto held = send_cdr(due, at(due, 5, 9), "cust-held", "+4930444001");
   const auto gone = send_cdr(due, at(due, 6, 9), "cust-other", "+4930444002");
   wait_stored();
+  // What is really on disk of both records: their sealed identifier values,
+  // as a copy of the store holds them (a plaintext scan cannot fail).
+  const auto sealed_of = [&](const std::string& checkpoint, const sent& s) {
+    call("checkpoint", {{"to", checkpoint}});
+    storage_config sc;
+    sc.path = dir_ / ("checkpoints/" + checkpoint);
+    sc.block_cache_bytes = 8 << 20;
+    const store::store copy(sc);
+    const auto r = copy.get(record_kind::cdr, s.id);
+    EXPECT_TRUE(r && r->identifiers) << s.id;
+    return r && r->identifiers ? *r->identifiers : std::string("(none)");
+  };
+  const auto sealed_gone = sealed_of("before", gone);
+  EXPECT_GT(occurrences(sealed_gone), 0u) << "the scan finds a sealed value where it is";
   call("hold add", {{"customer", "cust-held"}, {"reason", "litigation"}, {"reference", "L-1"}});
   call("debug advance-clock", {{"duration", "13d"}});
   const auto swept = call("sweep");
+  EXPECT_EQ(occurrences(sealed_gone), 0u) << "the stripped record's sealed value is purged from every file";
   EXPECT_EQ(swept["keys_destroyed"], nlohmann::json::array({"p/cdr/2024-12/0"})) << swept.dump();
   auto keys = wrapped_keys(read_file(dir_ / "keys/keystore.json"));
   EXPECT_EQ(keys.count("p/cdr/2024-12/0"), 0u);
@@ -190,9 +205,12 @@ TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
   EXPECT_EQ(get(gone), std::optional<bool>(false));
   EXPECT_EQ(call("subject export", {{"identifier", held.phone}})["records"], 1) << "found through the held index";
   EXPECT_EQ(occurrences(held.phone), 0u) << "held copies are sealed too";
+  const auto sealed_held = sealed_of("held", held);
+  EXPECT_GT(occurrences(sealed_held), 0u) << "the held copy's sealed value is on disk while held";
 
   call("hold release", {{"id", "1"}});
   const auto released = call("sweep");
+  EXPECT_EQ(occurrences(sealed_held), 0u) << "and in no file once released and swept";
   EXPECT_EQ(released["keys_destroyed"], nlohmann::json::array({"h/cdr/2024-12/0"})) << released.dump();
   keys = wrapped_keys(read_file(dir_ / "keys/keystore.json"));
   EXPECT_TRUE(keys.empty());
