@@ -70,7 +70,8 @@ class fleet_trust : public ::testing::Test {
   std::string sock(std::size_t i) const { return dirs_[i] / "a.sock"; }
   std::string name(std::size_t i) const { return fmt::format("member-{}", i + 1); }
 
-  std::unique_ptr<daemon_process> launch(std::size_t i, std::vector<std::string> extra = {}) {
+  std::unique_ptr<daemon_process> launch(std::size_t i, std::vector<std::string> extra = {},
+                                         const std::string& log = "log") {
     std::vector<std::string> args{"--fake-clock", clock_start,
                                   "--set",        "kafka.brokers=" + kafka_.bootstrap(),
                                   "--set",        "kafka.group_id=trust",
@@ -79,7 +80,7 @@ class fleet_trust : public ::testing::Test {
                                   "--set",        "sweep.interval=\"31d\"",
                                   "--set",        "sweep.jitter=\"1s\""};
     args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<daemon_process>(write_test_config(dirs_[i]), args, dirs_[i] / "log");
+    return std::make_unique<daemon_process>(write_test_config(dirs_[i]), args, dirs_[i] / log);
   }
   void start(std::size_t i) {
     members_[i] = launch(i);
@@ -339,7 +340,8 @@ TEST_F(fleet_trust, a_stop_at_any_point_of_the_first_join_exits_0) {
   std::mt19937_64 random(seed);
   for (int round = 0; round < 20; ++round) {
     const auto after = milliseconds(std::uniform_int_distribution<int>(0, 3000)(random));
-    auto d = launch(0);
+    // A log of its own: the wait below reads this run's first line only.
+    auto d = launch(0, {}, fmt::format("log-{}", round));
     // From the daemon's first line (before it, the dynamic loader runs: no
     // program can handle a signal yet).
     const auto deadline = steady_clock::now() + seconds(10);
