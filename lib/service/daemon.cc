@@ -168,9 +168,9 @@ struct daemon::impl {
     // build (plain SHA-256) is re-keyed once, until the key store records
     // that it is keyed.
     const bool keyed = keystore->has_marker(audit_keyed_marker);
-    retention = std::make_unique<service::retention>(config, *time, *store, *state, *retention_probe, subject_key,
-                                                     *vault, audit_keying{keystore->stable_secret("audit chain"), !keyed},
-                                                     kafka_event_sink(config, bootstrap()), ids);
+    retention = std::make_unique<service::retention>(
+        config, *time, *store, *state, *retention_probe, subject_key, *vault,
+        audit_keying{keystore->stable_secret("audit chain"), !keyed}, kafka_event_sink(config, bootstrap()), ids);
     if (!keyed) keystore->add_marker(audit_keyed_marker);
     // A simulated clock starts where the test says: a deliberate move.
     if (fake != nullptr) retention->clock_moved_deliberately();
@@ -182,8 +182,7 @@ struct daemon::impl {
     if (config.kafka.fleet()) {
       // Before the first sweep: none removes anything before the control
       // topic is applied up to where it ended when the sweep started.
-      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key,
-                                                fleet_key::load(config.kafka, subject_key), *retention);
+      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key, load_fleet_key(), *retention);
       retention->set_sweep_barrier([this] { fleet->catch_up(); });
     }
     retention->set_erasure_fence([this] {
@@ -192,6 +191,16 @@ struct daemon::impl {
     });
     retention->start();
     if (fleet) fleet->start();
+  }
+
+  // A fleet key file that cannot be read is a configuration error: the
+  // start is refused (exit 2), as --check-config says.
+  fleet_key load_fleet_key() const {
+    try {
+      return fleet_key::load(config.kafka, subject_key);
+    } catch (const std::runtime_error& e) {
+      throw start_refused(fmt::format("kafka.fleet_key_file / kafka.fleet_accept_key_files: {}", e.what()));
+    }
   }
 
   void start_ingest() {

@@ -327,6 +327,11 @@ TEST_F(fleet_trust, a_member_with_another_fleet_key_is_refused_at_start) {
   ASSERT_TRUE(code.has_value()) << other->log();
   EXPECT_EQ(*code, 2) << other->log();
   EXPECT_NE(other->log().find("kafka.fleet_key_file"), std::string::npos) << other->log();
+  // A key file too short to be a key: refused at start (exit 2), named.
+  write_file(dirs_[1] / "fleet.key", "short");
+  auto shorter = launch(1, {"--set", "kafka.fleet_key_file=\"" + (dirs_[1] / "fleet.key") + "\""}, "log-short");
+  EXPECT_EQ(shorter->wait_exit(seconds(30)), std::optional<int>(2)) << shorter->log();
+  EXPECT_NE(shorter->log().find("needs at least 32 random bytes"), std::string::npos) << shorter->log();
   // With the fleet's key in a file of its own, it joins.
   write_file(dirs_[1] / "fleet.key", fleet_secret());
   members_[1] = launch(1, {"--set", "kafka.fleet_key_file=\"" + (dirs_[1] / "fleet.key") + "\""});
