@@ -420,7 +420,10 @@ void warn_incomplete(const nlohmann::json& result) {
                  "in this answer\n",
                  m.get<std::string>().c_str());
   }
-  for (const auto& [member, r] : result.value("members", nlohmann::json::object()).items()) {
+  // Held in a variable: a range-for over items() of a temporary would read
+  // it after its end (C++20 extends only the temporary items() returns).
+  const auto members = result.value("members", nlohmann::json::object());
+  for (const auto& [member, r] : members.items()) {
     if (r.is_object() && r.contains("error")) {
       std::fprintf(stderr, "cdr-retentionctl: warning: member %s answered with an error: %s\n", member.c_str(),
                    r["error"].dump().c_str());
