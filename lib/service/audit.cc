@@ -173,13 +173,7 @@ std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
     h.hash = line["hash"].get<std::string>();
     out += line.dump() + "\n";
   }
-  const auto tmp = path_ + ".rekey";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) fail_errno("cannot write " + tmp);
-  const bool written = ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || ::rename(tmp.c_str(), path_.c_str()) != 0) fail_errno("cannot re-key the audit trail " + path_);
-  sync_dir_of(path_);
+  replace_synced(path_, path_ + ".rekey", out, "the audit trail");
   h.bytes = out.size();
   head = h;
   spdlog::warn(

@@ -51,6 +51,15 @@ void append_synced(const std::string& path, const std::string& text, const std::
   if (created) sync_dir_of(path);
 }
 
+void replace_synced(const std::string& path, const std::string& tmp, const std::string& text, const std::string& what) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) fail_errno("cannot write " + tmp);
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("cannot rewrite " + what + " " + path);
+  sync_dir_of(path);
+}
+
 namespace {
 
 class system_secret_reader final : public secret_reader {

@@ -1,6 +1,5 @@
 #include "ledger.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,14 +40,6 @@ std::optional<std::pair<std::size_t, std::string>> parse_record(std::string_view
   const auto head = v.substr(colon + 1);
   if (ec != std::errc() || ptr != v.data() + colon || head.size() != 64 || !from_hex(head)) return std::nullopt;
   return std::pair{n, std::string(head)};
-}
-
-void write_synced(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) fail_errno("cannot write " + path);
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) fail_errno("cannot write " + path);
 }
 
 }  // namespace
@@ -147,7 +138,7 @@ erasure_ledger::erasure_ledger(std::string path, crypto::keystore& keys)
       }
       // An append a crash interrupted: never acknowledged. Kept aside.
       const auto aside = fmt::format("{}.cut-line{}-{}", path_, entries_ + 1, to_hex(crypto::random_bytes(4)));
-      write_synced(aside, std::string(raw));
+      append_synced(aside, std::string(raw), "the cut-off ledger bytes");
       if (::truncate(path_.c_str(), static_cast<off_t>(pos)) != 0)
         fail_errno("cannot repair the erasure ledger " + path_);
       sync_dir_of(path_);
@@ -171,10 +162,7 @@ erasure_ledger::erasure_ledger(std::string path, crypto::keystore& keys)
       ++entries_;
       out += line.dump() + "\n";
     }
-    const auto tmp = path_ + ".chain";
-    write_synced(tmp, out);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) fail_errno("cannot chain the erasure ledger " + path_);
-    sync_dir_of(path_);
+    replace_synced(path_, path_ + ".chain", out, "the erasure ledger");
     spdlog::warn(
         "erasure ledger {} ({} entries) is chained: each line now carries an HMAC under a key derived from "
         "the master key",
