@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cdr/core/audit_record.h"
 #include "cdr/core/hex.h"
 #include "cdr/crypto/crypto.h"
 #include "files.h"
@@ -180,7 +181,7 @@ std::optional<nlohmann::json> audit_trail::migrate(audit_head& head) {
       "the audit trail {} ({} entries) is re-keyed: its chain is now an HMAC under a key derived from the "
       "master key",
       path_, lines.size());
-  return nlohmann::json{{"action", "rekey_audit_chain"}, {"entries", lines.size()}, {"legacy_head", legacy_head}};
+  return audit::encode(audit::audit_rekeyed{lines.size(), legacy_head});
 }
 
 std::vector<audit_trail::appended> audit_trail::drain() {
@@ -209,7 +210,7 @@ std::vector<audit_trail::appended> audit_trail::drain() {
     if (::truncate(path_.c_str(), static_cast<off_t>(*t.cut_at)) != 0) fail_errno("cannot repair the audit trail");
     spdlog::warn("audit trail {}: cut off {} byte(s) of an incomplete last entry", path_, t.cut_bytes);
     out += chained(t.head, 0, time_.now(),
-                   {{"action", "repair_audit_tail"}, {"truncated_bytes", t.cut_bytes}, {"after_seq", t.head.seq}});
+                   audit::encode(audit::audit_tail_repaired{t.cut_bytes, t.head.seq}));
   }
   store::change c(store_);
   for (const auto& [op, entry] : pending.items) {

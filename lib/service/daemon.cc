@@ -90,7 +90,7 @@ struct daemon::impl {
   std::unique_ptr<metrics::ingest_probe> ingest_probe;
   std::unique_ptr<metrics::retention_probe> retention_probe;
   std::unique_ptr<service::retention> retention;
-  std::unique_ptr<control_channel> fleet;
+  std::unique_ptr<fleet_node> fleet;
   std::mutex draining;  // one drain at a time
   std::unique_ptr<service::ingest> ingest;
   std::atomic<service::ingest*> fenced_ingest{nullptr};  // ingest, for erasures' fence
@@ -182,8 +182,9 @@ struct daemon::impl {
     if (config.kafka.fleet()) {
       // Before the first sweep: none removes anything before the control
       // topic is applied up to where it ended when the sweep started.
-      fleet = std::make_unique<control_channel>(config, bootstrap(), *time, subject_key, load_fleet_key(), *retention);
-      retention->set_sweep_barrier([this] { fleet->catch_up(); });
+      fleet = std::make_unique<fleet_node>(config, kafka_log(config, bootstrap()), *time, subject_key, load_fleet_key(),
+                                           *retention);
+      retention->set_sweep_barrier([this] { fleet->control().catch_up(); });
     }
     retention->set_erasure_fence([this] {
       auto* i = fenced_ingest.load();
@@ -247,6 +248,7 @@ struct daemon::impl {
             *fleet,
             *retention,
             [this] { return ingest->status().value("assignment", nlohmann::json::object()); },
+            [this] { return ingest->joined(); },
             [this] {
               fenced_ingest = nullptr;
               if (!ingest->stop(/*leave_group=*/true)) {
@@ -263,7 +265,7 @@ struct daemon::impl {
             }};
         return drain(parts, uid);
       };
-      fleet->set_answerer([this](const control_message& q, const std::optional<std::string>& identifier) {
+      fleet->queries().set_answerer([this](const control_message& q, const std::optional<std::string>& identifier) {
         return answer_for_fleet(*admin_ctx, *probe, q, identifier);
       });
     }

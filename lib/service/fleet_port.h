@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cdr/core/audit_record.h"
 #include "cdr/core/config.h"
 #include "cdr/core/saved_state.h"
 #include "cdr/core/time.h"
@@ -38,7 +39,7 @@ class fleet_port {
                                                                   std::uint64_t next) = 0;
   // Audits `entry` about messages refused or skipped, with the control
   // position moved past them (`next`; none for replies).
-  virtual void refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry) = 0;
+  virtual void refuse_control(std::optional<std::uint64_t> next, const audit::record& entry) = 0;
   // What a heartbeat announces: the records stored, the earliest deadline.
   virtual std::pair<std::int64_t, std::optional<instant>> holdings() const = 0;
   // The members heard of that have not left, kept across restarts.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation checks of the guarantees (issue "Checks that can fail"): applies,
 # one at a time, a change to the source that breaks one guarantee, builds
-# what it touches in build/dev, runs the tests that must catch it, and
+# what it touches in build/$CDR_MUTATION_PRESET (default dev), runs the
+# tests that must catch it, and
 # fails unless they do. The source is restored after each (and on any
 # exit), and the build is rebuilt from the restored source at the end.
 # docs/architecture.md, "Mutation checks", lists which test catches which
@@ -10,8 +11,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-build=build/dev
-[ -f "$build/build.ninja" ] || cmake --preset dev >/dev/null
+preset=${CDR_MUTATION_PRESET:-dev}
+build=build/$preset
+[ -f "$build/build.ninja" ] || cmake --preset "$preset" >/dev/null
 
 # name | file | line as it stands | line mutated | targets | test binary | gtest filter | environment
 mutations=(
@@ -20,7 +22,7 @@ mutations=(
   "hold_check|lib/core/src/retention.cc|      if (!h.covers_partition(p)) continue;|      continue;|cdr_service_tests|cdr_service_tests|sweep_steps.*|"
   "verify_wal|lib/adapters/store/disk_check.cc|  out.wal_files = impl_->wal_residues(ranges, out.residues);|  out.wal_files = 0;|cdr_service_tests|cdr_service_tests|verify_controls.a_stripped_key_left_in_a_wal_record_and_then_in_an_sst_file_is_named|"
   "nonce|lib/adapters/crypto/aead.cc|    used += nonce_size;|    used += 0;|cdr_unit_tests|cdr_unit_tests|crypto.every_seal_draws_a_fresh_nonce|"
-  "control_mac|lib/service/fleet/control.cc|  auto verified = key_.verify(topic_, msg.key(), msg.value());|  std::variant<std::string, control_rejection> verified = std::string(msg.value()); { auto j = nlohmann::json::parse(msg.value(), nullptr, false); if (j.is_object()) { j.erase(\"auth\"); verified = j.dump(); } }|cdr-retentiond cdr_ingest_tests|cdr_ingest_tests|fleet_trust.forged_altered_junk_and_replayed_control_messages_are_refused_audited_and_never_block|"
+  "control_mac|lib/service/fleet/control_log.cc|  auto verified = control_.verify(r);|  std::variant<std::string, control_rejection> verified = r.value; { auto j = nlohmann::json::parse(r.value, nullptr, false); if (j.is_object()) { j.erase(\"auth\"); verified = j.dump(); } }|cdr_service_tests|cdr_service_tests|fleet_parts.forged_altered_foreign_and_junk_messages_are_refused_audited_and_never_block|"
 )
 
 selected=("$@")

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "../demo.h"
-#include "../fleet/control.h"
+#include "../fleet/node.h"
 #include "../ingest/ingest.h"
 #include "../reload.h"
 #include "../retention/retention.h"
@@ -35,7 +35,7 @@ struct admin_context {
   const kafka::embedded_cluster* embedded = nullptr;
   const ingest* consumer = nullptr;
   const demo_traffic* demo = nullptr;
-  control_channel* fleet = nullptr;  // null: this daemon acts alone
+  fleet_node* fleet = nullptr;  // null: this daemon acts alone
   std::string subject_key;           // names subjects in exports and the audit trail
   // Runs a drain for the requester (set in a fleet only).
   std::function<nlohmann::json(std::uint32_t uid)> drain;

@@ -23,13 +23,13 @@ admin::reply fleet_export(admin_context& ctx, const admin::request& req, nlohman
   const auto& identifier = std::get<std::string>(arg);
   args.erase("identifier");
   return admin::stream{
-      [&ctx, args = std::move(args), sealed = ctx.fleet->seal_query(identifier),
+      [&ctx, args = std::move(args), sealed = ctx.fleet->queries().seal(identifier),
        subject = to_hex(crypto::hmac_sha256(ctx.subject_key, ctx.keeper.identities().normalize(identifier)))](
           const admin::emit_fn& emit) {
         std::set<std::pair<std::string, std::string>> seen;
         std::map<std::string, std::size_t> sent_by;
         auto answers =
-            ctx.fleet->gather("subject export", args, sealed, [&](const std::string& member, nlohmann::json r) {
+            ctx.fleet->queries().gather("subject export", args, sealed, [&](const std::string& member, nlohmann::json r) {
               ++sent_by[member];
               if (!seen.emplace(r.value("kind", ""), r.value("id", "")).second) return;
               r["member"] = member;
@@ -64,7 +64,7 @@ std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request&
                         "--fleet forecasts only (with --dry-run): each member sweeps its own store"};
   }
   if (req.which == admin::command_id::subject_export) return fleet_export(ctx, req, std::move(args));
-  const auto answers = ctx.fleet->gather(req.command, std::move(args), {}, [](const std::string&, nlohmann::json) {});
+  const auto answers = ctx.fleet->queries().gather(req.command, std::move(args), {}, [](const std::string&, nlohmann::json) {});
   auto out = answers.report();
   out["complete"] = complete(answers);
   if (req.which == admin::command_id::verify) {
@@ -100,7 +100,7 @@ admin::reply handle_control_skip(admin_context& ctx, const admin::request& req, 
   }
   const auto offset = count_arg(req, "offset");
   if (!offset) return admin::error{req.id, admin::error_code::invalid_argument, "\"offset\" must be an offset"};
-  auto out = ctx.fleet->skip(*offset, peer.uid);
+  auto out = ctx.fleet->control().skip(*offset, peer.uid);
   if (auto* why = std::get_if<std::string>(&out))
     return admin::error{req.id, admin::error_code::invalid_argument, *why};
   return std::get<nlohmann::json>(std::move(out));

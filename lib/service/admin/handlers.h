@@ -37,7 +37,7 @@ std::optional<std::uint64_t> count_arg(const admin::request& req, const char* na
 
 // The optional `reason` and `reference` of a subject request, as the
 // members its audit entries carry (records.cc).
-std::variant<nlohmann::json, admin::error> request_note(const admin::request& req);
+std::variant<audit::request_note, admin::error> request_note(const admin::request& req);
 
 // status.cc
 admin::reply handle_status(admin_context&, const admin::request&, const admin::peer&);

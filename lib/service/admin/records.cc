@@ -55,12 +55,12 @@ admin::reply handle_record_get(admin_context& ctx, const admin::request& req, co
   return admin::error{req.id, admin::error_code::not_found, "no stored record has that id"};
 }
 
-std::variant<nlohmann::json, admin::error> request_note(const admin::request& req) {
-  auto note = nlohmann::json::object();
-  for (const char* key : {"reason", "reference"}) {
+std::variant<audit::request_note, admin::error> request_note(const admin::request& req) {
+  audit::request_note note;
+  for (auto [key, to] : {std::pair{"reason", &note.reason}, std::pair{"reference", &note.reference}}) {
     auto v = admin::string_arg(req, key);
     if (auto* e = std::get_if<admin::error>(&v)) return *e;
-    if (const auto& text = std::get<std::optional<std::string>>(v)) note[key] = *text;
+    if (const auto& text = std::get<std::optional<std::string>>(v)) *to = *text;
   }
   return note;
 }
@@ -74,7 +74,7 @@ admin::reply handle_subject_export(admin_context& ctx, const admin::request& req
   // Streamed: each record is read and sent as it is found, so memory does
   // not grow with the subject's records.
   return admin::stream{[&ctx, normalized = ctx.keeper.identities().normalize(std::get<std::string>(arg)),
-                        uid = peer.uid, note = std::get<nlohmann::json>(std::move(note))](const admin::emit_fn& emit) {
+                        uid = peer.uid, note = std::get<audit::request_note>(std::move(note))](const admin::emit_fn& emit) {
     const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
     std::size_t n = 0;
     progress::scope doing(ctx.keeper.activity(), "subject export", "records", 0);

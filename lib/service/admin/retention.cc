@@ -61,7 +61,7 @@ admin::reply handle_hold_add(admin_context& ctx, const admin::request& req, cons
     m.kind = control_kind::hold_add;
     m.uid = peer.uid;
     m.new_hold = std::get<hold>(std::move(h));
-    return reply_of(req, ctx.fleet->act(std::move(m)));
+    return reply_of(req, ctx.fleet->control().act(std::move(m)));
   }
   return reply_of(req, ctx.keeper.hold_add(req.args, peer.uid));
 }
@@ -97,7 +97,7 @@ admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, 
       m.kind = control_kind::hold_release;
       m.uid = peer.uid;
       m.hold_request = h->origin_request;
-      return reply_of(req, ctx.fleet->act(std::move(m)));
+      return reply_of(req, ctx.fleet->control().act(std::move(m)));
     }
   }
   if (auto r = ctx.keeper.hold_release(*id, peer.uid)) return *r;
@@ -109,16 +109,16 @@ admin::reply handle_subject_erase(admin_context& ctx, const admin::request& req,
   if (auto* e = std::get_if<admin::error>(&arg)) return *e;
   auto note = request_note(req);
   if (auto* e = std::get_if<admin::error>(&note)) return *e;
-  const auto& n = std::get<nlohmann::json>(note);
+  const auto& n = std::get<audit::request_note>(note);
   if (ctx.fleet != nullptr) {
     ctx.keeper.require_readable_state();
     control_message m;
     m.kind = control_kind::subject_erase;
     m.uid = peer.uid;
-    m.sealed_identifier = ctx.fleet->seal(std::get<std::string>(arg));  // as written: members normalise it
-    m.reason = n.value("reason", "");
-    m.reference = n.value("reference", "");
-    return reply_of(req, ctx.fleet->act(std::move(m)));
+    m.sealed_identifier = ctx.fleet->control().seal(std::get<std::string>(arg));  // as written: members normalise it
+    m.reason = n.reason;
+    m.reference = n.reference;
+    return reply_of(req, ctx.fleet->control().act(std::move(m)));
   }
   return ctx.keeper.subject_erase(std::get<std::string>(arg), peer.uid, n);
 }

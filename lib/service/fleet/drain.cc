@@ -106,11 +106,22 @@ void wait_stored(const drain_parts& p) {
 
 nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
   std::vector<std::string> others;
-  for (const auto& m : p.fleet.members()) {
+  for (const auto& m : p.fleet.membership().members()) {
     if (m.live && m.name != p.fleet.member()) others.push_back(m.name);
   }
   if (others.empty()) {
     throw fleet_unavailable("no other live fleet member to hand the records to (status: kafka.fleet.members)");
+  }
+  // A drain right after a start (the retry after a kill -9) first waits for
+  // the group to take this member back: a static member's rejoin replaces
+  // its earlier run at once, and only a joined member's LeaveGroup moves its
+  // partitions at once (one that left mid-join held the group's rebalance
+  // for sessions, in the test cluster).
+  const auto join_by = p.time.monotonic() + p.config.kafka.control_timeout + session_timeout(p.config.kafka);
+  alarm pause(p.time);
+  while (!p.joined() && p.time.monotonic() < join_by) pause.wait_for(100ms, [] { return false; });
+  if (!p.joined()) {
+    spdlog::warn("drain by uid {}: ingest has not joined the consumer group since the start; leaving it anyway", uid);
   }
   const auto owned = p.assignment();
   if (const auto why = p.leave_group(); !why.empty()) throw fleet_unavailable(why);
@@ -124,7 +135,7 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
   const auto owned_by_others = [&] {
     owner.clear();
     const auto answers =
-        p.fleet.gather("status", nlohmann::json::object(), {}, [](const std::string&, nlohmann::json) {});
+        p.fleet.queries().gather("status", nlohmann::json::object(), {}, [](const std::string&, nlohmann::json) {});
     for (const auto& [member, st] : answers.results) {
       const auto a = st.value(nlohmann::json::json_pointer("/kafka/consumer/assignment"), nlohmann::json::object());
       for (const auto& [topic, parts] : a.items()) {
@@ -138,7 +149,6 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
     }
     return true;
   };
-  alarm pause(p.time);
   const auto until = p.time.monotonic() + std::chrono::minutes(2);
   while (!owned_by_others() && p.time.monotonic() < until) pause.wait_for(1s, [] { return false; });
   nlohmann::json went = nlohmann::json::object();
@@ -159,7 +169,7 @@ nlohmann::json drain(const drain_parts& p, std::uint32_t uid) {
                         {"handover_partitions", std::move(handover)},
                         {"members", others}};
   auto removed = p.keeper.empty_store(report, uid);
-  p.fleet.leave();
+  p.fleet.membership().leave();
   report["store"] = std::move(removed);
   return report;
 }

@@ -12,7 +12,7 @@
 
 #include "cdr/core/config.h"
 #include "cdr/core/time_source.h"
-#include "control.h"
+#include "node.h"
 
 namespace cdr::service {
 
@@ -20,10 +20,12 @@ struct drain_parts {
   const daemon_config& config;
   const time_source& time;
   std::string bootstrap;
-  control_channel& fleet;
+  fleet_node& fleet;
   fleet_port& keeper;
   // The input partitions this member owns now ({topic: {partition: ...}}).
   std::function<nlohmann::json()> assignment;
+  // Whether ingest has joined the consumer group since this start.
+  std::function<bool()> joined;
   // Leaves the consumer group (ingest stops). Empty when it did, having
   // committed every partition's offset to the group; otherwise why not.
   std::function<std::string()> leave_group;

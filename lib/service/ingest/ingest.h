@@ -64,6 +64,11 @@ class ingest final : public kafka::rebalance_listener {
   // this member owned when it left (if not, their next owners re-read from
   // the group's offsets what this store already holds).
   bool left_committed() const { return left_committed_; }
+  // Whether this member has joined the group since it started (a first
+  // assignment, even an empty one). A member that leaves before it joined
+  // has no member id to leave with: its partitions move only when its
+  // earlier run's session times out.
+  bool joined() const { return joined_; }
   // After stop(): the group did not answer, so the consumer was abandoned
   // instead of closed; it must never be destroyed (that would wait for the
   // group): the process exits.
@@ -203,6 +208,7 @@ class ingest final : public kafka::rebalance_listener {
   std::atomic<bool> leave_group_{false};  // set before stop_requested_
   bool finished_ = false;                 // guarded by done_
   std::atomic<bool> left_committed_{false};
+  std::atomic<bool> joined_{false};
   std::atomic<bool> abandoned_{false};
   alarm done_;  // the ingest thread finished
   // The open batch and the fence epoch it took its erased set at; changed

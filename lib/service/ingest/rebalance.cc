@@ -12,6 +12,7 @@ std::optional<std::int64_t> ingest::stored_offset(const kafka::topic_partition& 
 
 void ingest::assigned(const std::map<kafka::topic_partition, std::int64_t>& start,
                       const std::map<kafka::topic_partition, std::int64_t>& ahead) {
+  joined_ = true;
   for (const auto& [tp, off] : start) {
     position_[tp] = off;
     start_[tp] = off;

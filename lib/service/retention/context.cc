@@ -22,15 +22,11 @@ std::string describe(const std::vector<store::unreadable_entry>& entries) {
   return out;
 }
 
-// Who carried the action out, and for which fleet request (an audit entry's
-// "origin", set by actions that came over the control topic).
-void stamp(const std::string& member, nlohmann::json& audit_entry, std::optional<deletion_event>& event) {
-  if (!member.empty() && audit_entry.is_object() && !audit_entry.contains("member")) audit_entry["member"] = member;
+// Who carried the action out, and for which fleet request.
+void stamp(const std::string& member, const audit::record& entry, std::optional<deletion_event>& event) {
   if (!event) return;
   event->member = member;
-  if (const auto o = audit_entry.find("origin"); o != audit_entry.end() && o->is_object()) {
-    event->request = o->value("request", "");
-  }
+  if (const auto o = audit::origin_of(entry)) event->request = o->request;
 }
 
 }  // namespace
@@ -74,22 +70,22 @@ vault::opened retention_context::open_identifiers(family f, const partition& p, 
   return o;
 }
 
-std::uint64_t retention_context::journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
+std::uint64_t retention_context::journal(store::change& c, std::vector<removal> removals, const audit::record& entry,
                                          std::optional<deletion_event> event, std::optional<instant> purge_by) {
-  stamp(member, audit_entry, event);
+  stamp(member, entry, event);
   const auto op = ops.next(c);
   if (event) {
     event->event_id = op;
     event->time = time.now();
   }
-  state.put_journal(c, op, journal_entry{std::move(removals), std::move(audit_entry), std::move(event), purge_by});
+  state.put_journal(c, op, journal_entry{std::move(removals), audit::encode(entry, member), std::move(event), purge_by});
   if (!purge_by) journals.add_action(op);  // an erasure's is added once applied
   return op;
 }
 
-std::uint64_t retention_context::record(store::change& c, nlohmann::json audit_entry,
+std::uint64_t retention_context::record(store::change& c, const audit::record& entry,
                                         std::optional<deletion_event> event) {
-  stamp(member, audit_entry, event);
+  stamp(member, entry, event);
   const auto op = ops.next(c);
   const auto now = time.now();
   if (event) {
@@ -97,7 +93,7 @@ std::uint64_t retention_context::record(store::change& c, nlohmann::json audit_e
     event->time = now;
     state.put_event(c, *event);
   }
-  audit.stage(c, op, std::move(audit_entry), now);
+  audit.stage(c, op, audit::encode(entry, member), now);
   return op;
 }
 

@@ -19,6 +19,7 @@
 #include "../audit.h"
 #include "../progress.h"
 #include "../vault.h"
+#include "cdr/core/audit_record.h"
 #include "cdr/core/config.h"
 #include "cdr/core/identity.h"
 #include "cdr/core/retention.h"
@@ -86,7 +87,7 @@ class pending_purges {
   std::set<std::uint64_t> actions_;
 };
 
-// A control message applied (fleet/control.h): the control position saved
+// A control message applied (fleet/control_log.h): the control position saved
 // in the same batch as its effect, and its request, recorded as applied so
 // that a replay of it is not applied again.
 struct control_step {
@@ -132,11 +133,11 @@ struct retention_context {
   // (its id and time set here) that follow the physical step. Returns the
   // operation number. purge_by: an erasure's, purged by the erasure purge
   // pass (purger.h).
-  std::uint64_t journal(store::change& c, std::vector<removal> removals, nlohmann::json audit_entry,
+  std::uint64_t journal(store::change& c, std::vector<removal> removals, const audit::record& entry,
                         std::optional<deletion_event> event, std::optional<instant> purge_by = std::nullopt);
   // Stages an audit entry and its deletion event (none: only the entry)
   // now, under the next operation number; returns it.
-  std::uint64_t record(store::change& c, nlohmann::json audit_entry, std::optional<deletion_event> event);
+  std::uint64_t record(store::change& c, const audit::record& entry, std::optional<deletion_event> event);
 };
 
 nlohmann::json partition_json(const partition& p);

@@ -144,14 +144,18 @@ nlohmann::json subject_erasure::outcome::months_json() const {
   return out;
 }
 
-nlohmann::json subject_erasure::audit_entry(const std::string& subject, const outcome& o, std::string_view trigger,
-                                            std::uint32_t uid, instant purge_by) const {
-  const auto months = o.months_json();
-  nlohmann::json entry{{"action", "erase_subject"}, {"subject", to_hex(subject)}, {"records", o.erased},
-                       {"deferred", o.deferred},    {"months", months},           {"holds", o.holds},
-                       {"trigger", trigger},        {"requested_by", uid}};
-  if (o.erased > 0) entry["purge_deadline"] = format_rfc3339(purge_by);
-  return entry;
+audit::subject_erased subject_erasure::audit_entry(const std::string& subject, const outcome& o,
+                                                   std::string_view trigger, std::uint32_t uid, instant purge_by,
+                                                   audit::request_note note) {
+  return {to_hex(subject),
+          o.erased,
+          static_cast<std::int64_t>(o.deferred),
+          o.months,
+          o.holds,
+          std::string(trigger),
+          uid,
+          o.erased > 0 ? std::optional(purge_by) : std::nullopt,
+          std::move(note)};
 }
 
 namespace {
@@ -214,12 +218,8 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
       chunk.keys.emplace_back(f, std::move(k));
     }
     op = ctx_.journal(c, std::move(removals),
-                      {{"action", "erasure_purged"},
-                       {"subject", to_hex(subject)},
-                       {"records", out.erased},
-                       {"erased_at", format_rfc3339(now)},
-                       {"trigger", trigger}},
-                      std::nullopt, purge_by);
+                      audit::erasure_purged{to_hex(subject), out.erased, now, std::string(trigger)}, std::nullopt,
+                      purge_by);
     ctx_.state.put_erased(c, {subject, *op}, chunk);
     // An erasure request's batches are audited once, by conclude().
     if (trigger == "deferred" || trigger == "hold_release")
@@ -234,13 +234,13 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
 }
 
 std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_request request, const outcome& total,
-                                        std::uint32_t uid, std::string_view trigger, const nlohmann::json& note,
+                                        std::uint32_t uid, std::string_view trigger, const audit::request_note& note,
                                         std::optional<control_step> control_next) {
   store::change c(ctx_.store);
   if (control_next) ctx_.state.put_control_step(c, control_next->next, control_next->request);
-  auto entry = audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after);
-  entry.update(note);
-  const auto op = ctx_.record(c, std::move(entry), erasure_event(subject, total));
+  const auto op = ctx_.record(
+      c, audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after, note),
+      erasure_event(subject, total));
   request.done = true;
   ctx_.state.put_erasure_request(c, subject, request);
   ctx_.store.apply(c);

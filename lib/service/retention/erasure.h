@@ -102,7 +102,7 @@ class subject_erasure {
   // marked done. Returns the audit entry's operation number.
   // control_next: the control topic position saved with it (a fleet erasure).
   std::uint64_t conclude(const std::string& subject, erasure_request request, const outcome& total, std::uint32_t uid,
-                         std::string_view trigger, const nlohmann::json& note,
+                         std::string_view trigger, const audit::request_note& note,
                          std::optional<control_step> control_next = std::nullopt);
   // Runs every erasure a hold deferred again (those no hold covers now go),
   // one deferred chunk at a time.
@@ -121,8 +121,8 @@ class subject_erasure {
   // The holds that keep this record's identifiers (none: it may go).
   std::vector<std::uint64_t> holding(const partition& p, const std::string& record_key, const std::string& subject,
                                      const std::vector<source>& sources) const;
-  nlohmann::json audit_entry(const std::string& subject, const outcome& o, std::string_view trigger, std::uint32_t uid,
-                             instant purge_by) const;
+  static audit::subject_erased audit_entry(const std::string& subject, const outcome& o, std::string_view trigger,
+                                           std::uint32_t uid, instant purge_by, audit::request_note note = {});
   // Removes a record's identifier copies and every index entry of them.
   void remove(const partition& p, std::string_view id, const std::vector<source>& sources, store::change& c,
               std::vector<std::pair<family, std::string>>& removed) const;

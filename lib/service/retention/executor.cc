@@ -89,13 +89,8 @@ nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::st
   // The planner never plans a dropped partition: after this it is stripped,
   // and dropped too when the action drops.
   c.set_state(p, partition_state{true, drop});
-  auto entry = partition_json(p);
-  entry["action"] = name(a.action);
-  entry["records"] = a.records - held;
-  entry["held"] = held;
-  entry["deadline"] = format_rfc3339(a.deadline.start());
-  entry["trigger"] = trigger;
-  entry["requested_by"] = uid;
+  const audit::partition_action entry{
+      a.action, p, a.records - held, held, a.deadline.start(), std::string(trigger), uid};
   deletion_event event;
   event.action = name(a.action);
   event.where = p;
@@ -107,7 +102,7 @@ nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::st
   } else {
     ctx_.probe.stripped(p.kind, a.records - held);
   }
-  return entry;
+  return audit::encode(entry);
 }
 
 // Releases held copies chunk by chunk: each chunk one commit, journalled
@@ -130,18 +125,14 @@ class sweep_executor::releaser {
     if (removals_.empty()) return;
     for (const auto& [key, n] : released_) {
       const auto& [p, action] = key;
-      auto entry = partition_json(p);
-      entry["action"] = name(action);
-      entry["records"] = n;
-      entry["trigger"] = "hold_release";
-      entry["requested_by"] = uid_;
+      const audit::partition_action entry{action, p, n, std::nullopt, std::nullopt, "hold_release", uid_};
       deletion_event event;
       event.action = name(action);
       event.where = p;
       event.records = n;
       // The first journal carries every removed key; the others only report.
       ctx_.journal(*c_, std::exchange(removals_, {}), entry, std::move(event));
-      report_.push_back(entry);
+      report_.push_back(audit::encode(entry));
       if (action == retention_action::strip_identifiers) {
         ctx_.probe.stripped(p.kind, n);
       } else {

@@ -83,11 +83,7 @@ nlohmann::json retention::empty_store(const nlohmann::json& report, std::uint32_
   const key_range all_held{"", std::string(1, '\xff')};
   c.remove_range(family::held, all_held);
   removals.push_back({family::held, all_held});
-  auto entry = report;
-  entry["action"] = "drain";
-  entry["records_removed"] = records;
-  entry["held_copies_removed"] = held;
-  entry["requested_by"] = uid;
+  const audit::store_drained entry{report, records, static_cast<std::int64_t>(held), uid};
   ctx_.record(c, entry, std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();

@@ -77,9 +77,7 @@ hold hold_registry::add(hold h, std::uint32_t uid, std::optional<control_step> c
   h.created_by = uid;
   ctx_.state.put_hold(c, h);
   ctx_.state.put_counter(c, store::counter_name::holds, h.id);
-  nlohmann::json entry{{"action", "hold_add"}, {"hold", to_json(h)}, {"requested_by", uid}};
-  if (!h.origin_request.empty()) entry["origin"] = {{"member", h.origin_member}, {"request", h.origin_request}};
-  ctx_.record(c, std::move(entry), std::nullopt);
+  ctx_.record(c, audit::hold_added{h, uid}, std::nullopt);
   ctx_.store.apply(c);
   counter_ = h.id;
   load();
@@ -96,7 +94,7 @@ std::optional<std::uint64_t> hold_registry::by_request(std::string_view request)
   return std::nullopt;
 }
 
-std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin,
+std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, std::optional<audit::origin> origin,
                                            std::optional<control_step> control_next) {
   auto stored = ctx_.state.hold_by_id(id);
   if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
@@ -108,9 +106,7 @@ std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, 
   }
   const auto h = stored->value();
   ctx_.state.remove_hold(c, id);
-  nlohmann::json entry{{"action", "hold_release"}, {"hold", to_json(h)}, {"requested_by", uid}};
-  if (!origin.is_null()) entry["origin"] = origin;
-  ctx_.record(c, std::move(entry), std::nullopt);
+  ctx_.record(c, audit::hold_released{h, uid, origin}, std::nullopt);
   ctx_.store.apply(c);
   load();
   spdlog::info("legal hold {} released by uid {}", id, uid);

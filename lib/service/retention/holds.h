@@ -43,10 +43,10 @@ class hold_registry {
   hold add(hold h, std::uint32_t uid, std::optional<control_step> control_next);
   // The id of the active hold a fleet request added.
   std::optional<std::uint64_t> by_request(std::string_view request) const;
-  // Removes and audits the hold (`origin`: the fleet request, or null);
+  // Removes and audits the hold (`origin`: the fleet request, if any);
   // nullopt when no hold has that id. Throws state_unreadable when that
   // hold does not decode. control_next as for add.
-  std::optional<hold> release(std::uint64_t id, std::uint32_t uid, const nlohmann::json& origin = nullptr,
+  std::optional<hold> release(std::uint64_t id, std::uint32_t uid, std::optional<audit::origin> origin = std::nullopt,
                               std::optional<control_step> control_next = std::nullopt);
 
  private:

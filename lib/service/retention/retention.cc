@@ -311,7 +311,7 @@ std::uint64_t retention::control_position() const {
 std::variant<nlohmann::json, std::string> retention::apply_control(const control_message& m,
                                                                    const std::optional<std::string>& identifier,
                                                                    std::uint64_t next) {
-  const nlohmann::json origin{{"member", m.member}, {"request", m.request}};
+  const audit::origin origin{m.member, m.request};
   const control_step step{next, m.request};
   switch (m.kind) {
     case control_kind::hold_add: {
@@ -328,10 +328,8 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
       return after_release(holds_.release(id.value_or(0), m.uid, origin, step), m.uid);
     }
     case control_kind::subject_erase: {
-      nlohmann::json note{{"origin", origin}};
-      if (!m.reason.empty()) note["reason"] = m.reason;
-      if (!m.reference.empty()) note["reference"] = m.reference;
-      return subject_erase(identifier.value_or(""), m.uid, note, fleet_erasure{m.at, step});
+      return subject_erase(identifier.value_or(""), m.uid, audit::request_note{m.reason, m.reference, origin, {}},
+                           fleet_erasure{m.at, step});
     }
     case control_kind::query:
     case control_kind::heartbeat: break;  // the control channel's own (nothing to save)
@@ -345,11 +343,11 @@ bool retention::control_applied(std::string_view request) const {
   return applied.value();
 }
 
-void retention::refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry) {
+void retention::refuse_control(std::optional<std::uint64_t> next, const audit::record& entry) {
   std::lock_guard lock(ops_);
   store::change c(ctx_.store);
   if (next) ctx_.state.put_control_step(c, *next, "");
-  ctx_.record(c, std::move(entry), std::nullopt);
+  ctx_.record(c, entry, std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();
 }
@@ -364,13 +362,12 @@ void retention::set_known_member(std::string_view name, bool known) {
   ctx_.store.apply(c);
 }
 
-nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const nlohmann::json& note,
+nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32_t uid, const audit::request_note& note,
                                         std::optional<fleet_erasure> fleet) {
   const auto normalized = ctx_.ids.normalize(identifier);
   const auto hash = crypto::hmac_sha256(ctx_.subject_key, normalized);
   const auto started = ctx_.time.monotonic();
-  const erasure_request request{fleet ? fleet->at : ctx_.time.now(), note.value("reason", ""),
-                                note.value("reference", "")};
+  const erasure_request request{fleet ? fleet->at : ctx_.time.now(), note.reason, note.reference};
   {
     // In the ledger first: a store restored from a copy made before this
     // erasure gets it applied again at start-up.
@@ -390,7 +387,7 @@ nlohmann::json retention::subject_erase(std::string_view identifier, std::uint32
 
 nlohmann::json retention::erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                                     const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                                    const nlohmann::json& note, std::optional<control_step> control_next) {
+                                    const audit::request_note& note, std::optional<control_step> control_next) {
   // Batch by batch, the retention lock taken for each only: a sweep or a
   // hold can run between two batches of a subject with millions of records.
   // Each batch commits its removal (hidden at once) and the journal the
@@ -444,10 +441,8 @@ std::size_t retention::reapply_ledger() {
     if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
     if (stored && stored->value().done && stored->value().at >= e.at) return;
     const erasure_request request{e.at, e.reason, e.reference};
-    nlohmann::json note{{"reapplied_from", ledger_.path()}};
-    if (!e.reason.empty()) note["reason"] = e.reason;
-    if (!e.reference.empty()) note["reference"] = e.reference;
-    const auto receipt = erase_all(e.subject, subject_erasure::hashes_from(e.indexes), request, 0, "ledger", note);
+    const auto receipt = erase_all(e.subject, subject_erasure::hashes_from(e.indexes), request, 0, "ledger",
+                                   audit::request_note{e.reason, e.reference, std::nullopt, ledger_.path()});
     spdlog::warn("erasure of subject {} (requested {}) applied again from the ledger: {} record(s) erased",
                  to_hex(e.subject).substr(0, 16), format_rfc3339(e.at), receipt["erased"].get<std::int64_t>());
     ++n;
@@ -506,12 +501,7 @@ nlohmann::json retention::clock_confirm(std::uint32_t uid) {
   const auto jump = guard_.accept();
   store::change c(ctx_.store);
   const double seconds = std::chrono::duration<double>(jump).count();
-  ctx_.record(c,
-              {{"action", "clock_confirm"},
-               {"wall_clock", format_rfc3339(now)},
-               {"jump_seconds", seconds},
-               {"requested_by", uid}},
-              std::nullopt);
+  ctx_.record(c, audit::clock_confirmed{now, seconds, uid}, std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();
   spdlog::warn("the wall clock ({}) was confirmed by uid {} (a jump of {:.0f} s accepted): sweeps go on",
@@ -520,13 +510,10 @@ nlohmann::json retention::clock_confirm(std::uint32_t uid) {
 }
 
 void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
-                                 const nlohmann::json& note) {
+                                 const audit::request_note& note) {
   std::lock_guard lock(ops_);
   store::change c(ctx_.store);
-  nlohmann::json entry{
-      {"action", "subject_export"}, {"subject", to_hex(hash)}, {"records", records}, {"requested_by", uid}};
-  entry.update(note);
-  ctx_.record(c, std::move(entry), std::nullopt);
+  ctx_.record(c, audit::subject_exported{to_hex(hash), records, uid, note}, std::nullopt);
   ctx_.store.apply(c);
   audit_.drain();
 }

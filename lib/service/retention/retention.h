@@ -118,11 +118,10 @@ class retention final : public fleet_port {
     instant at;
     control_step control_next;
   };
-  nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid,
-                               const nlohmann::json& note = nlohmann::json::object(),
+  nlohmann::json subject_erase(std::string_view identifier, std::uint32_t uid, const audit::request_note& note = {},
                                std::optional<fleet_erasure> fleet = std::nullopt);
 
-  // The fleet's control topic (fleet/control.h): the next offset to apply,
+  // The fleet's control topic (fleet/control_log.h): the next offset to apply,
   // and one message applied with that position saved in the same batch as
   // its effect (`identifier`: a subject_erase's, opened). What the
   // requester is told, or an error message.
@@ -147,7 +146,7 @@ class retention final : public fleet_port {
   // Audits `entry` about control or replies messages refused (forged,
   // junk, a replay, or skipped by an operator), with the control position
   // moved past them (`next`; none for replies).
-  void refuse_control(std::optional<std::uint64_t> next, nlohmann::json entry) override;
+  void refuse_control(std::optional<std::uint64_t> next, const audit::record& entry) override;
   // The fleet members this one has heard of and that have not left.
   std::vector<std::string> known_members() const override { return ctx_.state.fleet_members(); }
   void set_known_member(std::string_view name, bool known) override;
@@ -168,7 +167,7 @@ class retention final : public fleet_port {
   nlohmann::json subject_status(std::string_view identifier) const;
   // Audits an export (the subject as its keyed hash).
   void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
-                        const nlohmann::json& note = nlohmann::json::object());
+                        const audit::request_note& note = {});
   std::vector<std::string> subject_records(std::string_view normalized) const {
     return erasure_.records_of(normalized);
   }
@@ -223,7 +222,7 @@ class retention final : public fleet_port {
   // request done); the receipt's counts.
   nlohmann::json erase_all(const std::string& subject, const subject_erasure::index_hash_fn& hash_of,
                            const erasure_request& request, std::uint32_t uid, std::string_view trigger,
-                           const nlohmann::json& note, std::optional<control_step> control_next = std::nullopt);
+                           const audit::request_note& note, std::optional<control_step> control_next = std::nullopt);
   // What follows a release (lock held): the erasures the hold deferred,
   // key destruction, journals; the reply.
   nlohmann::json after_release(const std::optional<hold>& released, std::uint32_t uid);

@@ -35,7 +35,7 @@ nlohmann::json key_shredder::destroy_unused(std::string_view trigger, std::uint3
   // Journalled first: the audit entry follows with the purge, and a crash
   // after this commit still leaves the keys to the next start's pass.
   store::change c(ctx_.store);
-  ctx_.journal(c, {}, {{"action", "destroy_keys"}, {"keys", names}, {"trigger", trigger}, {"requested_by", uid}},
+  ctx_.journal(c, {}, audit::keys_destroyed{names.get<std::vector<std::string>>(), std::string(trigger), uid},
                std::nullopt);
   ctx_.store.apply(c);
   const auto destroyed = ctx_.keys.destroy(which);

@@ -104,7 +104,7 @@ TEST_F(reindex, an_erasure_from_before_the_reindex_is_applied_again_to_a_restore
   close();
   std::filesystem::copy(dir_ / "data", dir_ / "backup", std::filesystem::copy_options::recursive);
   open();
-  ASSERT_EQ(retention_->subject_erase("091 123 4567", 0, nlohmann::json::object())["erased"], 20);
+  ASSERT_EQ(retention_->subject_erase("091 123 4567", 0)["erased"], 20);
 
   close();  // the store is restored from before the erasure; the ledger is not
   std::filesystem::remove_all(dir_ / "data");

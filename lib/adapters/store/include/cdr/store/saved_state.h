@@ -122,7 +122,7 @@ class saved_state {
   std::optional<result<std::string>> keystore_binding();
   void put_keystore_binding(change& c, std::string_view id_hex);
 
-  // The fleet (service/fleet/control.h). Whether a control request was
+  // The fleet (service/fleet/control_log.h). Whether a control request was
   // applied here (a replay of it is not applied again); the control
   // position saved with the request it applied (empty: a position only).
   result<bool> control_applied(std::string_view request);
