@@ -21,12 +21,14 @@
 #include <map>
 #include <random>
 #include <set>
+#include <atomic>
 #include <thread>
 
 #include "cdr/core/config.h"
 #include "cdr/store/store.h"
 #include "power_loss.h"
 #include "retention_fixture.h"
+#include "store_census.h"
 
 namespace cdr::test {
 namespace {
@@ -74,20 +76,41 @@ class faults : public retention_fixture {
     }
   }
 
+  // Where the faults of one kind of operation landed: while its request
+  // was in flight (sent, not answered) or after its reply.
+  struct landing {
+    int in_flight = 0;
+    int after = 0;
+    std::uint64_t max_delay_us;
+  };
+
   // Runs `request` on a thread and injects the fault after a random delay,
-  // while it runs (or just before, or just after: all are valid points).
-  void fault_during(std::unique_ptr<daemon_process>& d, fault f, std::mt19937_64& rng,
-                    const std::function<void()>& request, std::uint64_t max_delay_us) {
+  // while it runs (or just after: both are valid points), and records
+  // where it landed. A kind whose faults keep landing after the reply waits
+  // less the next time, and its last round strikes at once, so every kind
+  // is struck in flight at least once.
+  void fault_during(std::unique_ptr<daemon_process>& d, fault f, std::mt19937_64& rng, landing& where, bool last,
+                    const std::function<void()>& request) {
+    std::atomic<bool> answered{false};
     std::thread t([&] {
       try {
         request();
+        answered = true;
       } catch (const std::exception&) {
         // the daemon died under it
       }
     });
-    std::this_thread::sleep_for(microseconds(rng() % max_delay_us));
+    const bool at_once = last && where.in_flight == 0;
+    std::this_thread::sleep_for(microseconds(at_once ? 0 : rng() % where.max_delay_us));
+    const bool struck_in_flight = !answered;
     crash(d, f);
     t.join();
+    if (struck_in_flight) {
+      ++where.in_flight;
+    } else {
+      ++where.after;
+      where.max_delay_us = std::max<std::uint64_t>(1000, where.max_delay_us / 2);
+    }
   }
 
   bool held(const tracked& t) const { return !t.hold_customer.empty() && active_holds_.contains(t.hold_customer); }
@@ -151,18 +174,11 @@ class faults : public retention_fixture {
   // The stopped daemon's store, record by record: each id once, exactly the
   // model's records.
   void check_store() {
-    storage_config sc;
-    sc.path = dir_ / "data";
-    sc.block_cache_bytes = 8 << 20;
-    store::store s(sc);
-    std::map<std::string, bool> stored;
-    std::size_t twice = 0;
-    for (auto kind : {record_kind::cdr, record_kind::usage}) {
-      s.for_each_record(kind, [&](const partition&, std::string_view id, bool ids) {
-        if (!stored.emplace(std::string(id), ids).second) ++twice;
-      });
-    }
-    EXPECT_EQ(twice, 0u) << "records stored twice";
+    const auto census = take_census(dir_ / "data");
+    EXPECT_TRUE(census.twice.empty()) << "stored twice: " << census.twice.size() << ", first " << census.twice.front();
+    EXPECT_TRUE(census.miscounted.empty()) << "written twice under one key: " << census.miscounted.front();
+    std::map<std::string, bool> stored;  // by id
+    for (const auto& [key, ids] : census.records) stored.emplace(key.substr(key.find('/') + 1), ids);
     std::size_t lost = 0, extra = 0;
     std::set<std::string> ids;
     for (const auto& t : model_) {
@@ -210,7 +226,7 @@ class faults : public retention_fixture {
     now_ = 2020y / January;
     auto d = start(clock_text(), env(f));
     const int n = rounds();
-    int erasures = 0, releases = 0, sweeps = 0, ingests = 0;
+    landing ingest{0, 0, 40'000}, sweep{0, 0, 150'000}, release{0, 0, 120'000}, erasure{0, 0, 60'000};
     bool erase_acknowledged = false;
     for (int round = 0; round < n && !HasFailure(); ++round) {
       const auto hold_customer = "held-" + std::to_string(round / 4);
@@ -222,28 +238,29 @@ class faults : public retention_fixture {
       produce_round(round, hold_customer);
       switch (round % 4) {
         case 0: {  // during ingest: once this round's events are being stored, more arrive
-          ++ingests;
           const auto deadline = steady_clock::now() + seconds(30);
           while (stored_offsets(sock()) <= messages_ - 60 && steady_clock::now() < deadline) {
             std::this_thread::sleep_for(milliseconds(2));
           }
           produce_round(round + 1000, hold_customer);
-          std::this_thread::sleep_for(microseconds(rng() % 200'000));
+          const bool at_once = round + 4 >= n && ingest.in_flight == 0;
+          std::this_thread::sleep_for(microseconds(at_once ? 0 : rng() % ingest.max_delay_us));
+          // In flight: events produced and not all stored yet.
+          const bool in_flight = stored_offsets(sock()) < messages_;
           crash(d, f);
+          ++(in_flight ? ingest.in_flight : ingest.after);
+          if (!in_flight) ingest.max_delay_us = std::max<std::uint64_t>(1000, ingest.max_delay_us / 2);
           break;
         }
         case 1: {  // during a sweep, five months on
-          ++sweeps;
           wait_stored();
           const auto next = now_ + months{5};
           call("debug advance-clock", {{"duration", std::to_string(days_between(now_, next)) + "d"}});
           now_ = next;
-          fault_during(
-              d, f, rng, [&] { (void)admin_call(sock(), "sweep"); }, 150'000);
+          fault_during(d, f, rng, sweep, round + 4 >= n, [&] { (void)admin_call(sock(), "sweep"); });
           break;
         }
         case 2: {  // during a hold release and the sweep after it
-          ++releases;
           wait_stored();
           check_records(true);  // held records past their deadlines are whole: nothing removed early
           const auto holds = call("hold list")["holds"];
@@ -252,17 +269,13 @@ class faults : public retention_fixture {
             if (h.value("customer", "") == hold_customer) id = h["id"].get<std::uint64_t>();
           }
           ASSERT_NE(id, 0u) << holds.dump();
-          fault_during(
-              d, f, rng,
-              [&] {
-                (void)admin_call(sock(), "hold release", {{"id", id}});
-                (void)admin_call(sock(), "sweep");
-              },
-              120'000);
+          fault_during(d, f, rng, release, round + 4 >= n, [&] {
+            (void)admin_call(sock(), "hold release", {{"id", id}});
+            (void)admin_call(sock(), "sweep");
+          });
           break;
         }
         case 3: {  // during a subject erasure
-          ++erasures;
           const std::string subject = "+3538700" + std::to_string(1000 + round);
           for (int i = 1; i <= 6; ++i) {
             const auto m = now_ - months{i};
@@ -271,17 +284,10 @@ class faults : public retention_fixture {
           }
           wait_stored();
           erased_subjects_.push_back(subject);
-          fault_during(
-              d, f, rng,
-              [&] {
-                try {
-                  erase_acknowledged =
-                      admin_call(sock(), "subject erase", {{"identifier", subject}}).value("ok", false);
-                } catch (const std::exception&) {
-                  erase_acknowledged = false;
-                }
-              },
-              60'000);
+          erase_acknowledged = false;
+          fault_during(d, f, rng, erasure, round + 4 >= n, [&] {
+            erase_acknowledged = admin_call(sock(), "subject erase", {{"identifier", subject}}).value("ok", false);
+          });
           break;
         }
       }
@@ -313,8 +319,14 @@ class faults : public retention_fixture {
     if (f == fault::power_loss) {
       EXPECT_GT(bytes_dropped_, 0u) << "the simulated power failures cut something";
     }
-    std::cout << "faults injected " << faults_ << " (ingest " << ingests << ", sweeps " << sweeps << ", hold releases "
-              << releases << ", erasures " << erasures << "); records in the model " << model_.size()
+    // Every kind of operation was struck while it ran, not only before or
+    // after it.
+    for (const auto& [kind, l] : {std::pair{"ingest", ingest}, std::pair{"sweep", sweep},
+                                  std::pair{"hold release", release}, std::pair{"erasure", erasure}}) {
+      EXPECT_GT(l.in_flight, 0) << "no fault landed inside a " << kind << " (" << l.after << " after it)";
+      std::cout << kind << ": " << l.in_flight << " fault(s) in flight, " << l.after << " after its reply\n";
+    }
+    std::cout << "faults injected " << faults_ << "; records in the model " << model_.size()
               << "; record checks " << checked_ << "; messages " << messages_ << "; files cut " << files_cut_
               << ", bytes dropped " << bytes_dropped_ << "; losses 0 unless a failure is reported above\n";
     RecordProperty("faults", faults_);

@@ -20,6 +20,7 @@ TEST_F(ingest, kill_9_at_five_random_moments_loses_and_doubles_nothing) {
   wait_offsets(dir / "a.sock");
   EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
   expect_exactly(stored(dir));
+  expect_dead_letters(5);
 }
 
 TEST_F(ingest, broker_down_and_request_errors_lose_nothing) {
