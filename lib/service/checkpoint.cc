@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "cdr/store/durability.h"
+
 namespace cdr::service {
 namespace {
 
@@ -87,8 +89,9 @@ std::string checkpoint_place::commit() {
     throw std::runtime_error(fmt::format("cannot move the checkpoint to {}/{}: {}", dir_, name_, std::strerror(err)));
   }
   committed_ = true;
+  store::durability::renamed(dir_ + "/" + from, dir_ + "/" + name_, "-");
   ::unlinkat(dir_fd_, staging_name_.c_str(), AT_REMOVEDIR);
-  ::fsync(dir_fd_);
+  if (::fsync(dir_fd_) == 0) store::durability::dir_synced(dir_);
   return dir_ + "/" + name_;
 }
 

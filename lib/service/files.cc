@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cdr/service/secrets.h"
+#include "cdr/store/durability.h"
 
 namespace cdr::service {
 
@@ -25,14 +26,28 @@ void sync_dir_of(const std::string& path) {
   const auto dir = std::filesystem::path(path).parent_path();
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
-  ::fsync(fd);
+  if (::fsync(fd) == 0) store::durability::dir_synced(dir.empty() ? "." : dir.string());
   ::close(fd);
 }
+
+namespace {
+
+// Fsyncs fd (the file at `path`) and tells the power-loss simulation how
+// much of it is durable now.
+bool fsync_noted(int fd, const std::string& path) {
+  if (::fsync(fd) != 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) store::durability::synced(path, static_cast<std::uint64_t>(st.st_size));
+  return true;
+}
+
+}  // namespace
 
 void append_synced(const std::string& path, const std::string& text, const std::string& what) {
   const bool created = !std::filesystem::exists(path);
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) fail_errno("cannot open " + what + " " + path);
+  if (created) store::durability::created(path);
   std::size_t done = 0;
   while (done < text.size()) {
     const auto n = ::write(fd, text.data() + done, text.size() - done);
@@ -45,7 +60,7 @@ void append_synced(const std::string& path, const std::string& text, const std::
     }
     done += static_cast<std::size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
+  const bool synced = fsync_noted(fd, path);
   ::close(fd);
   if (!synced) throw std::runtime_error(fmt::format("cannot fsync {} {}", what, path));
   if (created) sync_dir_of(path);
@@ -54,9 +69,13 @@ void append_synced(const std::string& path, const std::string& text, const std::
 void replace_synced(const std::string& path, const std::string& tmp, const std::string& text, const std::string& what) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) fail_errno("cannot write " + tmp);
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  store::durability::created(tmp);
+  const bool written =
+      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync_noted(fd, tmp);
   ::close(fd);
+  const auto shadow = store::durability::set_aside(path);
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("cannot rewrite " + what + " " + path);
+  store::durability::renamed(tmp, path, shadow);
   sync_dir_of(path);
 }
 

@@ -61,7 +61,7 @@ class faults : public retention_fixture {
   std::string clock_text() const { return at(now_, 1, 0); }
 
   // kill -9, and for a power failure every byte not made durable goes too.
-  void crash(std::unique_ptr<daemon_process>& d, fault f) {
+  void crash(std::unique_ptr<daemon_process>& d, fault f, std::mt19937_64& rng) {
     // The daemon must die of this kill: an abort, a crash or an exit of its
     // own just before it would otherwise pass for the injected fault.
     const auto code = d->stop(SIGKILL);
@@ -70,8 +70,9 @@ class faults : public retention_fixture {
     d.reset();
     ++faults_;
     if (f == fault::power_loss) {
-      const auto cut = apply_power_loss(ledger());
+      const auto cut = apply_power_loss(ledger(), rng);
       files_cut_ += cut.files_removed + cut.files_truncated;
+      undone_ += cut.undone;
       bytes_dropped_ += cut.bytes_dropped;
     }
   }
@@ -103,7 +104,7 @@ class faults : public retention_fixture {
     const bool at_once = last && where.in_flight == 0;
     std::this_thread::sleep_for(microseconds(at_once ? 0 : rng() % where.max_delay_us));
     const bool struck_in_flight = !answered;
-    crash(d, f);
+    crash(d, f, rng);
     t.join();
     if (struck_in_flight) {
       ++where.in_flight;
@@ -245,9 +246,9 @@ class faults : public retention_fixture {
           produce_round(round + 1000, hold_customer);
           const bool at_once = round + 4 >= n && ingest.in_flight == 0;
           std::this_thread::sleep_for(microseconds(at_once ? 0 : rng() % ingest.max_delay_us));
-          // In flight: events produced and not all stored yet.
-          const bool in_flight = stored_offsets(sock()) < messages_;
-          crash(d, f);
+          crash(d, f, rng);
+          // In flight: events produced and not all durably stored.
+          const bool in_flight = durable_offsets(dir_ / "data", {"cdr", "usage"}) < messages_;
           ++(in_flight ? ingest.in_flight : ingest.after);
           if (!in_flight) ingest.max_delay_us = std::max<std::uint64_t>(1000, ingest.max_delay_us / 2);
           break;
@@ -328,7 +329,7 @@ class faults : public retention_fixture {
     }
     std::cout << "faults injected " << faults_ << "; records in the model " << model_.size()
               << "; record checks " << checked_ << "; messages " << messages_ << "; files cut " << files_cut_
-              << ", bytes dropped " << bytes_dropped_ << "; losses 0 unless a failure is reported above\n";
+              << ", bytes dropped " << bytes_dropped_ << ", renames and deletes undone " << undone_ << "; losses 0 unless a failure is reported above\n";
     RecordProperty("faults", faults_);
     RecordProperty("records_checked", static_cast<int>(checked_));
   }
@@ -341,6 +342,7 @@ class faults : public retention_fixture {
   std::size_t checked_ = 0;
   std::size_t files_cut_ = 0;
   std::uint64_t bytes_dropped_ = 0;
+  std::size_t undone_ = 0;  // renames and deletes a power failure lost
 };
 
 TEST_F(faults, kill_9_at_random_points_of_ingest_sweeps_hold_releases_and_erasures) { run(fault::kill); }

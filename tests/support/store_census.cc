@@ -30,4 +30,18 @@ store_census take_census(const std::string& data_dir) {
   return out;
 }
 
+std::uint64_t durable_offsets(const std::string& data_dir, const std::vector<std::string>& topics) {
+  storage_config sc;
+  sc.path = data_dir;
+  sc.block_cache_bytes = 8 << 20;
+  const store::store s(sc);
+  std::uint64_t total = 0;
+  for (const auto& topic : topics) {
+    for (std::int32_t p = 0; p < 1024; ++p) {
+      if (const auto next = s.offset(topic, p)) total += static_cast<std::uint64_t>(*next);
+    }
+  }
+  return total;
+}
+
 }  // namespace cdr::test

@@ -26,4 +26,8 @@ struct store_census {
 
 store_census take_census(const std::string& data_dir);
 
+// The input offsets a stopped daemon's store holds (durable), summed over
+// the partitions of `topics`: behind what was produced, events were in flight.
+std::uint64_t durable_offsets(const std::string& data_dir, const std::vector<std::string>& topics);
+
 }  // namespace cdr::test

@@ -40,12 +40,18 @@ void write_all(int fd, std::string_view data, const std::string& what) {
   }
 }
 
+durability_hooks& hooks() {
+  static durability_hooks h;
+  return h;
+}
+
 void sync_dir(const std::filesystem::path& dir) {
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw keystore_error("cannot open directory " + dir.string() + ": " + errno_text());
   const int rc = ::fsync(fd);
   ::close(fd);
   if (rc != 0) throw keystore_error("cannot sync directory " + dir.string() + ": " + errno_text());
+  if (hooks().dir_synced) hooks().dir_synced(dir.empty() ? "." : dir.string());
 }
 
 // A record's associated data: bound to this key store and to its name.
@@ -54,6 +60,8 @@ std::string record_context(std::string_view id, std::string_view name) {
 }
 
 }  // namespace
+
+void set_durability_hooks(durability_hooks h) { hooks() = std::move(h); }
 
 data_key::~data_key() {
   cleanse(cipher);
@@ -219,9 +227,13 @@ void keystore::write_locked() {
   const auto tmp = path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw keystore_error("cannot write the key store " + tmp + ": " + errno_text());
+  const auto& h = hooks();
+  if (h.created) h.created(tmp);
   try {
-    write_all(fd, j.dump() + "\n", tmp);
+    const auto text = j.dump() + "\n";
+    write_all(fd, text, tmp);
     if (::fsync(fd) != 0) throw keystore_error("cannot sync " + tmp + ": " + errno_text());
+    if (h.synced) h.synced(tmp, text.size());
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -231,10 +243,12 @@ void keystore::write_locked() {
   // Keep the old file open across the rename, then overwrite its blocks:
   // the new file is already in place, so a crash loses nothing.
   const int old = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+  const auto shadow = h.set_aside ? h.set_aside(path_) : std::string("-");
   if (::rename(tmp.c_str(), path_.c_str()) != 0) {
     if (old >= 0) ::close(old);
     throw keystore_error("cannot replace the key store " + path_ + ": " + errno_text());
   }
+  if (h.renamed) h.renamed(tmp, path_, shadow);
   sync_dir(target.parent_path());
   if (old >= 0) {
     struct stat st {};

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,18 @@ namespace cdr::crypto {
 
 // A missing or wrong master key, an unreadable or corrupt key store file,
 // or a failed write. The message names files, never key bytes.
+// For the power-loss simulation in tests only (cdr/store/durability.h):
+// told of each step that makes a key store file durable. The service sets
+// them when that simulation is armed; unset, nothing is told.
+struct durability_hooks {
+  std::function<void(const std::string& path)> created;
+  std::function<void(const std::string& path, std::uint64_t size)> synced;
+  std::function<std::string(const std::string& path)> set_aside;  // before a rename onto it
+  std::function<void(const std::string& from, const std::string& to, const std::string& shadow)> renamed;
+  std::function<void(const std::string& dir)> dir_synced;
+};
+void set_durability_hooks(durability_hooks hooks);
+
 class keystore_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
