@@ -31,6 +31,6 @@ run bench_parse --benchmark_min_time=0.01
 run bench_identity --benchmark_min_time=0.01
 run bench_seal 20000
 run bench_sweep 20000 40000
-run bench_erasure 20000 3 200
+run bench_erasure 20000 3 200 0.2
 run bench_subject 2000
 run bench_ingest_e2e 20000
