@@ -7,6 +7,8 @@ template <class... F>
 struct overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+overloaded(F...) -> overloaded<F...>;  // clang 14 (the fuzz build) deduces no aggregate
 
 nlohmann::json origin_json(const origin& o) { return {{"member", o.member}, {"request", o.request}}; }
 
