@@ -22,6 +22,10 @@ void signed_topic::publish(std::string_view message_key, std::string_view body, 
   }
 }
 
+void signed_topic::post(std::string_view message_key, std::string_view body) const {
+  log.post(topic, message_key, key.sign(topic, message_key, body));
+}
+
 std::variant<std::string, control_rejection> signed_topic::verify(const log_record& r) const {
   return key.verify(topic, r.key, r.value);
 }

@@ -66,6 +66,9 @@ struct signed_topic {
   // (a tombstone) carries nothing to sign.
   void publish(std::string_view message_key, std::string_view body, std::string_view what,
                std::chrono::milliseconds timeout) const;
+  // Signs and posts `body` without waiting (a heartbeat: a lost one is
+  // followed by the next).
+  void post(std::string_view message_key, std::string_view body) const;
   // The body when `r` is authentic here; why it is refused otherwise.
   std::variant<std::string, control_rejection> verify(const log_record& r) const;
 };

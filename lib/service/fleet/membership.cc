@@ -55,7 +55,7 @@ void fleet_membership::send(bool leaving) {
   const auto key = control_key(m);
   if (!leaving) {
     // Not waited for: a lost heartbeat is followed by the next.
-    control_.log.post(control_.topic, key, control_.key.sign(control_.topic, key, encode(m)));
+    control_.post(key, encode(m));
     return;
   }
   try {
