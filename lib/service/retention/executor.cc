@@ -12,6 +12,11 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
   // customer selectors only the metadata.
   const bool by_subject =
       std::any_of(partial.begin(), partial.end(), [](const hold& h) { return h.subject.has_value(); });
+  const bool only_by_subject =
+      std::all_of(partial.begin(), partial.end(), [](const hold& h) { return h.subject.has_value(); });
+  const auto states = ctx_.store.states();
+  const auto state = states.find(p);
+  const bool stripped = state != states.end() && state->second.stripped;
   std::int64_t held = 0;
   std::string resealed;
   std::vector<std::string> held_hashes;
@@ -20,22 +25,30 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
   // next sweep copies again (the same keys) before removing the partition.
   auto c = std::make_unique<store::change>(ctx_.store);
   std::size_t in_chunk = 0;
-  ctx_.store.scan(record_family(p.kind), partition_range(p), [&](std::string_view key, std::string_view value) {
-    // The record's identifiers, opened at most once, when needed.
+  const auto consider = [&](std::string_view key, std::string_view value) {
+    // The record's identifiers, opened at most once, when needed: the
+    // partition's, or, once it is stripped, the copy a hold kept of them.
     bool opened = false;
+    bool kept_already = false;
     std::optional<std::string> plain;
     std::vector<std::string> normalized;
     const auto open = [&] {
       if (std::exchange(opened, true)) return;
-      const auto sealed = ctx_.store.value(family::identifiers, key);
+      auto sealed = ctx_.store.value(family::identifiers, key);
+      const auto hk = held_key(held_tag::identifiers, key);
+      if (!sealed) {
+        sealed = ctx_.store.value(family::held, hk);
+        kept_already = sealed.has_value();
+      }
       if (!sealed) return;
-      auto o = ctx_.open_identifiers(family::identifiers, p, key, *sealed);
+      auto o = kept_already ? ctx_.open_identifiers(family::held, p, hk, *sealed)
+                            : ctx_.open_identifiers(family::identifiers, p, key, *sealed);
       if (o.status == vault::open_status::ok) {
         plain = std::move(o.plaintext);
         normalized = ctx_.identifier_forms(*plain);
       } else if (o.status == vault::open_status::key_destroyed) {
-        spdlog::error("a legal hold may name record {} of {}, but its partition's key is destroyed", record_id_of(key),
-                      p.to_string());
+        spdlog::error("a legal hold may name record {} of {}, but its {} key is destroyed", record_id_of(key),
+                      p.to_string(), kept_already ? "held" : "partition's");
       }
     };
     if (by_subject) open();
@@ -45,7 +58,7 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
       c->hold_id(p.kind, record_id_of(key));  // its id outlives the partition
     }
     open();
-    if (plain) {
+    if (plain && !kept_already) {
       // Re-sealed under the held key, which lives as long as held copies of
       // this partition do (the partition key is destroyed now).
       const auto id = record_id_of(key);
@@ -64,7 +77,20 @@ std::int64_t sweep_executor::copy_held(const partition& p, const std::vector<hol
       in_chunk = 0;
     }
     return true;
-  });
+  };
+  if (stripped && only_by_subject) {
+    // A stripped partition's identifiers are gone but for the copies holds
+    // kept: only those records can name a subject, so only they are read
+    // (not the whole partition: a drop's cost stays that of what is held).
+    ctx_.store.scan(family::held, prefix_range(held_key(held_tag::identifiers, partition_prefix(p))),
+                    [&](std::string_view key, std::string_view) {
+                      const auto rk = key.substr(1);
+                      if (const auto meta = ctx_.store.value(record_family(p.kind), rk)) consider(rk, *meta);
+                      return true;
+                    });
+  } else {
+    ctx_.store.scan(record_family(p.kind), partition_range(p), consider);
+  }
   if (!c->empty()) ctx_.store.apply(*c);
   return held;
 }

@@ -76,6 +76,46 @@ TEST_F(sweep_steps, held_records_survive_the_strip_and_go_after_release) {
   EXPECT_TRUE(retention_->verify()["ok"].get<bool>());
 }
 
+// A subject hold keeps the subject's records whole through the strip (their
+// identifiers to the held family) and through the metadata's drop years
+// later, when the partition's own identifiers are long gone: the drop finds
+// the subject's records by their held identifiers, and copies only those.
+TEST_F(sweep_steps, a_subject_hold_keeps_its_records_through_the_strip_and_the_later_drop) {
+  const auto nov = month::of(2023, 11);
+  const std::string subject = "+4917000111222";
+  fill(nov, 0, 3, "acme", subject);
+  fill(nov, 3, 5, "acme");
+  ASSERT_TRUE(std::holds_alternative<nlohmann::json>(
+      retention_->hold_add({{"subject", subject}, {"reason", "litigation"}, {"reference", "C-3"}}, 0)));
+  const auto strip = retention_->sweep("admin", 0);
+  ASSERT_EQ(strip["actions"].size(), 1u) << strip.dump();
+  EXPECT_EQ(strip["actions"][0]["held"], 3);
+
+  time_.set_wall(parse_rfc3339("2034-01-02T00:00:00Z").value());  // 2023's metadata is due
+  time_.advance(std::chrono::seconds(0));
+  retention_->clock_moved_deliberately();
+  const auto drop = retention_->sweep("admin", 0);
+  ASSERT_EQ(drop["actions"].size(), 1u) << drop.dump();
+  EXPECT_EQ(drop["actions"][0]["action"], "drop_metadata");
+  EXPECT_EQ(drop["actions"][0]["held"], 3) << drop.dump();
+  for (int i = 0; i < 8; ++i) {
+    const auto id = "id-" + std::to_string(1000000 + i);
+    const auto r = store_->get(record_kind::cdr, id);
+    EXPECT_EQ(r.has_value(), i < 3) << id;
+    if (r) {
+      EXPECT_TRUE(r->identifiers_held) << id;
+    }
+  }
+  EXPECT_TRUE(retention_->verify()["ok"].get<bool>());
+  // Released, they go whole at the next sweep.
+  ASSERT_TRUE(retention_->hold_release(1, 0).has_value());
+  const auto after = retention_->sweep("admin", 0);
+  ASSERT_EQ(after["released"].size(), 1u) << after.dump();
+  EXPECT_EQ(after["released"][0]["records"], 3);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(store_->get(record_kind::cdr, "id-" + std::to_string(1000000 + i)));
+  EXPECT_TRUE(retention_->verify()["ok"].get<bool>());
+}
+
 // Found by the fault suite: the compaction filter that forgets a dropped
 // partition's ids took held records' ids too, so `record get` no longer
 // found a record a legal hold kept. Held entries are marked and outlive the
