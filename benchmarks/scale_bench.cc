@@ -22,10 +22,10 @@
 // holds; a sweep one day later that strips the oldest whole month and drops
 // the oldest metadata year and usage month; 100 erasures and the purge pass
 // after them; checkpoint; the export of the subject closest to 100 records;
-// ingest of INGEST (default 2,000,000) new events on top (events/s, daemon
-// CPU per event, peak RSS); a restart with events.default_region = "HR"
-// (the re-index of every sealed value); a drain (records handed over per
-// second; DRAIN=0 skips it).
+// a restart with events.default_region = "HR" (the re-index of every sealed
+// value); on that fresh process, ingest of INGEST (default 2,000,000) new
+// events on top (events/s, daemon CPU per event, peak RSS); a drain to a
+// second, empty member (records handed over per second; DRAIN=0 skips it).
 //
 // Each size's figures are written to DIR/results-N.json (DIR defaults to
 // /tmp/cdr-bench-scale) and reused by later runs unless RERUN=1, so sizes
@@ -79,12 +79,15 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v != nullptr && *v != 0 ? v : fallback;
 }
 
-// A ULID-shaped id (26 characters, or 28 with usage's "u-") ordered by n.
+// A ULID-shaped id (26 characters, or 28 with usage's "u-") ordered by n:
+// thirteen zeros, then n. Ids of the generator (what is ingested later)
+// start with their counter (at least 1), so every stored id sorts before
+// every new one, as time-ordered ids of earlier months do.
 std::string ordered_id(std::uint64_t n, bool usage) {
   static constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
   std::string id = usage ? "u-" : "";
+  id.append(13, '0');
   for (int shift = 60; shift >= 0; shift -= 5) id.push_back(crockford[(n >> shift) & 31]);
-  id += "SCALEBENCH000";
   return id;
 }
 
@@ -319,11 +322,12 @@ class scale_run {
       expect_ok(c.call("subject export", {{"identifier", exported}}, [&](const json&) { ++items; }), "export");
       out_["exported_records"] = items;
     });
-    ingest(cluster.bootstrap_servers());
     stop();
 
     start("2031-01-02T00:00:00Z", {"--set", "events.default_region=\"HR\""});
     op("start-up with re-index (region change)", since(launched_));
+    // On a fresh process, so that its peak RSS is ingest's own.
+    ingest(cluster.bootstrap_servers());
     if (env_or("DRAIN", "1") != "0") {
       // A drain hands the records to the other live members: a second,
       // empty member joins first.
