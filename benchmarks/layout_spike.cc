@@ -23,6 +23,7 @@
 // Options are the store's (lib/adapters/store/options.cc) where they apply.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -226,6 +227,7 @@ class writer {
  private:
   void flush(rocksdb::WriteBatch& b, std::vector<std::string>& ids, bool lookup) {
     if (lookup && !ids.empty()) {
+      std::sort(ids.begin(), ids.end());  // ingest asks in (kind, id) order
       std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
       std::vector<rocksdb::PinnableSlice> values(keys.size());
       std::vector<rocksdb::Status> statuses(keys.size());
@@ -258,6 +260,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string name = argv[1];
+  if (name != "shared" && name != "by-kind" && name != "per-month") {
+    std::fprintf(stderr, "bench_layout: unknown layout \"%s\" (shared, by-kind or per-month)\n", name.c_str());
+    return 2;
+  }
   const layout l = name == "shared" ? layout::shared : name == "by-kind" ? layout::by_kind : layout::per_month;
   const auto base = std::stoull(argv[2]);
   const auto fresh = std::stoull(argv[3]);

@@ -236,6 +236,14 @@ std::size_t scrape(const std::string& address) {
 class scale_run {
  public:
   scale_run(std::string dir, std::uint64_t n) : dir_(std::move(dir)), n_(n) {}
+  // A run that failed leaves no daemon behind.
+  ~scale_run() {
+    for (const auto pid : {daemon_, second_}) {
+      if (pid > 0 && kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
+    }
+  }
+  scale_run(const scale_run&) = delete;
+  scale_run& operator=(const scale_run&) = delete;
 
   json run() {
     std::filesystem::remove_all(dir_);
@@ -332,14 +340,20 @@ class scale_run {
       // A drain hands the records to the other live members: a second,
       // empty member joins first.
       write_config(dir_ + "/m2", cluster.bootstrap_servers(), "scale-2");
-      const auto second = bench::spawn({CDR_RETENTIOND_PATH, "--config", dir_ + "/m2/cdr.toml", "--fake-clock",
+      second_ = bench::spawn({CDR_RETENTIOND_PATH, "--config", dir_ + "/m2/cdr.toml", "--fake-clock",
                                         "2031-01-02T00:00:00Z"},
                                        dir_ + "/m2/daemon.log");
       const auto live = [&] {
         const auto members = call("status").value(json::json_pointer("/kafka/fleet/members"), json::array());
         return std::count_if(members.begin(), members.end(), [](const json& m) { return m.value("live", false); });
       };
-      while (live() < 2) {
+      // ... and the group has settled: both own partitions.
+      const auto owns = [&](const std::string& member) {
+        return !call("status", json::object(), member)
+                    .value(json::json_pointer("/kafka/consumer/assignment"), json::object())
+                    .empty();
+      };
+      while (live() < 2 || !owns(dir_ + "/m2") || !owns(dir_)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       const auto records = n_ + out_["ingest"].value("events", std::uint64_t{0});
@@ -364,8 +378,9 @@ class scale_run {
         op("drain: handover (left the group to store emptied)", handover);
         out_["drain"]["handover_records_per_second"] = static_cast<double>(records) / handover;
       }
-      kill(second, SIGTERM);
-      waitpid(second, nullptr, 0);
+      kill(second_, SIGTERM);
+      waitpid(second_, nullptr, 0);
+      second_ = -1;
     }
     stop();
     if (env_or("KEEP", "") == "") std::filesystem::remove_all(dir_);
@@ -412,10 +427,11 @@ class scale_run {
   void stop() {
     kill(daemon_, SIGTERM);
     waitpid(daemon_, nullptr, 0);
+    daemon_ = -1;
   }
 
-  json call(const std::string& command, const json& args = json::object()) {
-    admin::client c(dir_ + "/a.sock", std::chrono::hours(4));
+  json call(const std::string& command, const json& args = json::object(), const std::string& member = "") {
+    admin::client c((member.empty() ? dir_ : member) + "/a.sock", std::chrono::hours(4));
     auto r = c.call(command, args);
     return r.value("ok", false) ? r["result"] : r;
   }
@@ -482,8 +498,14 @@ class scale_run {
       }
       return total;
     };
+    // The clock starts once the member owns its partitions (a restarted
+    // static member may wait for the group first).
+    while (call("status").value(json::json_pointer("/kafka/consumer/assignment"), json::object()).empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     bench::rss_sampler rss(daemon_);
     rss.reset();
+    const auto rss_at_start = rss.peak_kib();
     const auto t0 = steady::now();
     const double cpu0 = bench::cpu_seconds(daemon_);
     for (std::uint64_t i = 0; i < n; ++i) {
@@ -507,6 +529,7 @@ class scale_run {
                       {"events_per_second", static_cast<double>(n) / seconds},
                       {"cpu_us_per_event", 1e6 * cpu / static_cast<double>(n)},
                       {"peak_rss_mib", static_cast<double>(rss.peak_kib()) / 1024},
+                      {"rss_at_start_mib", static_cast<double>(rss_at_start) / 1024},
                       {"producer_failures", failed}};
     op("ingest of new events", seconds);
     std::fprintf(stderr, "ingest: %s\n", out_["ingest"].dump().c_str());
@@ -516,6 +539,7 @@ class scale_run {
   std::uint64_t n_;
   json out_;
   pid_t daemon_ = -1;
+  pid_t second_ = -1;
   int starts_ = 0;
   steady::time_point launched_;
 };
@@ -564,6 +588,7 @@ void print_table(const std::vector<json>& results) {
   };
   line("ingest: events/s", "/ingest/events_per_second", 0);
   line("ingest: daemon CPU us/event", "/ingest/cpu_us_per_event", 2);
+  line("ingest: RSS MiB at its start", "/ingest/rss_at_start_mib", 1);
   line("ingest: peak RSS MiB", "/ingest/peak_rss_mib", 1);
   line("drain: records/s (whole command)", "/drain/records_per_second", 0);
   line("drain: records/s (handover)", "/drain/handover_records_per_second", 0);
