@@ -19,11 +19,8 @@
 // MEMBERS (daemons in one consumer group, default 1: the fleet's ingest;
 // CPU is summed over them; with 2 or more, the latencies of a fleet-wide
 // hold and of a 100-record subject's export --fleet follow).
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -31,9 +28,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,26 +39,15 @@
 #include "cdr/core/event_generator.h"
 #include "cdr/kafka/client.h"
 #include "cdr/kafka/embedded_cluster.h"
-
-extern char** environ;
+#include "process.h"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
+using bench::cpu_seconds;
+using bench::dir_bytes;
+using bench::read_file;
+using bench::spawn;
 
 std::uint64_t stored_offsets(const std::string& socket) {
   try {
@@ -79,30 +63,6 @@ std::uint64_t stored_offsets(const std::string& socket) {
   } catch (const std::exception&) {
     return 0;
   }
-}
-
-std::uint64_t dir_bytes(const std::string& path) {
-  std::uint64_t n = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(path)) {
-    if (e.is_regular_file()) n += e.file_size();
-  }
-  return n;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// User + system CPU seconds of a process so far (/proc/PID/stat fields 14, 15).
-double cpu_seconds(pid_t pid) {
-  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::vector<std::string> f((std::istream_iterator<std::string>(rest)), std::istream_iterator<std::string>());
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // The fleet's latencies (MEMBERS > 1): a hold added through member 1 until
@@ -291,13 +251,7 @@ int main(int argc, char** argv) {
   const double cpu = cpu_all() - cpu_start;
 
   std::uint64_t peak_kb = 0;
-  for (const auto pid : daemons) {
-    const auto status = read_file("/proc/" + std::to_string(pid) + "/status");
-    std::smatch hwm;
-    if (std::regex_search(status, hwm, std::regex("VmHWM:\\s+(\\d+) kB"))) {
-      peak_kb = std::max<std::uint64_t>(peak_kb, std::stoull(hwm[1]));
-    }
-  }
+  for (const auto pid : daemons) peak_kb = std::max(peak_kb, bench::status_kib(pid, "VmHWM"));
   if (members > 1) fleet_latencies(producer, sockets, n);
   for (const auto pid : daemons) kill(pid, SIGTERM);
   for (const auto pid : daemons) waitpid(pid, nullptr, 0);

@@ -11,19 +11,13 @@
 // RocksDB's block cache (memtables charged to it) is bounded on its own and
 // counts in RSS as it fills: the daemon runs with storage.block_cache_mb =
 // CACHE_MB (default 16), so what grows beyond it is the requests' own.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,9 +28,8 @@
 #include "cdr/core/ingest.h"
 #include "cdr/crypto/keystore.h"
 #include "cdr/store/store.h"
+#include "process.h"
 #include "vault.h"
-
-extern char** environ;
 
 namespace {
 
@@ -44,46 +37,6 @@ using namespace cdr;
 using steady = std::chrono::steady_clock;
 
 constexpr const char* subject = "+4917000100100";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Resident memory of a process, in KiB.
-std::uint64_t rss_kib(pid_t pid) {
-  static const std::regex rss("VmRSS:\\s+(\\d+) kB");
-  const auto status = read_file("/proc/" + std::to_string(pid) + "/status");
-  std::smatch m;
-  return std::regex_search(status, m, rss) ? std::stoull(m[1]) : 0;
-}
-
-// Samples a process's RSS every 5 ms while it lives; the peak since reset().
-class sampler {
- public:
-  explicit sampler(pid_t pid) : pid_(pid), thread_([this] { run(); }) {}
-  ~sampler() {
-    stop_ = true;
-    thread_.join();
-  }
-  void reset() { peak_ = rss_kib(pid_); }
-  std::uint64_t peak() const { return peak_; }
-
- private:
-  void run() {
-    while (!stop_) {
-      const auto now = rss_kib(pid_);
-      if (now > peak_) peak_ = now;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> peak_{0};
-  std::thread thread_;
-};
 
 void fill(const daemon_config& config, const std::string& keystore_path, const std::string& master, std::uint64_t n) {
   store::store s(config.storage);
@@ -133,7 +86,7 @@ int main(int argc, char** argv) {
                                    << (std::getenv("CACHE_MB") ? std::getenv("CACHE_MB") : "16") << "\n"
                                    << "[admin]\nsocket = \"" << dir << "/a.sock\"\n"
                                    << "[metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n";
-  auto parsed = parse_config(read_file(dir + "/cdr.toml"), "bench", {});
+  auto parsed = parse_config(bench::read_file(dir + "/cdr.toml"), "bench", {});
   const auto& config = std::get<daemon_config>(parsed);
   std::filesystem::create_directories(dir + "/keys");
   auto t0 = steady::now();
@@ -141,18 +94,8 @@ int main(int argc, char** argv) {
   std::printf("filled %llu records of one subject over 13 months in %.1f s\n", static_cast<unsigned long long>(n),
               std::chrono::duration<double>(steady::now() - t0).count());
 
-  std::vector<std::string> args{CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock",
-                                "2031-01-15T00:00:00Z"};
-  std::vector<char*> argv_c;
-  for (auto& a : args) argv_c.push_back(a.data());
-  argv_c.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir + "/daemon.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t daemon = -1;
-  posix_spawn(&daemon, argv_c[0], &fa, nullptr, argv_c.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+  const pid_t daemon = bench::spawn(
+      {CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock", "2031-01-15T00:00:00Z"}, dir + "/daemon.log");
   for (;;) {
     try {
       admin::client c(dir + "/a.sock", std::chrono::seconds(5));
@@ -162,10 +105,10 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the start-up sweep and settling
-  sampler rss(daemon);
+  bench::rss_sampler rss(daemon);
 
   rss.reset();
-  auto base = rss.peak();
+  auto base = rss.peak_kib();
   t0 = steady::now();
   std::uint64_t items = 0;
   {
@@ -174,13 +117,13 @@ int main(int argc, char** argv) {
   }
   const double export_s = std::chrono::duration<double>(steady::now() - t0).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const auto export_peak = rss.peak();
+  const auto export_peak = rss.peak_kib();
   std::printf("export: %llu records in %.1f s; RSS %.1f MiB before, peak %.1f MiB: growth %.1f MiB (target <= 64)\n",
               static_cast<unsigned long long>(items), export_s, static_cast<double>(base) / 1024,
               static_cast<double>(export_peak) / 1024, static_cast<double>(export_peak - base) / 1024);
 
   rss.reset();
-  base = rss.peak();
+  base = rss.peak_kib();
   t0 = steady::now();
   nlohmann::json erased;
   {
@@ -189,7 +132,7 @@ int main(int argc, char** argv) {
   }
   const double erase_s = std::chrono::duration<double>(steady::now() - t0).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const auto erase_peak = rss.peak();
+  const auto erase_peak = rss.peak_kib();
   std::printf(
       "erasure: %lld records in %d batches, %.1f s (purge %.1f s); RSS %.1f MiB before, peak %.1f MiB: "
       "growth %.1f MiB (target <= 64)\n",
