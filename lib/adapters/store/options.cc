@@ -8,8 +8,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
 
-#include "cdr/store/insert_hint.h"
-#include "cdr/store/statistics.h"
+#include "insert_hint.h"
+#include "statistics.h"
 #include "internal.h"
 #include "sync_ledger.h"
 

@@ -1,9 +1,9 @@
-// The record families' memtable insert hint (cdr/store/insert_hint.h)
+// The record families' memtable insert hint (lib/adapters/store/insert_hint.h, private to the adapter)
 // against RocksDB itself: records of one partition inserted around a range
 // deletion of that partition, all in one memtable, read back whole and in
 // order. With a plain fixed-prefix hint, RocksDB 7.8 reuses the records'
 // skiplist splice for the range-tombstone skiplist and corrupts both.
-#include "cdr/store/insert_hint.h"
+#include "insert_hint.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
-// The store's RocksDB statistics level (cdr/store/statistics.h) against
+// The store's RocksDB statistics level (lib/adapters/store/statistics.h, private to the adapter) against
 // RocksDB itself: a forced write stall is still counted in STALL_MICROS,
 // the ticker the write-stall metric exports.
-#include "cdr/store/statistics.h"
+#include "statistics.h"
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
