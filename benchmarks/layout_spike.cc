@@ -105,7 +105,10 @@ class spike {
   // first use (per-month).
   rocksdb::ColumnFamilyHandle* cf(fam f, bool usage, int month) {
     if (f == fam::ids) return ids_;
-    std::string name = f == fam::metadata ? "metadata" : f == fam::identifiers ? "identifiers" : f == fam::usage ? "usage" : "subject_index";
+    std::string name = f == fam::metadata      ? "metadata"
+                       : f == fam::identifiers ? "identifiers"
+                       : f == fam::usage       ? "usage"
+                                               : "subject_index";
     if (layout_ != layout::shared && (f == fam::identifiers || f == fam::subject)) name += usage ? "/usage" : "/cdr";
     if (layout_ == layout::per_month) name += "/" + std::to_string(month);
     if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
@@ -191,8 +194,8 @@ class writer {
     for (auto& c : metadata_) c = static_cast<char>('a' + rng_() % 26);
   }
 
-  void write(std::uint64_t n, const std::function<int(std::uint64_t)>& month_of,
-             const std::function<bool(int)>& whole, double usage_share, bool lookup) {
+  void write(std::uint64_t n, const std::function<int(std::uint64_t)>& month_of, const std::function<bool(int)>& whole,
+             double usage_share, bool lookup) {
     rocksdb::WriteBatch b;
     std::vector<std::string> ids;
     std::uniform_real_distribution<double> u(0, 1);
@@ -206,8 +209,7 @@ class writer {
       ids.emplace_back(id);
       // Metadata: about 250 bytes of JSON-like text (compressible); sealed
       // identifiers: about 110 bytes of ciphertext (not).
-      b.Put(s_.cf(usage ? fam::usage : fam::metadata, usage, month), key,
-            rocksdb::Slice(metadata_, usage ? 180 : 250));
+      b.Put(s_.cf(usage ? fam::usage : fam::metadata, usage, month), key, rocksdb::Slice(metadata_, usage ? 180 : 250));
       if (whole(month) || usage) {
         std::string sealed(usage ? 90 : 110, '\0');
         for (auto& c : sealed) c = static_cast<char>(rng_());
@@ -279,8 +281,8 @@ int main(int argc, char** argv) {
   if (base > 0) {
     const std::uint64_t per_month = base / months_of_cdr;
     for (int m = 0; m < months_of_cdr; ++m) {
-      w.write(per_month, [m](std::uint64_t) { return m; }, whole,
-              m >= months_of_cdr - months_of_usage ? 0.15 : 0.0, false);
+      w.write(
+          per_month, [m](std::uint64_t) { return m; }, whole, m >= months_of_cdr - months_of_usage ? 0.15 : 0.0, false);
     }
     s.settle();
     s.compact_all();
@@ -293,7 +295,8 @@ int main(int argc, char** argv) {
   t0 = steady::now();
   // 3% of the new events are stragglers of the previous month.
   std::mt19937_64 r(7);
-  w.write(fresh, [&](std::uint64_t) { return r() % 100 < 3 ? months_of_cdr - 1 : months_of_cdr; }, whole, 0.15, true);
+  w.write(
+      fresh, [&](std::uint64_t) { return r() % 100 < 3 ? months_of_cdr - 1 : months_of_cdr; }, whole, 0.15, true);
   const double write_s = std::chrono::duration<double>(steady::now() - t0).count();
   s.settle();
   const double all_s = std::chrono::duration<double>(steady::now() - t0).count();

@@ -116,23 +116,23 @@ shape fill_store(const daemon_config& config, const std::string& keystore_path, 
   crypto::keystore keys(keystore_path, master, true);
   service::bind_keystore(s, state, keys, true);
   service::vault vault(keys, config.storage.max_seals_per_key);
-  const auto ids = service::bring_to_form(s, state, vault, phone::parser(), identity_form(config.events.default_region))
-                       .first;
+  const auto ids =
+      service::bring_to_form(s, state, vault, phone::parser(), identity_form(config.events.default_region)).first;
   const auto& policy = config.retention;
   const auto cdr_months = kept_months(policy, record_kind::cdr, start_at);
   const auto usage_months = kept_months(policy, record_kind::usage, start_at);
   shape out;
   out.cdr_months = cdr_months.size();
   out.usage_months = usage_months.size();
-  out.whole_months = static_cast<std::size_t>(std::count_if(cdr_months.begin(), cdr_months.end(),
-                                                             [](const auto& m) { return m.second; }));
+  out.whole_months = static_cast<std::size_t>(
+      std::count_if(cdr_months.begin(), cdr_months.end(), [](const auto& m) { return m.second; }));
   if (n == 0) return out;
-  const auto per_month = static_cast<std::uint64_t>(static_cast<double>(n) /
-                                                    (static_cast<double>(cdr_months.size()) +
-                                                     usage_per_cdr * static_cast<double>(usage_months.size())));
+  const auto per_month =
+      static_cast<std::uint64_t>(static_cast<double>(n) / (static_cast<double>(cdr_months.size()) +
+                                                           usage_per_cdr * static_cast<double>(usage_months.size())));
   const auto usage_per_month = static_cast<std::uint64_t>(static_cast<double>(per_month) * usage_per_cdr);
-  const auto subjects = static_cast<std::uint32_t>(
-      std::max<std::uint64_t>(1, per_month * out.whole_months / records_per_subject));
+  const auto subjects =
+      static_cast<std::uint32_t>(std::max<std::uint64_t>(1, per_month * out.whole_months / records_per_subject));
 
   event_parser parser(config.events);
   parsed_event e;
@@ -167,7 +167,8 @@ shape fill_store(const daemon_config& config, const std::string& keystore_path, 
         subjects_of.clear();
         for (const auto& [field, value] : e.identifier_strings) {
           subjects_of.push_back(ids.normalize(value));
-          if (kind == record_kind::cdr && field == "to" && value.starts_with('+')) ++out.subject_records[subjects_of.back()];
+          if (kind == record_kind::cdr && field == "to" && value.starts_with('+'))
+            ++out.subject_records[subjects_of.back()];
         }
         const auto lease = vault.lease();
         vault.seal_indexed(key_scope::partition, p, record_key(p, id), e.identifiers, subjects_of, sealed, hashes);
@@ -258,7 +259,8 @@ class scale_run {
                                         {"cdr-retention-handover", 16}});
     write_config(dir_, cluster.bootstrap_servers(), "scale-1");
     auto parsed = parse_config(bench::read_file(dir_ + "/cdr.toml"), "bench", {});
-    if (auto* bad = std::get_if<config_error>(&parsed)) throw std::runtime_error("config: " + bad->key + ": " + bad->message);
+    if (auto* bad = std::get_if<config_error>(&parsed))
+      throw std::runtime_error("config: " + bad->key + ": " + bad->message);
     const auto& config = std::get<daemon_config>(parsed);
 
     auto t0 = steady::now();
@@ -293,7 +295,8 @@ class scale_run {
         return std::abs(static_cast<int>(a.first) - 100) < std::abs(static_cast<int>(b.first) - 100);
       });
       exported = closest->second;
-      for (std::size_t i = 0; i < by_count.size() && erased.size() < 100; i += std::max<std::size_t>(1, by_count.size() / 100)) {
+      for (std::size_t i = 0; i < by_count.size() && erased.size() < 100;
+           i += std::max<std::size_t>(1, by_count.size() / 100)) {
         if (by_count[i].second != exported) erased.push_back(by_count[i].second);
       }
       for (std::size_t i = 1; i < by_count.size() && held.size() < 3; i += by_count.size() / 3 + 1) {
@@ -324,12 +327,13 @@ class scale_run {
     });
     time_op("checkpoint", [&] { expect_ok(call("checkpoint", {{"to", "c1"}}), "checkpoint"); });
     std::filesystem::remove_all(dir_ + "/checkpoints/c1");
-    if (!exported.empty()) time_op("export of a ~100-record subject", [&] {
-      std::uint64_t items = 0;
-      admin::client c(dir_ + "/a.sock", std::chrono::hours(4));
-      expect_ok(c.call("subject export", {{"identifier", exported}}, [&](const json&) { ++items; }), "export");
-      out_["exported_records"] = items;
-    });
+    if (!exported.empty())
+      time_op("export of a ~100-record subject", [&] {
+        std::uint64_t items = 0;
+        admin::client c(dir_ + "/a.sock", std::chrono::hours(4));
+        expect_ok(c.call("subject export", {{"identifier", exported}}, [&](const json&) { ++items; }), "export");
+        out_["exported_records"] = items;
+      });
     stop();
 
     start("2031-01-02T00:00:00Z", {"--set", "events.default_region=\"HR\""});
@@ -340,9 +344,9 @@ class scale_run {
       // A drain hands the records to the other live members: a second,
       // empty member joins first.
       write_config(dir_ + "/m2", cluster.bootstrap_servers(), "scale-2");
-      second_ = bench::spawn({CDR_RETENTIOND_PATH, "--config", dir_ + "/m2/cdr.toml", "--fake-clock",
-                                        "2031-01-02T00:00:00Z"},
-                                       dir_ + "/m2/daemon.log");
+      second_ =
+          bench::spawn({CDR_RETENTIOND_PATH, "--config", dir_ + "/m2/cdr.toml", "--fake-clock", "2031-01-02T00:00:00Z"},
+                       dir_ + "/m2/daemon.log");
       const auto live = [&] {
         const auto members = call("status").value(json::json_pointer("/kafka/fleet/members"), json::array());
         return std::count_if(members.begin(), members.end(), [](const json& m) { return m.value("live", false); });
@@ -469,9 +473,8 @@ class scale_run {
     const double stripped = static_cast<double>(bytes["metadata"] + bytes["usage"] + bytes["ids"]) / records;
     const double whole_extra = static_cast<double>(bytes["identifiers"] + bytes["subject_index"]) /
                                static_cast<double>(sh.whole_cdr + sh.usage_records);
-    out_["bytes_per_record"] = {{"stripped", stripped},
-                                {"whole", stripped + whole_extra},
-                                {"all", static_cast<double>(total) / records}};
+    out_["bytes_per_record"] = {
+        {"stripped", stripped}, {"whole", stripped + whole_extra}, {"all", static_cast<double>(total) / records}};
   }
 
   // INGEST events of the start instant's next month, produced while the

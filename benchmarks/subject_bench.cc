@@ -94,8 +94,9 @@ int main(int argc, char** argv) {
   std::printf("filled %llu records of one subject over 13 months in %.1f s\n", static_cast<unsigned long long>(n),
               std::chrono::duration<double>(steady::now() - t0).count());
 
-  const pid_t daemon = bench::spawn(
-      {CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock", "2031-01-15T00:00:00Z"}, dir + "/daemon.log");
+  const pid_t daemon =
+      bench::spawn({CDR_RETENTIOND_PATH, "--config", dir + "/cdr.toml", "--fake-clock", "2031-01-15T00:00:00Z"},
+                   dir + "/daemon.log");
   for (;;) {
     try {
       admin::client c(dir + "/a.sock", std::chrono::seconds(5));

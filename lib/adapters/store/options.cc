@@ -9,8 +9,8 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include "insert_hint.h"
-#include "statistics.h"
 #include "internal.h"
+#include "statistics.h"
 #include "sync_ledger.h"
 
 namespace cdr::store {

@@ -115,8 +115,8 @@ nlohmann::json sweep_executor::remove_partition(const planned_action& a, std::st
   // The planner never plans a dropped partition: after this it is stripped,
   // and dropped too when the action drops.
   c.set_state(p, partition_state{true, drop});
-  const audit::partition_action entry{
-      a.action, p, a.records - held, held, a.deadline.start(), std::string(trigger), uid};
+  const audit::partition_action entry{a.action, p, a.records - held, held, a.deadline.start(), std::string(trigger),
+                                      uid};
   deletion_event event;
   event.action = name(a.action);
   event.where = p;
