@@ -10,7 +10,7 @@
 // configured identifier form, as ingest writes an event): CDRs of every month
 // the retention policy still keeps at the start instant (2030-12-31T20:00Z),
 // the 13 newest whole and the older ones stripped (metadata only, their
-// partitions marked stripped, no data key), and usage events of the 37 months
+// partitions marked stripped, no data key), and usage events of the 36 months
 // it keeps, one usage event per 5.7 CDRs and the same count every month.
 // Ids are ULID-shaped and in time order. End users are drawn so that each
 // has about 55 records in the whole months (10 to 100). N = 0: an empty store
