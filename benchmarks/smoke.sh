@@ -34,5 +34,7 @@ run bench_sweep 20000 40000
 run bench_erasure 20000 3 200 0.2
 run bench_subject 2000
 run bench_ingest_e2e 20000
-INGEST=20000 RERUN=1 DIR="$logs/scale" run bench_scale 20000
+# The drain (a second member joining, the group settling, the handover)
+# takes minutes even at this size; the daemon's drain has tests of its own.
+DRAIN=0 INGEST=20000 RERUN=1 DIR="$logs/scale" run bench_scale 20000
 run bench_layout per-month 20000 20000
