@@ -39,6 +39,7 @@
 #include "cdr/core/event_generator.h"
 #include "cdr/kafka/client.h"
 #include "cdr/kafka/embedded_cluster.h"
+#include "cluster.h"
 #include "process.h"
 
 namespace {
@@ -169,13 +170,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   { std::ofstream(dir + "/subject.key") << "bench-subject-key-0123456789abcdef"; }
 
-  cdr::kafka::embedded_cluster cluster(1, {{"cdr", 16},
-                                           {"usage", 16},
-                                           {"cdr-retention-dlq", 1},
-                                           {"cdr-retention-events", 1},
-                                           {"cdr-retention-control", 1},
-                                           {"cdr-retention-replies", 1},
-                                           {"cdr-retention-handover", 16}});
+  cdr::kafka::embedded_cluster cluster(1, bench::daemon_topics());
   // CDR_RETENTIOND: another daemon binary to run (comparisons of builds).
   const std::string daemon_path = std::getenv("CDR_RETENTIOND") ? std::getenv("CDR_RETENTIOND") : CDR_RETENTIOND_PATH;
   std::vector<pid_t> daemons;

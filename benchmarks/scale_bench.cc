@@ -56,6 +56,7 @@
 #include "cdr/kafka/embedded_cluster.h"
 #include "cdr/phone/phone.h"
 #include "cdr/store/saved_state.h"
+#include "cluster.h"
 #include "fill.h"
 #include "keys.h"
 #include "process.h"
@@ -250,13 +251,7 @@ class scale_run {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/checkpoints");
     { std::ofstream(dir_ + "/subject.key") << bench::subject_secret; }
-    kafka::embedded_cluster cluster(1, {{"cdr", 16},
-                                        {"usage", 16},
-                                        {"cdr-retention-dlq", 1},
-                                        {"cdr-retention-events", 1},
-                                        {"cdr-retention-control", 1},
-                                        {"cdr-retention-replies", 1},
-                                        {"cdr-retention-handover", 16}});
+    kafka::embedded_cluster cluster(1, bench::daemon_topics());
     write_config(dir_, cluster.bootstrap_servers(), "scale-1");
     auto parsed = parse_config(bench::read_file(dir_ + "/cdr.toml"), "bench", {});
     if (auto* bad = std::get_if<config_error>(&parsed))
