@@ -89,7 +89,8 @@ std::string checkpoint_place::commit() {
     throw std::runtime_error(fmt::format("cannot move the checkpoint to {}/{}: {}", dir_, name_, std::strerror(err)));
   }
   committed_ = true;
-  store::durability::renamed(dir_ + "/" + from, dir_ + "/" + name_, "-");
+  // It replaced nothing, so it is noted once made.
+  store::durability::renaming(dir_ + "/" + from, dir_ + "/" + name_, "-");
   ::unlinkat(dir_fd_, staging_name_.c_str(), AT_REMOVEDIR);
   if (::fsync(dir_fd_) == 0) store::durability::dir_synced(dir_);
   return dir_ + "/" + name_;

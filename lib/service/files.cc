@@ -73,9 +73,9 @@ void replace_synced(const std::string& path, const std::string& tmp, const std::
   const bool written =
       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync_noted(fd, tmp);
   ::close(fd);
-  const auto shadow = store::durability::set_aside(path);
-  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("cannot rewrite " + what + " " + path);
-  store::durability::renamed(tmp, path, shadow);
+  if (!written) fail_errno("cannot rewrite " + what + " " + path);
+  store::durability::renaming(tmp, path, store::durability::set_aside(path));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail_errno("cannot rewrite " + what + " " + path);
   sync_dir_of(path);
 }
 

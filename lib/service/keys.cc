@@ -14,7 +14,7 @@ std::unique_ptr<crypto::keystore> open_keystore(const storage_config& c, bool ne
   // The power-loss simulation (tests only) follows the key store's writes too.
   if (store::durability::armed()) {
     crypto::set_durability_hooks({store::durability::created, store::durability::synced, store::durability::set_aside,
-                                  store::durability::renamed, store::durability::dir_synced});
+                                  store::durability::renaming, store::durability::dir_synced});
   }
   auto master = crypto::load_master_key(c.master_key_file);
   const bool exists = crypto::keystore::exists(c.keystore_path);

@@ -243,12 +243,11 @@ void keystore::write_locked() {
   // Keep the old file open across the rename, then overwrite its blocks:
   // the new file is already in place, so a crash loses nothing.
   const int old = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
-  const auto shadow = h.set_aside ? h.set_aside(path_) : std::string("-");
+  if (h.renaming) h.renaming(tmp, path_, h.set_aside ? h.set_aside(path_) : std::string("-"));
   if (::rename(tmp.c_str(), path_.c_str()) != 0) {
     if (old >= 0) ::close(old);
     throw keystore_error("cannot replace the key store " + path_ + ": " + errno_text());
   }
-  if (h.renamed) h.renamed(tmp, path_, shadow);
   sync_dir(target.parent_path());
   if (old >= 0) {
     struct stat st {};

@@ -150,10 +150,8 @@ class ledger_fs final : public rocksdb::FileSystemWrapper {
   }
   rocksdb::IOStatus RenameFile(const std::string& src, const std::string& dst, const rocksdb::IOOptions& o,
                                rocksdb::IODebugContext* dbg) override {
-    const auto shadow = durability::set_aside(dst);
-    auto s = target()->RenameFile(src, dst, o, dbg);
-    if (s.ok()) durability::renamed(src, dst, shadow);
-    return s;
+    durability::renaming(src, dst, durability::set_aside(dst));
+    return target()->RenameFile(src, dst, o, dbg);
   }
   rocksdb::IOStatus DeleteFile(const std::string& f, const rocksdb::IOOptions& o,
                                rocksdb::IODebugContext* dbg) override {
@@ -196,7 +194,7 @@ std::string set_aside(const std::string& path) {
   return l == nullptr ? std::string("-") : l->set_aside(path);
 }
 
-void renamed(const std::string& from, const std::string& to, const std::string& shadow) {
+void renaming(const std::string& from, const std::string& to, const std::string& shadow) {
   if (auto* l = ledger::get()) l->note(fmt::format("rename {} {} {}", from, to, shadow));
 }
 

@@ -36,7 +36,7 @@ struct durability_hooks {
   std::function<void(const std::string& path)> created;
   std::function<void(const std::string& path, std::uint64_t size)> synced;
   std::function<std::string(const std::string& path)> set_aside;  // before a rename onto it
-  std::function<void(const std::string& from, const std::string& to, const std::string& shadow)> renamed;
+  std::function<void(const std::string& from, const std::string& to, const std::string& shadow)> renaming;
   std::function<void(const std::string& dir)> dir_synced;
 };
 void set_durability_hooks(durability_hooks hooks);

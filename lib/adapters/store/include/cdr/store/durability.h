@@ -9,6 +9,11 @@
 // SHADOW ("-": there was none), so a simulated power failure that loses
 // the rename or the delete (its directory was not synced since) can bring
 // it back. tests/support/power_loss.h applies the ledger after a SIGKILL.
+// A replacing rename is noted just before it is made: a kill between the
+// rename and a note after it would leave the replaced file's synced size
+// standing for the new file, and the simulation would tear a file that was
+// whole (a kill between the note and the rename is undone to the state
+// the disk has).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +28,8 @@ void dir_synced(const std::string& dir);
 // Before a rename onto `path` or a delete of it: keeps the file that
 // would go (a hard link); returns where, or "-" (not armed, or no file).
 std::string set_aside(const std::string& path);
-void renamed(const std::string& from, const std::string& to, const std::string& shadow);
+// Just before a rename that replaces `to` (see above).
+void renaming(const std::string& from, const std::string& to, const std::string& shadow);
 void deleted(const std::string& path, const std::string& shadow);
 
 }  // namespace cdr::store::durability
