@@ -17,8 +17,6 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -29,7 +27,6 @@
 #include "cdr/core/config.h"
 #include "cdr/store/store.h"
 #include "power_loss.h"
-#include "raw_store.h"
 #include "retention_fixture.h"
 #include "store_census.h"
 
@@ -342,57 +339,6 @@ class faults : public retention_fixture {
     RecordProperty("records_checked", static_cast<int>(checked_));
   }
 
-  // A format-2 store (each record family in one column family) migrates to
-  // a column family per month at start-up. The daemon is struck at random
-  // points of the migration until one start completes it; then every
-  // record of the model is there once, with its identifiers.
-  void migrate_under(fault f) {
-    std::mt19937_64 rng(test_seed(f == fault::kill ? 4711 : 4712));
-    now_ = 2020y / January;
-    auto d = start(clock_text(), env(f));
-    for (int round = 0; round < 12; ++round) produce_round(round, "held-none");
-    wait_stored();
-    EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
-    d.reset();
-    to_format_2(dir_ / "data");
-    // The conversion is as durable as a stopped machine: the ledger starts
-    // from it.
-    std::filesystem::remove_all(ledger() + ".shadow");
-    std::ofstream(ledger(), std::ios::trunc);
-    ::sync();
-    const auto migrating = [&] {
-      const auto names = column_families(dir_ / "data");
-      return std::find(names.begin(), names.end(), "metadata") != names.end();
-    };
-    const std::string line = "migrating the record families";
-    const auto seen = [&] {
-      const auto log = read_file(dir_ / "log");
-      std::size_t n = 0;
-      for (auto at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++n;
-      return n;
-    };
-    int inside = 0;
-    auto slow = env(f);
-    slow.push_back("CDR_RETENTION_MIGRATION_BATCH_KEYS=2");  // about 1,000 batches
-    for (int attempt = 0; attempt < 20 && inside < 4 && migrating(); ++attempt) {
-      const auto before = seen();
-      auto m = std::make_unique<daemon_process>(write_test_config(dir_), args(clock_text()), dir_ / "log", slow);
-      const auto deadline = steady_clock::now() + seconds(30);
-      while (seen() == before && steady_clock::now() < deadline) std::this_thread::sleep_for(microseconds(200));
-      std::this_thread::sleep_for(microseconds(rng() % 60'000));
-      crash(m, f, rng);
-      if (migrating()) ++inside;
-    }
-    EXPECT_GT(inside, 0) << "no fault landed inside the migration";
-    d = start(clock_text(), env(f));
-    wait_stored();
-    check_records();
-    EXPECT_EQ(d->stop(SIGTERM), 0);
-    EXPECT_FALSE(migrating());
-    check_store();
-    std::cout << "faults inside the migration " << inside << "; records in the model " << model_.size() << "\n";
-  }
-
   year_month now_;
   std::vector<tracked> model_;
   std::set<std::string> active_holds_;
@@ -407,10 +353,6 @@ class faults : public retention_fixture {
 TEST_F(faults, kill_9_at_random_points_of_ingest_sweeps_hold_releases_and_erasures) { run(fault::kill); }
 
 TEST_F(faults, power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures) { run(fault::power_loss); }
-
-TEST_F(faults, kill_9_at_random_points_of_a_format_2_migration) { migrate_under(fault::kill); }
-
-TEST_F(faults, power_loss_at_random_points_of_a_format_2_migration) { migrate_under(fault::power_loss); }
 
 // A forward jump of the wall clock pauses destructive sweeps (status,
 // metric, error) until the clock comes back or an operator confirms it.

@@ -4,8 +4,6 @@
 // last batch ended: no key is lost or kept twice. The shared family is
 // dropped once the moved keys are durable.
 #include <chrono>
-#include <cstdlib>
-#include <limits>
 
 #include <fmt/format.h>
 
@@ -13,20 +11,6 @@
 
 namespace cdr::store {
 using namespace detail;
-
-namespace {
-
-// Keys per batch: unlimited (batches of 4 MiB), or at most
-// CDR_RETENTION_MIGRATION_BATCH_KEYS, test instrumentation like the sync
-// ledger (never set in production): small batches make a migration of a
-// small store long enough for the fault suite to strike inside it.
-std::size_t batch_keys() {
-  const char* v = std::getenv("CDR_RETENTION_MIGRATION_BATCH_KEYS");
-  const auto n = v == nullptr ? 0 : std::strtoull(v, nullptr, 10);
-  return n == 0 ? std::numeric_limits<std::size_t>::max() : static_cast<std::size_t>(n);
-}
-
-}  // namespace
 
 void store::impl::migrate_shared(const open_progress& progress) {
   std::uint64_t total = 0;
@@ -48,7 +32,6 @@ void store::impl::migrate_shared(const open_progress& progress) {
   };
   report(true);
   constexpr std::size_t batch_bytes = 4 << 20;
-  const auto max_keys = batch_keys();
   for (std::size_t i = 0; i < record_families; ++i) {
     if (shared[i] == nullptr) continue;
     const auto f = static_cast<family>(i);
@@ -64,7 +47,7 @@ void store::impl::migrate_shared(const open_progress& progress) {
     while (it->Valid()) {
       rocksdb::WriteBatch batch;
       std::string last;
-      for (std::size_t n = 0; it->Valid() && batch.GetDataSize() < batch_bytes && n < max_keys; ++n) {
+      while (it->Valid() && batch.GetDataSize() < batch_bytes) {
         const auto key = it->key().ToStringView();
         auto* to = to_write(f, key);
         if (to == nullptr) throw store_error(store_error::kind::fatal, "a record key without a month");
