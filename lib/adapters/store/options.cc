@@ -126,17 +126,6 @@ rocksdb::ColumnFamilyOptions family_options(role r, const storage_config& config
   // partition), never read by whole key, so a whole-key filter would be
   // built at every flush and compaction and never consulted.
   if (r == role::subjects) table.filter_policy.reset();
-  if (r == role::values && config.compression == compression_kind::lz4) {
-    // The metadata of every record kept, stripped or not, is most of the
-    // store (70% of a fleet's disk, docs/capacity.md), and nearly all of it
-    // sits in the bottom level, read only by record lookups, exports and
-    // drains. There it is ZSTD in 16 KiB blocks: 45 bytes per record instead
-    // of LZ4's 104 in 4 KiB blocks (sst_dump recompress of a bench_scale
-    // file; docs/performance.md, "Bytes per record"). Upper levels keep LZ4,
-    // so flushes and ingest's compactions cost what they did.
-    o.bottommost_compression = rocksdb::kZSTD;
-    table.block_size = 16 << 10;
-  }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   if (r == role::values || r == role::sealed || r == role::subjects) {
     // A month's family holds its classes' partitions. Compaction cuts its

@@ -112,29 +112,6 @@ TEST_F(store_files, a_flush_stays_within_a_month_and_compaction_cuts_its_classes
   for (const auto& f : compacted) EXPECT_EQ(decode_partition(f.smallest), decode_partition(f.largest));
 }
 
-// The metadata families keep their bottom level in ZSTD (most of the store:
-// docs/capacity.md); every other level and family stays LZ4.
-TEST_F(store_files, the_bottom_level_of_the_metadata_families_is_zstd) {
-  config_.storage.compression = compression_kind::lz4;  // the fixture's is "none"
-  reopen();
-  fill(january, 0, 200);
-  fill_usage(0, 200);
-  store_->settle(/*compact=*/true);
-  close();
-  const auto files = raw_files(dir_ / "data");
-  int bottom = 0;
-  for (const auto& f : files) bottom = std::max(bottom, f.level);
-  ASSERT_GT(bottom, 0);
-  std::size_t zstd = 0;
-  for (const auto& f : files) {
-    const bool metadata = f.family == "metadata" || f.family == "usage";
-    const auto expected = metadata && f.level == bottom ? "ZSTD" : "LZ4";
-    EXPECT_EQ(f.compression, expected) << f.column_family << " at level " << f.level;
-    if (f.compression == "ZSTD") ++zstd;
-  }
-  EXPECT_GE(zstd, 2u) << "a metadata and a usage file at the bottom";
-}
-
 // A month whose keys sweeps removed loses its column families at the next
 // open; a late record of that month creates them again.
 TEST_F(store_files, a_month_sweeps_emptied_loses_its_families_at_the_next_open) {
