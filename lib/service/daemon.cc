@@ -129,16 +129,7 @@ struct daemon::impl {
   }
 
   void open_store() {
-    // A migration of the store's layout runs here, before READY: told in the
-    // log and on systemd's STATUS= line, each report extending the start
-    // timeout by half a minute.
-    store = std::make_unique<store::store>(
-        config.storage, [](std::string_view step, std::uint64_t done, std::uint64_t total) {
-          const auto line = fmt::format("{}: {} of about {} keys ({}%)", step, done, total,
-                                        total == 0 ? 100 : done * 100 / total);
-          spdlog::info("{}", line);
-          sd_notify(0, ("STATUS=" + line + "\nEXTEND_TIMEOUT_USEC=30000000").c_str());
-        });
+    store = std::make_unique<store::store>(config.storage);
     state = std::make_unique<store::saved_state>(*store);
     spdlog::info("store open at {}", config.storage.path);
     // Unreadable saved state is named (logged) now, before anything reads it.

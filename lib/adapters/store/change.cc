@@ -14,12 +14,9 @@ change::change(const store& s) : impl_(std::make_unique<impl>()) { impl_->s = s.
 change::~change() = default;
 
 void change::put(family f, std::string_view key, std::string_view value) {
-  impl_->batch.Put(impl_->s->to_write(f, key), key, value);
+  impl_->batch.Put(impl_->s->h(f), key, value);
 }
-void change::remove(family f, std::string_view key) {
-  // A month without a family holds no key to remove.
-  if (auto* h = impl_->s->at(f, key)) impl_->batch.Delete(h, key);
-}
+void change::remove(family f, std::string_view key) { impl_->batch.Delete(impl_->s->h(f), key); }
 bool change::hold_id(record_kind kind, std::string_view id) {
   const auto key = id_index_key(kind, id);
   std::string v;
@@ -39,7 +36,7 @@ void change::remove_range(family f, const key_range& r) {
     // It would take a memtable insert hint (see insert_hint.h).
     throw std::logic_error("a range removal in a record family must start at a partition prefix");
   }
-  for (auto* h : impl_->s->spanning(f, r)) impl_->batch.DeleteRange(h, r.begin, r.end);
+  impl_->batch.DeleteRange(impl_->s->h(f), r.begin, r.end);
   impl_->ranges.push_back({f, r});
 }
 void change::set_state(const partition& p, partition_state st) {
@@ -64,9 +61,7 @@ void store::apply(change& c) {
   // The partition's whole files are deleted once ingest runs again.
   std::vector<rocksdb::ColumnFamilyHandle*> ranged;
   for (const auto& [f, r] : c.impl_->ranges) {
-    for (auto* h : impl_->spanning(f, r)) {
-      if (std::find(ranged.begin(), ranged.end(), h) == ranged.end()) ranged.push_back(h);
-    }
+    if (std::find(ranged.begin(), ranged.end(), impl_->h(f)) == ranged.end()) ranged.push_back(impl_->h(f));
   }
   rocksdb::FlushOptions fo;
   fo.allow_write_stall = true;

@@ -22,10 +22,7 @@ bool overlaps(std::string_view smallest, std::string_view largest, const key_ran
 // Looks for WAL records that put a key into one of the ranges.
 class wal_scanner final : public rocksdb::WriteBatch::Handler {
  public:
-  // held: the held family's id; the others are month families.
-  wal_scanner(const month_families& months, std::uint32_t held, const std::vector<removal>& ranges,
-              std::vector<residue>& out)
-      : months_(months), held_id_(held), ranges_(ranges), out_(out) {}
+  wal_scanner(const std::vector<removal>& ranges, std::vector<residue>& out) : ranges_(ranges), out_(out) {}
   // The WAL file the next batches come from (a residue names it).
   void set_file(std::string file) { file_ = std::move(file); }
   rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
@@ -45,7 +42,7 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
 
  private:
   void check(std::uint32_t cf, const rocksdb::Slice& key) {
-    const auto f = cf == held_id_ ? std::optional(family::held) : months_.family_of(cf);
+    const auto f = family_of(cf);
     if (!f) return;
     for (const auto& [rf, r] : ranges_) {
       if (rf == *f && in_range(key.ToStringView(), r)) {
@@ -54,8 +51,6 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
       }
     }
   }
-  const month_families& months_;
-  std::uint32_t held_id_;
   const std::vector<removal>& ranges_;
   std::vector<residue>& out_;
   std::string file_;
@@ -69,7 +64,7 @@ std::size_t store::impl::wal_residues(const std::vector<removal>& ranges, std::v
   if (wals.empty()) return 0;
   std::unique_ptr<rocksdb::TransactionLogIterator> it;
   if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
-  wal_scanner scanner(months, cf[cf_held]->GetID(), ranges, out);
+  wal_scanner scanner(ranges, out);
   std::size_t file = 0;
   for (; it->Valid(); it->Next()) {
     auto batch = it->GetBatch();

@@ -24,56 +24,33 @@
 
 namespace cdr::store::detail {
 
-// The column families every store has.
-enum cf : std::size_t { cf_default, cf_ids, cf_held, cf_system, cf_count };
-inline constexpr std::array<const char*, cf_count> cf_names{"default", "ids", "held", "system"};
+enum cf : std::size_t {
+  cf_default,
+  cf_metadata,
+  cf_identifiers,
+  cf_usage,
+  cf_subject,
+  cf_ids,
+  cf_held,
+  cf_system,
+  cf_count
+};
+inline constexpr std::array<const char*, cf_count> cf_names{"default",       "metadata", "identifiers", "usage",
+                                                            "subject_index", "ids",      "held",        "system"};
 using handles = std::array<rocksdb::ColumnFamilyHandle*, cf_count>;
 
-// The record families (metadata, identifiers, usage, subject_index) keep a
-// column family per (family, kind, month), named "metadata/cdr/2024-03"
-// (docs/architecture.md, "Key layout"): a month's records are in files of
-// their own from the first flush. Their keys start with the month key: the
-// partition prefix's kind byte and month index.
-inline constexpr std::size_t record_families = 4;
-inline constexpr std::size_t month_key_size = 5;
-constexpr bool is_record(family f) { return f != family::held; }
-constexpr std::size_t record_index(family f) { return static_cast<std::size_t>(f); }
-std::string month_family_name(family f, std::string_view month_key);
-// The family and month key of a month family's name; nullopt for any other.
-std::optional<std::pair<family, std::string>> parse_month_family(std::string_view cf_name);
-// Format 2 kept each record family in one shared column family of this
-// name; a store of that format is migrated at open (migrate.cc).
-inline constexpr std::array<const char*, record_families> shared_names{"metadata", "identifiers", "usage",
-                                                                       "subject_index"};
-// The family whose keys a column family of this name holds (a month
-// family, a shared one of format 2, or held).
+constexpr std::size_t cf_of(family f) {
+  switch (f) {
+    case family::metadata: return cf_metadata;
+    case family::identifiers: return cf_identifiers;
+    case family::usage: return cf_usage;
+    case family::subject_index: return cf_subject;
+    case family::held: return cf_held;
+  }
+  return cf_held;
+}
+std::optional<family> family_of(std::size_t c);
 std::optional<family> family_named(std::string_view cf_name);
-
-// The month families, found at open and created at a month's first write.
-class month_families {
- public:
-  using handle = rocksdb::ColumnFamilyHandle;
-  void add(family f, std::string month_key, handle* h);
-  // The family holding `key` (a record key or a subject key); nullptr when
-  // its month has none yet.
-  handle* find(family f, std::string_view key) const;
-  // The same, creating it with `options` when missing.
-  handle* find_or_create(rocksdb::DB& db, family f, std::string_view key, const rocksdb::ColumnFamilyOptions& options);
-  // The families whose months intersect [r.begin, r.end) (an empty end: to
-  // the last key), in key order.
-  std::vector<handle*> spanning(family f, const key_range& r) const;
-  std::vector<handle*> all() const;
-  // Forgets a family (dropped); the caller destroys its handle.
-  void forget(handle* h);
-  // A column family id's record family (WAL records name families by id).
-  std::optional<family> family_of(std::uint32_t id) const;
-  void destroy(rocksdb::DB& db);
-
- private:
-  mutable std::shared_mutex mutex_;
-  std::array<std::map<std::string, handle*, std::less<>>, record_families> months_;  // guarded by mutex_
-  std::map<std::uint32_t, family> ids_;                                               // guarded by mutex_
-};
 
 // Keys of the system family: one tag byte, then the rest.
 inline constexpr std::string_view format_key = "format_version";
@@ -81,7 +58,6 @@ inline constexpr char offset_tag = 'o';  // + topic + '\0' + partition (be64) ->
 inline constexpr char count_tag = 'c';   // + partition prefix -> record count (be64, merge-added)
 inline constexpr char state_tag = 's';   // + partition prefix -> state bits
 inline constexpr char entry_tag = 'q';   // + saved-state key (cdr/store/saved_state.h) -> its encoding
-inline constexpr char migration_tag = 'm';  // + shared family's name -> the next key to migrate (migrate.cc)
 
 std::string tagged(char tag, std::string_view rest);
 std::string offset_key(std::string_view topic, std::int32_t kafka_partition);
@@ -117,8 +93,7 @@ class dropped_set {
 struct tuning {
   std::unique_ptr<rocksdb::Env> env;  // set when the store's file system is not the default one
   rocksdb::DBOptions db;
-  std::array<rocksdb::ColumnFamilyOptions, cf_count> fixed;
-  std::array<rocksdb::ColumnFamilyOptions, record_families> records;  // by record_index
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
   std::shared_ptr<rocksdb::Statistics> stats;
   std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
 };
@@ -132,11 +107,6 @@ struct store::impl {
   std::unique_ptr<rocksdb::Env> env;  // outlives db (declared first)
   std::unique_ptr<rocksdb::DB> db;
   detail::handles cf{};
-  detail::month_families months;
-  // Format 2's shared record families, by record_index, while they are
-  // migrated at open (nullptr: none).
-  std::array<rocksdb::ColumnFamilyHandle*, detail::record_families> shared{};
-  std::array<rocksdb::ColumnFamilyOptions, detail::record_families> month_options;
   std::shared_ptr<rocksdb::Statistics> stats;
   std::shared_ptr<detail::dropped_set> dropped = std::make_shared<detail::dropped_set>();
   std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
@@ -154,15 +124,8 @@ struct store::impl {
   std::mutex write_mutex;
   std::map<partition, partition_state> states;  // guarded by write_mutex
 
+  rocksdb::ColumnFamilyHandle* h(family f) const { return cf[detail::cf_of(f)]; }
   rocksdb::ColumnFamilyHandle* system() const { return cf[detail::cf_system]; }
-  // The column family holding `key` of family f: held, or its month's
-  // (nullptr when that month has none yet); to_write creates it.
-  rocksdb::ColumnFamilyHandle* at(family f, std::string_view key) const;
-  rocksdb::ColumnFamilyHandle* to_write(family f, std::string_view record_key);
-  // The column families of family f that hold keys of the range, in key order.
-  std::vector<rocksdb::ColumnFamilyHandle*> spanning(family f, const key_range& r) const;
-  // Every column family.
-  std::vector<rocksdb::ColumnFamilyHandle*> all() const;
 
   // Writes a batch (write_mutex held by the caller); resumes after a
   // full disk first.
@@ -176,26 +139,17 @@ struct store::impl {
   // returns the number of live WAL files (disk_check.cc).
   std::size_t wal_residues(const std::vector<removal>& ranges, std::vector<residue>& out) const;
 
-  // Open, step by step (store.cc; migrate.cc).
+  // Open, step by step (store.cc).
   void open(const storage_config& config);
   void load_states();
-  void check_format(const storage_config& config, const open_progress& progress);
-  void migrate_shared(const open_progress& progress);
-  // Drops the month families that hold no key any more (sweeps removed
-  // their months); at open, while nothing writes. A later record of such a
-  // month creates its family again.
-  void drop_emptied_months();
+  void check_format(const storage_config& config);
 
   ~impl();
 };
 
 struct write_batch::impl {
-  store::impl* s = nullptr;
-  // The month families last written to, by record_index: ingest writes a
-  // month's records one after another.
-  std::array<std::string, detail::record_families> last_month;
-  std::array<rocksdb::ColumnFamilyHandle*, detail::record_families> last{};
-  rocksdb::ColumnFamilyHandle* to_write(family f, std::string_view record_key);
+  const detail::handles* cf = nullptr;
+  rocksdb::ColumnFamilyHandle* h(std::size_t i) const { return (*cf)[i]; }
   rocksdb::WriteBatch batch;
   std::map<partition, std::int64_t> counts;
   // Subject-index keys are random within a partition; written sorted at
@@ -209,7 +163,7 @@ struct write_batch::impl {
 };
 
 struct change::impl {
-  store::impl* s = nullptr;
+  const store::impl* s = nullptr;
   rocksdb::WriteBatch batch;
   std::map<partition, partition_state> states;
   std::vector<removal> ranges;  // removed as ranges

@@ -95,11 +95,7 @@ rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cac
   return t;
 }
 
-// What a column family holds: one of the fixed ones, or a record family's
-// month (values: metadata and usage; sealed: identifiers; subjects).
-enum class role : std::uint8_t { other, values, sealed, subjects, ids, system };
-
-rocksdb::ColumnFamilyOptions family_options(role r, const storage_config& config,
+rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config& config,
                                             const std::shared_ptr<rocksdb::Cache>& cache, detail::tuning& out,
                                             const std::shared_ptr<detail::dropped_set>& dropped) {
   const auto compression =
@@ -125,14 +121,16 @@ rocksdb::ColumnFamilyOptions family_options(role r, const storage_config& config
   // The subject index is only ever iterated (a subject's range within a
   // partition), never read by whole key, so a whole-key filter would be
   // built at every flush and compaction and never consulted.
-  if (r == role::subjects) table.filter_policy.reset();
+  if (i == detail::cf_subject) table.filter_policy.reset();
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  if (r == role::values || r == role::sealed || r == role::subjects) {
-    // A month's family holds its classes' partitions. Compaction cuts its
-    // output at partition boundaries, so below level 0 each (kind, month,
-    // class) partition lives in SST files of its own; each partition also
-    // gets a memtable insert hint of its own (ids arrive in creation order).
-    // A flush spans only the month's classes (store_files_test).
+  if (i == detail::cf_metadata || i == detail::cf_identifiers || i == detail::cf_usage || i == detail::cf_subject) {
+    // Compaction cuts its output at partition boundaries, so below level 0
+    // each (kind, month, class) partition lives in SST files of its own; each
+    // partition also gets a memtable insert hint of its own (ids arrive in
+    // creation order). RocksDB 7.8 does not cut flushes: a level-0 file spans
+    // every partition its memtable held, and compacting it rewrites every
+    // level-base file in that span (store_files_test; docs/performance.md,
+    // "Cost per event grows with the store").
     o.sst_partitioner_factory = rocksdb::NewSstPartitionerFixedPrefixFactory(partition_prefix_size);
     o.memtable_insert_with_hint_prefix_extractor = new_record_insert_hint(partition_prefix_size);
     // The record families are not read at ingest, so level 0 may grow:
@@ -142,13 +140,8 @@ rocksdb::ColumnFamilyOptions family_options(role r, const storage_config& config
     o.level0_file_num_compaction_trigger = 16;
     o.level0_slowdown_writes_trigger = 48;
     o.level0_stop_writes_trigger = 72;
-    // A month other than the current one gets few late records: its
-    // memtable allocates small blocks, so its share of the write-buffer
-    // manager's budget is what it holds (RocksDB's default block is an
-    // eighth of the write buffer, 4 MiB).
-    o.arena_block_size = 256 << 10;
   }
-  if (r == role::ids) {
+  if (i == detail::cf_ids) {
     // Ids arrive in creation order (ULIDs) per kind: insert with a hint on
     // the kind byte.
     o.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
@@ -161,7 +154,7 @@ rocksdb::ColumnFamilyOptions family_options(role r, const storage_config& config
     out.ids_filter = std::make_unique<dropped_ids_filter>(dropped);
     o.compaction_filter = out.ids_filter.get();
   }
-  if (r == role::system) o.merge_operator = std::make_shared<add_operator>();
+  if (i == detail::cf_system) o.merge_operator = std::make_shared<add_operator>();
   return o;
 }
 
@@ -187,14 +180,9 @@ tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dr
   // (the last argument), so data blocks cannot push them out.
   auto cache = rocksdb::NewLRUCache(config.block_cache_bytes, -1, false, 0.5);
   out.db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(config.block_cache_bytes / 2, cache);
-  out.fixed[cf_default] = family_options(role::other, config, cache, out, dropped);
-  out.fixed[cf_ids] = family_options(role::ids, config, cache, out, dropped);
-  out.fixed[cf_held] = family_options(role::other, config, cache, out, dropped);
-  out.fixed[cf_system] = family_options(role::system, config, cache, out, dropped);
-  out.records[record_index(family::metadata)] = family_options(role::values, config, cache, out, dropped);
-  out.records[record_index(family::usage)] = family_options(role::values, config, cache, out, dropped);
-  out.records[record_index(family::identifiers)] = family_options(role::sealed, config, cache, out, dropped);
-  out.records[record_index(family::subject_index)] = family_options(role::subjects, config, cache, out, dropped);
+  for (std::size_t i = 0; i < cf_count; ++i) {
+    out.families.emplace_back(cf_names[i], family_options(i, config, cache, out, dropped));
+  }
   return out;
 }
 

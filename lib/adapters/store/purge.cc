@@ -125,8 +125,8 @@ void purge_pass::run() {
     const rocksdb::Slice b(r.begin);
     const rocksdb::Slice e(r.end);
     const auto started = std::chrono::steady_clock::now();
-    for (auto* h : impl.spanning(group.first, r)) {
-      if (const auto s = impl.db->CompactRange(co, h, &b, &e); !s.ok()) raise(s, "cannot compact a purged range");
+    if (const auto s = impl.db->CompactRange(co, impl.h(group.first), &b, &e); !s.ok()) {
+      raise(s, "cannot compact a purged range");
     }
     if (pacing_ > 0) std::this_thread::sleep_for((std::chrono::steady_clock::now() - started) * pacing_);
     if (progress_) progress_(++compacted, spans_.size(), 0);
@@ -152,7 +152,7 @@ void store::checkpoint(const std::string& dir) {
 
 void store::settle(bool compact) {
   impl_->flush_all("cannot flush");
-  for (auto* handle : impl_->all()) {
+  for (auto* handle : impl_->cf) {
     if (!compact) continue;
     rocksdb::CompactRangeOptions co;
     co.exclusive_manual_compaction = false;

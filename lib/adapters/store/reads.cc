@@ -93,23 +93,18 @@ std::optional<stored_record> store::get_at(const partition& p, std::string_view 
 
 void store::for_each_record(record_kind kind,
                             const std::function<void(const partition&, std::string_view, bool)>& fn) const {
-  const auto main = kind == record_kind::cdr ? family::metadata : family::usage;
-  const auto all_of_kind = prefix_range(std::string(1, static_cast<char>(kind)));
+  const auto main_cf = kind == record_kind::cdr ? cf_metadata : cf_usage;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf[main_cf]));
   std::string ignored;
-  for (auto* h : impl_->spanning(main, all_of_kind)) {
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), h));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const auto key = it->key();
-      const auto p = decode_partition(key.ToStringView());
-      if (!p) continue;
-      auto* identifiers = impl_->at(family::identifiers, key.ToStringView());
-      const auto s = identifiers == nullptr ? rocksdb::Status::NotFound()
-                                            : impl_->db->Get(rocksdb::ReadOptions(), identifiers, key, &ignored);
-      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
-      fn(*p, record_id_of(key.ToStringView()), s.ok());
-    }
-    if (!it->status().ok()) raise(it->status(), "cannot iterate records");
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const auto key = it->key();
+    const auto p = decode_partition(key.ToStringView());
+    if (!p) continue;
+    const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf[cf_identifiers], key, &ignored);
+    if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read identifiers");
+    fn(*p, record_id_of(key.ToStringView()), s.ok());
   }
+  if (!it->status().ok()) raise(it->status(), "cannot iterate records");
 }
 
 std::map<partition, std::int64_t> store::counts() const {
@@ -139,10 +134,8 @@ void store::for_each_subject_id(const partition& p, std::string_view hash, bool 
 }
 
 std::optional<std::string> store::value(family f, std::string_view key) const {
-  auto* h = impl_->at(f, key);
-  if (h == nullptr) return std::nullopt;
   std::string v;
-  const auto s = impl_->db->Get(rocksdb::ReadOptions(), h, key, &v);
+  const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->h(f), key, &v);
   if (s.IsNotFound()) return std::nullopt;
   if (!s.ok()) raise(s, "cannot read a value");
   return v;
@@ -153,14 +146,11 @@ void store::scan(family f, const key_range& r,
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper(r.end);
   if (!r.end.empty()) ro.iterate_upper_bound = &upper;
-  // Month families in key order: their keys follow each other.
-  for (auto* h : impl_->spanning(f, r)) {
-    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, h));
-    for (it->Seek(r.begin); it->Valid(); it->Next()) {
-      if (!fn(it->key().ToStringView(), it->value().ToStringView())) return;
-    }
-    if (!it->status().ok()) raise(it->status(), "cannot scan a key range");
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->h(f)));
+  for (it->Seek(r.begin); it->Valid(); it->Next()) {
+    if (!fn(it->key().ToStringView(), it->value().ToStringView())) break;
   }
+  if (!it->status().ok()) raise(it->status(), "cannot scan a key range");
 }
 
 void store::for_each_entry(std::string_view prefix,

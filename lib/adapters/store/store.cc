@@ -12,6 +12,24 @@
 namespace cdr::store {
 namespace detail {
 
+std::optional<family> family_of(std::size_t c) {
+  switch (c) {
+    case cf_metadata: return family::metadata;
+    case cf_identifiers: return family::identifiers;
+    case cf_usage: return family::usage;
+    case cf_subject: return family::subject_index;
+    case cf_held: return family::held;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<family> family_named(std::string_view cf_name) {
+  for (std::size_t i = 0; i < cf_count; ++i) {
+    if (cf_name == cf_names[i]) return family_of(i);
+  }
+  return std::nullopt;
+}
+
 std::string tagged(char tag, std::string_view rest) {
   std::string k(1, tag);
   k.append(rest);
@@ -64,30 +82,9 @@ void store::impl::open(const storage_config& config) {
   env = std::move(t.env);
   stats = t.stats;
   ids_filter = std::move(t.ids_filter);
-  month_options = t.records;
-  // Every column family the store has must be opened: the fixed ones (a
-  // new store creates them), the months found, and format 2's shared
-  // record families until they are migrated.
-  std::vector<std::string> found;
-  if (!rocksdb::DB::ListColumnFamilies(t.db, config.path, &found).ok()) found.clear();  // a new store
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (std::size_t i = 0; i < cf_count; ++i) descriptors.emplace_back(cf_names[i], t.fixed[i]);
-  std::vector<std::optional<family>> record_of;  // by descriptor, past the fixed ones
-  for (const auto& name : found) {
-    if (std::find(cf_names.begin(), cf_names.end(), name) != cf_names.end()) continue;
-    const auto f = family_named(name);
-    if (!f || !is_record(*f)) {
-      throw store_error(store_error::kind::fatal,
-                        fmt::format("the store at {} has a column family this build does not know: \"{}\"; use the "
-                                    "matching cdr-retentiond version",
-                                    config.path, name));
-    }
-    descriptors.emplace_back(name, t.records[record_index(*f)]);
-    record_of.push_back(f);
-  }
   std::vector<rocksdb::ColumnFamilyHandle*> opened;
   rocksdb::DB* raw = nullptr;
-  const auto s = rocksdb::DB::Open(t.db, config.path, descriptors, &opened, &raw);
+  const auto s = rocksdb::DB::Open(t.db, config.path, t.families, &opened, &raw);
   if (!s.ok() && s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     throw store_error(store_error::kind::fatal,
                       fmt::format("the store at {} is in use by another process (a running cdr-retentiond?): {}",
@@ -97,13 +94,6 @@ void store::impl::open(const storage_config& config) {
   db.reset(raw);
   path = config.path;
   for (std::size_t i = 0; i < cf_count; ++i) cf[i] = opened[i];
-  for (std::size_t i = cf_count; i < opened.size(); ++i) {
-    if (const auto m = parse_month_family(descriptors[i].name)) {
-      months.add(m->first, m->second, opened[i]);
-    } else {
-      shared[record_index(*record_of[i - cf_count])] = opened[i];
-    }
-  }
 }
 
 void store::impl::load_states() {
@@ -122,12 +112,23 @@ void store::impl::load_states() {
   if (!it->status().ok()) raise(it->status(), "cannot read partition states");
 }
 
-void store::impl::check_format(const storage_config& config, const open_progress& progress) {
+void store::impl::check_format(const storage_config& config) {
   std::string version;
   const auto vs = db->Get(rocksdb::ReadOptions(), system(), format_key, &version);
-  if (!vs.ok() && !vs.IsNotFound()) raise(vs, "cannot read the store's format version");
-  const auto found = vs.ok() && version.size() == 8 ? read_be64(version) : 0;
-  if (vs.ok() && found == 1) {
+  if (vs.IsNotFound()) {
+    std::string v;
+    append_be64(v, format_version);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (const auto ws = db->Put(wo, system(), format_key, v); !ws.ok()) {
+      raise(ws, "cannot write the store's format version");
+    }
+    return;
+  }
+  if (!vs.ok()) raise(vs, "cannot read the store's format version");
+  const auto found = version.size() == 8 ? read_be64(version) : 0;
+  if (found == format_version) return;
+  if (found == 1) {
     throw store_error(
         store_error::kind::fatal,
         fmt::format("the store at {} has on-disk format 1, written by a pre-release build that kept identifiers in "
@@ -138,36 +139,16 @@ void store::impl::check_format(const storage_config& config, const open_progress
                     "delete the old directory (docs/operations.md, \"Upgrade\")",
                     config.path, format_version));
   }
-  if (vs.ok() && found != 2 && found != format_version) {
-    throw store_error(store_error::kind::fatal,
-                      fmt::format("the store at {} has on-disk format {} but this build reads format {} (and "
-                                  "migrates format 2); use the matching cdr-retentiond version",
-                                  config.path, found, format_version));
-  }
-  if (vs.IsNotFound() && std::any_of(shared.begin(), shared.end(), [](auto* h) { return h != nullptr; })) {
-    throw store_error(store_error::kind::fatal,
-                      fmt::format("the store at {} has record families but no format version", config.path));
-  }
-  migrate_shared(progress);
-  if (found == format_version) return;
-  std::string v;
-  append_be64(v, format_version);
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  if (const auto ws = db->Put(wo, system(), format_key, v); !ws.ok()) raise(ws, "cannot write the store's format version");
+  throw store_error(store_error::kind::fatal, fmt::format("the store at {} has on-disk format {} but this build reads "
+                                                          "format {}; use the matching cdr-retentiond version",
+                                                          config.path, found, format_version));
 }
 
 store::impl::~impl() {
-  if (db) {
-    for (auto* handle : cf) {
-      if (handle != nullptr) db->DestroyColumnFamilyHandle(handle);
-    }
-    for (auto* handle : shared) {
-      if (handle != nullptr) db->DestroyColumnFamilyHandle(handle);
-    }
-    months.destroy(*db);
-    db->Close();
+  for (auto* handle : cf) {
+    if (handle != nullptr && db) db->DestroyColumnFamilyHandle(handle);
   }
+  if (db) db->Close();
 }
 
 void store::impl::write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch, std::string_view what) {
@@ -194,7 +175,8 @@ void store::impl::write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* ba
 }
 
 void store::impl::flush_all(std::string_view what) {
-  if (const auto s = db->Flush(rocksdb::FlushOptions(), all()); !s.ok()) raise(s, what);
+  std::vector<rocksdb::ColumnFamilyHandle*> all(cf.begin(), cf.end());
+  if (const auto s = db->Flush(rocksdb::FlushOptions(), all); !s.ok()) raise(s, what);
 }
 
 rocksdb::Status store::impl::delete_files(const std::vector<removal>& ranges) const {
@@ -202,19 +184,16 @@ rocksdb::Status store::impl::delete_files(const std::vector<removal>& ranges) co
   for (const auto& [f, r] : ranges) {
     const rocksdb::Slice b(r.begin);
     const rocksdb::Slice e(r.end);
-    for (auto* h : spanning(f, r)) {
-      auto s = rocksdb::DeleteFilesInRange(db.get(), h, &b, r.end.empty() ? nullptr : &e);
-      if (!s.ok() && first.ok()) first = std::move(s);
-    }
+    auto s = rocksdb::DeleteFilesInRange(db.get(), h(f), &b, r.end.empty() ? nullptr : &e);
+    if (!s.ok() && first.ok()) first = std::move(s);
   }
   return first;
 }
 
-store::store(const storage_config& config, const open_progress& progress) : impl_(std::make_unique<impl>()) {
+store::store(const storage_config& config) : impl_(std::make_unique<impl>()) {
   impl_->open(config);
   impl_->load_states();
-  impl_->check_format(config, progress);
-  impl_->drop_emptied_months();
+  impl_->check_format(config);
 }
 
 store::~store() = default;
@@ -229,21 +208,14 @@ std::map<partition, partition_state> store::states() const {
 }
 
 std::vector<store::family_size> store::sizes() const {
-  std::map<std::string, std::uint64_t> bytes;
-  for (const auto f : {family::metadata, family::identifiers, family::usage, family::subject_index}) {
-    bytes[std::string(name(f))] = 0;
-  }
-  for (auto* h : impl_->all()) {
-    if (h == impl_->cf[cf_default]) continue;
+  std::vector<family_size> out;
+  for (std::size_t i = cf_metadata; i < cf_count; ++i) {
     std::uint64_t sst = 0;
     std::uint64_t mem = 0;
-    impl_->db->GetIntProperty(h, "rocksdb.live-sst-files-size", &sst);
-    impl_->db->GetIntProperty(h, "rocksdb.size-all-mem-tables", &mem);
-    const auto f = family_named(h->GetName());
-    bytes[f ? std::string(name(*f)) : h->GetName()] += sst + mem;
+    impl_->db->GetIntProperty(impl_->cf[i], "rocksdb.live-sst-files-size", &sst);
+    impl_->db->GetIntProperty(impl_->cf[i], "rocksdb.size-all-mem-tables", &mem);
+    out.push_back({cf_names[i], sst + mem});
   }
-  std::vector<family_size> out;
-  for (auto& [n, b] : bytes) out.push_back({n, b});
   return out;
 }
 

@@ -10,17 +10,7 @@
 namespace cdr::store {
 using namespace detail;
 
-write_batch::write_batch(const store& s) : impl_(std::make_unique<impl>()) { impl_->s = s.impl_.get(); }
-
-rocksdb::ColumnFamilyHandle* write_batch::impl::to_write(family f, std::string_view record_key) {
-  const auto i = record_index(f);
-  const auto month_key = record_key.substr(0, month_key_size);
-  if (last[i] == nullptr || month_key != last_month[i]) {
-    last[i] = s->to_write(f, record_key);
-    last_month[i].assign(month_key);
-  }
-  return last[i];
-}
+write_batch::write_batch(const store& s) : impl_(std::make_unique<impl>()) { impl_->cf = &s.impl_->cf; }
 write_batch::~write_batch() = default;
 
 std::size_t write_batch::bytes() const { return impl_->batch.GetDataSize(); }
@@ -36,22 +26,22 @@ void write_batch::clear() {
 
 void write_batch::put_cdr(const partition& p, std::string_view id, std::string_view metadata,
                           std::string_view identifiers, std::uint64_t digest) {
-  put_record(family::metadata, p, id, metadata, identifiers, digest);
+  put_record(cf_metadata, p, id, metadata, identifiers, digest);
 }
 
 void write_batch::put_usage(const partition& p, std::string_view id, std::string_view metadata,
                             std::string_view identifiers, std::uint64_t digest) {
-  put_record(family::usage, p, id, metadata, identifiers, digest);
+  put_record(cf_usage, p, id, metadata, identifiers, digest);
 }
 
-void write_batch::put_record(family f, const partition& p, std::string_view id, std::string_view metadata,
-                             std::string_view identifiers, std::uint64_t digest) {
+void write_batch::put_record(std::size_t family_index, const partition& p, std::string_view id,
+                             std::string_view metadata, std::string_view identifiers, std::uint64_t digest) {
   auto& b = impl_->batch;
   auto& k = impl_->key;
   assign_record_key(k, p, id);
-  b.Put(impl_->to_write(f, k), k, rocksdb::Slice(metadata.data(), metadata.size()));
+  b.Put(impl_->h(static_cast<cf>(family_index)), k, rocksdb::Slice(metadata.data(), metadata.size()));
   if (!identifiers.empty()) {
-    b.Put(impl_->to_write(family::identifiers, k), k, rocksdb::Slice(identifiers.data(), identifiers.size()));
+    b.Put(impl_->h(cf_identifiers), k, rocksdb::Slice(identifiers.data(), identifiers.size()));
     impl_->identifier_partitions.insert(p);
   }
   put_id(p.kind, id, p, digest);
@@ -68,10 +58,10 @@ void write_batch::put_held(const partition& p, std::string_view id, std::string_
                            std::string_view identifiers, const std::vector<std::string>& subject_hashes) {
   auto& b = impl_->batch;
   const auto key = record_key(p, id);
-  if (!metadata.empty()) b.Put(impl_->s->cf[cf_held], held_key(held_tag::record, key), metadata);
-  if (!identifiers.empty()) b.Put(impl_->s->cf[cf_held], held_key(held_tag::identifiers, key), identifiers);
+  if (!metadata.empty()) b.Put(impl_->h(cf_held), held_key(held_tag::record, key), metadata);
+  if (!identifiers.empty()) b.Put(impl_->h(cf_held), held_key(held_tag::identifiers, key), identifiers);
   for (const auto& hash : subject_hashes) {
-    b.Put(impl_->s->cf[cf_held], held_key(held_tag::subject, subject_key(p, hash, id)), "");
+    b.Put(impl_->h(cf_held), held_key(held_tag::subject, subject_key(p, hash, id)), "");
   }
   ++records_;
 }
@@ -82,13 +72,13 @@ void write_batch::put_id(record_kind kind, std::string_view id, const partition&
   append_partition_prefix(v, p);
   append_be64(v, digest);
   if (held) v.push_back(held_id_marker);
-  impl_->batch.Put(impl_->s->cf[cf_ids], id_index_key(kind, id), v);
+  impl_->batch.Put(impl_->h(cf_ids), id_index_key(kind, id), v);
 }
 
 void write_batch::set_offset(std::string_view topic, std::int32_t kafka_partition, std::int64_t next) {
   std::string v;
   append_be64(v, static_cast<std::uint64_t>(next));
-  impl_->batch.Put(impl_->s->system(), offset_key(topic, kafka_partition), v);
+  impl_->batch.Put(impl_->h(cf_system), offset_key(topic, kafka_partition), v);
 }
 
 void store::commit(write_batch& batch) {
@@ -107,7 +97,7 @@ void store::commit(write_batch& batch) {
   if (!batch.impl_->subjects_written) {
     auto& subjects = batch.impl_->subjects;
     std::sort(subjects.begin(), subjects.end());
-    for (const auto& k : subjects) resolved.Put(batch.impl_->to_write(family::subject_index, k), k, "");
+    for (const auto& k : subjects) resolved.Put(impl_->cf[cf_subject], k, "");
     batch.impl_->subjects_written = true;
   }
   // The count merges are added for this attempt only: a failed write rolls

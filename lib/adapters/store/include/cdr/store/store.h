@@ -13,10 +13,9 @@
 //   system         format version, consumer offsets, partition counts,
 //                  partition states, and the saved state (holds, journals,
 //                  audit and event outboxes; cdr/store/saved_state.h)
-// The first four are kept in a RocksDB column family per (family, kind,
-// month), created at the month's first write: a flush never spans months,
-// and a month's records are in files of their own. Compaction also cuts
-// them at class (partition-prefix) boundaries.
+// Record column families cut compaction output at partition-prefix
+// boundaries, so below level 0 a partition's data lives in whole files of its
+// own (a flush's level-0 file spans the partitions its memtable held).
 #pragma once
 
 #include <cstdint>
@@ -36,14 +35,8 @@
 namespace cdr::store {
 
 // 1: pre-release, identifiers in plain text (refused at open).
-// 2: identifier values sealed under per-partition data keys, each record
-//    family in one column family (migrated to 3 at open).
-// 3: the record families in a column family per (family, kind, month).
-inline constexpr std::uint32_t format_version = 3;
-
-// What a long step of opening the store has done: its name, and records
-// (keys) done of an estimated total. Called every few seconds at most.
-using open_progress = std::function<void(std::string_view step, std::uint64_t done, std::uint64_t total)>;
+// 2: identifier values sealed under per-partition data keys.
+inline constexpr std::uint32_t format_version = 2;
 
 // A failed store operation, classified so the caller can pause and retry
 // (stall, no_space) or stop (fatal).
@@ -118,7 +111,7 @@ class write_batch {
 
  private:
   friend class store;
-  void put_record(family f, const partition& p, std::string_view id, std::string_view metadata,
+  void put_record(std::size_t family_index, const partition& p, std::string_view id, std::string_view metadata,
                   std::string_view identifiers, std::uint64_t digest);
   struct impl;
   std::unique_ptr<impl> impl_;
@@ -212,7 +205,7 @@ class store {
   friend class saved_state;
   // Opens (creating if needed) the store; throws store_error on failure,
   // including a format version this build does not understand.
-  explicit store(const storage_config& config, const open_progress& progress = {});
+  explicit store(const storage_config& config);
   ~store();
   store(const store&) = delete;
   store& operator=(const store&) = delete;
