@@ -28,6 +28,29 @@ class store_files : public service_fixture {
   }
 };
 
+// The metadata families keep their bottom level in ZSTD (most of the store:
+// docs/capacity.md); every other level and family stays LZ4.
+TEST_F(store_files, the_bottom_level_of_the_metadata_families_is_zstd) {
+  config_.storage.compression = compression_kind::lz4;  // the fixture's is "none"
+  reopen();
+  fill(january, 0, 200);
+  fill_usage(0, 200);
+  store_->settle(/*compact=*/true);
+  close();
+  const auto files = raw_files(dir_ / "data");
+  int bottom = 0;
+  for (const auto& f : files) bottom = std::max(bottom, f.level);
+  ASSERT_GT(bottom, 0);
+  std::size_t zstd = 0;
+  for (const auto& f : files) {
+    const bool metadata = f.family == "metadata" || f.family == "usage";
+    const auto expected = metadata && f.level == bottom ? "ZSTD" : "LZ4";
+    EXPECT_EQ(f.compression, expected) << f.family << " at level " << f.level;
+    if (f.compression == "ZSTD") ++zstd;
+  }
+  EXPECT_GE(zstd, 2u) << "a metadata and a usage file at the bottom";
+}
+
 // RocksDB 7.8 splits only compaction outputs at partition boundaries: a
 // flush writes one level-0 file per family, spanning every partition it
 // holds, and compaction cuts it into files of one partition each
