@@ -146,6 +146,8 @@ struct raw_file {
   std::string largest;
   std::uint64_t entries = 0;
   std::uint64_t filter_bytes = 0;
+  int level = 0;
+  std::string compression;  // RocksDB's name, e.g. "LZ4", "ZSTD"
 };
 std::vector<raw_file> raw_files(const std::string& db_path);
 

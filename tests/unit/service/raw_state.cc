@@ -79,8 +79,8 @@ std::vector<raw_file> raw_files(const std::string& db_path) {
       if (f.column_family_name != family_names[i]) continue;
       const auto props = tables.find(f.db_path + f.name);
       if (props == tables.end()) throw std::runtime_error("no table properties for " + f.name);
-      out.push_back(
-          {f.column_family_name, f.smallestkey, f.largestkey, props->second->num_entries, props->second->filter_size});
+      out.push_back({f.column_family_name, f.smallestkey, f.largestkey, props->second->num_entries,
+                     props->second->filter_size, f.level, props->second->compression_name});
     }
   }
   return out;
