@@ -475,9 +475,6 @@ class scale_run {
         {"stripped", stripped}, {"whole", stripped + whole_extra}, {"all", static_cast<double>(total) / records}};
   }
 
-  // INGEST events of the start instant's next month, produced while the
-  // daemon consumes (backlog under 100,000: the mock broker keeps ~5 MB per
-  // partition); clock stops when its stored offsets cover them all.
   // Waits until the daemon uses less than 2% of a core for two seconds in
   // a row (at most ten minutes); returns the CPU seconds it used meanwhile.
   double wait_quiet() {
@@ -493,6 +490,9 @@ class scale_run {
     return last - first;
   }
 
+  // INGEST events of the start instant's next month, produced while the
+  // daemon consumes (backlog under 100,000: the mock broker keeps ~5 MB per
+  // partition); clock stops when its stored offsets cover them all.
   void ingest(const std::string& brokers) {
     const auto n = static_cast<std::uint64_t>(std::stoull(env_or("INGEST", "2000000")));
     generator_options o;
