@@ -524,7 +524,7 @@ class scale_run {
     // is quiet.
     const auto quiet_from = steady::now();
     const double background = wait_quiet();
-    const double quiet_after = since(quiet_from);
+    const double quiet_wait = since(quiet_from);
     bench::rss_sampler rss(daemon_);
     rss.reset();
     const auto rss_at_start = rss.peak_kib();
@@ -556,7 +556,7 @@ class scale_run {
                       {"cpu_us_per_event", 1e6 * cpu / static_cast<double>(n)},
                       {"cpu_us_per_event_until_stored", 1e6 * cpu_stored / static_cast<double>(n)},
                       {"background_cpu_seconds_before", background},
-                      {"seconds_until_quiet_before", quiet_after},
+                      {"seconds_until_quiet_before", quiet_wait},
                       {"peak_rss_mib", static_cast<double>(rss.peak_kib()) / 1024},
                       {"rss_at_start_mib", static_cast<double>(rss_at_start) / 1024},
                       {"producer_failures", failed}};
