@@ -558,36 +558,62 @@ TEST_F(retention, kill_during_sweeps_then_complete) {
 
 // Issue "Erasure at scale", finding: identifiers inside arrays or objects
 // were not indexed, so export found nothing and erasure reported success
-// with 0 records while `record get` still showed the number.
-TEST_F(retention, identifiers_in_arrays_and_nested_objects_are_exported_and_erased) {
+// with 0 records while `record get` still showed the number. Issue
+// "Erasure, exact and at scale", item 1: an erasure takes the subject's
+// values wherever they sit (scalar, array element, nested member, twice in
+// one record) and nothing else: every other subject keeps its values and
+// its export, before and after.
+TEST_F(retention, an_erasure_takes_only_the_subjects_values_wherever_they_sit) {
   auto d = start("2026-11-01T00:00:00Z");
   const auto when = at(2026y / October, 5, 9);
-  kafka_.produce(
-      "cdr", "mms-1",
-      R"({"type":"cdr","id":"mms-1","customer_id":"cust-g","occurred_at":")" + when +
-          R"(","channel":"mms","from":"+447700900001","to":["+447700900002","+447700900003"],)"
-          R"("email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}}})");
-  kafka_.produce("cdr", "mms-2",
-                 R"({"type":"cdr","id":"mms-2","customer_id":"cust-g","occurred_at":")" + when +
-                     R"(","channel":"mms","from":"+447700900009","to":["+447700900003"]})");
-  messages_ += 2;
+  const auto cdr = [&](const std::string& id, const std::string& parties) {
+    kafka_.produce("cdr", id,
+                   R"({"type":"cdr","id":")" + id + R"(","customer_id":"cust-g","occurred_at":")" + when +
+                       R"(","channel":"mms",)" + parties + "}");
+    ++messages_;
+  };
+  const std::string x = "+447700900003";  // the subject erased
+  cdr("mms-1", R"("from":"+447700900001","to":["+447700900002","+447700900003"],)"
+               R"("email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}})");
+  cdr("mms-2", R"("from":"+447700900009","to":["+447700900003"])");
+  cdr("mms-3", R"("from":"+447700900003","to":["+447700900002","0044 7700 900003"])");     // twice
+  cdr("mms-4", R"("from":"+447700900003","to":["+447700900002"])");                        // the sender only
+  cdr("mms-5", R"("from":"+447700900008","contact":{"home":{"phone":"+447700900003"}})");  // nested
+  cdr("mms-6", R"("from":"+447700900003")");                                               // nothing else
   wait_stored();
-  for (const auto& [x, n] : std::vector<std::pair<std::string, int>>{
-           {"+447700900002", 1}, {"0044 7700 900003", 2}, {"ann@example.org", 1}, {"+49 30 123456", 1}}) {
-    EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], n) << x;
+  const std::vector<std::pair<std::string, int>> others{{"+447700900001", 1},   {"+447700900002", 3},
+                                                        {"ann@example.org", 1}, {"+49 30 123456", 1},
+                                                        {"+447700900009", 1},   {"+447700900008", 1}};
+  for (const auto& [y, n] : others) EXPECT_EQ(call("subject export", {{"identifier", y}})["records"], n) << y;
+  EXPECT_EQ(call("subject export", {{"identifier", "0044 7700 900003"}})["records"], 6);
+
+  const auto e = call("subject erase", {{"identifier", x}, {"reason", "GDPR art. 17"}, {"reference", "DSR-3"}});
+  EXPECT_EQ(e["erased"], 6) << e.dump();
+  EXPECT_EQ(e["values"], 7) << "mms-3 names the subject twice: " << e.dump();
+  const auto ids = [&](const std::string& id) { return call("record get", {{"id", id}})["identifiers"]; };
+  EXPECT_EQ(ids("mms-1"), nlohmann::json::parse(R"({"from":"+447700900001","to":["+447700900002"],
+    "email_to":[{"name":"Ann","address":"Ann@Example.org"}],"contact":{"work":{"phone":"+4930123456"}}})"));
+  EXPECT_EQ(ids("mms-2"), nlohmann::json::parse(R"({"from":"+447700900009","to":[]})"));
+  EXPECT_EQ(ids("mms-3"), nlohmann::json::parse(R"({"to":["+447700900002"]})"));
+  EXPECT_EQ(ids("mms-4"), nlohmann::json::parse(R"({"to":["+447700900002"]})"));
+  EXPECT_EQ(ids("mms-5"), nlohmann::json::parse(R"({"from":"+447700900008","contact":{"home":{}}})"));
+  EXPECT_TRUE(ids("mms-6").is_null()) << "a record left with no identifier loses them all";
+  EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0);
+  for (const auto& [y, n] : others) {
+    EXPECT_EQ(call("subject export", {{"identifier", y}})["records"], n) << y << " keeps its records";
   }
-  const auto e = call("subject erase", {{"identifier", "+447700900003"}});
-  EXPECT_EQ(e["erased"], 2) << e.dump();
-  for (const auto& id : {"mms-1", "mms-2"}) {
-    const auto r = call("record get", {{"id", id}});
-    EXPECT_TRUE(r["identifiers"].is_null()) << r.dump();
-  }
-  EXPECT_EQ(call("subject export", {{"identifier", "+447700900003"}})["records"], 0);
-  EXPECT_EQ(call("subject export", {{"identifier", "+4930123456"}})["records"], 0)
-      << "the erased record's other identifiers went with its value";
+  const auto trail = read_file(dir_ / "data/audit.jsonl");
+  EXPECT_NE(trail.find(R"("records":6,"reference":"DSR-3")"), std::string::npos) << trail;
+  EXPECT_NE(trail.find(R"("values":7)"), std::string::npos) << trail;
   const auto v = call("verify");
-  EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+  EXPECT_TRUE(v["ok"].get<bool>()) << "the old versions are purged, the new ones stay: " << v.dump();
   EXPECT_EQ(occurrences("900003"), 0u);
+  // Erasing another subject of the same records later re-seals them again.
+  EXPECT_EQ(call("subject erase", {{"identifier", "+447700900002"}})["erased"], 3);
+  EXPECT_EQ(ids("mms-3"), nullptr) << "no value left: no identifiers";
+  EXPECT_EQ(ids("mms-1")["to"], nlohmann::json::array());
+  EXPECT_EQ(call("subject export", {{"identifier", "+447700900001"}})["records"], 1);
+  EXPECT_TRUE(call("verify")["ok"].get<bool>());
 }
 
 // Issue "Erasure at scale", item 3: an event that arrives after an erasure,

@@ -60,8 +60,9 @@ void store::apply(change& c) {
   // more, briefly, with ingest held, and again right after the deletion.
   // The partition's whole files are deleted once ingest runs again.
   std::vector<rocksdb::ColumnFamilyHandle*> ranged;
-  for (const auto& [f, r] : c.impl_->ranges) {
-    if (std::find(ranged.begin(), ranged.end(), impl_->h(f)) == ranged.end()) ranged.push_back(impl_->h(f));
+  for (const auto& r : c.impl_->ranges) {
+    if (std::find(ranged.begin(), ranged.end(), impl_->h(r.family)) == ranged.end())
+      ranged.push_back(impl_->h(r.family));
   }
   rocksdb::FlushOptions fo;
   fo.allow_write_stall = true;

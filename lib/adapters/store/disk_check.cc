@@ -19,18 +19,27 @@ bool overlaps(std::string_view smallest, std::string_view largest, const key_ran
   return largest >= std::string_view(r.begin) && (r.end.empty() || smallest < std::string_view(r.end));
 }
 
+// Whether a version of a key in removal r is a residue: any version is,
+// except the key's current value where only older versions must be gone.
+bool residual(const removal& r, std::string_view key, std::string_view value, const current_values& now) {
+  if (!r.older_versions) return true;
+  const auto it = now.find({r.family, std::string(key)});
+  return it == now.end() || !it->second || *it->second != value;
+}
+
 // Looks for WAL records that put a key into one of the ranges.
 class wal_scanner final : public rocksdb::WriteBatch::Handler {
  public:
-  wal_scanner(const std::vector<removal>& ranges, std::vector<residue>& out) : ranges_(ranges), out_(out) {}
+  wal_scanner(const std::vector<removal>& ranges, const current_values& now, std::vector<residue>& out)
+      : ranges_(ranges), now_(now), out_(out) {}
   // The WAL file the next batches come from (a residue names it).
   void set_file(std::string file) { file_ = std::move(file); }
-  rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    check(cf, key);
+  rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    check(cf, key, value);
     return rocksdb::Status::OK();
   }
-  rocksdb::Status MergeCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    check(cf, key);
+  rocksdb::Status MergeCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    check(cf, key, value);
     return rocksdb::Status::OK();
   }
   // Deletions carry keys but no values; they are what a purge writes.
@@ -41,22 +50,35 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
   }
 
  private:
-  void check(std::uint32_t cf, const rocksdb::Slice& key) {
+  void check(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) {
     const auto f = family_of(cf);
     if (!f) return;
-    for (const auto& [rf, r] : ranges_) {
-      if (rf == *f && in_range(key.ToStringView(), r)) {
-        out_.push_back({*f, file_, key.ToString()});
+    for (const auto& r : ranges_) {
+      if (r.family == *f && in_range(key.ToStringView(), r.range)) {
+        if (residual(r, key.ToStringView(), value.ToStringView(), now_)) out_.push_back({*f, file_, key.ToString()});
         return;
       }
     }
   }
   const std::vector<removal>& ranges_;
+  const current_values& now_;
   std::vector<residue>& out_;
   std::string file_;
 };
 
 }  // namespace
+
+current_values store::impl::current(const std::vector<removal>& ranges) const {
+  current_values out;
+  for (const auto& r : ranges) {
+    if (!r.older_versions) continue;
+    std::string value;
+    const auto s = db->Get(rocksdb::ReadOptions(), h(r.family), r.range.begin, &value);
+    if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read a re-sealed key");
+    out[{r.family, r.range.begin}] = s.ok() ? std::optional(std::move(value)) : std::nullopt;
+  }
+  return out;
+}
 
 std::size_t store::impl::wal_residues(const std::vector<removal>& ranges, std::vector<residue>& out) const {
   rocksdb::VectorLogPtr wals;
@@ -64,7 +86,8 @@ std::size_t store::impl::wal_residues(const std::vector<removal>& ranges, std::v
   if (wals.empty()) return 0;
   std::unique_ptr<rocksdb::TransactionLogIterator> it;
   if (const auto s = db->GetUpdatesSince(wals.front()->StartSequence(), &it); !s.ok()) raise(s, "cannot read the WAL");
-  wal_scanner scanner(ranges, out);
+  const auto now = current(ranges);
+  wal_scanner scanner(ranges, now, out);
   std::size_t file = 0;
   for (; it->Valid(); it->Next()) {
     auto batch = it->GetBatch();
@@ -96,16 +119,17 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
   std::vector<rocksdb::LiveFileMetaData> files;
   impl_->db->GetLiveFilesMetaData(&files);
   // The files to read, each with the ranges it overlaps.
-  std::vector<std::pair<const rocksdb::LiveFileMetaData*, std::vector<const key_range*>>> reads;
+  std::vector<std::pair<const rocksdb::LiveFileMetaData*, std::vector<const removal*>>> reads;
   for (const auto& f : files) {
     const auto fam = family_named(f.column_family_name);
     if (!fam) continue;
-    std::vector<const key_range*> hits;
-    for (const auto& [rf, r] : ranges) {
-      if (rf == *fam && overlaps(f.smallestkey, f.largestkey, r)) hits.push_back(&r);
+    std::vector<const removal*> hits;
+    for (const auto& r : ranges) {
+      if (r.family == *fam && overlaps(f.smallestkey, f.largestkey, r.range)) hits.push_back(&r);
     }
     if (!hits.empty()) reads.emplace_back(&f, std::move(hits));
   }
+  const auto now = impl_->current(ranges);
   rocksdb::Options options;
   std::uint64_t bytes = 0;
   for (const auto& [file, hits] : reads) {
@@ -120,7 +144,8 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
     ro.verify_checksums = true;
     std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(ro));
     for (const auto* r : hits) {
-      for (it->Seek(r->begin); it->Valid() && in_range(it->key().ToStringView(), *r); it->Next()) {
+      for (it->Seek(r->range.begin); it->Valid() && in_range(it->key().ToStringView(), r->range); it->Next()) {
+        if (!residual(*r, it->key().ToStringView(), it->value().ToStringView(), now)) continue;
         out.residues.push_back({*fam, f.name, it->key().ToString(), f.being_compacted});
         if (first_only) break;
       }
@@ -139,8 +164,8 @@ std::uint64_t store::file_bytes(const std::vector<removal>& ranges) const {
   for (const auto& f : files) {
     const auto fam = family_named(f.column_family_name);
     if (!fam) continue;
-    for (const auto& [rf, r] : ranges) {
-      if (rf == *fam && overlaps(f.smallestkey, f.largestkey, r)) {
+    for (const auto& r : ranges) {
+      if (r.family == *fam && overlaps(f.smallestkey, f.largestkey, r.range)) {
         bytes += f.size;
         break;
       }

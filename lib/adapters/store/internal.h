@@ -103,6 +103,10 @@ tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dr
 
 namespace cdr::store {
 
+// The current value of each key of an older_versions removal (nullopt: the
+// key is gone, so every version of it is a residue).
+using current_values = std::map<std::pair<family, std::string>, std::optional<std::string>>;
+
 struct store::impl {
   std::unique_ptr<rocksdb::Env> env;  // outlives db (declared first)
   std::unique_ptr<rocksdb::DB> db;
@@ -138,6 +142,8 @@ struct store::impl {
   // Adds the live WAL records that put a key into one of the ranges;
   // returns the number of live WAL files (disk_check.cc).
   std::size_t wal_residues(const std::vector<removal>& ranges, std::vector<residue>& out) const;
+  // The current value of each key of an older_versions range (nullopt: gone).
+  current_values current(const std::vector<removal>& ranges) const;
 
   // Open, step by step (store.cc).
   void open(const storage_config& config);

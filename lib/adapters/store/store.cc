@@ -181,10 +181,11 @@ void store::impl::flush_all(std::string_view what) {
 
 rocksdb::Status store::impl::delete_files(const std::vector<removal>& ranges) const {
   rocksdb::Status first;
-  for (const auto& [f, r] : ranges) {
+  for (const auto& removed : ranges) {
+    const auto& r = removed.range;
     const rocksdb::Slice b(r.begin);
     const rocksdb::Slice e(r.end);
-    auto s = rocksdb::DeleteFilesInRange(db.get(), h(f), &b, r.end.empty() ? nullptr : &e);
+    auto s = rocksdb::DeleteFilesInRange(db.get(), h(removed.family), &b, r.end.empty() ? nullptr : &e);
     if (!s.ok() && first.ok()) first = std::move(s);
   }
   return first;

@@ -68,9 +68,13 @@ nlohmann::json encode(const record& r, std::string_view member) {
             return e;
           },
           [](const subject_erased& a) {
-            nlohmann::json e{{"subject", a.subject},   {"records", a.records},
-                             {"deferred", a.deferred}, {"months", months_json(a.months)},
-                             {"holds", a.holds},       {"trigger", a.trigger},
+            nlohmann::json e{{"subject", a.subject},
+                             {"records", a.records},
+                             {"values", a.values},
+                             {"deferred", a.deferred},
+                             {"months", months_json(a.months)},
+                             {"holds", a.holds},
+                             {"trigger", a.trigger},
                              {"requested_by", a.requested_by}};
             if (a.purge_deadline) e["purge_deadline"] = format_rfc3339(*a.purge_deadline);
             write_note(e, a.note);
@@ -96,12 +100,9 @@ nlohmann::json encode(const record& r, std::string_view member) {
                                   {"requested_by", a.requested_by}};
           },
           [](const control_refused& a) {
-            return nlohmann::json{{"topic", a.topic},
-                                  {"first_offset", a.first_offset},
-                                  {"last_offset", a.last_offset},
-                                  {"messages", a.messages},
-                                  {"reasons", a.reasons},
-                                  {"claimed_members", a.claimed_members}};
+            return nlohmann::json{
+                {"topic", a.topic},       {"first_offset", a.first_offset}, {"last_offset", a.last_offset},
+                {"messages", a.messages}, {"reasons", a.reasons},           {"claimed_members", a.claimed_members}};
           },
           [](const control_skipped& a) {
             return nlohmann::json{

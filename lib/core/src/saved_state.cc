@@ -242,7 +242,9 @@ result<deletion_event> decode_deletion_event(std::string_view text) {
 std::string encode(const journal_entry& entry) {
   auto ranges = json::array();
   for (const auto& r : entry.removals) {
-    ranges.push_back({name(r.family), to_hex(r.range.begin), to_hex(r.range.end)});
+    auto item = json::array({name(r.family), to_hex(r.range.begin), to_hex(r.range.end)});
+    if (r.older_versions) item.push_back("older_versions");
+    ranges.push_back(std::move(item));
   }
   json j{{"ranges", std::move(ranges)},
          {"audit", entry.audit},
@@ -260,11 +262,14 @@ result<journal_entry> decode_journal(std::string_view text) {
     const auto& ranges = member(j, "ranges");
     if (!ranges.is_array()) throw bad{"\"ranges\" is not an array"};
     for (const auto& item : ranges) {
-      if (!item.is_array() || item.size() != 3 || !item[1].is_string() || !item[2].is_string()) {
-        throw bad{"a range is not [family, begin, end]"};
+      if (!item.is_array() || item.size() < 3 || item.size() > 4 || !item[1].is_string() || !item[2].is_string() ||
+          (item.size() == 4 && item[3] != "older_versions")) {
+        throw bad{"a range is not [family, begin, end] or [family, begin, end, \"older_versions\"]"};
       }
-      out.removals.push_back({family_of(item[0]), key_range{hex_bytes(item[1].get<std::string>(), "ranges"),
-                                                            hex_bytes(item[2].get<std::string>(), "ranges")}});
+      out.removals.push_back(
+          {family_of(item[0]),
+           key_range{hex_bytes(item[1].get<std::string>(), "ranges"), hex_bytes(item[2].get<std::string>(), "ranges")},
+           item.size() == 4});
     }
     out.audit = audit_entry(j, "audit");
     if (const auto& ev = member(j, "event"); !ev.is_null()) {
@@ -397,7 +402,11 @@ result<erasure_request> decode_erasure_request(std::string_view text) {
 
 std::string encode(const erased_subject& e) {
   auto out = json::array();
-  for (const auto& [f, key] : e.keys) out.push_back({name(f), to_hex(key)});
+  for (const auto& k : e.keys) {
+    auto item = json::array({name(k.where), to_hex(k.key)});
+    if (k.resealed) item.push_back("resealed");
+    out.push_back(std::move(item));
+  }
   return out.dump();
 }
 
@@ -407,8 +416,11 @@ result<erased_subject> decode_erased_subject(std::string_view text) {
     if (j.is_discarded() || !j.is_array()) throw bad{"it is not a JSON array"};
     erased_subject e;
     for (const auto& item : j) {
-      if (!item.is_array() || item.size() != 2 || !item[1].is_string()) throw bad{"a key is not [family, key]"};
-      e.keys.emplace_back(family_of(item[0]), hex_bytes(item[1].get<std::string>(), "keys"));
+      if (!item.is_array() || item.size() < 2 || item.size() > 3 || !item[1].is_string() ||
+          (item.size() == 3 && item[2] != "resealed")) {
+        throw bad{"a key is not [family, key] or [family, key, \"resealed\"]"};
+      }
+      e.keys.push_back({family_of(item[0]), hex_bytes(item[1].get<std::string>(), "keys"), item.size() == 3});
     }
     return e;
   });

@@ -87,9 +87,12 @@ std::vector<subject_erasure::source> subject_erasure::sources_of(const partition
                              std::tuple{family::held, key_scope::held, held_key(held_tag::identifiers, record_key)}}) {
     const auto sealed = ctx_.store.value(f, k);
     if (!sealed) continue;
-    auto& src = out.emplace_back(source{f, scope, k, {}});
-    const auto o = ctx_.open_identifiers(f, p, k, *sealed);
-    if (o.status == vault::open_status::ok) src.normalized = ctx_.identifier_forms(o.plaintext);
+    auto& src = out.emplace_back(source{f, scope, k, {}, {}});
+    auto o = ctx_.open_identifiers(f, p, k, *sealed);
+    if (o.status == vault::open_status::ok) {
+      src.normalized = ctx_.identifier_forms(o.plaintext);
+      src.plaintext = std::move(o.plaintext);
+    }
   }
   return out;
 }
@@ -107,29 +110,64 @@ std::vector<std::uint64_t> subject_erasure::holding(const partition& p, const st
   return covering_holds(*holds_.snapshot(), p, customer_of(meta.value_or("{}")), hashes);
 }
 
-void subject_erasure::remove(const partition& p, std::string_view id, const std::vector<source>& sources,
-                             store::change& c, std::vector<std::pair<family, std::string>>& removed) const {
-  const auto gone = [&](family f, std::string key) {
-    c.remove(f, key);
-    removed.emplace_back(f, std::move(key));
+std::optional<std::int64_t> subject_erasure::remove(const partition& p, std::string_view id, const std::string& subject,
+                                                    const std::vector<source>& sources, store::change& c,
+                                                    std::vector<erased_key>& removed) const {
+  const auto unindex = [&](const source& src, const std::string& form) {
+    const auto hash = ctx_.keys.index_hash(src.scope, p, form);
+    if (!hash) return;
+    const auto sk = subject_key(p, *hash, id);
+    const bool held = src.scope == key_scope::held;
+    auto key = held ? held_key(held_tag::subject, sk) : sk;
+    c.remove(held ? family::held : family::subject_index, key);
+    removed.push_back({held ? family::held : family::subject_index, std::move(key)});
   };
+  const auto subjects = [&](std::string_view value) {
+    const auto hashes = ctx_.subject_hashes(ctx_.ids.forms_of(value));
+    return std::find(hashes.begin(), hashes.end(), subject) != hashes.end();
+  };
+  std::optional<std::int64_t> values;
   for (const auto& src : sources) {
-    gone(src.where, src.key);
-    for (const auto& n : src.normalized) {
-      const auto hash = ctx_.keys.index_hash(src.scope, p, n);
-      if (!hash) continue;
-      const auto sk = subject_key(p, *hash, id);
-      if (src.scope == key_scope::held) {
-        gone(family::held, held_key(held_tag::subject, sk));
-      } else {
-        gone(family::subject_index, sk);
+    // The subject's values, and the forms only they are indexed by (another
+    // subject's value written alike keeps its entry).
+    std::int64_t mine = 0;
+    std::int64_t theirs = 0;
+    std::set<std::string> gone;
+    std::set<std::string> kept;
+    std::string rest;
+    if (src.plaintext) {
+      for (const auto& v : identifier_values(*src.plaintext)) {
+        const bool erased = subjects(v);
+        (erased ? mine : theirs) += 1;
+        for (auto& f : ctx_.ids.forms_of(v)) (erased ? gone : kept).insert(std::move(f));
       }
+      if (mine == 0) continue;  // found by another form's hash, not the subject's
+      // Another subject's value left: the rest stays (empty arrays and
+      // objects that held the subject's values show where they were).
+      if (theirs > 0) rest = without_identifiers(*src.plaintext, subjects);
     }
+    values = values.value_or(0) + mine;
+    std::string resealed;
+    std::vector<std::string> no_hashes;
+    if (!rest.empty() && ctx_.keys.seal_indexed(src.scope, p, src.key, rest, {}, resealed, no_hashes)) {
+      c.put(src.where, src.key, resealed);
+      removed.push_back({src.where, src.key, /*resealed=*/true});
+      for (const auto& f : gone) {
+        if (!kept.contains(f)) unindex(src, f);
+      }
+      continue;
+    }
+    // Nothing else left (or it does not open): the whole copy goes.
+    c.remove(src.where, src.key);
+    removed.push_back({src.where, src.key});
+    for (const auto& n : src.normalized) unindex(src, n);
   }
+  return values;
 }
 
 void subject_erasure::outcome::add(const outcome& other) {
   erased += other.erased;
+  values += other.values;
   for (const auto& [m, n] : other.months) months[m] += n;
   deferred += other.deferred;
   for (const auto& d : other.deferred_list) {
@@ -149,6 +187,7 @@ audit::subject_erased subject_erasure::audit_entry(const std::string& subject, c
                                                    audit::request_note note) {
   return {to_hex(subject),
           o.erased,
+          o.values,
           static_cast<std::int64_t>(o.deferred),
           o.months,
           o.holds,
@@ -173,7 +212,7 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
                                                 const erasure_request* request) {
   store::change c(ctx_.store);
   if (request != nullptr) ctx_.state.put_erasure_request(c, subject, *request);
-  std::vector<std::pair<family, std::string>> removed;
+  std::vector<erased_key> removed;
   std::set<std::string> done;
   const auto now = ctx_.time.now();
   deferred_erasure deferred{now, {}};
@@ -193,8 +232,9 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
       deferred.record_keys.push_back(key);
       continue;
     }
-    if (sources.empty()) continue;
-    remove(*p, record_id_of(key), sources, c, removed);
+    const auto values = remove(*p, record_id_of(key), subject, sources, c, removed);
+    if (!values) continue;
+    out.values += *values;
     ++out.months[p->month];
     ++out.erased;
     ++erased_by_kind[p->kind];
@@ -213,9 +253,9 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
     // in a chunk of this batch's own; the journal waits for the purge pass.
     erased_subject chunk;
     std::vector<removal> removals;
-    for (auto& [f, k] : removed) {
-      removals.push_back({f, point_range(k)});
-      chunk.keys.emplace_back(f, std::move(k));
+    for (auto& k : removed) {
+      removals.push_back({k.where, point_range(k.key), k.resealed});
+      chunk.keys.push_back(std::move(k));
     }
     op = ctx_.journal(c, std::move(removals),
                       audit::erasure_purged{to_hex(subject), out.erased, now, std::string(trigger)}, std::nullopt,
@@ -238,9 +278,9 @@ std::uint64_t subject_erasure::conclude(const std::string& subject, erasure_requ
                                         std::optional<control_step> control_next) {
   store::change c(ctx_.store);
   if (control_next) ctx_.state.put_control_step(c, control_next->next, control_next->request);
-  const auto op = ctx_.record(
-      c, audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after, note),
-      erasure_event(subject, total));
+  const auto op =
+      ctx_.record(c, audit_entry(subject, total, trigger, uid, request.at + ctx_.config.erasure.purge_after, note),
+                  erasure_event(subject, total));
   request.done = true;
   ctx_.state.put_erasure_request(c, subject, request);
   ctx_.store.apply(c);
@@ -280,7 +320,8 @@ nlohmann::json subject_erasure::run_deferred(std::uint32_t uid, std::string_view
     if (!d) continue;
     if (!*d) throw state_unreadable(ctx_.state.unreadable());
     const auto o = erase(id.subject, d->value().record_keys, uid, trigger, id);
-    out.push_back({{"subject", to_hex(id.subject)}, {"erased", o.erased}, {"deferred", o.deferred_list}});
+    out.push_back(
+        {{"subject", to_hex(id.subject)}, {"erased", o.erased}, {"values", o.values}, {"deferred", o.deferred_list}});
   }
   return out;
 }

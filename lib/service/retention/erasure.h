@@ -76,7 +76,8 @@ class subject_erasure {
 
   // What erasure batches did, added up.
   struct outcome {
-    std::int64_t erased = 0;
+    std::int64_t erased = 0;                                 // records that lost the subject's values
+    std::int64_t values = 0;                                 // the subject's values they lost
     std::map<month, std::int64_t> months;                    // records erased per month
     std::size_t deferred = 0;                                // records a hold deferred
     nlohmann::json deferred_list = nlohmann::json::array();  // the first max_listed of them
@@ -86,9 +87,12 @@ class subject_erasure {
     nlohmann::json months_json() const;  // {"YYYY-MM": records}
   };
 
-  // Erases the identifiers of these records (at most batch_records) for the
-  // subject with this keyed hash, in one commit, except those a hold covers:
-  // those are deferred. The removed keys are hidden at once and purged from
+  // Erases the values of the subject with this keyed hash from the
+  // identifiers of these records (at most batch_records), in one commit,
+  // except in records a hold covers: those are deferred. The rest of a
+  // record's identifiers stay, re-sealed without them (a new version of the
+  // key; the purge removes the old one), and so do the other subjects'
+  // index entries; a record left with no identifiers loses the key. The removed keys are hidden at once and purged from
   // disk by the erasure purge pass (purger.h), by now + erasure.purge_after.
   // trigger: "admin", "fleet" or "ledger" (the audit entry is written by
   // conclude()), "deferred" (a sweep retries) or "hold_release" (audited
@@ -115,7 +119,8 @@ class subject_erasure {
     family where;
     key_scope scope;
     std::string key;
-    std::vector<std::string> normalized;  // its identifiers; none if it does not open
+    std::vector<std::string> normalized;   // its identifiers; none if it does not open
+    std::optional<std::string> plaintext;  // the identifiers object, when it opens
   };
   std::vector<source> sources_of(const partition& p, const std::string& record_key) const;
   // The holds that keep this record's identifiers (none: it may go).
@@ -123,9 +128,13 @@ class subject_erasure {
                                      const std::vector<source>& sources) const;
   static audit::subject_erased audit_entry(const std::string& subject, const outcome& o, std::string_view trigger,
                                            std::uint32_t uid, instant purge_by, audit::request_note note = {});
-  // Removes a record's identifier copies and every index entry of them.
-  void remove(const partition& p, std::string_view id, const std::vector<source>& sources, store::change& c,
-              std::vector<std::pair<family, std::string>>& removed) const;
+  // Takes the subject's values out of a record's identifier copies and
+  // their index entries (a copy that does not open goes whole, with every
+  // index entry of it). Returns how many values went, or nullopt when
+  // nothing of the record named the subject.
+  std::optional<std::int64_t> remove(const partition& p, std::string_view id, const std::string& subject,
+                                     const std::vector<source>& sources, store::change& c,
+                                     std::vector<erased_key>& removed) const;
   // The live keys in (partition, scope) order, CDR partitions only.
   std::vector<std::tuple<partition, key_scope>> indexes() const;
 

@@ -413,6 +413,7 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
   }
   nlohmann::json receipt{{"subject", to_hex(subject)},
                          {"erased", total.erased},
+                         {"values", total.values},
                          {"months", total.months_json()},
                          {"deferred", total.deferred_list},
                          {"deferred_total", total.deferred},

@@ -40,7 +40,7 @@ std::vector<verifier::check> verifier::subject_checks() const {
     }
     auto& c = out.back();
     c.report["keys"] = c.report["keys"].get<std::size_t>() + e.keys.size();
-    for (const auto& [f, key] : e.keys) c.ranges.push_back({f, point_range(key)});
+    for (const auto& k : e.keys) c.ranges.push_back({k.where, point_range(k.key), k.resealed});
   });
   if (!bad.empty()) throw state_unreadable(ctx_.state.unreadable());
   return out;
@@ -91,8 +91,8 @@ nlohmann::json verifier::verify() const {
   std::vector<std::size_t> found(checks.size(), 0);
   for (const auto& res : disk.residues) {
     for (std::size_t i = 0; i < ranges.size(); ++i) {
-      const auto& [f, r] = ranges[i];
-      if (f == res.where && res.key >= r.begin && res.key < r.end) {
+      const auto& r = ranges[i].range;
+      if (ranges[i].family == res.where && res.key >= r.begin && res.key < r.end) {
         ++found[owner[i]];
         break;
       }

@@ -52,9 +52,10 @@ TEST(audit_record, holds_carry_the_hold_and_the_fleet_request_they_came_from) {
 }
 
 TEST(audit_record, an_erasure_names_the_subject_by_hash_with_its_note_and_purge_deadline) {
-  audit::subject_erased e{"ab12", 3, 1, {{month::of(2024, 5), 3}}, {9}, "admin", 1000, t0,
-                          audit::request_note{"GDPR art. 17", "ticket-7", std::nullopt, {}}};
-  EXPECT_EQ(audit::encode(e), json::parse(R"({"action":"erase_subject","subject":"ab12","records":3,"deferred":1,
+  audit::subject_erased e{"ab12", 3,       4,    1,  {{month::of(2024, 5), 3}},
+                          {9},    "admin", 1000, t0, audit::request_note{"GDPR art. 17", "ticket-7", std::nullopt, {}}};
+  EXPECT_EQ(audit::encode(e),
+            json::parse(R"({"action":"erase_subject","subject":"ab12","records":3,"values":4,"deferred":1,
     "months":{"2024-05":3},"holds":[9],"trigger":"admin","requested_by":1000,
     "purge_deadline":"2025-02-01T00:00:00Z","reason":"GDPR art. 17","reference":"ticket-7"})"));
   e.records = 0;

@@ -41,7 +41,9 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_deletion_event(encode(partition_event)).value(), partition_event);
   EXPECT_EQ(decode_deletion_event(encode(subject_event)).value(), subject_event);
 
-  const journal_entry j{{{family::identifiers, partition_range(june)}, {family::held, point_range("m\x01xyz")}},
+  const journal_entry j{{{family::identifiers, partition_range(june)},
+                         {family::held, point_range("m\x01xyz")},
+                         {family::identifiers, point_range("resealed"), /*older_versions=*/true}},
                         {{"action", "strip_identifiers"}, {"records", 42}},
                         partition_event};
   EXPECT_EQ(decode_journal(encode(j)).value(), j);
@@ -62,7 +64,9 @@ TEST(saved_state, every_kind_round_trips) {
   EXPECT_EQ(decode_identity_state(encode(moving)).value(), moving);
   const deferred_erasure d{at("2025-07-01T00:00:00Z"), {record_key(june, "id-1"), record_key(june, "id-2")}};
   EXPECT_EQ(decode_deferred_erasure(encode(d)).value(), d);
-  const erased_subject e{{{family::identifiers, record_key(june, "id-1")}, {family::subject_index, "\x01xyz"}}};
+  const erased_subject e{{{family::identifiers, record_key(june, "id-1")},
+                          {family::subject_index, "\x01xyz"},
+                          {family::identifiers, record_key(june, "id-2"), /*resealed=*/true}}};
   EXPECT_EQ(decode_erased_subject(encode(e)).value(), e);
   EXPECT_EQ(decode_counter(encode_counter(18446744073709551615ULL)).value(), 18446744073709551615ULL);
   const erasure_request r{at("2025-07-01T00:00:00.25Z"), "GDPR art. 17", "DSR-9"};
@@ -171,6 +175,9 @@ TEST(saved_state, damage_is_an_error_never_a_default) {
   fails(decode_deferred_erasure(R"({"records":["ff"],"since":"2025-01-01T00:00:00Z"})"), "key without partition");
   fails(decode_erased_subject(R"([["identifiers"]])"), "pair missing its key");
   fails(decode_erased_subject(R"({})"), "not an array");
+  fails(decode_erased_subject(R"([["identifiers","01","kept"]])"), "unknown key mark");
+  fails(decode_journal(R"({"audit":{"action":"x"},"event":null,"ranges":[["held","00","01",true]]})"),
+        "unknown range mark");
   fails(decode_erasure_request(R"({"at":"soon","reason":null,"reference":null})"), "request time not RFC 3339");
   fails(decode_erasure_request(R"({"reason":null,"reference":null})"), "request without time");
   fails(decode_erasure_request(R"({"at":"2025-01-01T00:00:00Z","reason":1,"reference":null})"), "reason a number");

@@ -99,9 +99,11 @@ class service_fixture : public ::testing::Test {
     open();
   }
 
-  // Stores `n` CDRs of month m for customer `customer`, each naming `phone`
-  // (or a phone of its own), sealed and indexed as ingest does.
-  void fill(month m, int first, int n, const std::string& customer = "acme", const std::string& phone = "") {
+  // Stores `n` CDRs of month m for customer `customer`, each from `phone`
+  // (or a phone of its own) and, if given, to `to`, sealed and indexed as
+  // ingest does.
+  void fill(month m, int first, int n, const std::string& customer = "acme", const std::string& phone = "",
+            const std::string& to = "") {
     store::write_batch b(*store_);
     const partition p{record_kind::cdr, m, 0};
     std::string sealed;
@@ -110,8 +112,10 @@ class service_fixture : public ::testing::Test {
       const auto id = "id-" + std::to_string(1000000 + i);
       const auto from = phone.empty() ? "+4915112" + std::to_string(100000 + i) : phone;
       const auto lease = vault_->lease();
-      vault_->seal_indexed(key_scope::partition, p, record_key(p, id), R"({"from":")" + from + R"("})",
-                           {normalize_identifier(from)}, sealed, hashes);
+      std::vector<std::string> normalized{normalize_identifier(from)};
+      if (!to.empty()) normalized.push_back(normalize_identifier(to));
+      const auto plain = R"({"from":")" + from + (to.empty() ? R"("})" : R"(","to":[")" + to + R"("]})");
+      vault_->seal_indexed(key_scope::partition, p, record_key(p, id), plain, normalized, sealed, hashes);
       b.put_cdr(p, id, R"({"customer_id":")" + customer + R"(","type":"cdr"})", sealed, static_cast<std::uint64_t>(i));
       for (const auto& h : hashes) b.put_subject(p, h, id);
     }

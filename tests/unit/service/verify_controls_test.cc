@@ -70,18 +70,52 @@ TEST_F(verify_controls, an_erased_subjects_key_left_on_disk_is_named) {
   ASSERT_TRUE(v["ok"].get<bool>()) << v.dump();
   ASSERT_EQ(v["subjects"].size(), 1u) << v.dump();
   // One of the keys the erasure removed, back on disk.
-  std::optional<std::pair<family, std::string>> removed;
+  std::optional<erased_key> removed;
   state_->for_each_erased([&](const store::chunk_id&, const erased_subject& e) {
     if (!removed && !e.keys.empty()) removed = e.keys.front();
   });
   ASSERT_TRUE(removed.has_value());
-  plant(removed->first, removed->second);
+  plant(removed->where, removed->key);
   store_->settle();
   v = retention_->verify();
   EXPECT_FALSE(v["ok"].get<bool>()) << v.dump();
-  EXPECT_TRUE(residue(v, removed->second).has_value()) << v.dump();
+  EXPECT_TRUE(residue(v, removed->key).has_value()) << v.dump();
   EXPECT_EQ(v["subjects"][0]["keys_on_disk"], 1) << v.dump();
   EXPECT_FALSE(v["subjects"][0]["ok"].get<bool>());
+}
+
+// Issue "Erasure, exact and at scale": a record that named two subjects
+// keeps the other's value, re-sealed under the same key; the version that
+// held the erased value is what must be gone. Left on disk under the new
+// one (a compaction that kept it), verify names the key.
+TEST_F(verify_controls, an_erased_subjects_old_version_under_a_resealed_key_is_named) {
+  const month m = month::of(2024, 10);
+  fill(m, 0, 1, "acme", "+491511277777", "+491511266666");
+  const auto key = record_key({record_kind::cdr, m, 0}, "id-1000000");
+  const auto before = store_->value(family::identifiers, key);
+  ASSERT_TRUE(before.has_value());
+  retention_->subject_erase("+491511277777", 0);
+  retention_->subject_purge("admin", 0);
+  const auto after = store_->value(family::identifiers, key);
+  ASSERT_TRUE(after.has_value()) << "the other subject's value stays";
+  ASSERT_NE(*after, *before);
+  auto v = retention_->verify();
+  ASSERT_TRUE(v["ok"].get<bool>()) << "the re-sealed version is no residue: " << v.dump();
+  const auto put = [&](const std::string& value) {
+    store::change c(*store_);
+    c.put(family::identifiers, key, value);
+    store_->apply(c);
+    store_->settle();  // each version in an SST file of its own
+  };
+  put(*before);
+  put(*after);
+  ASSERT_EQ(store_->value(family::identifiers, key), after) << "reads see the re-sealed version";
+  v = retention_->verify();
+  EXPECT_FALSE(v["ok"].get<bool>()) << v.dump();
+  const auto r = residue(v, key);
+  ASSERT_TRUE(r.has_value()) << v.dump();
+  EXPECT_TRUE((*r)["file"].get<std::string>().ends_with(".sst")) << r->dump();
+  EXPECT_EQ(v["subjects"][0]["keys_on_disk"], 1) << v.dump();
 }
 
 TEST_F(verify_controls, a_live_data_key_for_a_stripped_partition_is_named) {

@@ -45,9 +45,9 @@ struct partition_action {
   retention_action action = retention_action::strip_identifiers;
   partition where;
   std::int64_t records = 0;
-  std::optional<std::int64_t> held;   // records kept by holds (a sweep's)
-  std::optional<instant> deadline;    // the deadline acted on (a sweep's)
-  std::string trigger;                // "schedule", "admin", "hold_release", ...
+  std::optional<std::int64_t> held;  // records kept by holds (a sweep's)
+  std::optional<instant> deadline;   // the deadline acted on (a sweep's)
+  std::string trigger;               // "schedule", "admin", "hold_release", ...
   std::uint32_t requested_by = 0;
 };
 struct hold_added {
@@ -62,6 +62,7 @@ struct hold_released {
 struct subject_erased {
   std::string subject;  // the keyed hash, hex
   std::int64_t records = 0;
+  std::int64_t values = 0;  // the subject's values those records lost
   std::int64_t deferred = 0;
   std::map<month, std::int64_t> months;
   std::set<std::uint64_t> holds;  // that deferred records

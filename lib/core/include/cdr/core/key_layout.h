@@ -86,6 +86,10 @@ std::optional<family> family_from_name(std::string_view text);
 struct removal {
   cdr::family family = family::identifiers;
   key_range range;
+  // Only the versions other than the key's current value must be gone (a
+  // point range an exact erasure re-sealed without the erased subject's
+  // values: the rest of the record's identifiers stay).
+  bool older_versions = false;
   friend bool operator==(const removal&, const removal&) = default;
 };
 

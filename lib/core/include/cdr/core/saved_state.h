@@ -146,9 +146,17 @@ struct erasure_request {
 // Each erased subject (keyed hash, raw bytes) with the time of its request.
 using erasure_times = std::unordered_map<std::string, instant>;
 
-// Every key an erasure of one subject removed, ever: what verify checks.
+// A key an erasure removed, or re-sealed without the subject's values
+// (then only its older versions must be gone).
+struct erased_key {
+  family where = family::identifiers;
+  std::string key;
+  bool resealed = false;
+  friend bool operator==(const erased_key&, const erased_key&) = default;
+};
+// Every key an erasure of one subject removed or re-sealed, ever: what verify checks.
 struct erased_subject {
-  std::vector<std::pair<family, std::string>> keys;
+  std::vector<erased_key> keys;
   friend bool operator==(const erased_subject&, const erased_subject&) = default;
 };
 
