@@ -15,9 +15,6 @@ namespace {
 bool in_range(std::string_view key, const key_range& r) {
   return key >= std::string_view(r.begin) && (r.end.empty() || key < std::string_view(r.end));
 }
-bool overlaps(std::string_view smallest, std::string_view largest, const key_range& r) {
-  return largest >= std::string_view(r.begin) && (r.end.empty() || smallest < std::string_view(r.end));
-}
 
 // Whether a version of a key in removal r is a residue: any version is,
 // except the key's current value where only older versions must be gone.

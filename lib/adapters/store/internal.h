@@ -50,6 +50,10 @@ constexpr std::size_t cf_of(family f) {
   return cf_held;
 }
 std::optional<family> family_of(std::size_t c);
+// Whether a file's keys [smallest, largest] meet the range.
+inline bool overlaps(std::string_view smallest, std::string_view largest, const key_range& r) {
+  return largest >= std::string_view(r.begin) && (r.end.empty() || smallest < std::string_view(r.end));
+}
 std::optional<family> family_named(std::string_view cf_name);
 
 // Keys of the system family: one tag byte, then the rest.
@@ -88,6 +92,32 @@ class dropped_set {
   std::set<std::string, std::less<>> prefixes_;
 };
 
+// The keys a purge pass drops, per column family, sorted: a compaction of
+// a family sees every version of a key in its input; one of these goes
+// unless it is the key's current value that an exact erasure re-sealed
+// (`keep`). Installed for the pass's own compactions (and any background
+// compaction that starts meanwhile: those keys are deleted already, so
+// dropping them changes no read); none outside a pass.
+struct purge_keys {
+  struct key {
+    std::string name;
+    std::optional<std::string> keep;
+    friend bool operator<(const key& a, const key& b) { return a.name < b.name; }
+  };
+  std::array<std::vector<key>, cf_count> by_family;
+  // Whether this version of the key in family `cf` goes.
+  bool drops(std::size_t cf, std::string_view name, std::string_view value) const;
+};
+class purge_slot {
+ public:
+  std::shared_ptr<const purge_keys> get() const;
+  void set(std::shared_ptr<const purge_keys> keys);
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const purge_keys> keys_;
+};
+
 // The options every column family and the database open with, and the
 // objects they point to (options.cc, where each setting says why).
 struct tuning {
@@ -97,7 +127,8 @@ struct tuning {
   std::shared_ptr<rocksdb::Statistics> stats;
   std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
 };
-tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dropped);
+tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dropped,
+                   const std::shared_ptr<purge_slot>& purging);
 
 }  // namespace cdr::store::detail
 
@@ -113,6 +144,7 @@ struct store::impl {
   detail::handles cf{};
   std::shared_ptr<rocksdb::Statistics> stats;
   std::shared_ptr<detail::dropped_set> dropped = std::make_shared<detail::dropped_set>();
+  std::shared_ptr<detail::purge_slot> purging = std::make_shared<detail::purge_slot>();
   std::unique_ptr<rocksdb::CompactionFilter> ids_filter;
   std::string path;
 

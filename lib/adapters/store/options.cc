@@ -45,6 +45,37 @@ class dropped_ids_filter final : public rocksdb::CompactionFilter {
   std::shared_ptr<detail::dropped_set> dropped_;
 };
 
+// Drops the versions a purge pass names (detail::purge_keys), in the
+// compactions that start while it runs.
+class purge_filter final : public rocksdb::CompactionFilter {
+ public:
+  purge_filter(std::size_t cf, std::shared_ptr<const detail::purge_keys> keys) : cf_(cf), keys_(std::move(keys)) {}
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice& value, std::string*, bool*) const override {
+    return keys_->drops(cf_, key.ToStringView(), value.ToStringView());
+  }
+  const char* Name() const override { return "cdr.purge"; }
+
+ private:
+  std::size_t cf_;
+  std::shared_ptr<const detail::purge_keys> keys_;
+};
+
+class purge_filter_factory final : public rocksdb::CompactionFilterFactory {
+ public:
+  purge_filter_factory(std::size_t cf, std::shared_ptr<detail::purge_slot> slot) : cf_(cf), slot_(std::move(slot)) {}
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context&) override {
+    auto keys = slot_->get();
+    if (!keys || keys->by_family[cf_].empty()) return nullptr;  // no pass running
+    return std::make_unique<purge_filter>(cf_, std::move(keys));
+  }
+  const char* Name() const override { return "cdr.purge"; }
+
+ private:
+  std::size_t cf_;
+  std::shared_ptr<detail::purge_slot> slot_;
+};
+
 class record_insert_hint final : public rocksdb::SliceTransform {
  public:
   explicit record_insert_hint(std::size_t size) : size_(size) {}
@@ -97,7 +128,8 @@ rocksdb::BlockBasedTableOptions table_options(const std::shared_ptr<rocksdb::Cac
 
 rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config& config,
                                             const std::shared_ptr<rocksdb::Cache>& cache, detail::tuning& out,
-                                            const std::shared_ptr<detail::dropped_set>& dropped) {
+                                            const std::shared_ptr<detail::dropped_set>& dropped,
+                                            const std::shared_ptr<detail::purge_slot>& purging) {
   const auto compression =
       config.compression == compression_kind::lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
   rocksdb::ColumnFamilyOptions o;
@@ -166,6 +198,9 @@ rocksdb::ColumnFamilyOptions family_options(std::size_t i, const storage_config&
     o.compaction_filter = out.ids_filter.get();
   }
   if (i == detail::cf_system) o.merge_operator = std::make_shared<add_operator>();
+  if (i != detail::cf_system && i != detail::cf_ids) {
+    o.compaction_filter_factory = std::make_shared<purge_filter_factory>(i, purging);
+  }
   return o;
 }
 
@@ -177,7 +212,8 @@ std::shared_ptr<const rocksdb::SliceTransform> new_record_insert_hint(std::size_
 
 namespace detail {
 
-tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dropped) {
+tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dropped,
+                   const std::shared_ptr<purge_slot>& purging) {
   tuning out;
   out.stats = rocksdb::CreateDBStatistics();
   out.stats->set_stats_level(statistics_level);
@@ -192,7 +228,7 @@ tuning make_tuning(const storage_config& config, std::shared_ptr<dropped_set> dr
   auto cache = rocksdb::NewLRUCache(config.block_cache_bytes, -1, false, 0.5);
   out.db.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(config.block_cache_bytes / 2, cache);
   for (std::size_t i = 0; i < cf_count; ++i) {
-    out.families.emplace_back(cf_names[i], family_options(i, config, cache, out, dropped));
+    out.families.emplace_back(cf_names[i], family_options(i, config, cache, out, dropped, purging));
   }
   return out;
 }

@@ -2,11 +2,17 @@
 // background work: settle and checkpoint. RocksDB's flushes, compactions
 // and file deletions run on its threads in real time, so these waits poll
 // on the steady clock, not on the service's time source.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
+#include <rocksdb/sst_file_reader.h>
 #include <rocksdb/transaction_log.h>
 #include <rocksdb/utilities/checkpoint.h>
 
@@ -42,6 +48,18 @@ void widen(std::map<std::pair<family, std::string>, key_range>& spans, family f,
   }
 }
 
+// Runs fn on a thread of its own at nice 19 (a thread's nice value cannot
+// be raised back without privileges, hence a thread of its own).
+rocksdb::Status on_idle_thread(const std::function<rocksdb::Status()>& fn) {
+  rocksdb::Status out;
+  std::thread t([&] {
+    setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);  // best effort
+    out = fn();
+  });
+  t.join();
+  return out;
+}
+
 bool is_point(const key_range& r) {
   return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.compare(0, r.begin.size(), r.begin) == 0;
 }
@@ -52,6 +70,7 @@ void purge_pass::add(const removal& r) {
   ++added_;
   if (is_point(r.range)) {
     widen(spans_, r.family, r.range);
+    points_.push_back({r.family, r.range.begin, r.older_versions});
   } else {
     whole_.push_back(r);
   }
@@ -111,26 +130,144 @@ void purge_pass::run() {
     // level 0) are rewritten down to the bottom level without them: one
     // compaction per family and partition, spanning its residues.
     if (!left.empty()) {
-      for (const auto& res : store_.check_files(whole_).residues) widen(spans_, res.where, point_range(res.key));
+      for (const auto& res : store_.check_files(whole_).residues) {
+        widen(spans_, res.where, point_range(res.key));
+        points_.push_back({res.where, res.key, false});
+      }
     }
   }
-  std::vector<removal> rewritten;
-  for (const auto& [group, r] : spans_) rewritten.push_back({group.first, r});
-  bytes_rewritten_ = rewritten.empty() ? 0 : store_.file_bytes(rewritten);
-  std::size_t compacted = 0;
-  for (const auto& [group, r] : spans_) {
-    rocksdb::CompactRangeOptions co;
-    co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    co.exclusive_manual_compaction = false;
-    const rocksdb::Slice b(r.begin);
-    const rocksdb::Slice e(r.end);
-    const auto started = std::chrono::steady_clock::now();
-    if (const auto s = impl.db->CompactRange(co, impl.h(group.first), &b, &e); !s.ok()) {
-      raise(s, "cannot compact a purged range");
-    }
-    if (pacing_ > 0) std::this_thread::sleep_for((std::chrono::steady_clock::now() - started) * pacing_);
-    if (progress_) progress_(++compacted, spans_.size(), 0);
+  if (points_.empty()) return;
+  // Every version of the points goes but a re-sealed key's current value,
+  // in whatever compaction rewrites it while the pass runs; the pass
+  // rewrites the files that hold one, each once, in place.
+  const auto keys = drop_list();
+  impl.purging->set(keys);
+  struct clear {
+    detail::purge_slot& slot;
+    ~clear() { slot.set(nullptr); }
+  } cleared{*impl.purging};
+  std::vector<family> families;
+  for (std::size_t cf = 0; cf < cf_count; ++cf) {
+    if (const auto f = family_of(cf); f && !keys->by_family[cf].empty()) families.push_back(*f);
   }
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    bytes_rewritten_ += rewrite_holders(families[i], *keys);
+    if (progress_) progress_(i + 1, families.size(), bytes_rewritten_);
+  }
+}
+
+std::shared_ptr<const detail::purge_keys> purge_pass::drop_list() const {
+  auto& impl = *store_.impl_;
+  auto keys = std::make_shared<detail::purge_keys>();
+  for (const auto& p : points_) {
+    std::optional<std::string> keep;
+    if (p.older_versions) {
+      std::string value;
+      const auto s = impl.db->Get(rocksdb::ReadOptions(), impl.h(p.where), p.key, &value);
+      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read a re-sealed key");
+      if (s.ok()) keep = std::move(value);
+    }
+    keys->by_family[cf_of(p.where)].push_back({p.key, std::move(keep)});
+  }
+  for (auto& v : keys->by_family) {
+    std::sort(v.begin(), v.end());
+    // A key named twice (re-sealed by one erasure, removed by a later one)
+    // keeps a value only if every naming keeps it.
+    std::vector<detail::purge_keys::key> once;
+    for (auto& k : v) {
+      if (!once.empty() && once.back().name == k.name) {
+        if (!k.keep || once.back().keep != k.keep) once.back().keep.reset();
+      } else {
+        once.push_back(std::move(k));
+      }
+    }
+    v = std::move(once);
+  }
+  return keys;
+}
+
+std::uint64_t purge_pass::rewrite_holders(family f, const detail::purge_keys& keys) {
+  // The family's live files that hold a version to drop, compacted level by
+  // level into their own level (CompactFiles, one job per level, its input
+  // exactly those files), on a thread of its own at nice 19, so it takes
+  // what ingest and RocksDB's own work leave of the cores. Level 0 files
+  // (written since the last flush) go through CompactRange over their keys.
+  // A file a background compaction holds is waited for (that compaction
+  // drops the keys too); the holders are found again each time.
+  auto& impl = *store_.impl_;
+  auto* handle = impl.h(f);
+  rocksdb::CompactionOptions co;
+  co.compression = rocksdb::kDisableCompressionOption;  // the family's own, per level
+  co.output_file_size_limit = impl.db->GetOptions(handle).target_file_size_base;
+  co.max_subcompactions = 1;
+  std::uint64_t rewritten = 0;
+  for (int attempt = 0; attempt < 400; ++attempt) {
+    const auto found = holding_files(f, keys);
+    if (found.empty()) return rewritten;
+    bool busy = false;
+    for (const auto& [level, files] : found) {
+      if (files.busy) {
+        busy = true;
+        continue;
+      }
+      if (level == 0) {
+        rocksdb::CompactRangeOptions cro;
+        cro.exclusive_manual_compaction = false;
+        const rocksdb::Slice b(files.first);
+        const rocksdb::Slice e(files.last);
+        const auto s = impl.db->CompactRange(cro, handle, &b, &e);
+        if (!s.ok()) raise(s, "cannot compact a purged range");
+      } else {
+        const auto s = on_idle_thread([&] { return impl.db->CompactFiles(co, handle, files.names, level); });
+        if (!s.ok() && !s.IsAborted() && !s.IsInvalidArgument()) raise(s, "cannot compact a purged range");
+        busy = busy || !s.ok();  // inputs taken by a background compaction since they were listed
+      }
+      if (!busy) rewritten += files.bytes;
+    }
+    if (busy) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return rewritten;
+}
+
+std::map<int, purge_pass::holders> purge_pass::holding_files(family f, const detail::purge_keys& keys) const {
+  auto& impl = *store_.impl_;
+  const auto& names = keys.by_family[cf_of(f)];
+  rocksdb::ColumnFamilyMetaData meta;
+  impl.db->GetColumnFamilyMetaData(impl.h(f), &meta);
+  std::map<int, holders> out;
+  rocksdb::Options options;
+  for (const auto& level : meta.levels) {
+    for (const auto& file : level.files) {
+      auto it = std::lower_bound(names.begin(), names.end(), file.smallestkey,
+                                 [](const auto& k, const std::string& n) { return k.name < n; });
+      if (it == names.end() || it->name > file.largestkey) continue;
+      rocksdb::SstFileReader reader(options);
+      const auto path = file.db_path + file.name;
+      if (!reader.Open(path).ok()) continue;  // deleted since it was listed
+      rocksdb::ReadOptions ro;
+      ro.ignore_range_deletions = true;
+      std::unique_ptr<rocksdb::Iterator> at(reader.NewIterator(ro));
+      bool holds = false;
+      std::string first;
+      std::string last;
+      for (; it != names.end() && it->name <= file.largestkey; ++it) {
+        at->Seek(it->name);
+        if (!at->Valid() || at->key().ToStringView() != it->name) continue;
+        if (!keys.drops(cf_of(f), it->name, at->value().ToStringView())) continue;
+        if (!holds) first = it->name;
+        last = it->name;
+        holds = true;
+      }
+      if (!holds) continue;
+      auto& h = out[level.level];
+      h.names.push_back(file.name);
+      h.bytes += file.size;
+      h.busy = h.busy || file.being_compacted;
+      if (h.first.empty() || first < h.first) h.first = first;
+      if (last + '\0' > h.last) h.last = last + '\0';
+    }
+  }
+  return out;
 }
 
 std::vector<residue> store::purge(const std::vector<removal>& ranges) {

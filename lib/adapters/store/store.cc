@@ -73,12 +73,29 @@ void dropped_set::add(std::string prefix) {
   prefixes_.insert(std::move(prefix));
 }
 
+bool purge_keys::drops(std::size_t cf, std::string_view name, std::string_view value) const {
+  const auto& keys = by_family[cf];
+  const auto it = std::lower_bound(keys.begin(), keys.end(), name,
+                                   [](const key& k, std::string_view n) { return k.name < n; });
+  return it != keys.end() && it->name == name && (!it->keep || *it->keep != value);
+}
+
+std::shared_ptr<const purge_keys> purge_slot::get() const {
+  std::lock_guard lock(mutex_);
+  return keys_;
+}
+
+void purge_slot::set(std::shared_ptr<const purge_keys> keys) {
+  std::lock_guard lock(mutex_);
+  keys_ = std::move(keys);
+}
+
 }  // namespace detail
 
 using namespace detail;
 
 void store::impl::open(const storage_config& config) {
-  auto t = make_tuning(config, dropped);
+  auto t = make_tuning(config, dropped, purging);
   env = std::move(t.env);
   stats = t.stats;
   ids_filter = std::move(t.ids_filter);

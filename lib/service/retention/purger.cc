@@ -41,7 +41,6 @@ nlohmann::json purger::finish(bool erasures) {
     ops.insert(op);
     if (j.purge_by) {
       if (auto s = from_hex(j.audit.value("subject", ""))) subjects.insert(std::move(*s));
-      pass.set_pacing(erasure_pacing);
     }
     for (const auto& r : j.removals) pass.add(r);
   });

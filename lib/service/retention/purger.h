@@ -35,10 +35,6 @@ class purger {
 
   // Journals finished per commit.
   static constexpr std::size_t journals_per_commit = 100;
-  // An erasure purge pass pauses after each compaction for this share of
-  // its duration, so ingest keeps most of the machine while a pass runs
-  // (it has until the deadline, hours away).
-  static constexpr double erasure_pacing = 0.5;
 
  private:
   retention_context& ctx_;

@@ -72,6 +72,47 @@ TEST_F(store_files, a_flush_spans_partitions_and_compaction_cuts_them_apart) {
   for (const auto& f : compacted) EXPECT_EQ(decode_partition(f.smallest), decode_partition(f.largest));
 }
 
+// Issue "Erasure, exact and at scale", item 2: a purge pass rewrites the
+// files that hold an erased key, each once, and no other: January's
+// identifiers file loses the key, February's is not touched; a re-sealed
+// key keeps its current value.
+TEST_F(store_files, a_purge_pass_rewrites_only_the_files_that_hold_an_erased_key) {
+  const month february = month::of(2024, 2);
+  fill(january, 0, 200);
+  fill(february, 0, 200);
+  store_->settle(/*compact=*/true);
+  const auto jan = removal{family::identifiers, partition_range({record_kind::cdr, january, 0})};
+  const auto feb = removal{family::identifiers, partition_range({record_kind::cdr, february, 0})};
+  const auto jan_bytes = store_->file_bytes({jan});
+  const auto feb_bytes = store_->file_bytes({feb});
+  const auto erased = record_key({record_kind::cdr, january, 0}, "id-1000007");
+  const auto resealed = record_key({record_kind::cdr, january, 0}, "id-1000008");
+  {
+    store::change c(*store_);
+    c.remove(family::identifiers, erased);
+    c.put(family::identifiers, resealed, "re-sealed");
+    store_->apply(c);
+  }
+  const std::vector<removal> removed{{family::identifiers, point_range(erased)},
+                                     {family::identifiers, point_range(resealed), /*older_versions=*/true}};
+  store::purge_pass pass(*store_);
+  for (const auto& r : removed) pass.add(r);
+  pass.run();
+  EXPECT_EQ(pass.bytes_rewritten(), jan_bytes) << "January's file, once";
+  EXPECT_EQ(store_->file_bytes({feb}), feb_bytes) << "February's file is not rewritten";
+  EXPECT_TRUE(store_->check_on_disk(removed).residues.empty());
+  EXPECT_EQ(store_->value(family::identifiers, resealed), "re-sealed");
+  EXPECT_FALSE(store_->value(family::identifiers, erased).has_value());
+  close();
+  std::uint64_t january_entries = 0;
+  for (const auto& f : of(raw_files(dir_ / "data"), "identifiers")) {
+    if (decode_partition(f.smallest) == partition{record_kind::cdr, january, 0}) january_entries += f.entries;
+  }
+  EXPECT_EQ(january_entries, 198u + 2u)
+      << "both old versions dropped from the rewritten file; the deletion and the re-sealed value flushed at close";
+  open();
+}
+
 // The subject index is only ever iterated by range: it carries no filter,
 // while the families read by whole key keep theirs.
 TEST_F(store_files, the_subject_index_carries_no_filter_and_the_record_families_do) {

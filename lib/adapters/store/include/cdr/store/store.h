@@ -118,6 +118,10 @@ class write_batch {
   std::size_t records_ = 0;
 };
 
+namespace detail {
+struct purge_keys;
+}
+
 // A retention change (sweep action, hold, erasure, journal), applied
 // atomically and synced by store::apply.
 class change {
@@ -166,7 +170,9 @@ struct residue {
 // partition, so memory does not grow with the points. run() makes every
 // range added gone from the files on disk: whole files inside a range are
 // deleted, the WAL is flushed when it still holds a removed key, and what
-// remains of the ranges (and every span) is compacted to the bottom level.
+// remains of the ranges (and every span) is compacted into the bottom level
+// in one compaction per span (spans that share a file: one for them all),
+// so each file is rewritten once, at the lowest CPU priority.
 // Called as files are read or rewritten: how many of how many, and their
 // bytes so far (progress for `status`).
 using file_progress = std::function<void(std::size_t done, std::size_t total, std::uint64_t bytes)>;
@@ -181,19 +187,35 @@ class purge_pass {
   // The size of the SST files run() rewrote (compacted to drop points and
   // residues), before it did; whole files it deleted are not counted.
   std::uint64_t bytes_rewritten() const { return bytes_rewritten_; }
-  // After each compaction, pause for this share of its duration (0: none),
-  // leaving the machine to ingest meanwhile.
-  void set_pacing(double share) { pacing_ = share; }
   // Told after each compaction run() makes.
   void set_progress(file_progress fn) { progress_ = std::move(fn); }
 
  private:
+  struct point {
+    family where;
+    std::string key;
+    bool older_versions = false;
+  };
+  // The files of one level that hold a version to drop.
+  struct holders {
+    std::vector<std::string> names;
+    std::uint64_t bytes = 0;
+    bool busy = false;  // one is input of a running compaction
+    std::string first;  // the keys they hold: [first, last)
+    std::string last;
+  };
+  std::shared_ptr<const detail::purge_keys> drop_list() const;
+  std::map<int, holders> holding_files(family f, const detail::purge_keys& keys) const;
+  // Rewrites the files of family f that hold a version to drop, each once;
+  // returns their bytes.
+  std::uint64_t rewrite_holders(family f, const detail::purge_keys& keys);
+
   store& store_;
-  double pacing_ = 0;
   file_progress progress_;
   std::uint64_t bytes_rewritten_ = 0;
   std::vector<removal> whole_;
   std::map<std::pair<family, std::string>, key_range> spans_;
+  std::vector<point> points_;  // the point ranges, one by one
   std::size_t added_ = 0;
 };
 
