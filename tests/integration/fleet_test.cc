@@ -47,12 +47,15 @@ class fleet : public ::testing::Test {
       const auto log = read_file(dirs_[i] / "log");
       std::cerr << "--- member " << i + 1 << " log (tail) ---\n"
                 << log.substr(log.size() > 4000 ? log.size() - 4000 : 0) << "\n";
-      // Where each member consumes from (a stalled drain names partitions).
+      // Where each member consumes from (a stalled drain names partitions),
+      // and where it stands in the group.
+      const auto consumer =
+          admin_call(sock(i), "status").value(nlohmann::json::json_pointer("/result/kafka/consumer"), nlohmann::json());
       std::cerr << "--- member " << i + 1 << " assignment ---\n"
-                << admin_call(sock(i), "status")
-                       .value(nlohmann::json::json_pointer("/result/kafka/consumer/assignment"), nlohmann::json())
-                       .dump()
-                << "\n";
+                << consumer.value("assignment", nlohmann::json()).dump() << "\n"
+                << "--- member " << i + 1 << " group, offsets ---\n"
+                << consumer.value("group", nlohmann::json()).dump() << "\n"
+                << consumer.value("offsets", nlohmann::json()).dump() << "\n";
     }
   }
 

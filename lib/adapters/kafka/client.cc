@@ -117,6 +117,7 @@ struct consumer::impl {
   std::string failure;  // a callback's, thrown by the next poll
   mutable std::mutex lag_mutex;
   std::map<topic_partition, std::int64_t> lag;
+  std::optional<consumer::group_state> membership;  // guarded by lag_mutex
   std::map<topic_partition, std::int64_t> assigned;
   bool ever_assigned = false;
   std::function<void(const topic_partition&, std::string_view)> on_offset_reset;
@@ -272,7 +273,15 @@ struct consumer::impl {
 
   void on_stats(std::string_view json) {
     auto doc = nlohmann::json::parse(json, nullptr, false);
-    if (doc.is_discarded() || !doc.contains("topics")) return;
+    if (doc.is_discarded()) return;
+    if (const auto cg = doc.find("cgrp"); cg != doc.end() && cg->is_object()) {
+      consumer::group_state g{cg->value("state", ""), cg->value("join_state", ""),
+                              cg->value("rebalance_cnt", static_cast<std::int64_t>(0)),
+                              cg->value("rebalance_age", static_cast<std::int64_t>(0)), cg->value("rebalance_reason", "")};
+      std::lock_guard lock(lag_mutex);
+      membership = std::move(g);
+    }
+    if (!doc.contains("topics")) return;
     std::map<topic_partition, std::int64_t> out;
     for (const auto& [topic, t] : doc["topics"].items()) {
       if (!t.contains("partitions")) continue;
@@ -520,6 +529,11 @@ void consumer::abandon() {
 std::map<topic_partition, std::int64_t> consumer::lag() const {
   std::lock_guard lock(impl_->lag_mutex);
   return impl_->lag;
+}
+
+std::optional<consumer::group_state> consumer::group() const {
+  std::lock_guard lock(impl_->lag_mutex);
+  return impl_->membership;
 }
 
 reader::reader(const client_options& o, const std::string& topic, std::int32_t partition, std::int64_t start)

@@ -254,6 +254,13 @@ nlohmann::json ingest::status() const {
   }
   out["lag"] = lag;
   out["group_id"] = config_.kafka.group_id;
+  if (const auto g = consumer_ ? consumer_->group() : std::nullopt) {
+    out["group"] = {{"state", g->state},
+                    {"join_state", g->join_state},
+                    {"rebalances", g->rebalances},
+                    {"rebalance_age_ms", g->rebalance_age_ms},
+                    {"rebalance_reason", g->rebalance_reason}};
+  }
   return out;
 }
 

@@ -151,6 +151,16 @@ class consumer {
 
   // Consumer lag per partition from the latest statistics (-1: unknown).
   std::map<topic_partition, std::int64_t> lag() const;
+  // The group membership as librdkafka's latest statistics say (`cgrp`):
+  // where a member that stopped taking part in rebalances stands.
+  struct group_state {
+    std::string state;       // "up", "wait-coord", ...
+    std::string join_state;  // "steady", "wait-join", "wait-sync", ...
+    std::int64_t rebalances = 0;
+    std::int64_t rebalance_age_ms = 0;  // since the last one
+    std::string rebalance_reason;
+  };
+  std::optional<group_state> group() const;
 
   struct impl;
 
