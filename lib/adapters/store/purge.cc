@@ -206,10 +206,8 @@ std::uint64_t purge_pass::rewrite_holders(family f, const detail::purge_keys& ke
     if (found.empty()) return rewritten;
     bool busy = false;
     for (const auto& [level, files] : found) {
-      if (files.busy) {
-        busy = true;
-        continue;
-      }
+      busy = busy || files.busy;
+      if (files.names.empty()) continue;
       if (level == 0) {
         rocksdb::CompactRangeOptions cro;
         cro.exclusive_manual_compaction = false;
@@ -220,9 +218,12 @@ std::uint64_t purge_pass::rewrite_holders(family f, const detail::purge_keys& ke
       } else {
         const auto s = on_idle_thread([&] { return impl.db->CompactFiles(co, handle, files.names, level); });
         if (!s.ok() && !s.IsAborted() && !s.IsInvalidArgument()) raise(s, "cannot compact a purged range");
-        busy = busy || !s.ok();  // inputs taken by a background compaction since they were listed
+        if (!s.ok()) {
+          busy = true;  // inputs taken by a background compaction since they were listed
+          continue;
+        }
       }
-      if (!busy) rewritten += files.bytes;
+      rewritten += files.bytes;
     }
     if (busy) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -247,22 +248,52 @@ std::map<int, purge_pass::holders> purge_pass::holding_files(family f, const det
       rocksdb::ReadOptions ro;
       ro.ignore_range_deletions = true;
       std::unique_ptr<rocksdb::Iterator> at(reader.NewIterator(ro));
+      // One key found is enough to rewrite a file; level 0 files go through
+      // CompactRange, which needs the span of their keys.
+      // A seek per key, or one read through the file merged with the keys
+      // when they are many for its size (a seek reads a block: the subject
+      // index's random keys put thousands in each of a month's files).
+      const auto end = std::upper_bound(it, names.end(), file.largestkey,
+                                        [](const std::string& n, const auto& k) { return n < k.name; });
+      const auto candidates = static_cast<std::uint64_t>(end - it);
+      const bool scan = candidates * 16 > file.num_entries;
       bool holds = false;
       std::string first;
       std::string last;
-      for (; it != names.end() && it->name <= file.largestkey; ++it) {
-        at->Seek(it->name);
-        if (!at->Valid() || at->key().ToStringView() != it->name) continue;
-        if (!keys.drops(cf_of(f), it->name, at->value().ToStringView())) continue;
-        if (!holds) first = it->name;
-        last = it->name;
+      const auto hit = [&](const std::string& name) {
+        if (!keys.drops(cf_of(f), name, at->value().ToStringView())) return false;
+        if (!holds) first = name;
+        last = name;
         holds = true;
+        return level.level > 0;  // one is enough to rewrite a file above level 0
+      };
+      if (scan) {
+        for (at->Seek(it->name); at->Valid() && it != end;) {
+          const auto k = at->key().ToStringView();
+          if (k < it->name) {
+            at->Next();
+          } else if (it->name < k) {
+            ++it;
+          } else {
+            if (hit(it->name)) break;
+            at->Next();
+            ++it;
+          }
+        }
+      } else {
+        for (; it != end; ++it) {
+          at->Seek(it->name);
+          if (at->Valid() && at->key().ToStringView() == it->name && hit(it->name)) break;
+        }
       }
       if (!holds) continue;
       auto& h = out[level.level];
+      if (file.being_compacted) {
+        h.busy = true;  // its compaction keeps the key or drops it: found again next time
+        continue;
+      }
       h.names.push_back(file.name);
       h.bytes += file.size;
-      h.busy = h.busy || file.being_compacted;
       if (h.first.empty() || first < h.first) h.first = first;
       if (last + '\0' > h.last) h.last = last + '\0';
     }

@@ -53,13 +53,17 @@ nlohmann::json purger::finish(bool erasures) {
   pass.set_progress([&](std::size_t done, std::size_t total, std::uint64_t) { doing.set(done, total, 0); });
   pass.run();
   const double seconds = seconds_since(ctx_.time, started);
-  std::size_t residues = 0;
-  std::optional<store::residue> first;
+  // Every journal's ranges checked at once: each file overlapping them is
+  // opened once, not once per journal.
+  std::vector<removal> removed;
   each([&](std::uint64_t, journal_entry&& j) {
-    const auto left = ctx_.store.check_files(j.removals).residues;
-    residues += left.size();
-    if (!first && !left.empty()) first = left.front();
+    removed.insert(removed.end(), std::make_move_iterator(j.removals.begin()),
+                   std::make_move_iterator(j.removals.end()));
   });
+  const auto left = ctx_.store.check_files(removed).residues;
+  removed = {};
+  const std::size_t residues = left.size();
+  const std::optional<store::residue> first = left.empty() ? std::nullopt : std::optional(left.front());
   if (first) {
     spdlog::error("{} removed key(s) are still on disk after the purge (first in {} of {})", residues, first->file,
                   name(first->where));

@@ -1,9 +1,10 @@
 // The physical step (docs/architecture.md, "Retention"): makes every
 // journalled range gone from the files on disk (one store::purge_pass), then
 // replaces each journal by its audit entry and its deletion event. Journals
-// are read one at a time, three times (collect, check, finish), so memory
-// does not grow with how many keys they name (an erasure of a million
-// records journals a few million keys).
+// are read one at a time, three times (collect, check, finish); the pass and
+// the check hold the erased keys they name (about 100 bytes each: an
+// erasure of a million records journals a few million keys), so each file
+// is rewritten once and read once.
 //
 // A subject erasure's journals wait: their keys are hidden at once (removed
 // from what reads see) and purged from the files by one pass over every

@@ -166,13 +166,12 @@ struct residue {
 };
 
 // One physical removal of many ranges: ranges of whole partitions are
-// kept; point ranges (erased keys) are folded into one span per family and
-// partition, so memory does not grow with the points. run() makes every
+// kept as ranges, point ranges (erased keys) as points. run() makes every
 // range added gone from the files on disk: whole files inside a range are
-// deleted, the WAL is flushed when it still holds a removed key, and what
-// remains of the ranges (and every span) is compacted into the bottom level
-// in one compaction per span (spans that share a file: one for them all),
-// so each file is rewritten once, at the lowest CPU priority.
+// deleted, the WAL is flushed when it still holds a removed key; then the
+// points (and what remains of the ranges) are installed as a compaction
+// filter and the files that hold a version of one are rewritten, each once,
+// in their own level, at the lowest CPU priority.
 // Called as files are read or rewritten: how many of how many, and their
 // bytes so far (progress for `status`).
 using file_progress = std::function<void(std::size_t done, std::size_t total, std::uint64_t bytes)>;
@@ -200,7 +199,7 @@ class purge_pass {
   struct holders {
     std::vector<std::string> names;
     std::uint64_t bytes = 0;
-    bool busy = false;  // one is input of a running compaction
+    bool busy = false;  // another is input of a running compaction (not in names)
     std::string first;  // the keys they hold: [first, last)
     std::string last;
   };
