@@ -122,29 +122,33 @@ std::optional<std::int64_t> subject_erasure::remove(const partition& p, std::str
     c.remove(held ? family::held : family::subject_index, key);
     removed.push_back({held ? family::held : family::subject_index, std::move(key)});
   };
-  const auto subjects = [&](std::string_view value) {
-    const auto hashes = ctx_.subject_hashes(ctx_.ids.forms_of(value));
-    return std::find(hashes.begin(), hashes.end(), subject) != hashes.end();
-  };
   std::optional<std::int64_t> values;
   for (const auto& src : sources) {
-    // The subject's values, and the forms only they are indexed by (another
-    // subject's value written alike keeps its entry).
+    // The subject's values (a form of theirs hashes to it), and the forms
+    // only they are indexed by (another subject's value written alike keeps
+    // its entry). Each value is normalised once: that is most of the cost.
     std::int64_t mine = 0;
     std::int64_t theirs = 0;
+    std::set<std::string, std::less<>> erased_values;
     std::set<std::string> gone;
     std::set<std::string> kept;
     std::string rest;
     if (src.plaintext) {
-      for (const auto& v : identifier_values(*src.plaintext)) {
-        const bool erased = subjects(v);
+      for (auto& v : identifier_values(*src.plaintext)) {
+        auto forms = ctx_.ids.forms_of(v);
+        const auto hashes = ctx_.subject_hashes(forms);
+        const bool erased = std::find(hashes.begin(), hashes.end(), subject) != hashes.end();
         (erased ? mine : theirs) += 1;
-        for (auto& f : ctx_.ids.forms_of(v)) (erased ? gone : kept).insert(std::move(f));
+        for (auto& f : forms) (erased ? gone : kept).insert(std::move(f));
+        if (erased) erased_values.insert(std::move(v));
       }
       if (mine == 0) continue;  // found by another form's hash, not the subject's
       // Another subject's value left: the rest stays (empty arrays and
       // objects that held the subject's values show where they were).
-      if (theirs > 0) rest = without_identifiers(*src.plaintext, subjects);
+      if (theirs > 0) {
+        rest = without_identifiers(*src.plaintext,
+                                   [&](std::string_view v) { return erased_values.find(v) != erased_values.end(); });
+      }
     }
     values = values.value_or(0) + mine;
     std::string resealed;
