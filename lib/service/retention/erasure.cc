@@ -89,10 +89,14 @@ std::vector<subject_erasure::source> subject_erasure::sources_of(const partition
     if (!sealed) continue;
     auto& src = out.emplace_back(source{f, scope, k, {}, {}});
     auto o = ctx_.open_identifiers(f, p, k, *sealed);
-    if (o.status == vault::open_status::ok) {
-      src.normalized = ctx_.identifier_forms(o.plaintext);
-      src.plaintext = std::move(o.plaintext);
+    if (o.status != vault::open_status::ok) continue;
+    // Each value normalised and hashed once: most of an erasure's cost.
+    for (auto& v : identifier_values(o.plaintext)) {
+      auto forms = ctx_.ids.forms_of(v);
+      auto hashes = ctx_.subject_hashes(forms);
+      src.values.push_back({std::move(v), std::move(forms), std::move(hashes)});
     }
+    src.plaintext = std::move(o.plaintext);
   }
   return out;
 }
@@ -103,7 +107,7 @@ std::vector<std::uint64_t> subject_erasure::holding(const partition& p, const st
   // A hold may name the record by its customer or by any of its subjects.
   std::vector<std::string> hashes{subject};
   for (const auto& src : sources) {
-    for (auto& h : ctx_.subject_hashes(src.normalized)) hashes.push_back(std::move(h));
+    for (const auto& v : src.values) hashes.insert(hashes.end(), v.hashes.begin(), v.hashes.end());
   }
   auto meta = ctx_.store.value(record_family(p.kind), record_key);
   if (!meta) meta = ctx_.store.value(family::held, held_key(held_tag::record, record_key));
@@ -126,7 +130,7 @@ std::optional<std::int64_t> subject_erasure::remove(const partition& p, std::str
   for (const auto& src : sources) {
     // The subject's values (a form of theirs hashes to it), and the forms
     // only they are indexed by (another subject's value written alike keeps
-    // its entry). Each value is normalised once: that is most of the cost.
+    // its entry).
     std::int64_t mine = 0;
     std::int64_t theirs = 0;
     std::set<std::string, std::less<>> erased_values;
@@ -134,13 +138,11 @@ std::optional<std::int64_t> subject_erasure::remove(const partition& p, std::str
     std::set<std::string> kept;
     std::string rest;
     if (src.plaintext) {
-      for (auto& v : identifier_values(*src.plaintext)) {
-        auto forms = ctx_.ids.forms_of(v);
-        const auto hashes = ctx_.subject_hashes(forms);
-        const bool erased = std::find(hashes.begin(), hashes.end(), subject) != hashes.end();
+      for (const auto& v : src.values) {
+        const bool erased = std::find(v.hashes.begin(), v.hashes.end(), subject) != v.hashes.end();
         (erased ? mine : theirs) += 1;
-        for (auto& f : forms) (erased ? gone : kept).insert(std::move(f));
-        if (erased) erased_values.insert(std::move(v));
+        (erased ? gone : kept).insert(v.forms.begin(), v.forms.end());
+        if (erased) erased_values.insert(v.text);
       }
       if (mine == 0) continue;  // found by another form's hash, not the subject's
       // Another subject's value left: the rest stays (empty arrays and
@@ -164,7 +166,9 @@ std::optional<std::int64_t> subject_erasure::remove(const partition& p, std::str
     // Nothing else left (or it does not open): the whole copy goes.
     c.remove(src.where, src.key);
     removed.push_back({src.where, src.key});
-    for (const auto& n : src.normalized) unindex(src, n);
+    for (const auto& v : src.values) {
+      for (const auto& form : v.forms) unindex(src, form);
+    }
   }
   return values;
 }

@@ -116,11 +116,18 @@ class subject_erasure {
   // A stored copy of a record's identifiers: in its partition (sealed under
   // the partition key) or in the held family (under the held key).
   struct source {
+    // One identifier value, normalised in every form the store was written
+    // in, and the keyed hash of each form (what holds and erasures name).
+    struct value {
+      std::string text;
+      std::vector<std::string> forms;
+      std::vector<std::string> hashes;
+    };
     family where;
     key_scope scope;
     std::string key;
-    std::vector<std::string> normalized;   // its identifiers; none if it does not open
     std::optional<std::string> plaintext;  // the identifiers object, when it opens
+    std::vector<value> values;             // its values; none if it does not open
   };
   std::vector<source> sources_of(const partition& p, const std::string& record_key) const;
   // The holds that keep this record's identifiers (none: it may go).
