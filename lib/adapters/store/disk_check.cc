@@ -65,14 +65,17 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
 
 }  // namespace
 
+std::optional<std::string> store::impl::current(family f, const std::string& key) const {
+  std::string value;
+  const auto s = db->Get(rocksdb::ReadOptions(), h(f), key, &value);
+  if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read a re-sealed key");
+  return s.ok() ? std::optional(std::move(value)) : std::nullopt;
+}
+
 current_values store::impl::current(const std::vector<removal>& ranges) const {
   current_values out;
   for (const auto& r : ranges) {
-    if (!r.older_versions) continue;
-    std::string value;
-    const auto s = db->Get(rocksdb::ReadOptions(), h(r.family), r.range.begin, &value);
-    if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read a re-sealed key");
-    out[{r.family, r.range.begin}] = s.ok() ? std::optional(std::move(value)) : std::nullopt;
+    if (r.older_versions) out[{r.family, r.range.begin}] = current(r.family, r.range.begin);
   }
   return out;
 }

@@ -176,6 +176,7 @@ struct store::impl {
   std::size_t wal_residues(const std::vector<removal>& ranges, std::vector<residue>& out) const;
   // The current value of each key of an older_versions range (nullopt: gone).
   current_values current(const std::vector<removal>& ranges) const;
+  std::optional<std::string> current(family f, const std::string& key) const;
 
   // Open, step by step (store.cc).
   void open(const storage_config& config);

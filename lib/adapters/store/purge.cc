@@ -160,13 +160,7 @@ std::shared_ptr<const detail::purge_keys> purge_pass::drop_list() const {
   auto& impl = *store_.impl_;
   auto keys = std::make_shared<detail::purge_keys>();
   for (const auto& p : points_) {
-    std::optional<std::string> keep;
-    if (p.older_versions) {
-      std::string value;
-      const auto s = impl.db->Get(rocksdb::ReadOptions(), impl.h(p.where), p.key, &value);
-      if (!s.ok() && !s.IsNotFound()) raise(s, "cannot read a re-sealed key");
-      if (s.ok()) keep = std::move(value);
-    }
+    auto keep = p.older_versions ? impl.current(p.where, p.key) : std::nullopt;
     keys->by_family[cf_of(p.where)].push_back({p.key, std::move(keep)});
   }
   for (auto& v : keys->by_family) {
