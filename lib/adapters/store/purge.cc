@@ -126,14 +126,10 @@ void purge_pass::run() {
           return std::none_of(left.begin(), left.end(), [](const residue& r) { return r.compacting; });
         },
         std::chrono::milliseconds(50), 200);
-    // Files that still hold keys of a range (shared with other keys, or in
-    // level 0) are rewritten down to the bottom level without them: one
-    // compaction per family and partition, spanning its residues.
+    // Keys of a range still in a file (shared with other keys, or in level
+    // 0) are purged as points, like erased keys.
     if (!left.empty()) {
-      for (const auto& res : store_.check_files(whole_).residues) {
-        widen(spans_, res.where, point_range(res.key));
-        points_.push_back({res.where, res.key, false});
-      }
+      for (const auto& res : store_.check_files(whole_).residues) points_.push_back({res.where, res.key, false});
     }
   }
   if (points_.empty()) return;
@@ -242,11 +238,11 @@ std::map<int, purge_pass::holders> purge_pass::holding_files(family f, const det
       rocksdb::ReadOptions ro;
       ro.ignore_range_deletions = true;
       std::unique_ptr<rocksdb::Iterator> at(reader.NewIterator(ro));
-      // One key found is enough to rewrite a file; level 0 files go through
-      // CompactRange, which needs the span of their keys.
       // A seek per key, or one read through the file merged with the keys
       // when they are many for its size (a seek reads a block: the subject
-      // index's random keys put thousands in each of a month's files).
+      // index's random keys put thousands in each of a month's files). One
+      // key found is enough to rewrite a file; level 0 files go through
+      // CompactRange, which needs the span of their keys.
       const auto end = std::upper_bound(it, names.end(), file.largestkey,
                                         [](const std::string& n, const auto& k) { return n < k.name; });
       const auto candidates = static_cast<std::uint64_t>(end - it);

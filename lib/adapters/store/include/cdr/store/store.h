@@ -213,6 +213,8 @@ class purge_pass {
   file_progress progress_;
   std::uint64_t bytes_rewritten_ = 0;
   std::vector<removal> whole_;
+  // The points folded into one span per family and partition: what the
+  // WAL is searched for.
   std::map<std::pair<family, std::string>, key_range> spans_;
   std::vector<point> points_;  // the point ranges, one by one
   std::size_t added_ = 0;
