@@ -179,6 +179,13 @@ int main(int argc, char** argv) {
       const auto size = std::filesystem::file_size(dir / "data" / f.substr(f.find_first_not_of('/')), gone);
       holding_bytes += gone ? 0 : size;
     }
+    // The daemon's forecast of the same pass (plan, status): the bytes it
+    // expects to rewrite against those the pass must.
+    const auto forecast = r.purge_forecast_report();
+    std::printf("forecast for the pass after %5d erasure(s): %.1f MiB (%.2fx the files holding erased keys), %.0f s\n",
+                batch, forecast["bytes"].get<double>() / (1 << 20),
+                forecast["bytes"].get<double>() / static_cast<double>(std::max<std::uint64_t>(holding_bytes, 1)),
+                forecast["seconds"].get<double>());
     writing = true;
     const double before = rate_over(window);
     const auto w0 = written.load();

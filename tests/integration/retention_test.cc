@@ -309,6 +309,14 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   // By the deadline: the timer runs the pass without a sweep.
   const auto late = call("subject erase", {{"identifier", subjects[2]}});
   EXPECT_EQ(late["state"], "hidden");
+  // The pass's forecast: in plan, status and the metric the alert reads.
+  const auto forecast = call("plan")["erasure_purge"];
+  EXPECT_EQ(forecast["deadline"], "2026-11-02T00:00:00Z") << forecast.dump();
+  EXPECT_EQ(forecast["subjects"], 1);
+  EXPECT_EQ(forecast["on_time"], true);
+  EXPECT_EQ(call("status")["retention"]["erasure_purge"]["deadline"], "2026-11-02T00:00:00Z");
+  EXPECT_NE(http_get(listen, "/metrics").find("cdr_retention_erasure_purge_forecast_late_seconds 0\n"),
+            std::string::npos);
   call("debug advance-clock", {{"duration", "24h"}});
   const auto until = steady_clock::now() + seconds(60);
   while (call("subject status", {{"identifier", subjects[2]}})["state"] != "purged" && steady_clock::now() < until) {
@@ -318,6 +326,7 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   EXPECT_EQ(st["state"], "purged") << st.dump();
   EXPECT_EQ(st["purged_at"], "2026-11-02T00:00:00Z") << "at its deadline";
   EXPECT_TRUE(call("verify")["ok"].get<bool>());
+  EXPECT_TRUE(call("plan")["erasure_purge"].is_null()) << "nothing pending";
   const auto trail = read_file(dir_ / "data/audit.jsonl");
   EXPECT_NE(trail.find("\"erasure_purged\""), std::string::npos);
   for (const auto& s : kept) EXPECT_EQ(get(s), std::optional<bool>(true)) << "other subjects keep theirs";

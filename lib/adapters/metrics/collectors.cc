@@ -103,6 +103,18 @@ families of(const retention_snapshot& r) {
       gauge_family("cdr_retention_erasure_purge_oldest_age_seconds",
                    "Age of the oldest erasure not yet purged from the files on disk (0 when none).",
                    r.erasure_purge_oldest_age_seconds),
+      gauge_family("cdr_retention_erasure_purge_forecast_seconds",
+                   "How long the next erasure purge pass is forecast to take: the bytes it rewrites over the last "
+                   "measured pass rate (0 when no erasure is pending).",
+                   r.erasure_purge_forecast_seconds),
+      gauge_family("cdr_retention_erasure_purge_forecast_bytes",
+                   "Bytes the next erasure purge pass is forecast to rewrite: the files the pending erasures' keys "
+                   "fall on (0 when none is pending).",
+                   r.erasure_purge_forecast_bytes),
+      gauge_family("cdr_retention_erasure_purge_forecast_late_seconds",
+                   "How far past the earliest pending purge deadline (erasure.purge_after) the next pass is "
+                   "forecast to end; 0 when it ends in time.",
+                   r.erasure_purge_forecast_late_seconds),
       gauge_family("cdr_retention_erasures_purge_overdue",
                    "Erased subjects still unpurged an hour past their purge deadline (erasure.purge_after); 0 "
                    "when healthy.",

@@ -1,5 +1,9 @@
 // On-disk verification: which keys of removed ranges are still in a live
 // SST file or a live WAL record.
+#include <algorithm>
+#include <tuple>
+#include <utility>
+
 #include <fmt/format.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/transaction_log.h>
@@ -23,6 +27,51 @@ bool residual(const removal& r, std::string_view key, std::string_view value, co
   const auto it = now.find({r.family, std::string(key)});
   return it == now.end() || !it->second || *it->second != value;
 }
+
+// The removals each file overlaps, in time proportional to the files plus
+// the ranges: the point ranges (an erasure's keys, hundreds of thousands)
+// sorted and found by binary search from a file's smallest key; the wide
+// ones (a sweep's partitions, a few hundred) tried one by one.
+class range_index {
+ public:
+  explicit range_index(const std::vector<removal>& ranges) {
+    for (const auto& r : ranges) (is_point(r.range) ? points_ : wide_).push_back(&r);
+    std::sort(points_.begin(), points_.end(), [](const removal* a, const removal* b) {
+      return std::tie(a->family, a->range.begin) < std::tie(b->family, b->range.begin);
+    });
+  }
+  // The removal holding `key`, if any.
+  const removal* containing(family f, std::string_view key) const {
+    const auto it = std::lower_bound(points_.begin(), points_.end(), std::pair(f, key), before);
+    if (it != points_.end() && (*it)->family == f && (*it)->range.begin == key) return *it;
+    for (const auto* r : wide_) {
+      if (r->family == f && in_range(key, r->range)) return r;
+    }
+    return nullptr;
+  }
+  std::vector<const removal*> overlapping(family f, std::string_view smallest, std::string_view largest) const {
+    std::vector<const removal*> out;
+    // A point range starting before `smallest` ends at or before it.
+    auto it = std::lower_bound(points_.begin(), points_.end(), std::pair(f, smallest), before);
+    for (; it != points_.end() && (*it)->family == f && std::string_view((*it)->range.begin) <= largest; ++it) {
+      out.push_back(*it);
+    }
+    for (const auto* r : wide_) {
+      if (r->family == f && overlaps(smallest, largest, r->range)) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  static bool before(const removal* r, const std::pair<family, std::string_view>& k) {
+    return std::pair(r->family, std::string_view(r->range.begin)) < k;
+  }
+  static bool is_point(const key_range& r) {
+    return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.starts_with(r.begin);
+  }
+  std::vector<const removal*> points_;
+  std::vector<const removal*> wide_;
+};
 
 // Looks for WAL records that put a key into one of the ranges.
 class wal_scanner final : public rocksdb::WriteBatch::Handler {
@@ -50,14 +99,12 @@ class wal_scanner final : public rocksdb::WriteBatch::Handler {
   void check(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) {
     const auto f = family_of(cf);
     if (!f) return;
-    for (const auto& r : ranges_) {
-      if (r.family == *f && in_range(key.ToStringView(), r.range)) {
-        if (residual(r, key.ToStringView(), value.ToStringView(), now_)) out_.push_back({*f, file_, key.ToString()});
-        return;
-      }
+    const auto* r = ranges_.containing(*f, key.ToStringView());
+    if (r != nullptr && residual(*r, key.ToStringView(), value.ToStringView(), now_)) {
+      out_.push_back({*f, file_, key.ToString()});
     }
   }
-  const std::vector<removal>& ranges_;
+  range_index ranges_;
   const current_values& now_;
   std::vector<residue>& out_;
   std::string file_;
@@ -120,13 +167,11 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
   impl_->db->GetLiveFilesMetaData(&files);
   // The files to read, each with the ranges it overlaps.
   std::vector<std::pair<const rocksdb::LiveFileMetaData*, std::vector<const removal*>>> reads;
+  const range_index index(ranges);
   for (const auto& f : files) {
     const auto fam = family_named(f.column_family_name);
     if (!fam) continue;
-    std::vector<const removal*> hits;
-    for (const auto& r : ranges) {
-      if (r.family == *fam && overlaps(f.smallestkey, f.largestkey, r.range)) hits.push_back(&r);
-    }
+    auto hits = index.overlapping(*fam, f.smallestkey, f.largestkey);
     if (!hits.empty()) reads.emplace_back(&f, std::move(hits));
   }
   const auto now = impl_->current(ranges);
@@ -157,21 +202,18 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
   return out;
 }
 
-std::uint64_t store::file_bytes(const std::vector<removal>& ranges) const {
+store::file_total store::files_overlapping(const std::vector<removal>& ranges) const {
   std::vector<rocksdb::LiveFileMetaData> files;
   impl_->db->GetLiveFilesMetaData(&files);
-  std::uint64_t bytes = 0;
+  file_total total;
+  const range_index index(ranges);
   for (const auto& f : files) {
     const auto fam = family_named(f.column_family_name);
-    if (!fam) continue;
-    for (const auto& r : ranges) {
-      if (r.family == *fam && overlaps(f.smallestkey, f.largestkey, r.range)) {
-        bytes += f.size;
-        break;
-      }
-    }
+    if (!fam || index.overlapping(*fam, f.smallestkey, f.largestkey).empty()) continue;
+    ++total.files;
+    total.bytes += f.size;
   }
-  return bytes;
+  return total;
 }
 
 }  // namespace cdr::store

@@ -28,6 +28,7 @@ std::string_view counter_key(counter_name n) {
     case counter_name::operations: return "op_counter";
     case counter_name::holds: return "hold_counter";
     case counter_name::control: return "control_position";
+    case counter_name::purge_rate: return "purge_rate";
   }
   return "op_counter";
 }
@@ -57,7 +58,7 @@ state_kind kind_of_key(std::string_view key) {
   if (key == keystore_key) return state_kind::keystore_binding;
   if (key == identity_key) return state_kind::identity;
   if (key == counter_key(counter_name::operations) || key == counter_key(counter_name::holds) ||
-      key == counter_key(counter_name::control) || key == clock_key) {
+      key == counter_key(counter_name::control) || key == counter_key(counter_name::purge_rate) || key == clock_key) {
     return state_kind::counter;
   }
   return state_kind::unknown;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -326,6 +327,42 @@ nlohmann::json to_json(const planned_action& a) {
   if (!a.partial_holds.empty()) j["partial_holds"] = a.partial_holds;
   if (!a.whole_holds.empty()) j["deferred_by_holds"] = a.whole_holds;
   return j;
+}
+
+purge_forecast forecast_purge(const purge_forecast_input& in) {
+  purge_forecast f;
+  const double share =
+      in.files == 0 ? 0.0 : 1.0 - std::exp(-static_cast<double>(in.keys) / static_cast<double>(in.files));
+  f.bytes = static_cast<std::uint64_t>(std::llround(static_cast<double>(in.bytes) * share));
+  const double rate = in.bytes_per_second > 0 ? in.bytes_per_second : assumed_purge_rate;
+  f.duration = microseconds(static_cast<std::int64_t>(std::ceil(static_cast<double>(f.bytes) / rate * 1e6)));
+  if (in.running_since) {
+    // Running longer than forecast: it ends no sooner than now.
+    f.starts_at = *in.running_since;
+    f.finishes_at = std::max(*in.running_since + f.duration, in.now);
+  } else {
+    const auto lead = microseconds(static_cast<std::int64_t>(static_cast<double>(f.duration.count()) * purge_lead));
+    f.starts_at = std::max(in.now, in.deadline - lead);
+    f.finishes_at = f.starts_at + f.duration;
+  }
+  f.late_by = std::max(microseconds(0), f.finishes_at - in.deadline);
+  return f;
+}
+
+nlohmann::json to_json(const purge_forecast& f, const purge_forecast_input& in) {
+  return {{"deadline", format_rfc3339(in.deadline)},
+          {"keys", in.keys},
+          {"month_files", in.files},
+          {"month_bytes", in.bytes},
+          {"bytes", f.bytes},
+          {"bytes_per_second", std::llround(in.bytes_per_second > 0 ? in.bytes_per_second : assumed_purge_rate)},
+          {"rate", in.bytes_per_second > 0 ? "measured" : "assumed"},
+          {"running", in.running_since.has_value()},
+          {"seconds", static_cast<double>(f.duration.count()) / 1e6},
+          {"starts_at", format_rfc3339(f.starts_at)},
+          {"finishes_at", format_rfc3339(f.finishes_at)},
+          {"late_by_seconds", static_cast<double>(f.late_by.count()) / 1e6},
+          {"on_time", f.late_by.count() == 0}};
 }
 
 }  // namespace cdr

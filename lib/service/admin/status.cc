@@ -31,6 +31,7 @@ nlohmann::json retention_status(const admin_context& ctx) {
           {"overdue_partitions", g.overdue_partitions},
           {"overdue_records", g.overdue_records},
           {"deletion_events_pending", g.events_pending},
+          {"erasure_purge", ctx.keeper.purge_forecast_report()},
           {"sweep_interval", format_duration(ctx.keeper.interval())},
           {"saved_state", ctx.keeper.saved_state_report()},
           {"clock_guard", ctx.keeper.clock_report()}};

@@ -1,6 +1,7 @@
 #include "context.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "cdr/core/hex.h"
 
@@ -107,11 +108,75 @@ void pending_purges::load(store::saved_state& state) {
     }
     const auto subject = from_hex(j.audit.value("subject", ""));
     const auto erased = parse_rfc3339(j.audit.value("erased_at", ""));
-    found[op] = {subject.value_or(""), erased.value_or(*j.purge_by), *j.purge_by};
+    found[op] = {subject.value_or(""), erased.value_or(*j.purge_by), *j.purge_by, spans_of(j.removals), j.removals.size()};
   });
+  // An unreadable rate is listed with the other unreadable state; the
+  // forecast assumes one meanwhile.
+  const auto rate = state.counter(store::counter_name::purge_rate);
   std::lock_guard lock(mutex_);
   by_op_ = std::move(found);
   actions_ = std::move(actions);
+  rate_ = rate ? static_cast<double>(*rate) : 0.0;
+}
+
+std::vector<removal> pending_purges::spans_of(const std::vector<removal>& removals) {
+  std::set<std::pair<family, std::string>> seen;
+  std::vector<removal> out;
+  for (const auto& r : removals) {
+    // Held keys are a one-byte tag and a record or subject key.
+    const bool held = r.family == family::held;
+    const std::string_view key = r.range.begin;
+    if (held && key.empty()) continue;
+    const auto p = decode_partition(held ? key.substr(1) : key);
+    if (!p) continue;
+    auto range = partition_range(*p);
+    if (held) {
+      const std::string tag(key.substr(0, 1));
+      range = {tag + range.begin, tag + range.end};
+    }
+    if (seen.emplace(r.family, range.begin).second) out.push_back({r.family, std::move(range)});
+  }
+  return out;
+}
+
+std::optional<pending_purges::outlook> pending_purges::forecast(const store::store& s, instant now) const {
+  std::vector<removal> spans;
+  outlook o;
+  {
+    std::lock_guard lock(mutex_);
+    if (by_op_.empty()) return std::nullopt;
+    o.in.deadline = instant::max();
+    for (const auto& [op, e] : by_op_) {
+      o.in.deadline = std::min(o.in.deadline, e.purge_by);
+      spans.insert(spans.end(), e.spans.begin(), e.spans.end());
+      o.in.keys += e.keys;
+    }
+    o.in.bytes_per_second = rate_;
+    o.in.running_since = running_since_;
+  }
+  std::sort(spans.begin(), spans.end(), [](const removal& a, const removal& b) {
+    return std::tie(a.family, a.range.begin) < std::tie(b.family, b.range.begin);
+  });
+  spans.erase(std::unique(spans.begin(), spans.end()), spans.end());
+  o.in.now = now;
+  const auto files = s.files_overlapping(spans);
+  o.in.files = files.files;
+  o.in.bytes = files.bytes;
+  o.forecast = forecast_purge(o.in);
+  return o;
+}
+
+void pending_purges::pass_started(instant at) {
+  std::lock_guard lock(mutex_);
+  running_since_ = at;
+}
+
+std::optional<std::uint64_t> pending_purges::pass_ended(std::uint64_t bytes, double seconds) {
+  std::lock_guard lock(mutex_);
+  running_since_.reset();
+  if (bytes < purge_rate_min_bytes || seconds <= 0) return std::nullopt;
+  rate_ = static_cast<double>(bytes) / seconds;
+  return static_cast<std::uint64_t>(rate_);
 }
 
 void pending_purges::add_action(std::uint64_t op) {

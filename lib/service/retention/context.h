@@ -65,7 +65,15 @@ class pending_purges {
     std::string subject;  // keyed hash, raw
     instant erased_at{};
     instant purge_by{};
+    // The partitions its keys sit in, per family: where the pass rewrites;
+    // and how many keys.
+    std::vector<removal> spans{};
+    std::uint64_t keys = 0;
   };
+  // The partition-wide ranges of what `removals` name, each once.
+  static std::vector<removal> spans_of(const std::vector<removal>& removals);
+
+  // Also the last measured pass rate (counter_name::purge_rate).
   void load(store::saved_state& state);
   void add(std::uint64_t op, entry e);
   // A journal of another action (a sweep's, a key destruction's).
@@ -81,10 +89,25 @@ class pending_purges {
   // One subject's pending erasures and their earliest deadline.
   std::pair<std::size_t, std::optional<instant>> of_subject(const std::string& subject) const;
 
+  // The next erasure purge pass's forecast (cdr/core/retention.h); nullopt
+  // while no erasure is pending.
+  struct outlook {
+    purge_forecast_input in;
+    purge_forecast forecast;
+  };
+  std::optional<outlook> forecast(const store::store& s, instant now) const;
+  // A pass starts and ends (a large one's rate is the forecast's from then
+  // on; the caller saves it).
+  void pass_started(instant at);
+  // Returns the new measured rate (bytes/s) when this pass set it.
+  std::optional<std::uint64_t> pass_ended(std::uint64_t bytes, double seconds);
+
  private:
   mutable std::mutex mutex_;
   std::map<std::uint64_t, entry> by_op_;
   std::set<std::uint64_t> actions_;
+  double rate_ = 0;  // bytes/s; 0: none measured yet
+  std::optional<instant> running_since_;
 };
 
 // A control message applied (fleet/control_log.h): the control position saved

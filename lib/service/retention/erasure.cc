@@ -256,6 +256,8 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
   }
   const auto purge_by = now + ctx_.config.erasure.purge_after;
   std::optional<std::uint64_t> op;
+  std::vector<removal> spans;
+  std::uint64_t keys = 0;
   if (out.erased > 0) {
     // What verify checks for this subject once purged: every key removed,
     // in a chunk of this batch's own; the journal waits for the purge pass.
@@ -265,6 +267,8 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
       removals.push_back({k.where, point_range(k.key), k.resealed});
       chunk.keys.push_back(std::move(k));
     }
+    spans = pending_purges::spans_of(removals);
+    keys = removals.size();
     op = ctx_.journal(c, std::move(removals),
                       audit::erasure_purged{to_hex(subject), out.erased, now, std::string(trigger)}, std::nullopt,
                       purge_by);
@@ -276,7 +280,7 @@ subject_erasure::outcome subject_erasure::erase(const std::string& subject, cons
   if (!retry && !deferred.record_keys.empty())
     ctx_.state.put_deferred(c, {subject, op ? *op : ctx_.ops.next(c)}, deferred);
   if (!c.empty()) ctx_.store.apply(c);
-  if (op) ctx_.journals.add(*op, {subject, now, purge_by});
+  if (op) ctx_.journals.add(*op, {subject, now, purge_by, std::move(spans), keys});
   for (const auto& [kind, n] : erased_by_kind) ctx_.probe.erased(kind, n);
   return out;
 }

@@ -9,9 +9,17 @@
 
 namespace cdr::service {
 
-bool purger::erasures_due() const {
+bool purger::deadline_reached() const {
   const auto first = ctx_.journals.first_due();
   return first && first->purge_by <= ctx_.time.now();
+}
+
+bool purger::erasures_due() const {
+  // Due once the forecast says to start: early enough to end by the
+  // earliest deadline.
+  const auto now = ctx_.time.now();
+  const auto o = ctx_.journals.forecast(ctx_.store, now);
+  return o && o->forecast.starts_at <= now;
 }
 
 nlohmann::json purger::finish(bool erasures) {
@@ -51,8 +59,15 @@ nlohmann::json purger::finish(bool erasures) {
   const auto started = ctx_.time.monotonic();
   progress::scope doing(ctx_.activity, erasures ? "purge" : "sweep purge", "compactions", 0);
   pass.set_progress([&](std::size_t done, std::size_t total, std::uint64_t) { doing.set(done, total, 0); });
-  pass.run();
+  if (erasures) ctx_.journals.pass_started(ctx_.time.now());
+  try {
+    pass.run();
+  } catch (...) {
+    if (erasures) ctx_.journals.pass_ended(0, 0);
+    throw;
+  }
   const double seconds = seconds_since(ctx_.time, started);
+  const auto rate = erasures ? ctx_.journals.pass_ended(pass.bytes_rewritten(), seconds) : std::nullopt;
   // Every journal's ranges checked at once: each file overlapping them is
   // opened once, not once per journal.
   std::vector<removal> removed;
@@ -70,6 +85,7 @@ nlohmann::json purger::finish(bool erasures) {
   }
   const auto now = ctx_.time.now();
   auto c = std::make_unique<store::change>(ctx_.store);
+  if (rate) ctx_.state.put_counter(*c, store::counter_name::purge_rate, *rate);
   std::size_t in_commit = 0;
   std::size_t erasure_journals = 0;
   const auto next_commit = [&] {

@@ -29,8 +29,12 @@ class purger {
   // `erasures` (the erasure purge pass); a summary (empty when there was
   // nothing to finish).
   nlohmann::json finish(bool erasures);
-  // Whether the oldest pending erasure's deadline has come.
+  // Whether the pass should start: its forecast says so, early enough to
+  // end by the earliest pending deadline.
   bool erasures_due() const;
+  // Whether the earliest pending deadline has come (with
+  // erasure.purge_after = 0s, at the end of each erasure).
+  bool deadline_reached() const;
   // Finishes the other actions' journals, and the erasures' once due.
   nlohmann::json finish_due() { return finish(erasures_due()); }
 

@@ -109,11 +109,13 @@ void retention::stop() {
 }
 
 void retention::arm_purge() {
-  const auto first = ctx_.journals.first_due();
-  if (!first) return purge_timer_.set(std::nullopt);
+  const auto now = ctx_.time.now();
+  const auto o = ctx_.journals.forecast(ctx_.store, now);
+  if (!o) return purge_timer_.set(std::nullopt);
   // Deadlines are wall-clock instants, the timer monotonic: it looks again
-  // at least hourly, so a wall clock that moved is noticed.
-  const auto wait = std::clamp(first->purge_by - ctx_.time.now(), microseconds(0), microseconds(std::chrono::hours(1)));
+  // at least hourly, so a wall clock that moved (or a forecast that grew
+  // with the store) is noticed.
+  const auto wait = std::clamp(o->forecast.starts_at - now, microseconds(0), microseconds(std::chrono::hours(1)));
   purge_timer_.set(ctx_.time.monotonic() + wait);
 }
 
@@ -228,7 +230,8 @@ nlohmann::json retention::plan(std::optional<month> until, const std::optional<s
           {"customer", customer ? nlohmann::json(*customer) : nlohmann::json(nullptr)},
           {"records", records},
           {"partitions", std::move(partitions)},
-          {"totals", std::move(totals)}};
+          {"totals", std::move(totals)},
+          {"erasure_purge", purge_forecast_report()}};
 }
 
 std::variant<nlohmann::json, std::string> retention::hold_add(const nlohmann::json& args, std::uint32_t uid) {
@@ -424,8 +427,9 @@ nlohmann::json retention::erase_all(const std::string& subject, const subject_er
   const auto op = erasure_.conclude(subject, request, total, uid, trigger, note, control_next);
   shredder_.destroy_unused("erasure", uid);
   // Other actions' journals are finished; the erasure's wait for the purge
-  // pass (at once with erasure.purge_after = 0s).
-  receipt["purge"] = purger_.finish_due();
+  // pass: at once with erasure.purge_after = 0s, else on the purge timer
+  // (after_change), never inside the request.
+  receipt["purge"] = purger_.finish(purger_.deadline_reached());
   for (const auto& a : after_change()) {
     if (a.op == op) receipt["audit"] = {{"seq", a.seq}, {"hash", a.hash}};
   }
@@ -633,12 +637,25 @@ metrics::retention_snapshot retention::figures() const {
   if (const auto first = ctx_.journals.first_due()) {
     g.erasure_purge_oldest_age_seconds = std::chrono::duration<double>(now - first->erased_at).count();
   }
+  if (const auto o = ctx_.journals.forecast(ctx_.store, now)) {
+    g.erasure_purge_forecast_seconds = std::chrono::duration<double>(o->forecast.duration).count();
+    g.erasure_purge_forecast_bytes = static_cast<double>(o->forecast.bytes);
+    g.erasure_purge_forecast_late_seconds = std::chrono::duration<double>(o->forecast.late_by).count();
+  }
   for (const auto k : all_state_kinds) g.saved_state_unreadable[std::string(name(k))] = 0;
   for (const auto& e : ctx_.state.unreadable()) ++g.saved_state_unreadable[std::string(name(e.kind))];
   return g;
 }
 
 nlohmann::json retention::clock_report() const { return guard_.status(); }
+
+nlohmann::json retention::purge_forecast_report() const {
+  const auto o = ctx_.journals.forecast(ctx_.store, ctx_.time.now());
+  if (!o) return nullptr;
+  auto out = to_json(o->forecast, o->in);
+  out["subjects"] = ctx_.journals.subjects();
+  return out;
+}
 
 nlohmann::json retention::saved_state_report() const {
   auto list = nlohmann::json::array();

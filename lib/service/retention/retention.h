@@ -211,6 +211,9 @@ class retention final : public fleet_port {
   nlohmann::json saved_state_report() const;
   // The clock guard's view: the last sweep's instant, the jump, a pause.
   nlohmann::json clock_report() const;
+  // The next erasure purge pass's forecast (`plan`, `status`); null while
+  // no erasure is pending.
+  nlohmann::json purge_forecast_report() const;
 
  private:
   // Drains the audit trail (returns what it appended), wakes the publisher

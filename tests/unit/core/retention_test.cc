@@ -325,5 +325,65 @@ TEST(retention_rules, each_action_clears_its_families_and_verify_checks_the_same
   EXPECT_EQ(due_action(retention_policy{}, c, {true, true}, now), std::nullopt) << "dropped: done";
 }
 
+TEST(purge_forecast, starts_early_enough_to_end_before_the_deadline) {
+  // Keys on every file: 80 MiB at the measured 8 MiB/s, 10 s, started 15 s
+  // before the deadline.
+  purge_forecast_input in{at("2031-01-01T00:00:00Z"), at("2031-01-02T00:00:00Z"), 10, 80ULL << 20, 100'000,
+                          8.0 * (1 << 20), {}};
+  auto f = forecast_purge(in);
+  EXPECT_EQ(f.bytes, 80ULL << 20);
+  EXPECT_EQ(f.duration, std::chrono::seconds(10));
+  EXPECT_EQ(f.starts_at, at("2031-01-01T23:59:45Z"));
+  EXPECT_EQ(f.finishes_at, at("2031-01-01T23:59:55Z"));
+  EXPECT_EQ(f.late_by, microseconds(0));
+  EXPECT_TRUE(to_json(f, in)["on_time"].get<bool>());
+  EXPECT_EQ(to_json(f, in)["rate"], "measured");
+
+  // Without a measured rate the assumed one applies: 4x the bytes, 40 s.
+  in.bytes_per_second = 0;
+  in.bytes = 320ULL << 20;
+  f = forecast_purge(in);
+  EXPECT_EQ(f.duration, std::chrono::seconds(40));
+  EXPECT_EQ(f.starts_at, at("2031-01-01T23:59:00Z"));
+  EXPECT_EQ(to_json(f, in)["rate"], "assumed");
+
+  // Few keys over many files: only the files they fall on, 20 keys on 246
+  // files of 1 MiB each hit 246 x (1 - e^(-20/246)) = 19.2 of them.
+  in.files = 246;
+  in.bytes = 246ULL << 20;
+  in.keys = 20;
+  f = forecast_purge(in);
+  EXPECT_NEAR(static_cast<double>(f.bytes) / (1 << 20), 19.2, 0.05);
+  EXPECT_EQ(to_json(f, in)["month_bytes"], 246ULL << 20);
+  in.keys = 0;
+  EXPECT_EQ(forecast_purge(in).bytes, 0u);
+}
+
+TEST(purge_forecast, a_pass_longer_than_the_time_left_is_late_before_the_deadline) {
+  // 30 hours of rewriting for a deadline a day away: it starts now and is
+  // forecast 6 h late while the deadline is still 24 h off.
+  const double rate = 1 << 20;
+  purge_forecast_input in{at("2031-01-01T00:00:00Z"), at("2031-01-02T00:00:00Z"), 1,
+                          static_cast<std::uint64_t>(rate * 30 * 3600), 1'000, rate, {}};
+  auto f = forecast_purge(in);
+  EXPECT_EQ(f.starts_at, in.now);
+  EXPECT_EQ(f.late_by, std::chrono::hours(6));
+  EXPECT_FALSE(to_json(f, in)["on_time"].get<bool>());
+  EXPECT_DOUBLE_EQ(to_json(f, in)["late_by_seconds"].get<double>(), 6 * 3600.0);
+
+  // A running pass ends at its start plus its duration; one running longer
+  // than forecast ends no sooner than now.
+  in.bytes = static_cast<std::uint64_t>(rate * 3600);
+  in.running_since = at("2031-01-01T22:00:00Z");
+  in.now = at("2031-01-01T22:30:00Z");
+  f = forecast_purge(in);
+  EXPECT_EQ(f.finishes_at, at("2031-01-01T23:00:00Z"));
+  EXPECT_EQ(f.late_by, microseconds(0));
+  in.now = at("2031-01-02T00:20:00Z");
+  f = forecast_purge(in);
+  EXPECT_EQ(f.finishes_at, in.now);
+  EXPECT_EQ(f.late_by, std::chrono::minutes(20));
+}
+
 }  // namespace
 }  // namespace cdr

@@ -184,4 +184,36 @@ nlohmann::json to_json(const partition_plan& p, instant now);
 std::map<month, std::map<retention_action, std::int64_t>> due_by_month(std::span<const partition_plan> plan,
                                                                        month until);
 
+// The erasure purge pass's forecast (docs/capacity.md, "The erasure purge
+// per day"). The pass rewrites the files that hold an erased key: of the
+// `files` (`bytes` in all) overlapping the months the pending erasures
+// touched, `keys` keys spread at random hit files x (1 - e^(-keys/files)),
+// at `bytes_per_second` (the last large pass's measured rate, or
+// assumed_purge_rate before one). It is scheduled to start `purge_lead`
+// times its duration before the earliest pending deadline, so it ends
+// before it; `late_by` > 0 says it will not.
+struct purge_forecast_input {
+  instant now{};
+  instant deadline{};  // the earliest pending erasure's purge deadline
+  std::size_t files = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t keys = 0;
+  double bytes_per_second = 0;
+  std::optional<instant> running_since;  // a pass in progress
+};
+struct purge_forecast {
+  std::uint64_t bytes = 0;  // to rewrite
+  microseconds duration{};
+  instant starts_at{};
+  instant finishes_at{};
+  microseconds late_by{};  // finishes_at - deadline when positive, else 0
+};
+inline constexpr double assumed_purge_rate = 8.0 * (1 << 20);  // bytes/s
+inline constexpr double purge_lead = 1.5;
+// Passes smaller than this do not set the rate: their fixed costs (opening
+// files, the residue check) would make it look slower than it is.
+inline constexpr std::uint64_t purge_rate_min_bytes = 64ULL << 20;
+purge_forecast forecast_purge(const purge_forecast_input& in);
+nlohmann::json to_json(const purge_forecast& f, const purge_forecast_input& in);
+
 }  // namespace cdr

@@ -67,6 +67,11 @@ struct retention_snapshot {
   std::size_t erasures_pending_purge = 0;
   std::size_t erasures_purge_overdue = 0;
   double erasure_purge_oldest_age_seconds = 0;
+  // The next purge pass's forecast (0 while none is pending): how long it
+  // takes, what it rewrites, and how far past the earliest deadline it ends.
+  double erasure_purge_forecast_seconds = 0;
+  double erasure_purge_forecast_bytes = 0;
+  double erasure_purge_forecast_late_seconds = 0;
   // Unreadable saved-state entries by kind (every kind, zeros included).
   std::map<std::string, std::size_t> saved_state_unreadable;
   // The fleet's control topic (none: the daemon acts alone): the next

@@ -51,6 +51,7 @@ enum class counter_name : std::uint8_t {
   operations,  // numbers retention actions (audit entries, deletion events)
   holds,       // numbers legal holds
   control,     // the next offset of the fleet's control topic to apply
+  purge_rate,  // bytes/s of the last erasure purge pass large enough to measure
 };
 
 class saved_state {

@@ -290,8 +290,13 @@ class store {
   // and range (enough to tell whether anything is left).
   disk_check check_files(const std::vector<removal>& ranges, bool first_only = false,
                          const file_progress& on_file = {}) const;
-  // The size of the live SST files overlapping the ranges.
-  std::uint64_t file_bytes(const std::vector<removal>& ranges) const;
+  // The live SST files overlapping the ranges: how many, and their size.
+  struct file_total {
+    std::size_t files = 0;
+    std::uint64_t bytes = 0;
+  };
+  file_total files_overlapping(const std::vector<removal>& ranges) const;
+  std::uint64_t file_bytes(const std::vector<removal>& ranges) const { return files_overlapping(ranges).bytes; }
 
   // A consistent copy of the store in `dir` (which must not exist), made of
   // hard links where the file system allows; memtables are flushed first,
