@@ -279,8 +279,17 @@ invocation parse(const std::vector<std::string>& words) {
     inv.completion = true;
     return inv;
   }
+  const auto word = words[i];
   inv.command = take_command(words, i);
-  if (inv.command == nullptr) throw usage_error{"unknown command: " + words[i]};
+  if (inv.command == nullptr) {
+    // A group's name alone ("hold"): its subcommands.
+    std::string group;
+    for (const auto& c : cdr::admin::commands()) {
+      if (c.name.starts_with(word + " ")) group += "\n  cdr-retentionctl " + std::string(c.name);
+    }
+    if (!group.empty()) throw usage_error{word + " needs a subcommand:" + group + "\n(cdr-retentionctl COMMAND --help for more)"};
+    throw usage_error{"unknown command: " + word};
+  }
   const auto& spec = *inv.command;
   std::vector<const arg_spec*> positionals;
   for (const auto& a : spec.args) {
@@ -461,9 +470,13 @@ int run(const invocation& inv) {
   } else if (inv.format == cdr::render::format::yaml) {
     std::fputs(cdr::render::yaml(response).c_str(), stdout);
   } else if (ok && (command == "subject export" || command == "audit export")) {
-    // stdout holds only the streamed JSON lines; the summary goes to stderr.
-    std::fprintf(stderr, "%s %s\n", response["result"]["records"].dump().c_str(),
-                 command == "audit export" ? "entries" : "records");
+    // stdout holds only the streamed JSON lines; the summary goes to stderr,
+    // after them (with 2>&1 it never lands inside a line).
+    std::fflush(stdout);
+    const auto n = response["result"].value("records", static_cast<std::int64_t>(0));
+    const bool audit = command == "audit export";
+    std::fprintf(stderr, "%lld %s\n", static_cast<long long>(n),
+                 n == 1 ? (audit ? "entry" : "record") : (audit ? "entries" : "records"));
   } else if (ok) {
     std::fputs(cdr::render::text(response["result"]).c_str(), stdout);
   } else {

@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
     return exit_ok;
   }
 
-  if (auto why = cdr::service::region_problem(config)) {
-    std::fprintf(stderr, "cdr-retentiond: %s\n", why->c_str());
+  if (const auto problems = cdr::service::config_problems(config); !problems.empty()) {
+    for (const auto& why : problems) std::fprintf(stderr, "cdr-retentiond: %s\n", why.c_str());
     return exit_config;
   }
   cdr::logging::setup(config.log);

@@ -205,7 +205,8 @@ struct daemon::impl {
   }
 
   void start_ingest() {
-    ingest_probe = std::make_unique<metrics::ingest_probe>(metrics->registry());
+    ingest_probe = std::make_unique<metrics::ingest_probe>(
+        metrics->registry(), std::vector<std::string>{config.kafka.topic_cdr, config.kafka.topic_usage});
     ingest = std::make_unique<service::ingest>(
         config, bootstrap(), *time, *store, *ingest_probe, subject_key, *vault,
         [this](std::string why) {
@@ -309,7 +310,12 @@ struct daemon::impl {
     std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
+        // systemd shows the unit "reloading" until READY=1 (ExecReload;
+        // Type=notify-reload, which also wants MONOTONIC_USEC, needs
+        // systemd 253, after Debian 12's).
+        sd_notify(0, "RELOADING=1");
         reload();
+        sd_notify(0, "READY=1");
         signals->async_wait(on_signal);
         return;
       }
@@ -417,10 +423,13 @@ int daemon::run() {
   return d.serve();
 }
 
-std::optional<std::string> region_problem(const daemon_config& config) {
+std::vector<std::string> config_problems(const daemon_config& config) {
+  auto out = kafka::property_problems(config.kafka.properties);
   const auto& region = config.events.default_region;
-  if (region.empty() || phone::known_region(region)) return std::nullopt;
-  return fmt::format("events.default_region: \"{}\" is not a region libphonenumber knows", region);
+  if (!region.empty() && !phone::known_region(region)) {
+    out.push_back(fmt::format("events.default_region: \"{}\" is not a region libphonenumber knows", region));
+  }
+  return out;
 }
 
 environment_check check_environment(const daemon_config& config) {
@@ -439,7 +448,7 @@ environment_check check_environment(const daemon_config& config) {
       static_cast<void>(fleet_key::load(config.kafka, crypto::load_key_file(config.storage.subject_key_file)));
     });
   }
-  if (auto why = region_problem(config)) out.fatal.push_back(std::move(*why));
+  for (auto& why : config_problems(config)) out.fatal.push_back(std::move(why));
   const auto& a = config.admin;
   if (!a.socket_group.empty() && !admin::lookup_group(a.socket_group)) {
     out.fatal.push_back(fmt::format("admin.socket_group: group \"{}\" does not exist", a.socket_group));

@@ -66,6 +66,15 @@ for f in statefulset.yaml service.yaml podmonitor.yaml prometheusrule.yaml poddi
   grep -q "$f" "$src/deploy/kubernetes/kustomization.yaml"
 done
 grep -q 'startupProbe:' "$src/deploy/kubernetes/statefulset.yaml"
+for setting in 'fsGroupChangePolicy: OnRootMismatch' 'podManagementPolicy: Parallel' \
+               'automountServiceAccountToken: false' 'topologySpreadConstraints:'; do
+  grep -q "$setting" "$src/deploy/kubernetes/statefulset.yaml" || { echo "statefulset.yaml lacks $setting" >&2; exit 1; }
+done
+grep -q 'networkpolicy.yaml' "$src/deploy/kubernetes/kustomization.yaml"
+for label in title version revision source; do
+  grep -q "org.opencontainers.image.$label=" "$src/deploy/container/Containerfile" ||
+    { echo "Containerfile lacks the OCI label $label" >&2; exit 1; }
+done
 grep -q '^images:' "$src/deploy/kubernetes/kustomization.yaml"
 ! grep -q ':latest' "$src/deploy/kubernetes/statefulset.yaml" || { echo "an image pinned to :latest" >&2; exit 1; }
 # A local build directory or the repository never reaches the image's build stage.

@@ -106,6 +106,10 @@ TEST_F(ingest, subject_export_and_record_get_find_a_subject_by_its_keyed_hash) {
       {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "subject", "export", "--identifier", "+385915550001"});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_EQ(std::count(cli.out.begin(), cli.out.end(), '\n'), 3) << cli.out;
+  EXPECT_EQ(cli.err, "3 records\n");
+  const auto one = run_command(
+      {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "subject", "export", "--identifier", "jane.doe@example.com"});
+  EXPECT_EQ(one.err, "1 record\n") << "singular";
 
   auto r = admin_call(dir / "a.sock", "record get", {{"id", "s-2"}});
   ASSERT_EQ(r["ok"], true) << r.dump();

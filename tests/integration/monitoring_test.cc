@@ -72,6 +72,14 @@ TEST(monitoring, late_records_stripped_on_arrival_are_not_overdue_and_a_lost_pos
   EXPECT_EQ(sample(body, "cdr_retention_next_deadline_timestamp_seconds "), 1772323200) << body;
   EXPECT_EQ(sample(body, "cdr_retention_records_due_30d{action=\"strip_identifiers\"} "), 0) << body;
   EXPECT_EQ(sample(body, "cdr_retention_ingest_paused{reason=\"no_space\"} "), 0) << body;
+  // Counters with known labels are there from the start, at 0: the first
+  // increment is an increase an alert sees.
+  EXPECT_EQ(sample(body, "cdr_retention_consumer_offset_resets_total{topic=\"cdr\"} "), 0) << body;
+  EXPECT_EQ(sample(body, "cdr_retention_ingest_pauses_total{reason=\"no_space\"} "), 0) << body;
+  EXPECT_EQ(sample(body, "cdr_retention_sweeps_total{result=\"failed\",trigger=\"schedule\"} "), 0) << body;
+  EXPECT_EQ(sample(body, "cdr_retention_config_reloads_total{result=\"refused\"} "), 0) << body;
+  EXPECT_EQ(body.find("cdr_retention_consumer_lag_messages{partition=\"0\",topic=\"cdr\"} -1"), std::string::npos)
+      << "unknown lag is absent, not -1";
   EXPECT_EQ(sample(body, "cdr_retention_audit_chain_ok "), 1) << body;
   EXPECT_GT(sample(body, "cdr_retention_audit_last_verification_timestamp_seconds "), 1.7e9) << body;
   // Eleven months on, 2025-02's strip is within 30 days.
@@ -89,8 +97,7 @@ TEST(monitoring, late_records_stripped_on_arrival_are_not_overdue_and_a_lost_pos
   ASSERT_TRUE(d->wait_ready(dir / "a.sock")) << d->log();
   const std::string listen2 = admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"];
   EXPECT_TRUE(wait_for([&] {
-    return http_get(listen2, "/metrics").find("cdr_retention_consumer_offset_resets_total{topic=\"cdr\"}") !=
-           std::string::npos;
+    return sample(http_get(listen2, "/metrics"), "cdr_retention_consumer_offset_resets_total{topic=\"cdr\"} ") >= 1;
   })) << d->log();
   EXPECT_NE(d->log().find("records in between are gone upstream"), std::string::npos) << d->log();
   EXPECT_EQ(d->stop(SIGTERM), 0);

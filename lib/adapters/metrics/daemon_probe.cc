@@ -15,6 +15,7 @@ daemon_probe::daemon_probe(prometheus::Registry& r, std::string_view version, st
                    .Name("cdr_retention_config_reloads_total")
                    .Help("SIGHUP configuration reloads by result (applied or refused).")
                    .Register(r)) {
+  for (const auto* result : {"applied", "refused"}) reloads_.Add({{"result", result}});
   prometheus::BuildGauge()
       .Name("cdr_retention_build_info")
       .Help("Build information; the value is always 1.")

@@ -4,7 +4,11 @@
 
 namespace cdr::metrics {
 
-ingest_probe::ingest_probe(prometheus::Registry& r)
+namespace {
+constexpr std::string_view pause_reasons[] = {"write_stall", "no_space", "dead_letter", "rebalance", "partition_closed"};
+}  // namespace
+
+ingest_probe::ingest_probe(prometheus::Registry& r, const std::vector<std::string>& topics)
     : events_(prometheus::BuildCounter()
                   .Name("cdr_retention_events_total")
                   .Help("Consumed events by topic and outcome (stored, duplicate, conflict, stripped_on_ingest, "
@@ -49,6 +53,14 @@ ingest_probe::ingest_probe(prometheus::Registry& r)
       sync_histogram_(&sync_seconds_.Add(
           {}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1})) {
   resumed();  // every reason shown, at 0
+  for (const auto reason : pause_reasons) pauses_.Add({{"reason", std::string(reason)}});
+  for (const auto& topic : topics) {
+    for (const auto o : all_ingest_outcomes) events_.Add({{"topic", topic}, {"outcome", std::string(name(o))}});
+    for (std::size_t i = 0; i < reject_reason_count; ++i) {
+      rejected_.Add({{"topic", topic}, {"reason", std::string(name(static_cast<reject_reason>(i)))}});
+    }
+    offset_resets_.Add({{"topic", topic}});
+  }
 }
 
 void ingest_probe::events(std::string_view topic, ingest_outcome outcome, std::uint64_t n) {
@@ -60,10 +72,6 @@ void ingest_probe::rejected(std::string_view topic, reject_reason reason, std::u
   rejected_.Add({{"topic", std::string(topic)}, {"reason", std::string(name(reason))}})
       .Increment(static_cast<double>(n));
 }
-
-namespace {
-constexpr std::string_view pause_reasons[] = {"write_stall", "no_space", "dead_letter", "rebalance"};
-}  // namespace
 
 void ingest_probe::paused(std::string_view reason) {
   pauses_.Add({{"reason", std::string(reason)}}).Increment();

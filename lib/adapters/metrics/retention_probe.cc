@@ -40,6 +40,10 @@ retention_probe::retention_probe(prometheus::Registry& registry)
                        .Help("Bytes of SST files erasure purge passes rewrote.")
                        .Register(registry)
                        .Add({})) {
+  // Every trigger's results from 0: the first failed sweep is an increase.
+  for (const auto* trigger : {"startup", "schedule", "admin"}) {
+    for (const auto* result : {"ok", "failed"}) sweeps_.Add({{"trigger", trigger}, {"result", result}});
+  }
   for (auto k : {record_kind::cdr, record_kind::usage}) {
     const prometheus::Labels l{{"kind", std::string(name(k))}};
     stripped_.Add(l);

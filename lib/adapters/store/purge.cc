@@ -239,14 +239,15 @@ std::map<int, purge_pass::holders> purge_pass::holding_files(family f, const det
       ro.ignore_range_deletions = true;
       std::unique_ptr<rocksdb::Iterator> at(reader.NewIterator(ro));
       // A seek per key, or one read through the file merged with the keys
-      // when they are many for its size (a seek reads a block: the subject
-      // index's random keys put thousands in each of a month's files). One
+      // when they are many (a seek reads a block, and one that lands in a
+      // run of deletions walks it: the subject index's random keys put
+      // thousands in each of a month's files). One
       // key found is enough to rewrite a file; level 0 files go through
       // CompactRange, which needs the span of their keys.
       const auto end = std::upper_bound(it, names.end(), file.largestkey,
                                         [](const std::string& n, const auto& k) { return n < k.name; });
       const auto candidates = static_cast<std::uint64_t>(end - it);
-      const bool scan = candidates * 16 > file.num_entries;
+      const bool scan = candidates > 64 || candidates * 16 > file.num_entries;
       bool holds = false;
       std::string first;
       std::string last;

@@ -1,7 +1,6 @@
 #include "context.h"
 
 #include <algorithm>
-#include <tuple>
 
 #include "cdr/core/hex.h"
 
@@ -117,6 +116,22 @@ void pending_purges::load(store::saved_state& state) {
   by_op_ = std::move(found);
   actions_ = std::move(actions);
   rate_ = rate ? static_cast<double>(*rate) : 0.0;
+  spans_.clear();
+  keys_ = 0;
+  for (const auto& [op, e] : by_op_) count(e, true);
+}
+
+void pending_purges::count(const entry& e, bool in) {
+  keys_ = in ? keys_ + e.keys : keys_ - std::min(keys_, e.keys);
+  for (const auto& r : e.spans) {
+    const std::pair<family, std::string> at{r.family, r.range.begin};
+    if (in) {
+      auto& slot = spans_.try_emplace(at, r.range, 0).first->second;
+      ++slot.second;
+    } else if (const auto it = spans_.find(at); it != spans_.end() && --it->second.second == 0) {
+      spans_.erase(it);
+    }
+  }
 }
 
 std::vector<removal> pending_purges::spans_of(const std::vector<removal>& removals) {
@@ -146,18 +161,12 @@ std::optional<pending_purges::outlook> pending_purges::forecast(const store::sto
     std::lock_guard lock(mutex_);
     if (by_op_.empty()) return std::nullopt;
     o.in.deadline = instant::max();
-    for (const auto& [op, e] : by_op_) {
-      o.in.deadline = std::min(o.in.deadline, e.purge_by);
-      spans.insert(spans.end(), e.spans.begin(), e.spans.end());
-      o.in.keys += e.keys;
-    }
+    for (const auto& [op, e] : by_op_) o.in.deadline = std::min(o.in.deadline, e.purge_by);
+    for (const auto& [at, span] : spans_) spans.push_back({at.first, span.first});
+    o.in.keys = keys_;
     o.in.bytes_per_second = rate_;
     o.in.running_since = running_since_;
   }
-  std::sort(spans.begin(), spans.end(), [](const removal& a, const removal& b) {
-    return std::tie(a.family, a.range.begin) < std::tie(b.family, b.range.begin);
-  });
-  spans.erase(std::unique(spans.begin(), spans.end()), spans.end());
   o.in.now = now;
   const auto files = s.files_overlapping(spans);
   o.in.files = files.files;
@@ -203,12 +212,17 @@ std::pair<std::size_t, std::optional<instant>> pending_purges::of_subject(const 
 
 void pending_purges::add(std::uint64_t op, entry e) {
   std::lock_guard lock(mutex_);
+  if (const auto it = by_op_.find(op); it != by_op_.end()) count(it->second, false);
+  count(e, true);
   by_op_[op] = std::move(e);
 }
 
 void pending_purges::remove(std::uint64_t op) {
   std::lock_guard lock(mutex_);
-  by_op_.erase(op);
+  if (const auto it = by_op_.find(op); it != by_op_.end()) {
+    count(it->second, false);
+    by_op_.erase(it);
+  }
   actions_.erase(op);
 }
 

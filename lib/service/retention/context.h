@@ -108,6 +108,12 @@ class pending_purges {
   std::set<std::uint64_t> actions_;
   double rate_ = 0;  // bytes/s; 0: none measured yet
   std::optional<instant> running_since_;
+  // The pending erasures' spans, each with how many entries name it, and
+  // their keys: kept as entries come and go, so a forecast (after every
+  // erasure) costs the spans, not the entries.
+  void count(const entry& e, bool in);
+  std::map<std::pair<family, std::string>, std::pair<key_range, std::size_t>> spans_;
+  std::uint64_t keys_ = 0;
 };
 
 // A control message applied (fleet/control_log.h): the control position saved

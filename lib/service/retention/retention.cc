@@ -35,6 +35,9 @@ retention::retention(const daemon_config& config, const time_source& time, store
                  [this](std::string_view trigger) {
                    try {
                      sweep(trigger, 0);
+                     // The chain is checked at least daily, not only at
+                     // start (CdrRetentionAuditVerificationStale).
+                     if (to_seconds(ctx_.time.now()) - audit_verified_at_ >= audit_reverify_seconds) verify_audit();
                      return true;
                    } catch (const std::exception& e) {
                      spdlog::error("{} sweep failed: {}", trigger, e.what());

@@ -252,6 +252,8 @@ class retention final : public fleet_port {
   mutable std::mutex ops_;  // one retention operation at a time
   // The audit chain's last verification: when (Unix seconds, 0: never) and
   // whether it held.
+  // A scheduled sweep verifies the audit chain again once this old.
+  static constexpr double audit_reverify_seconds = 24 * 3600;
   std::atomic<double> audit_verified_at_{0};
   std::atomic<bool> audit_ok_{true};
 };

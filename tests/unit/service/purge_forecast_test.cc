@@ -101,6 +101,19 @@ TEST_F(purge_forecast, the_rate_is_the_last_large_passs) {
   EXPECT_EQ(j.forecast(*store_, now)->in.bytes_per_second, static_cast<double>(purge_rate_min_bytes / 4));
   j.remove(7);
   EXPECT_FALSE(j.forecast(*store_, now).has_value());
+
+  // Spans and keys follow the entries as they come and go.
+  const removal oct{family::identifiers, partition_range({record_kind::cdr, month::of(2024, 10), 0})};
+  const removal nov{family::identifiers, partition_range({record_kind::cdr, month::of(2024, 11), 0})};
+  j.add(8, {"s", now, now + std::chrono::hours(24), {oct}, 5});
+  j.add(9, {"t", now, now + std::chrono::hours(20), {oct, nov}, 7});
+  auto o = j.forecast(*store_, now);
+  EXPECT_EQ(o->in.keys, 12u);
+  EXPECT_EQ(o->in.deadline, now + std::chrono::hours(20));
+  j.remove(9);
+  o = j.forecast(*store_, now);
+  EXPECT_EQ(o->in.keys, 5u);
+  EXPECT_EQ(o->in.deadline, now + std::chrono::hours(24));
 }
 
 // The spans a pass rewrites: each partition once per family, held keys

@@ -56,9 +56,11 @@ struct environment_check {
 };
 environment_check check_environment(const daemon_config& config);
 
-// events.default_region names a region libphonenumber does not know: why;
-// nullopt when it is empty or known. The daemon refuses to start (exit 2).
-std::optional<std::string> region_problem(const daemon_config& config);
+// What the configuration file's checks cannot see: events.default_region
+// names a region libphonenumber does not know, kafka.properties hold a key or
+// value librdkafka refuses. Each is a configuration error: --check-config
+// reports it and the daemon refuses to start (exit 2).
+std::vector<std::string> config_problems(const daemon_config& config);
 
 void rewrap_master_key(const daemon_config& config, const std::string& new_master_file);
 

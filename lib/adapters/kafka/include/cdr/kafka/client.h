@@ -41,6 +41,11 @@ struct client_options {
   std::map<std::string, std::string> properties;
 };
 
+// What librdkafka says of `properties` (kafka.properties), without
+// connecting: each unknown key or invalid value, then what a client built
+// from them refuses; empty when they are usable.
+std::vector<std::string> property_problems(const std::map<std::string, std::string>& properties);
+
 // One consumed message; owns the librdkafka message.
 class message {
  public:

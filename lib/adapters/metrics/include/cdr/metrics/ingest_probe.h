@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -19,7 +21,9 @@ namespace cdr::metrics {
 
 class ingest_probe {
  public:
-  explicit ingest_probe(prometheus::Registry& registry);
+  // Every series of `topics` (the consumed ones) starts at 0, so that an
+  // alert on increase() sees the first event.
+  ingest_probe(prometheus::Registry& registry, const std::vector<std::string>& topics);
 
   void events(std::string_view topic, ingest_outcome outcome, std::uint64_t n);
   void rejected(std::string_view topic, reject_reason reason, std::uint64_t n);
