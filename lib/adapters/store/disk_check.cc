@@ -62,10 +62,6 @@ class range_index {
     return out;
   }
 
-  static bool is_point(const key_range& r) {
-    return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.starts_with(r.begin);
-  }
-
  private:
   static bool before(const removal* r, const std::pair<family, std::string_view>& k) {
     return std::pair(r->family, std::string_view(r->range.begin)) < k;
@@ -194,7 +190,7 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
     // lands in a run of deletions walks it (an erasure's flushed
     // tombstones) and thousands of seeks would walk it thousands of times.
     const auto points = static_cast<std::size_t>(
-        std::find_if(hits.begin(), hits.end(), [](const removal* r) { return !range_index::is_point(r->range); }) -
+        std::find_if(hits.begin(), hits.end(), [](const removal* r) { return !is_point(r->range); }) -
         hits.begin());
     std::size_t first_seek = 0;
     if (points > 64 || points * 16 > f.num_entries) {

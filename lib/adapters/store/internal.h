@@ -55,6 +55,10 @@ inline bool overlaps(std::string_view smallest, std::string_view largest, const 
   return largest >= std::string_view(r.begin) && (r.end.empty() || smallest < std::string_view(r.end));
 }
 std::optional<family> family_named(std::string_view cf_name);
+// Whether the range is exactly one key (point_range, cdr/core/key_layout.h).
+inline bool is_point(const key_range& r) {
+  return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.starts_with(r.begin);
+}
 
 // Keys of the system family: one tag byte, then the rest.
 inline constexpr std::string_view format_key = "format_version";

@@ -60,10 +60,6 @@ rocksdb::Status on_idle_thread(const std::function<rocksdb::Status()>& fn) {
   return out;
 }
 
-bool is_point(const key_range& r) {
-  return r.end.size() == r.begin.size() + 1 && r.end.back() == '\0' && r.end.compare(0, r.begin.size(), r.begin) == 0;
-}
-
 }  // namespace
 
 void purge_pass::add(const removal& r) {

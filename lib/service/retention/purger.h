@@ -8,7 +8,8 @@
 //
 // A subject erasure's journals wait: their keys are hidden at once (removed
 // from what reads see) and purged from the files by one pass over every
-// pending erasure, due when the oldest is erasure.purge_after old
+// pending erasure, started so as to end before the oldest is
+// erasure.purge_after old (its forecast: context.h, pending_purges)
 // (docs/operations.md, "Erasure"). The journal index (context.h) says which
 // journals are which, so finishing the others never reads the erasures'.
 #pragma once
