@@ -17,13 +17,13 @@ build=build/$preset
 
 # name | file | line as it stands | line mutated | targets | test binary | gtest filter | environment
 mutations=(
-  "wal_sync|lib/service/ingest/batch.cc|  store_.sync_wal();|  /* mutation */;|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures|CDR_FAULT_ROUNDS=12"
+  "wal_sync|lib/service/ingest/batch.cc|  store_.sync_wal();|  /* mutation */;|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures|CDR_FAULT_ROUNDS=4"
   "purge|lib/service/retention/purger.cc|    pass.run();|    /* mutation */;|cdr_service_tests|cdr_service_tests|verify_controls.an_erased_subjects_key_left_on_disk_is_named|"
   "hold_check|lib/core/src/retention.cc|      if (!h.covers_partition(p)) continue;|      continue;|cdr_service_tests|cdr_service_tests|sweep_steps.*|"
   "verify_wal|lib/adapters/store/disk_check.cc|  out.wal_files = impl_->wal_residues(ranges, out.residues);|  out.wal_files = 0;|cdr_service_tests|cdr_service_tests|verify_controls.a_stripped_key_left_in_a_wal_record_and_then_in_an_sst_file_is_named|"
   "nonce|lib/adapters/crypto/aead.cc|    used += nonce_size;|    used += 0;|cdr_unit_tests|cdr_unit_tests|crypto.every_seal_draws_a_fresh_nonce|"
   "control_mac|lib/service/fleet/control_log.cc|  auto verified = control_.verify(r);|  std::variant<std::string, control_rejection> verified = r.value; { auto j = nlohmann::json::parse(r.value, nullptr, false); if (j.is_object()) { j.erase(\"auth\"); verified = j.dump(); } }|cdr_service_tests|cdr_service_tests|fleet_parts.forged_altered_foreign_and_junk_messages_are_refused_audited_and_never_block|"
-  "keystore_dirsync|lib/adapters/crypto/keystore.cc|  sync_dir(target.parent_path());|  if (std::getenv(\"CDR_NEVER\") != nullptr) sync_dir(target.parent_path());|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures|CDR_FAULT_ROUNDS=12"
+  "keystore_dirsync|lib/adapters/crypto/keystore.cc|  sync_dir(target.parent_path());|  if (std::getenv(\"CDR_NEVER\") != nullptr) sync_dir(target.parent_path());|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures|CDR_FAULT_ROUNDS=4"
 )
 
 selected=("$@")
