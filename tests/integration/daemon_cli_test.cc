@@ -112,6 +112,14 @@ TEST(daemon_cli, a_kafka_property_librdkafka_refuses_is_a_config_error) {
       EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
     }
   }
+  // A key with a control character is refused by name, escaped: it never
+  // reaches librdkafka, a terminal or a log raw.
+  const auto bell = run_command(
+      {CDR_RETENTIOND_PATH, "--config", config, "--check-config", "--set", "kafka.properties.\"\\u0007bell\"=\"x\""});
+  EXPECT_EQ(bell.exit_code, 2) << bell.err;
+  EXPECT_NE(bell.err.find("key \"kafka.properties.\\u0007bell\": is not a librdkafka property name"), std::string::npos)
+      << bell.err;
+  EXPECT_EQ(bell.err.find('\a'), std::string::npos) << "no raw control character";
   EXPECT_FALSE(std::filesystem::exists(dir / "data")) << "nothing was started";
   const auto ok = run_command(
       {CDR_RETENTIOND_PATH, "--config", config, "--check-config", "--set", "kafka.properties.\"linger.ms\"=\"20\""});

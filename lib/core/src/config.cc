@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "cdr/core/admin_protocol.h"
 #include "cdr/core/identity.h"
 
 namespace cdr {
@@ -394,6 +395,9 @@ daemon_config build(const toml::table& root, std::string_view file, const secret
   c.kafka.shutdown_timeout = r.duration("kafka.shutdown_timeout", 1s, 1h);
   for (const auto& [k, v] : *root.at_path("kafka.properties").as_table()) {
     const auto key = join_key("kafka.properties", k.str());
+    // librdkafka's names are printable ASCII; anything else is refused
+    // here, before it reaches librdkafka's messages and the logs.
+    if (!admin::printable(k.str())) fail(&v, key, "is not a librdkafka property name", file);
     for (const auto& p : protected_properties) {
       if (p.name == k.str()) fail(&v, key, fmt::format("is protected: {}; remove it", p.why), file);
     }
@@ -552,7 +556,9 @@ std::string config_error::to_string() const {
   std::string out = file;
   if (line != 0) out += fmt::format(":{}", line);
   out += ": ";
-  if (!key.empty()) out += fmt::format("key {}: ", key);
+  // A key with control or direction characters is shown escaped: it goes to
+  // a terminal and to logs.
+  if (!key.empty()) out += fmt::format("key {}: ", admin::printable(key) ? key : nlohmann::json(key).dump(-1, ' ', true));
   out += message;
   return out;
 }
