@@ -17,7 +17,7 @@ build=build/$preset
 
 # name | file | line as it stands | line mutated | targets | test binary | gtest filter | environment
 mutations=(
-  "wal_sync|lib/service/ingest/batch.cc|  store_.sync_wal();|  /* mutation */;|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_at_random_points_of_ingest_sweeps_hold_releases_and_erasures|CDR_FAULT_ROUNDS=4"
+  "wal_sync|lib/service/ingest/batch.cc|  store_.sync_wal();|  /* mutation */;|cdr-retentiond cdr_fault_tests|cdr_fault_tests|faults.power_loss_right_after_the_group_took_the_offsets_loses_nothing|"
   "purge|lib/service/retention/purger.cc|    pass.run();|    /* mutation */;|cdr_service_tests|cdr_service_tests|verify_controls.an_erased_subjects_key_left_on_disk_is_named|"
   "hold_check|lib/core/src/retention.cc|      if (!h.covers_partition(p)) continue;|      continue;|cdr_service_tests|cdr_service_tests|sweep_steps.*|"
   "verify_wal|lib/adapters/store/disk_check.cc|  out.wal_files = impl_->wal_residues(ranges, out.residues);|  out.wal_files = 0;|cdr_service_tests|cdr_service_tests|verify_controls.a_stripped_key_left_in_a_wal_record_and_then_in_an_sst_file_is_named|"

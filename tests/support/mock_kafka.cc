@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -42,11 +43,12 @@ void mock_kafka::flush() {
 namespace {
 
 // A consumer handle on the cluster and the partition count of `topic`.
-rd_kafka_t* open_reader(const std::string& bootstrap, const std::string& topic, int* partitions) {
+rd_kafka_t* open_reader(const std::string& bootstrap, const std::string& topic, int* partitions,
+                        const std::string& group = "test-reader") {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "test-reader", err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   rd_kafka_poll_set_consumer(rk);
@@ -75,6 +77,24 @@ std::int64_t mock_kafka::end_offsets(const std::string& topic) {
     total += high;
   }
   rd_kafka_destroy(rk);
+  return total;
+}
+
+std::int64_t mock_kafka::committed(const std::string& group, const std::string& topic) {
+  int partitions = 0;
+  rd_kafka_t* rk = open_reader(bootstrap(), topic, &partitions, group);
+  auto* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int i = 0; i < partitions; ++i) rd_kafka_topic_partition_list_add(list, topic.c_str(), i);
+  const auto err = rd_kafka_committed(rk, list, 10000);
+  std::int64_t total = 0;
+  for (int i = 0; i < list->cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    total += std::max<std::int64_t>(0, list->elems[i].offset);  // none committed: RD_KAFKA_OFFSET_INVALID
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("cannot read group " + group + "'s offsets of " + topic + ": " + rd_kafka_err2str(err));
+  }
   return total;
 }
 

@@ -45,6 +45,9 @@ class mock_kafka {
   // The number of messages ever written to a topic (the sum of its
   // partitions' end offsets).
   std::int64_t end_offsets(const std::string& topic);
+  // The sum of the offsets consumer group `group` committed on `topic`'s
+  // partitions (an offset fetch: the reader does not join the group).
+  std::int64_t committed(const std::string& group, const std::string& topic);
 
  private:
   kafka::embedded_cluster cluster_;

@@ -52,7 +52,7 @@ std::string parent_of(const std::string& path) { return fs::path(path).parent_pa
 
 }  // namespace
 
-power_loss apply_power_loss(const std::string& ledger_path, std::mt19937_64& rng) {
+power_loss apply_power_loss(const std::string& ledger_path, std::mt19937_64& rng, tear how) {
   std::map<std::string, file_state> files;
   std::vector<pending> undo;
   {
@@ -111,7 +111,7 @@ power_loss apply_power_loss(const std::string& ledger_path, std::mt19937_64& rng
       out.bytes_dropped += size;
     } else if ((f.ever_synced || f.created) && size > f.synced) {
       // Torn: some of the unsynced bytes may have reached the disk.
-      const auto keep = f.synced + rng() % (size - f.synced + 1);
+      const auto keep = how == tear::all ? f.synced : f.synced + rng() % (size - f.synced + 1);
       if (keep == size) continue;
       fs::resize_file(path, keep, ec);
       ++out.files_truncated;

@@ -25,8 +25,12 @@ struct power_loss {
   std::uint64_t bytes_dropped = 0;
 };
 
+// How much of a file's unsynced tail reaches the disk: a random part of it,
+// or none (the worst case, for a check that must not depend on luck).
+enum class tear { random, all };
+
 // Applies the ledger at `ledger_path` (tails torn with `rng`), then empties
 // it (what survives is durable from then on).
-power_loss apply_power_loss(const std::string& ledger_path, std::mt19937_64& rng);
+power_loss apply_power_loss(const std::string& ledger_path, std::mt19937_64& rng, tear how = tear::random);
 
 }  // namespace cdr::test
