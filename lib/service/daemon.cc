@@ -8,6 +8,8 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <cstdlib>
+#include <map>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -16,14 +18,17 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/handlers.h"
+#include "cdr/admin/http.h"
 #include "cdr/admin/server.h"
 #include "cdr/crypto/crypto.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/daemon_probe.h"
+#include "cdr/metrics/metrics.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/metrics/retention_probe.h"
 #include "cdr/phone/phone.h"
 #include "fleet/drain.h"
+#include "health.h"
 #include "keys.h"
 #include "ledger.h"
 #include "reindex.h"
@@ -80,7 +85,9 @@ struct daemon::impl {
   std::unique_ptr<config_reloader> reloader;
   std::string subject_key;
   std::unique_ptr<crypto::keystore> keystore;
+  std::unique_ptr<health> healthy;
   std::unique_ptr<metrics::endpoint> metrics;
+  std::unique_ptr<admin::http_server> web;  // /metrics, /healthz, /readyz
   std::unique_ptr<metrics::daemon_probe> probe;
   std::unique_ptr<kafka::embedded_cluster> embedded;
   std::unique_ptr<store::store> store;
@@ -102,6 +109,12 @@ struct daemon::impl {
   // soon as the loop runs.
   std::unique_ptr<asio::signal_set> signals;
   std::atomic<int> exit_code{0};
+  // Tells systemd how the start goes (start_notes()).
+  std::thread start_notifier;
+  std::unique_ptr<alarm> start_over;
+  bool start_done = false;  // under start_over's lock
+
+  ~impl() { end_start_notes(); }  // a start that failed
 
   std::string bootstrap() const { return embedded ? embedded->bootstrap_servers() : config.kafka.brokers; }
 
@@ -117,15 +130,64 @@ struct daemon::impl {
     }
     started = time->now();
     started_monotonic = time->monotonic();
+    healthy = std::make_unique<health>(*time, health::limits{});
+  }
+
+  // While a start runs under systemd (Type=notify), its timeout is extended
+  // 30 s at a time, with a STATUS= line saying what it does, as long as it
+  // makes progress (health::progressing): a re-index of a whole store can
+  // take hours (docs/capacity.md), a start that hangs is still killed.
+  void start_notes() {
+    if (std::getenv("NOTIFY_SOCKET") == nullptr) return;
+    start_over = std::make_unique<alarm>(*time);
+    const auto note = [this](const std::string& line) {
+      sd_notify(0, fmt::format("EXTEND_TIMEOUT_USEC=30000000\nSTATUS=starting: {}", line).c_str());
+    };
+    note(healthy->line());
+    start_notifier = std::thread([this, note, last = healthy->line(), sent = time->monotonic()]() mutable {
+      bool stalled = false;
+      while (!start_over->wait_for(std::chrono::seconds(1), [this] { return start_done; })) {
+        const auto line = healthy->line();
+        if (!healthy->progressing()) {
+          if (!stalled) spdlog::error("start-up: no progress ({}): systemd's start timeout is no longer extended", line);
+          stalled = true;
+        } else if (line != last || time->monotonic() - sent >= std::chrono::seconds(10)) {
+          note(line);
+          last = line;
+          sent = time->monotonic();
+          stalled = false;
+        }
+      }
+    });
+  }
+
+  void end_start_notes() {
+    if (!start_over) return;
+    start_over->notify([this] { start_done = true; });
+    start_notifier.join();
+    start_over.reset();
   }
 
   void start_metrics() {
-    metrics = std::make_unique<metrics::endpoint>(config.metrics);
+    metrics = std::make_unique<metrics::endpoint>();
     probe = std::make_unique<metrics::daemon_probe>(metrics->registry(), version(), revision());
     metrics->collect_daemon([this] {
       return metrics::daemon_snapshot{time->simulated(), to_seconds(time->now()), admin ? admin->connections() : 0};
     });
-    spdlog::info("metrics on http://{}/metrics", metrics->address());
+    const auto probe_reply = [](const health::verdict& v) {
+      return admin::http_reply{v.ok ? 200u : 503u, "application/json", v.body.dump() + "\n"};
+    };
+    std::map<std::string, admin::http_route> routes{
+        {"/metrics", {[this] { return admin::http_reply{200, metrics::endpoint::content_type, metrics->scrape()}; }}},
+        {"/healthz", {[this, probe_reply] { return probe_reply(healthy->alive()); }, true}},
+        {"/readyz", {[this, probe_reply] { return probe_reply(healthy->ready()); }, true}}};
+    try {
+      web = std::make_unique<admin::http_server>(admin::http_options{config.metrics.host, config.metrics.port},
+                                                 std::move(routes));
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(fmt::format("metrics.host, metrics.port: {}", e.what()));
+    }
+    spdlog::info("metrics on http://{}/metrics (probes /healthz, /readyz)", web->address());
   }
 
   void open_store() {
@@ -143,8 +205,10 @@ struct daemon::impl {
     const auto ledgered = [this] {
       return erasure_ledger(erasure_ledger::beside(config.storage.keystore_path), *keystore).index_hashes();
     };
+    healthy->step("re-indexing identifiers (if the form changed)");
     auto [forms, report] =
-        bring_to_form(*store, *state, *vault, phone::parser(), identity_form(config.events.default_region), ledgered);
+        bring_to_form(*store, *state, *vault, phone::parser(), identity_form(config.events.default_region), ledgered,
+                      1000, [this](std::uint64_t records) { healthy->advance(records, 0, "records read"); });
     ids = std::move(forms);
     spdlog::info("identifiers in form \"{}\"{}", ids.form(),
                  ids.earlier().empty() ? "" : fmt::format(" (earlier: {})", fmt::join(ids.earlier(), ", ")));
@@ -233,7 +297,7 @@ struct daemon::impl {
       throw std::runtime_error(fmt::format("admin.socket_group: group \"{}\" does not exist", a.socket_group));
     }
     admin_ctx.reset(new admin_context{config, *time, fake, started, started_monotonic, *reloader, *store, *retention,
-                                      *keystore, *vault, *metrics, embedded.get(), ingest.get(), demo.get(),
+                                      *keystore, *vault, web->address(), embedded.get(), ingest.get(), demo.get(),
                                       fleet.get(), subject_key});
     admin = std::make_unique<admin::server>(io, o, groups_of(a), [this](const admin::request& r, const admin::peer& p) {
       return dispatch(*admin_ctx, *probe, r, p);
@@ -293,6 +357,15 @@ struct daemon::impl {
     });
   }
 
+  // The probes' liveness: the loop ticks every second.
+  void arm_heartbeat(asio::steady_timer& timer) {
+    healthy->tick();
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([this, &timer](boost::system::error_code ec) {
+      if (!ec) arm_heartbeat(timer);
+    });
+  }
+
   // systemd's STATUS= line says what long operation runs (`systemctl
   // status`), checked every second and sent when it changes.
   void arm_status_line(asio::steady_timer& timer, std::string last) {
@@ -320,6 +393,7 @@ struct daemon::impl {
         return;
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      healthy->stopping();
       sd_notify(0, "STOPPING=1");
       io.stop();
     };
@@ -330,6 +404,10 @@ struct daemon::impl {
       arm_watchdog(watchdog, std::chrono::microseconds{watchdog_usec / 2});
       spdlog::info("systemd watchdog: pinging every {} ms", watchdog_usec / 2000);
     }
+    asio::steady_timer heartbeat(io);
+    arm_heartbeat(heartbeat);
+    end_start_notes();
+    healthy->serving();
     sd_notify(0, "READY=1\nSTATUS=serving");
     asio::steady_timer status_line(io);
     if (std::getenv("NOTIFY_SOCKET") != nullptr) arm_status_line(status_line, "serving");
@@ -339,6 +417,9 @@ struct daemon::impl {
   }
 
   int stop() {
+    healthy->stopping();
+    // No scrape or probe reads a part while it is torn down.
+    web.reset();
     // The control topic first: an erasure it applies may wait on ingest.
     if (fleet) fleet->stop();
     demo.reset();
@@ -407,6 +488,8 @@ int daemon::run() {
   const auto set = stop_signals();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   d.start_clock();
+  d.healthy->step("opening the key store");
+  d.start_notes();
   d.reloader = std::make_unique<config_reloader>(d.options, d.config, d.digest);
   spdlog::info("cdr-retentiond {} ({}) starting, config {} (sha256:{})", version(), revision(), d.options.config_path,
                d.digest.substr(0, 12));
@@ -416,9 +499,13 @@ int daemon::run() {
   d.keystore = open_keystore(d.config.storage, d.options.new_keystore, d.options.new_store);
   d.start_metrics();
   d.embedded = embedded_broker(d.config.kafka);
+  d.healthy->step("opening the store");
   d.open_store();
+  d.healthy->step("finishing interrupted sweeps and erasures, verifying the audit trail");
   d.start_retention();
+  d.healthy->step("starting ingest");
   d.start_ingest();
+  d.healthy->step("opening the admin socket");
   d.start_admin();
   return d.serve();
 }

@@ -36,7 +36,8 @@ bool nothing_named(const store::store& s, store::saved_state& state) {
 class reindexer {
  public:
   reindexer(store::store& s, store::saved_state& state, vault& keys, const identity& forms, identity_state& st,
-            const ledger_indexes& ledgered, std::size_t batch, reindex_report& report)
+            const ledger_indexes& ledgered, std::size_t batch, reindex_report& report,
+            const std::function<void(std::uint64_t)>& progressed)
       : store_(s),
         state_(state),
         keys_(keys),
@@ -44,6 +45,7 @@ class reindexer {
         st_(st),
         ledgered_(ledgered),
         batch_(batch),
+        progressed_(progressed),
         report_(report) {}
 
   void run() {
@@ -142,6 +144,7 @@ class reindexer {
       spdlog::info("re-indexing identifiers ({} to {}): {} records read, {} index entries moved", st_.form,
                    st_.moving->to, report_.records, report_.moved);
     }
+    if (progressed_) progressed_(report_.records);
     failpoint("after_reindex_batch");
   }
 
@@ -152,6 +155,7 @@ class reindexer {
   identity_state& st_;
   const ledger_indexes& ledgered_;
   std::size_t batch_;
+  const std::function<void(std::uint64_t)>& progressed_;
   reindex_report& report_;
 };
 
@@ -165,7 +169,8 @@ void save(store::store& s, store::saved_state& state, const identity_state& st) 
 
 std::pair<identity, reindex_report> bring_to_form(store::store& s, store::saved_state& state, vault& keys,
                                                   const phone_parser& parser, const std::string& form,
-                                                  const std::function<ledger_indexes()>& ledgered, std::size_t batch) {
+                                                  const std::function<ledger_indexes()>& ledgered, std::size_t batch,
+                                                  const std::function<void(std::uint64_t)>& progressed) {
   reindex_report report;
   report.to = form;
   identity_state st;
@@ -198,7 +203,7 @@ std::pair<identity, reindex_report> bring_to_form(store::store& s, store::saved_
                    st.moving->records);
     }
     const auto kept = ledgered ? ledgered() : ledger_indexes{};
-    reindexer(s, state, keys, forms, st, kept, std::max<std::size_t>(batch, 1), report).run();
+    reindexer(s, state, keys, forms, st, kept, std::max<std::size_t>(batch, 1), report, progressed).run();
     const auto to = st.moving->to;
     std::erase(st.earlier, to);
     if (std::find(st.earlier.begin(), st.earlier.end(), st.form) == st.earlier.end()) st.earlier.push_back(st.form);

@@ -49,11 +49,13 @@ struct reindex_report {
 // the recorded form does not decode (the daemon must not start: holds and
 // erasures could stop matching). `batch`: records per synced write.
 // `ledgered`: reads the erasure ledger's index hashes, (key name, hash)
-// pairs; called only when there is something to re-index.
+// pairs; called only when there is something to re-index. `progressed`:
+// told the records read so far after each batch (the start-up's health).
 using ledger_indexes = std::set<std::pair<std::string, std::string>>;
 std::pair<identity, reindex_report> bring_to_form(store::store& s, store::saved_state& state, vault& keys,
                                                   const phone_parser& parser, const std::string& form,
                                                   const std::function<ledger_indexes()>& ledgered = {},
-                                                  std::size_t batch = 1000);
+                                                  std::size_t batch = 1000,
+                                                  const std::function<void(std::uint64_t)>& progressed = {});
 
 }  // namespace cdr::service

@@ -66,6 +66,13 @@ for f in statefulset.yaml service.yaml podmonitor.yaml prometheusrule.yaml poddi
   grep -q "$f" "$src/deploy/kubernetes/kustomization.yaml"
 done
 grep -q 'startupProbe:' "$src/deploy/kubernetes/statefulset.yaml"
+# The probes use the HTTP port's /healthz and /readyz, not the admin socket.
+[ "$(grep -c 'httpGet: {path: /healthz, port: metrics}' "$src/deploy/kubernetes/statefulset.yaml")" = 2 ] ||
+  { echo "startup and liveness probes are not /healthz" >&2; exit 1; }
+grep -q 'httpGet: {path: /readyz, port: metrics}' "$src/deploy/kubernetes/statefulset.yaml" ||
+  { echo "the readiness probe is not /readyz" >&2; exit 1; }
+! grep -q 'exec:.*status' "$src/deploy/kubernetes/statefulset.yaml" || { echo "a probe still runs status" >&2; exit 1; }
+grep -q '^TimeoutStartSec=' "$src/deploy/systemd/cdr-retention.service" || { echo "the unit sets no TimeoutStartSec" >&2; exit 1; }
 for setting in 'fsGroupChangePolicy: OnRootMismatch' 'podManagementPolicy: Parallel' \
                'automountServiceAccountToken: false' 'topologySpreadConstraints:'; do
   grep -q "$setting" "$src/deploy/kubernetes/statefulset.yaml" || { echo "statefulset.yaml lacks $setting" >&2; exit 1; }

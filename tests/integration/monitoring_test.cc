@@ -5,8 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -171,6 +176,59 @@ TEST(monitoring, plan_forecasts_every_partition_and_is_scraped) {
   const auto tables = text.out.substr(text.out.find("\npartitions:\n") + 13);
   EXPECT_EQ(table_mismatch(tables.substr(0, tables.find("\n\n") + 1), plan["partitions"]), "") << text.out;
   EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+// The probes on the metrics port never wait for the admin socket's
+// workers: with both held by exports nobody reads, `status` (the probe of
+// earlier builds) hangs, /healthz and /readyz answer at once.
+TEST(monitoring, probes_answer_while_two_long_commands_hold_every_admin_worker) {
+  mock_kafka k(2);
+  temp_dir dir;
+  const auto sock = dir / "a.sock";
+  daemon_process d(write_test_config(dir), args_for(k), dir / "log");
+  ASSERT_TRUE(d.wait_ready(sock)) << d.log();
+  const auto listen = admin_call(sock, "status")["result"]["metrics"]["listen"].get<std::string>();
+  // One subject's 12,000 records: an export of them (4 MB) is more than the
+  // reply queue (1 MiB) and a socket's buffers hold, so a worker sending it
+  // waits for its reader.
+  for (int i = 0; i < 12000; ++i) {
+    const auto id = fmt::format("x-{}", i);
+    k.produce("cdr", id,
+              R"({"type":"cdr","id":")" + id +
+                  R"(","customer_id":"c","occurred_at":"2025-02-10T09:00:00Z","channel":"sms","from":"+385915550000","to":"+385915550001"})");
+  }
+  k.flush();
+  ASSERT_TRUE(wait_for([&] { return stored_offsets(sock) >= 12000; }));
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string line =
+        R"({"id":1,"command":"subject export","args":{"identifier":"+385915550000"}})"
+        "\n";
+    ASSERT_EQ(send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
+    held.push_back(fd);
+  }
+  auto status = std::async(std::launch::async, [&] { return admin_call(sock, "status"); });
+  EXPECT_EQ(status.wait_for(seconds(2)), std::future_status::timeout)
+      << "both admin workers are held (else this test proves nothing)";
+  const auto healthz = http_request(listen, "/healthz");
+  EXPECT_EQ(healthz.status, 200) << healthz.body;
+  const auto alive = nlohmann::json::parse(healthz.body);
+  EXPECT_EQ(alive["status"], "ok");
+  EXPECT_EQ(alive["phase"], "serving");
+  EXPECT_LT(alive["seconds_since_loop_tick"].get<double>(), 5.0);
+  const auto readyz = http_request(listen, "/readyz");
+  EXPECT_EQ(readyz.status, 200) << readyz.body;
+  EXPECT_EQ(nlohmann::json::parse(readyz.body)["phase"], "serving");
+  EXPECT_NE(http_get(listen, "/metrics").find("cdr_retention_records{kind=\"cdr\"} 12000"), std::string::npos);
+  for (const int fd : held) close(fd);
+  EXPECT_TRUE(status.get().value("ok", false)) << "the workers are free again";
+  kill(d.pid(), SIGTERM);
+  EXPECT_EQ(d.wait_exit(seconds(30)), 0);
 }
 
 }  // namespace

@@ -171,7 +171,7 @@ std::uint64_t stored_offsets(const std::string& socket) {
   }
 }
 
-std::string http_get(const std::string& host_port, const std::string& path) {
+http_response http_request(const std::string& host_port, const std::string& path, const std::string& method) {
   const auto colon = host_port.rfind(':');
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -186,7 +186,7 @@ std::string http_get(const std::string& host_port, const std::string& path) {
     close(fd);
     throw std::runtime_error("cannot connect to " + host_port);
   }
-  const auto req = "GET " + path + " HTTP/1.0\r\nHost: " + host_port + "\r\n\r\n";
+  const auto req = method + " " + path + " HTTP/1.0\r\nHost: " + host_port + "\r\n\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     close(fd);
     throw std::runtime_error("send failed");
@@ -200,8 +200,14 @@ std::string http_get(const std::string& host_port, const std::string& path) {
   }
   close(fd);
   const auto body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) throw std::runtime_error("bad HTTP response");
-  return response.substr(body + 4);
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos || response.size() < 12) {
+    throw std::runtime_error("bad HTTP response");
+  }
+  return {std::stoi(response.substr(9, 3)), response.substr(0, body), response.substr(body + 4)};
+}
+
+std::string http_get(const std::string& host_port, const std::string& path) {
+  return http_request(host_port, path).body;
 }
 
 std::uint64_t test_seed(std::uint64_t fixed) {

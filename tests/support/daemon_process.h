@@ -71,7 +71,14 @@ nlohmann::json admin_call(const std::string& socket, const std::string& command,
 // partition (status: kafka.consumer.offsets); 0 while it does not answer.
 std::uint64_t stored_offsets(const std::string& socket);
 
-// GET http://host:port/path over a plain TCP socket; returns the body.
+// One HTTP/1.0 request to http://host:port/path over a plain TCP socket.
+struct http_response {
+  int status = 0;
+  std::string head;  // the status line and the headers
+  std::string body;
+};
+http_response http_request(const std::string& host_port, const std::string& path, const std::string& method = "GET");
+// GET http://host:port/path; returns the body.
 std::string http_get(const std::string& host_port, const std::string& path);
 
 }  // namespace cdr::test

@@ -4,12 +4,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
 
 namespace cdr::metrics {
 namespace {
@@ -126,34 +128,49 @@ prometheus::MetricFamily labelled_counter_family(std::string name, std::string h
 
 std::shared_ptr<prometheus::Collectable> make_process_collector() { return std::make_shared<process_collector>(); }
 
-endpoint::endpoint(const metrics_config& config)
-    : registry_(std::make_shared<prometheus::Registry>()), host_(config.host) {
-  const auto bind = config.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", config.host, config.port)
-                                                               : fmt::format("{}:{}", config.host, config.port);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(bind, 2);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("cannot listen for metrics on {}: {}", bind, e.what()));
-  }
-  exposer_->RegisterCollectable(registry_);
+endpoint::endpoint()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      scrapes_(prometheus::BuildCounter()
+                   .Name("exposer_scrapes_total")
+                   .Help("Number of times metrics were scraped")
+                   .Register(*registry_)
+                   .Add({})),
+      bytes_(prometheus::BuildCounter()
+                 .Name("exposer_transferred_bytes_total")
+                 .Help("Transferred bytes to metrics services")
+                 .Register(*registry_)
+                 .Add({})),
+      latency_(prometheus::BuildSummary()
+                   .Name("exposer_request_latencies")
+                   .Help("Latencies of serving scrape requests, in microseconds")
+                   .Register(*registry_)
+                   .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.9, 0.01}, {0.99, 0.001}})) {
   add(make_process_collector());
 }
 
 endpoint::~endpoint() = default;
 
 void endpoint::add(std::shared_ptr<prometheus::Collectable> collectable) {
-  exposer_->RegisterCollectable(collectable);
+  std::lock_guard lock(scraping_);
   extra_.push_back(std::move(collectable));
 }
 
-std::uint16_t endpoint::port() const {
-  const auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
-}
-
-std::string endpoint::address() const {
-  return host_.find(':') != std::string::npos ? fmt::format("[{}]:{}", host_, port())
-                                              : fmt::format("{}:{}", host_, port());
+std::string endpoint::scrape() {
+  std::lock_guard lock(scraping_);
+  const auto started = std::chrono::steady_clock::now();
+  auto families = registry_->Collect();
+  for (const auto& c : extra_) {
+    auto more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  auto text = std::move(out).str();
+  scrapes_.Increment();
+  bytes_.Increment(static_cast<double>(text.size()));
+  latency_.Observe(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+  return text;
 }
 
 }  // namespace cdr::metrics

@@ -15,7 +15,6 @@
 #include "cdr/core/config.h"
 #include "cdr/crypto/keystore.h"
 #include "cdr/kafka/embedded_cluster.h"
-#include "cdr/metrics/metrics.h"
 #include "cdr/store/store.h"
 
 namespace cdr::service {
@@ -31,7 +30,7 @@ struct admin_context {
   retention& keeper;
   const crypto::keystore& keystore;
   const vault& keys;
-  const metrics::endpoint& metrics;
+  std::string metrics_listen;  // host:port of /metrics and the probes
   const kafka::embedded_cluster* embedded = nullptr;
   const ingest* consumer = nullptr;
   const demo_traffic* demo = nullptr;

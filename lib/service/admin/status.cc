@@ -69,7 +69,7 @@ admin::reply handle_status(admin_context& ctx, const admin::request& req, const 
       {"uptime_seconds", seconds_since(ctx.time, ctx.started_monotonic)},
       {"clock", {{"source", ctx.time.simulated() ? "simulated" : "real"}, {"now", format_rfc3339(ctx.time.now())}}},
       {"config", ctx.reloader.status()},
-      {"metrics", {{"listen", ctx.metrics.address()}}},
+      {"metrics", {{"listen", ctx.metrics_listen}}},
       {"kafka", kafka_status(ctx)},
       {"retention", retention_status(ctx)},
       {"keystore",

@@ -20,8 +20,10 @@ class reindex : public service_fixture {
  protected:
   std::pair<identity, service::reindex_report> bring(std::size_t batch = 1000,
                                                      const std::function<service::ledger_indexes()>& ledgered = {}) {
-    return service::bring_to_form(*store_, *state_, *vault_, phone::parser(), "e164:HR", ledgered, batch);
+    return service::bring_to_form(*store_, *state_, *vault_, phone::parser(), "e164:HR", ledgered, batch,
+                                  [this](std::uint64_t records) { progress_.push_back(records); });
   }
+  std::vector<std::uint64_t> progress_;  // records read, told after each batch (the start's health)
   std::size_t entries(family f, const key_range& r) const {
     std::size_t n = 0;
     store_->scan(f, r, [&](std::string_view, std::string_view) {
@@ -50,7 +52,9 @@ TEST_F(reindex, a_digits_store_moves_to_e164_and_resumes_after_a_crash) {
   EXPECT_EQ(retention_->subject_records("385911234567").size(), 10u);
 
   reopen();
+  progress_.clear();
   auto [ids, report] = bring(10);
+  EXPECT_EQ(progress_, (std::vector<std::uint64_t>{20, 30, 40, 50, 60, 70, 80})) << "after each batch";
   EXPECT_TRUE(report.resumed);
   EXPECT_EQ(report.from, "digits");
   EXPECT_EQ(report.records, 80u) << "counted across the crash";

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,13 +17,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/labels.h>
 #include <prometheus/registry.h>
+#include <prometheus/summary.h>
 
 #include "cdr/core/config.h"
 #include "cdr/metrics/snapshots.h"
-
-namespace prometheus {
-class Exposer;
-}
 
 namespace cdr::metrics {
 
@@ -38,31 +36,35 @@ prometheus::MetricFamily labelled_counter_family(std::string name, std::string h
 // The standard process_* metrics, read from /proc/self at scrape time.
 std::shared_ptr<prometheus::Collectable> make_process_collector();
 
-// Owns the registry and the HTTP exposer (`/metrics`).
+// Owns the registry and renders a scrape (`/metrics` on the daemon's HTTP
+// port, cdr/admin/http.h, serves it).
 class endpoint {
  public:
-  // Binds config.host:config.port (port 0 picks a free port). Throws
-  // std::runtime_error when the address cannot be bound.
-  explicit endpoint(const metrics_config& config);
+  endpoint();
   ~endpoint();
   endpoint(const endpoint&) = delete;
   endpoint& operator=(const endpoint&) = delete;
 
   prometheus::Registry& registry() { return *registry_; }
   void add(std::shared_ptr<prometheus::Collectable> collectable);
-  // Scrape-time figures: `read` is called once per scrape, on the HTTP
-  // server's thread (collectors.cc builds the families).
+  // Scrape-time figures: `read` is called once per scrape, on the thread
+  // that scrapes (collectors.cc builds the families).
   void collect_daemon(std::function<daemon_snapshot()> read);
   void collect_store(std::function<store_snapshot()> read);
   void collect_retention(std::function<retention_snapshot()> read);
-  std::uint16_t port() const;
-  std::string address() const;  // host:port actually bound
+  // Every family in the text exposition format (version 0.0.4). Also
+  // counts itself: exposer_scrapes_total, exposer_transferred_bytes_total
+  // and exposer_request_latencies (the names prometheus-cpp's exposer used).
+  std::string scrape();
+  static constexpr const char* content_type = "text/plain; version=0.0.4; charset=utf-8";
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<prometheus::Collectable>> extra_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
-  std::string host_;
+  std::mutex scraping_;  // one scrape at a time (collectors need not be reentrant)
+  prometheus::Counter& scrapes_;
+  prometheus::Counter& bytes_;
+  prometheus::Summary& latency_;
 };
 
 }  // namespace cdr::metrics
