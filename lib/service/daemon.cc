@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "cdr/admin/http.h"
 #include "cdr/admin/server.h"
 #include "cdr/crypto/crypto.h"
+#include "cdr/kafka/client.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/daemon_probe.h"
 #include "cdr/metrics/metrics.h"
@@ -188,6 +190,49 @@ struct daemon::impl {
       throw std::runtime_error(fmt::format("metrics.host, metrics.port: {}", e.what()));
     }
     spdlog::info("metrics on http://{}/metrics (probes /healthz, /readyz)", web->address());
+  }
+
+  // Every topic the configuration reads or writes must exist before the
+  // start goes on: a missing one is named, with its key and the command
+  // that creates it (exit 2). Brokers that do not answer are an outage, not
+  // a refusal: ingest waits for them as for any other.
+  void check_topics() {
+    if (embedded) return;
+    const auto& k = config.kafka;
+    struct need {
+      const char* key;
+      std::string topic;
+      const char* partitions;
+    };
+    std::vector<need> needed{{"kafka.topics.cdr", k.topic_cdr, "<N>"},
+                             {"kafka.topics.usage", k.topic_usage, "<N>"},
+                             {"kafka.topics.dead_letter", k.topic_dead_letter, "<N>"},
+                             {"kafka.topics.deletion_events", k.topic_deletion_events, "<N>"}};
+    if (k.fleet()) {
+      needed.push_back({"kafka.topics.control", k.topic_control, "1"});
+      needed.push_back({"kafka.topics.replies", k.topic_replies, "1"});
+      needed.push_back({"kafka.topics.handover", k.topic_handover, "<N>"});
+    }
+    std::vector<std::string> topics;
+    for (const auto& n : needed) topics.push_back(n.topic);
+    constexpr auto wait = std::chrono::seconds(10);
+    const auto missing =
+        kafka::missing_topics({bootstrap(), k.client_id + "-topic-check", k.properties}, topics, wait);
+    if (!missing) {
+      spdlog::warn("kafka: the brokers did not answer within {} s: the topics' existence is not checked", wait.count());
+      return;
+    }
+    if (missing->empty()) return spdlog::info("kafka: the {} topics this configuration uses exist", topics.size());
+    std::string what;
+    for (const auto& n : needed) {
+      if (std::find(missing->begin(), missing->end(), n.topic) == missing->end()) continue;
+      what += fmt::format("\n  {} = \"{}\": kafka-topics.sh --bootstrap-server {} --create --topic {} --partitions {}",
+                          n.key, n.topic, config.kafka.brokers, n.topic, n.partitions);
+    }
+    throw start_refused(fmt::format(
+        "{} topic(s) this configuration uses do not exist on the cluster (or this client may not describe "
+        "them); create them (retention and settings: docs/operations.md, \"Topics\") or correct the keys:{}",
+        missing->size(), what));
   }
 
   void open_store() {
@@ -499,6 +544,8 @@ int daemon::run() {
   d.keystore = open_keystore(d.config.storage, d.options.new_keystore, d.options.new_store);
   d.start_metrics();
   d.embedded = embedded_broker(d.config.kafka);
+  d.healthy->step("checking the Kafka topics");
+  d.check_topics();
   d.healthy->step("opening the store");
   d.open_store();
   d.healthy->step("finishing interrupted sweeps and erasures, verifying the audit trail");

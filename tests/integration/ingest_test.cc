@@ -252,5 +252,31 @@ TEST_F(ingest, a_corrupt_id_index_entry_is_counted_and_never_aborts) {
   EXPECT_EQ(d->stop(SIGTERM), 0) << d->log();
 }
 
+// A topic the configuration names and the cluster does not have stops the
+// start with exit 2 (no restart loop), naming the key, the topic and the
+// command that creates it; with the topics there, the same start works.
+TEST_F(ingest, a_missing_topic_refuses_the_start_naming_it_and_how_to_create_it) {
+  temp_dir dir;
+  auto args = daemon_args();
+  args.insert(args.end(), {"--set", "kafka.topics.usage=\"usage-typo\"", "--set",
+                           "kafka.topics.control=\"no-control\"", "--set", "kafka.topics.replies=\"cdr-retention-replies\"",
+                           "--set", "kafka.topics.handover=\"cdr-retention-handover\""});
+  daemon_process d(write_test_config(dir), args, dir / "log");
+  EXPECT_EQ(d.wait_exit(std::chrono::seconds(30)), 2) << d.log();
+  const auto log = d.log();
+  EXPECT_NE(log.find("2 topic(s) this configuration uses do not exist on the cluster"), std::string::npos) << log;
+  EXPECT_NE(log.find("kafka.topics.usage = \\\"usage-typo\\\": kafka-topics.sh --bootstrap-server " +
+                     kafka_.bootstrap() + " --create --topic usage-typo --partitions <N>"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("kafka.topics.control = \\\"no-control\\\": kafka-topics.sh"), std::string::npos) << log;
+  EXPECT_NE(log.find("--topic no-control --partitions 1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("cdr-retention-replies\\\":"), std::string::npos) << "only the missing ones: " << log;
+  EXPECT_FALSE(std::filesystem::exists(dir / "data")) << "refused before the store was created";
+  auto ok = start(dir);
+  EXPECT_NE(ok->log().find("kafka: the 7 topics this configuration uses exist"), std::string::npos) << ok->log();
+  EXPECT_EQ(ok->stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace cdr::test

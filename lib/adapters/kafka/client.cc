@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -149,6 +150,37 @@ struct consumer::impl {
   std::map<topic_partition, std::int64_t> assigned;
   bool ever_assigned = false;
   std::function<void(const topic_partition&, std::string_view)> on_offset_reset;
+
+  // The broker no longer holds the partition's position (its records were
+  // deleted by retention, or the topic was recreated): librdkafka stops
+  // fetching it and reports RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET. Reported
+  // to the owner, then fetched again from the partition's start: what lies
+  // between is gone upstream, and everything still there is read.
+  void reset_to_start(const rd_kafka_message_t* m) {
+    const topic_partition tp{m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "", m->partition};
+    const std::string detail = rd_kafka_message_errstr(m);
+    if (on_offset_reset) {
+      try {
+        on_offset_reset(tp, detail);
+      } catch (const std::exception& e) {
+        spdlog::error("kafka: reporting an offset reset failed: {}", e.what());
+      }
+    }
+    // librdkafka 2.0.2 refuses to seek a partition it stopped fetching
+    // (ERR__STATE; librdkafka issue 2961): it leaves this member's
+    // assignment and comes back at its start (both allowed outside a
+    // rebalance callback; the group does not see it).
+    auto list = new_list(1);
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    for (auto* step : {&rd_kafka_incremental_unassign, &rd_kafka_incremental_assign}) {
+      if (rd_kafka_error_t* e = (*step)(rk, list.get())) {
+        spdlog::error("kafka: {}[{}]: cannot move to the start after an offset reset: {}", tp.topic, tp.partition,
+                      rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return;
+      }
+    }
+  }
   bool closed = false;
   bool abandoned = false;
   // Offsets whose commit to the group failed (e.g. "rebalance in progress"),
@@ -332,7 +364,10 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
   std::map<std::string, std::string> ours{{"group.id", o.group_id},
                                           {"enable.auto.commit", "false"},
                                           {"enable.auto.offset.store", "false"},
-                                          {"auto.offset.reset", "earliest"},
+                                          // A position the broker no longer holds is an
+                                          // error poll() handles (reset_to_start), not a
+                                          // silent jump.
+                                          {"auto.offset.reset", "error"},
                                           {"isolation.level", "read_committed"},
                                           {"enable.partition.eof", "false"},
                                           {"partition.assignment.strategy", "cooperative-sticky"},
@@ -350,28 +385,7 @@ consumer::consumer(const consumer_options& o, rebalance_listener& listener) : im
       impl_->hold_limit = std::chrono::milliseconds(std::strtoll(value, nullptr, 10));
     }
   }
-  rd_kafka_conf_set_log_cb(conf, [](const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-    log_to_spdlog(rk, level, fac, buf);
-    // "[thrd:...]: <topic> [<partition>]: offset reset (at ...) to BEGINNING: ..."
-    const std::string_view line(buf);
-    const auto at = line.find("]: offset reset");
-    auto* self = rk != nullptr ? static_cast<impl*>(rd_kafka_opaque(rk)) : nullptr;
-    if (std::string_view(fac) != "OFFSET" || at == std::string_view::npos || self == nullptr ||
-        !self->on_offset_reset) {
-      return;
-    }
-    const auto open = line.rfind(" [", at);
-    const auto start = line.rfind("]: ", open);
-    if (open == std::string_view::npos) return;
-    const auto topic = line.substr(start == std::string_view::npos ? 0 : start + 3,
-                                   open - (start == std::string_view::npos ? 0 : start + 3));
-    const auto partition = std::atoi(std::string(line.substr(open + 2, at - open - 2)).c_str());
-    try {
-      self->on_offset_reset({std::string(topic), partition}, line.substr(at + 3));
-    } catch (const std::exception& e) {
-      spdlog::error("kafka: reporting an offset reset failed: {}", e.what());
-    }
-  });
+  rd_kafka_conf_set_log_cb(conf, log_to_spdlog);
   rd_kafka_conf_set_rebalance_cb(
       conf, [](rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
         auto* self = static_cast<impl*>(opaque);
@@ -424,7 +438,13 @@ consumer::~consumer() {
 }
 
 message consumer::poll(std::chrono::milliseconds timeout) {
-  message m(rd_kafka_consumer_poll(impl_->rk, static_cast<int>(timeout.count())));
+  rd_kafka_message_t* raw = rd_kafka_consumer_poll(impl_->rk, static_cast<int>(timeout.count()));
+  if (raw != nullptr && raw->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+    impl_->reset_to_start(raw);
+    rd_kafka_message_destroy(raw);
+    raw = nullptr;
+  }
+  message m(raw);
   rethrow(impl_->failure, impl_->failure_mutex);
   impl_->retry_failed_commits();
   char reason[512];
@@ -659,6 +679,32 @@ std::optional<std::vector<partition_progress>> group_progress(const client_optio
   }
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   if (rkt != nullptr) rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+std::optional<std::vector<std::string>> missing_topics(const client_options& o, const std::vector<std::string>& topics,
+                                                       std::chrono::milliseconds timeout) {
+  auto* conf = base_conf(o, {});
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw kafka_error(fmt::format("cannot create a Kafka client: {}", err));
+  }
+  const rd_kafka_metadata_t* md = nullptr;
+  std::optional<std::vector<std::string>> out;
+  if (rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count())) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::set<std::string> listed;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (md->topics[i].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) listed.insert(md->topics[i].topic);
+    }
+    out.emplace();
+    for (const auto& t : topics) {
+      if (!listed.contains(t) && std::find(out->begin(), out->end(), t) == out->end()) out->push_back(t);
+    }
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
   rd_kafka_destroy(rk);
   return out;
 }

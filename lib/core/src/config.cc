@@ -43,7 +43,8 @@ constexpr std::array<protected_property, 12> protected_properties{{
     {"enable.auto.commit", "offsets are committed by the daemon only once their records are durable (no loss)"},
     {"enable.auto.offset.store", "offsets are stored by the daemon with the records, in one atomic write (no loss)"},
     {"auto.offset.reset",
-     "a partition without a stored offset must be read from its beginning (\"earliest\"), or events are lost"},
+     "the daemon starts a partition without a stored offset at its beginning, and a position the broker no longer "
+     "holds must be reported and counted (\"error\"), not skipped silently"},
     {"isolation.level", "the daemon reads committed messages only (\"read_committed\")"},
     {"acks", "deletion events and dead-letter copies need every in-sync replica's acknowledgement (\"all\")"},
     {"enable.idempotence", "the producer must not write a retried message twice (\"true\")"},

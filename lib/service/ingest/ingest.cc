@@ -52,6 +52,9 @@ void ingest::start() {
   // A draining member's records, handed over (docs/operations.md, "Drain").
   if (!config_.kafka.topic_handover.empty()) co.topics.push_back(config_.kafka.topic_handover);
   co.on_offset_reset = [this](const kafka::topic_partition& tp, std::string_view detail) {
+    // Read from the partition's start now: a rewind must not go back to
+    // the assignment's start, which the broker no longer holds.
+    start_[tp] = 0;
     probe_.offset_reset(tp.topic);
     spdlog::error(
         "kafka: {}[{}]: the position was beyond what the broker holds and was reset to its start: "

@@ -272,7 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
         invalid_case{"property_idempotence", "[kafka.properties]\n\"enable.idempotence\" = false\n",
                      "kafka.properties.enable.idempotence", 2, "must not write a retried message twice"},
         invalid_case{"property_offset_reset", "[kafka.properties]\n\"auto.offset.reset\" = \"latest\"\n",
-                     "kafka.properties.auto.offset.reset", 2, "or events are lost"},
+                     "kafka.properties.auto.offset.reset", 2, "not skipped silently"},
         invalid_case{"property_offset_store", "[kafka.properties]\n\"enable.auto.offset.store\" = true\n",
                      "kafka.properties.enable.auto.offset.store", 2, "protected"},
         invalid_case{"property_isolation", "[kafka.properties]\n\"isolation.level\" = \"read_uncommitted\"\n",

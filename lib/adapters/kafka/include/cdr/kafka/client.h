@@ -210,6 +210,15 @@ std::optional<std::vector<partition_progress>> group_progress(const client_optio
                                                               const std::string& topic,
                                                               std::chrono::milliseconds timeout);
 
+// Those of `topics` the cluster does not list, asked with one metadata
+// request for every topic (which never creates one, whatever the brokers'
+// auto.create.topics.enable); nullopt when the brokers do not answer within
+// `timeout`. A topic this client may not describe (ACLs) is not listed
+// either. Throws kafka_error for an invalid configuration.
+std::optional<std::vector<std::string>> missing_topics(const client_options& options,
+                                                       const std::vector<std::string>& topics,
+                                                       std::chrono::milliseconds timeout);
+
 struct header {
   std::string name;
   std::string value;
