@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   nlohmann::json erased;
   {
     admin::client c(dir + "/a.sock", std::chrono::hours(4));
-    erased = c.call("subject erase", {{"identifier", subject}});
+    erased = c.call("subject erase", {{"identifier", subject}, {"reason", "art. 17"}, {"reference", "T-1"}});
   }
   const double erase_s = std::chrono::duration<double>(steady::now() - t0).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

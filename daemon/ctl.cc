@@ -208,6 +208,20 @@ struct invocation {
   bool completion = false;  // print the bash completion script
 };
 
+// An error message of the protocol, speaking of flags as people type them
+// ("from_month" -> --from-month, "raw": true -> --raw).
+std::string in_flags(const command_spec& spec, std::string message) {
+  for (const auto& a : spec.args) {
+    if (a.positional) continue;
+    for (const auto& quoted : {"\"" + std::string(a.name) + "\": true", "\"" + std::string(a.name) + "\""}) {
+      for (auto at = message.find(quoted); at != std::string::npos; at = message.find(quoted, at + 1)) {
+        message.replace(at, quoted.size(), cdr::admin::cli_flag(a));
+      }
+    }
+  }
+  return message;
+}
+
 // Takes a global option at words[i]; false when words[i] is not one.
 bool global_option(const std::vector<std::string>& words, std::size_t& i, invocation& inv) {
   const auto& w = words[i];
@@ -334,15 +348,7 @@ invocation parse(const std::vector<std::string>& words) {
   // The same check the daemon makes: types, required arguments.
   cdr::admin::request req{nullptr, std::string(spec.name), spec.id, inv.args};
   if (auto e = cdr::admin::check_args(spec, req)) {
-    std::string message = e->message;
-    for (const auto& a : spec.args) {
-      // Speak of flags as people type them.
-      const auto quoted = "\"" + std::string(a.name) + "\"";
-      if (const auto at = message.find(quoted); at != std::string::npos && !a.positional) {
-        message.replace(at, quoted.size(), cdr::admin::cli_flag(a));
-      }
-    }
-    throw usage_error{message, &spec};
+    throw usage_error{in_flags(spec, e->message), &spec};
   }
   return inv;
 }
@@ -482,7 +488,7 @@ int run(const invocation& inv) {
   } else {
     const auto& err = response["error"];
     std::fprintf(stderr, "cdr-retentionctl: %s: %s\n", err.value("code", "error").c_str(),
-                 err.value("message", "").c_str());
+                 in_flags(*inv.command, err.value("message", "")).c_str());
   }
   // A fleet-wide answer without a member's part is not the whole answer.
   if (ok && response["result"].is_object() && response["result"].value("complete", true) == false) {
@@ -492,7 +498,11 @@ int run(const invocation& inv) {
   // verify and audit verify succeed as commands but may find a problem.
   if (ok && response["result"].is_object() && response["result"].value("ok", true) == false) return exit_command_failed;
   if (ok) return exit_ok;
-  return response["error"].value("code", "") == "permission_denied" ? exit_denied : exit_command_failed;
+  const auto code = response["error"].value("code", "");
+  // The daemon refused the arguments (a hold with no selector, a month
+  // range backwards): a usage error, like the ones found before sending.
+  if (code == "invalid_argument") return exit_usage;
+  return code == "permission_denied" ? exit_denied : exit_command_failed;
 }
 
 }  // namespace

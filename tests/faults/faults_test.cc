@@ -276,7 +276,7 @@ class faults : public retention_fixture {
           }
           ASSERT_NE(id, 0u) << holds.dump();
           fault_during(d, f, rng, release, round + 4 >= n, [&] {
-            (void)admin_call(sock(), "hold release", {{"id", id}});
+            (void)admin_call(sock(), "hold release", {{"id", id}, {"reason", "case closed"}, {"reference", "T-1"}});
             (void)admin_call(sock(), "sweep");
           });
           break;
@@ -292,7 +292,7 @@ class faults : public retention_fixture {
           erased_subjects_.push_back(subject);
           erase_acknowledged = false;
           fault_during(d, f, rng, erasure, round + 4 >= n, [&] {
-            erase_acknowledged = admin_call(sock(), "subject erase", {{"identifier", subject}}).value("ok", false);
+            erase_acknowledged = admin_call(sock(), "subject erase", {{"identifier", subject}, {"reason", "art. 17"}, {"reference", "T-1"}}).value("ok", false);
           });
           break;
         }
@@ -303,7 +303,7 @@ class faults : public retention_fixture {
       if (round % 4 == 2) {
         const auto holds = call("hold list")["holds"];  // a copy: the reply is a temporary
         for (const auto& h : holds) {
-          if (h.value("customer", "") == hold_customer) call("hold release", {{"id", h["id"].get<std::uint64_t>()}});
+          if (h.value("customer", "") == hold_customer) call("hold release", {{"id", h["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
         }
         active_holds_.erase(hold_customer);
       }
@@ -312,7 +312,7 @@ class faults : public retention_fixture {
       // not be back from Kafka yet, so an empty export proves nothing.
       if (round % 4 == 3 &&
           (!erase_acknowledged || call("subject export", {{"identifier", erased_subjects_.back()}})["records"] != 0)) {
-        call("subject erase", {{"identifier", erased_subjects_.back()}});
+        call("subject erase", {{"identifier", erased_subjects_.back()}, {"reason", "art. 17"}, {"reference", "T-1"}});
       }
       recover_and_check();
       check_records();  // the whole independent model, every round

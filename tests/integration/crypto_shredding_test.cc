@@ -208,7 +208,7 @@ TEST_F(crypto_shredding, held_copies_live_under_a_held_key_until_released) {
   const auto sealed_held = sealed_of("held", held);
   EXPECT_GT(occurrences(sealed_held), 0u) << "the held copy's sealed value is on disk while held";
 
-  call("hold release", {{"id", "1"}});
+  call("hold release", {{"id", "1"}, {"reason", "case closed"}, {"reference", "T-1"}});
   const auto released = call("sweep");
   EXPECT_EQ(occurrences(sealed_held), 0u) << "and in no file once released and swept";
   EXPECT_EQ(released["keys_destroyed"], nlohmann::json::array({"h/cdr/2024-12/0"})) << released.dump();

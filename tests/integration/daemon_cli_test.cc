@@ -357,7 +357,7 @@ TEST(daemon_cli, rewrap_master_key_rotates_the_master_key) {
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
     // An erasure and a hold: the ledger's and the audit trail's chains must
     // survive the rotation.
-    ASSERT_TRUE(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550111"}}).value("ok", false));
+    ASSERT_TRUE(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550111"}, {"reason", "art. 17"}, {"reference", "T-1"}}).value("ok", false));
     ASSERT_TRUE(admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "R-1"}})
                     .value("ok", false));
     const auto busy = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "new.key"});
@@ -442,7 +442,7 @@ TEST(daemon_cli, an_unreadable_saved_hold_refuses_sweeps_and_is_named_everywhere
   EXPECT_EQ(sweep.exit_code, 1);
   EXPECT_NE(sweep.err.find("unavailable"), std::string::npos) << sweep.err;
   EXPECT_NE(sweep.err.find("hold/0000000000000001"), std::string::npos) << sweep.err;
-  EXPECT_EQ(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}})["error"]["code"],
+  EXPECT_EQ(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}})["error"]["code"],
             "unavailable");
   EXPECT_EQ(admin_call(dir / "a.sock", "hold list")["result"]["unreadable"], 1);
   // Ingest goes on.
@@ -473,15 +473,16 @@ TEST(daemon_cli, checkpoints_go_only_under_checkpoint_dir_and_follow_no_link) {
     args.insert(args.begin(), {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock"});
     return run_command(args);
   };
+  // Arguments the daemon refuses are usage errors (exit 2), as the CLI's own.
   auto r = ctl({"checkpoint", "--to", "X"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("X.tmp exists already"), std::string::npos) << r.err;
   r = ctl({"checkpoint", "--to", "Y"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("exists already"), std::string::npos) << r.err;
   for (const auto& bad : {dir / "elsewhere", std::string("../data"), std::string(".hidden"), std::string("a/b")}) {
     r = ctl({"checkpoint", "--to", bad});
-    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_NE(r.err.find("invalid_argument"), std::string::npos) << bad << ": " << r.err;
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "elsewhere"));
@@ -520,7 +521,7 @@ TEST(daemon_cli, check_config_refuses_unbounded_periods_durations_and_protected_
            {"[kafka.properties]\n\"enable.idempotence\" = false\n", "kafka.properties.enable.idempotence",
             "is protected"},
            {"[kafka.properties]\n\"auto.offset.reset\" = \"latest\"\n", "kafka.properties.auto.offset.reset",
-            "events are lost"},
+            "not skipped silently"},
            {"[kafka.properties]\n\"enable.auto.commit\" = true\n", "kafka.properties.enable.auto.commit",
             "is protected"},
            {"[kafka.properties]\n\"enable.auto.offset.store\" = true\n", "kafka.properties.enable.auto.offset.store",
@@ -567,7 +568,7 @@ TEST(daemon_cli, a_deleted_erasure_ledger_refuses_the_start) {
   {
     daemon_process d(cfg, {}, dir / "log");
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
-    const auto r = admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}});
+    const auto r = admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}});
     ASSERT_TRUE(r.value("ok", false)) << r.dump();
     EXPECT_EQ(d.stop(SIGTERM), 0);
   }
@@ -697,6 +698,12 @@ TEST(ctl, a_typo_is_a_usage_error_and_nothing_is_sent) {
            {{"hold", "add", "--customer", "acme", "--reason", "r"}, "--reference is required"},
            {{"hold", "add", "--kind", "sms", "--reason", "r", "--reference", "x"}, "--kind must be cdr or usage"},
            {{"hold", "release"}, "hold release needs ID"},
+           {{"hold", "release", "1", "--reference", "CASE-1"}, "--reason is required"},
+           {{"subject", "erase", "--identifier", "+14155550100", "--reason", "art. 17"}, "--reference is required"},
+           {{"subject", "export", "--identifier", "not-a-number"},
+            "--identifier is neither a phone number, an e-mail address nor an IP address (--raw takes it as written)"},
+           {{"hold", "add", "--subject", "acme", "--reason", "r", "--reference", "x"}, "--subject is neither"},
+           {{"hold", "list", "--identifier", "12"}, "--identifier is neither"},
            {{"hold"}, "hold needs a subcommand:\n  cdr-retentionctl hold add"},
            {{"subject"}, "cdr-retentionctl subject erase"},
            {{"hold", "release", "1", "2"}, "unexpected argument \"2\""},
@@ -718,6 +725,12 @@ TEST(ctl, a_typo_is_a_usage_error_and_nothing_is_sent) {
     EXPECT_EQ(r.exit_code, 2) << args.front() << ": " << r.err;
     EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << "nothing is sent: " << r.err;
+  }
+  // --raw takes any printable identifier as written: this one is sent (and
+  // finds no daemon).
+  EXPECT_EQ(ctl({"subject", "export", "--identifier", "not-a-number", "--raw"}).exit_code, 3);
+  for (const auto& fine : {"+1 (415) 555-0100", "091 123 4567", "jane@acme.example", "203.0.113.7", "2001:db8::7"}) {
+    EXPECT_EQ(ctl({"subject", "status", "--identifier", fine}).exit_code, 3) << fine << " is an identifier";
   }
   // COMMAND --help prints that command's usage with its real flags, and
   // never contacts the daemon.
@@ -754,6 +767,20 @@ TEST(daemon_cli, the_daemon_refuses_unknown_arguments_for_every_command) {
   EXPECT_EQ(admin_call(dir / "a.sock", "sweep", {{"dry_run", "yes"}})["error"]["code"], "invalid_argument");
   EXPECT_EQ(admin_call(dir / "a.sock", "audit export", {{"snce", "2025-01-01T00:00:00Z"}})["error"]["code"],
             "invalid_argument");
+  // An identifier that is no phone number, e-mail or IP address is refused
+  // by the daemon too (a client other than the CLI), unless "raw".
+  const auto not_one = admin_call(dir / "a.sock", "subject erase",
+                                  {{"identifier", "not-a-number"}, {"reason", "r"}, {"reference", "x"}});
+  EXPECT_EQ(not_one["error"]["code"], "invalid_argument") << not_one.dump();
+  EXPECT_NE(not_one["error"]["message"].get<std::string>().find("neither a phone number"), std::string::npos);
+  EXPECT_EQ(admin_call(dir / "a.sock", "subject status", {{"identifier", "not-a-number"}, {"raw", true}})["ok"], true);
+  // Errors the daemon finds in arguments reach the CLI in its own words
+  // (flags, not protocol fields) and as usage errors.
+  const auto backwards = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "hold", "add", "--from-month",
+                                      "2025-05", "--to-month", "2025-01", "--reason", "r", "--reference", "x"});
+  EXPECT_EQ(backwards.exit_code, 2) << backwards.err;
+  EXPECT_NE(backwards.err.find("--from-month"), std::string::npos) << backwards.err;
+  EXPECT_EQ(backwards.err.find("from_month"), std::string::npos) << backwards.err;
   // No sweep ran: the only one is the start-up sweep.
   const auto body = http_get(admin_call(dir / "a.sock", "status")["result"]["metrics"]["listen"], "/metrics");
   EXPECT_NE(body.find("cdr_retention_sweeps_total{result=\"ok\",trigger=\"admin\"} 0\n"), std::string::npos) << body;

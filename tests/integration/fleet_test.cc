@@ -280,7 +280,8 @@ TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_rel
 
   // Released through member 3: the held records go at each member's next sweep.
   const auto id = call(2, "hold list")["holds"][0]["id"];
-  const auto released = call(2, "hold release", {{"id", id}});
+  const auto released =
+      call(2, "hold release", {{"id", id}, {"reason", "litigation settled"}, {"reference", "CASE-77"}});
   EXPECT_EQ(released["released"]["origin"]["request"], request) << released.dump();
   for (std::size_t i = 0; i < 3; ++i) {
     call(i, "sweep");
@@ -296,6 +297,9 @@ TEST_F(fleet, a_hold_through_one_member_protects_every_members_records_until_rel
     EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
     const auto trail = read_file(dirs_[i] / "data/audit.jsonl");
     EXPECT_NE(trail.find(request), std::string::npos) << "member " << i + 1 << "'s audit trail names the request";
+    // Every member's release entry says why and for what, as the requester did.
+    EXPECT_NE(trail.find(R"("reason":"litigation settled","reference":"CASE-77")"), std::string::npos)
+        << "member " << i + 1 << ": " << trail;
     EXPECT_NE(trail.find(fmt::format("\"member\":\"member-{}\"", i + 1)), std::string::npos);
   }
 }

@@ -110,11 +110,11 @@ TEST_F(retention, holds_keep_release_and_never_resurrect) {
       call("hold add", {{"customer", "cust-b"}, {"reason", "late request"}, {"reference", "CASE-2"}});
   call("sweep");
   for (const auto& s : b) EXPECT_EQ(get(s), std::optional<bool>(false));
-  call("hold release", {{"id", late_hold["id"].get<std::uint64_t>()}});
+  call("hold release", {{"id", late_hold["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
 
-  call("hold release", {{"id", std::to_string(h["id"].get<std::uint64_t>())}});
-  call("hold release", {{"id", whole["id"].get<std::uint64_t>()}});
-  EXPECT_EQ(admin_call(sock(), "hold release", {{"id", "999"}})["error"]["code"], "not_found");
+  call("hold release", {{"id", std::to_string(h["id"].get<std::uint64_t>())}, {"reason", "case closed"}, {"reference", "T-1"}});
+  call("hold release", {{"id", whole["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
+  EXPECT_EQ(admin_call(sock(), "hold release", {{"id", "999"}, {"reason", "case closed"}, {"reference", "T-1"}})["error"]["code"], "not_found");
   for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(true)) << "kept until the next sweep";
   call("sweep");
   for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(false)) << "released: " << s.id;
@@ -173,6 +173,18 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(std::count(before.out.begin(), before.out.end(), '\n'), 13);
 
   call("hold add", {{"from_month", "2026-03"}, {"to_month", "2026-03"}, {"reason", "tax audit"}, {"reference", "T-9"}});
+  // Before any erasure, a held subject says so, and names the holds.
+  const auto held = call("subject status", {{"identifier", x}});
+  EXPECT_EQ(held["state"], "held") << held.dump();
+  EXPECT_EQ(held["holds"], nlohmann::json::parse(R"([{"id":1,"records":1,"reason":"tax audit","reference":"T-9"}])"))
+      << held.dump();
+  const auto over_x = call("hold list", {{"identifier", x}})["holds"];
+  ASSERT_EQ(over_x.size(), 1u) << over_x.dump();
+  EXPECT_EQ(over_x[0]["id"], 1);
+  EXPECT_EQ(over_x[0]["subject_records"], 1);
+  EXPECT_TRUE(call("hold list", {{"identifier", stripped.phone}})["holds"].empty()) << "nothing of it is held";
+  EXPECT_EQ(call("subject status", {{"identifier", stripped.phone}})["state"], "none");
+  EXPECT_EQ(call("hold list")["holds"].size(), 1u);
   const auto e = call("subject erase", {{"identifier", x}, {"reason", "GDPR art. 17"}, {"reference", "DSR-42"}});
   EXPECT_EQ(e["erased"], 12);
   ASSERT_EQ(e["deferred"].size(), 1u);
@@ -184,7 +196,7 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 1);
   EXPECT_EQ(call("subject export", {{"identifier", "+49301234560"}})["records"], 2);
 
-  call("hold release", {{"id", "1"}});  // the deferred erasure happens now
+  call("hold release", {{"id", "1"}, {"reason", "case closed"}, {"reference", "T-1"}});  // the deferred erasure happens now
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0);
   EXPECT_GT(sealed_on_disk(), 0u) << "hidden, not yet purged (erasure.purge_after): the scan must see that";
 
@@ -250,7 +262,7 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   wait_stored();
   EXPECT_EQ(call("subject status", {{"identifier", subjects[0]}})["state"], "none");
 
-  const auto e = call("subject erase", {{"identifier", subjects[0]}, {"reference", "DSR-100"}});
+  const auto e = call("subject erase", {{"identifier", subjects[0]}, {"reference", "DSR-100"}, {"reason", "art. 17"}});
   EXPECT_EQ(e["erased"], 13);
   ASSERT_EQ(e["months"].size(), 13u) << e.dump();
   EXPECT_EQ(e["months"]["2025-11"], 1);
@@ -290,7 +302,7 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   EXPECT_NE(http_get(listen, "/metrics").find("cdr_retention_erasures_pending_purge 1\n"), std::string::npos);
 
   // On demand: one pass purges every pending erasure.
-  call("subject erase", {{"identifier", subjects[1]}});
+  call("subject erase", {{"identifier", subjects[1]}, {"reason", "art. 17"}, {"reference", "T-1"}});
   const auto p = call("subject purge");
   EXPECT_EQ(p["subjects"], 2) << p.dump();
   EXPECT_EQ(p["residues"], 0);
@@ -307,7 +319,7 @@ TEST_F(retention, erasure_hides_at_once_and_is_purged_by_its_deadline) {
   for (const auto& s : v["subjects"]) EXPECT_EQ(s["keys_on_disk"], 0) << s.dump();
 
   // By the deadline: the timer runs the pass without a sweep.
-  const auto late = call("subject erase", {{"identifier", subjects[2]}});
+  const auto late = call("subject erase", {{"identifier", subjects[2]}, {"reason", "art. 17"}, {"reference", "T-1"}});
   EXPECT_EQ(late["state"], "hidden");
   // The pass's forecast: in plan, status and the metric the alert reads.
   const auto forecast = call("plan")["erasure_purge"];
@@ -355,14 +367,14 @@ TEST_F(retention, usage_data_is_sealed_exportable_and_erasable) {
   EXPECT_EQ(get(old), std::nullopt) << "past its 36 months on arrival";
 
   EXPECT_EQ(call("subject export", {{"identifier", "Jane@ACME.example"}})["records"], 5) << "normalised like CDRs";
-  const auto e = call("subject erase", {{"identifier", "203.0.113.7"}, {"reference", "DSR-U1"}});
+  const auto e = call("subject erase", {{"identifier", "203.0.113.7"}, {"reference", "DSR-U1"}, {"reason", "art. 17"}});
   EXPECT_EQ(e["erased"], 5) << e.dump();
   EXPECT_EQ(call("subject export", {{"identifier", "jane@acme.example"}})["records"], 5)
       << "only the erased value goes (issue \"Erasure, exact and at scale\")";
   auto after = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
   EXPECT_FALSE(after["record"].contains("ip")) << after.dump();
   EXPECT_EQ(after["record"]["account_user"], "jane@acme.example") << after.dump();
-  EXPECT_EQ(call("subject erase", {{"identifier", "jane@acme.example"}, {"reference", "DSR-U2"}})["erased"], 5);
+  EXPECT_EQ(call("subject erase", {{"identifier", "jane@acme.example"}, {"reference", "DSR-U2"}, {"reason", "art. 17"}})["erased"], 5);
   EXPECT_EQ(call("subject export", {{"identifier", "jane@acme.example"}})["records"], 0);
   after = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
   EXPECT_FALSE(after["record"].contains("account_user")) << after.dump();
@@ -401,7 +413,7 @@ TEST_F(retention, a_restored_checkpoint_does_not_undo_an_erasure) {
   }
   wait_stored();
   call("checkpoint", {{"to", "before"}});
-  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-300"}})["erased"], 13);
+  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-300"}, {"reason", "art. 17"}})["erased"], 13);
   EXPECT_EQ(d->stop(SIGTERM), 0);
   const auto ledger = dir_ / "keys/erasures.jsonl";
   const auto lines = read_file(ledger);
@@ -625,7 +637,7 @@ TEST_F(retention, an_erasure_takes_only_the_subjects_values_wherever_they_sit) {
   EXPECT_TRUE(v["ok"].get<bool>()) << "the old versions are purged, the new ones stay: " << v.dump();
   EXPECT_EQ(occurrences("900003"), 0u);
   // Erasing another subject of the same records later re-seals them again.
-  EXPECT_EQ(call("subject erase", {{"identifier", "+447700900002"}})["erased"], 3);
+  EXPECT_EQ(call("subject erase", {{"identifier", "+447700900002"}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"], 3);
   EXPECT_EQ(ids("mms-3"), nullptr) << "no value left: no identifiers";
   EXPECT_EQ(ids("mms-1")["to"], nlohmann::json::array());
   EXPECT_EQ(call("subject export", {{"identifier", "+447700900001"}})["records"], 1);
@@ -648,8 +660,8 @@ TEST_F(retention, late_events_of_an_erased_subject_are_stored_without_it) {
   };
   produce("before", "2026-10-02T09:00:00Z", R"("from":")" + x + R"(")");
   wait_stored();
-  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-7"}})["erased"], 1);
-  EXPECT_EQ(call("subject erase", {{"identifier", z}})["erased"], 0) << "no record yet";
+  EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-7"}, {"reason", "art. 17"}})["erased"], 1);
+  EXPECT_EQ(call("subject erase", {{"identifier", z}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"], 0) << "no record yet";
 
   produce("late-1", "2026-10-20T09:00:00Z", R"("from":")" + y + R"(","to":[")" + x + R"(","+447700900888"])");
   produce("late-2", "2026-10-21T09:00:00Z", R"("from":")" + z + R"(")");
@@ -696,7 +708,7 @@ TEST_F(retention, every_spelling_of_a_number_is_one_subject_once_a_region_is_set
   wait_stored();
   EXPECT_EQ(call("subject export", {{"identifier", "+385911234567"}})["records"], 2) << "no region: 091... is apart";
   EXPECT_EQ(call("subject export", {{"identifier", "091 123 4567"}})["records"], 1);
-  EXPECT_EQ(call("subject erase", {{"identifier", "091 765 4321"}, {"reference", "DSR-9"}})["erased"], 1);
+  EXPECT_EQ(call("subject erase", {{"identifier", "091 765 4321"}, {"reference", "DSR-9"}, {"reason", "art. 17"}})["erased"], 1);
 
   EXPECT_EQ(d->stop(SIGTERM), 0);
   extra_args_ = {"--set", "events.default_region=\"HR\""};

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "cdr/core/identity.h"
 #include "cdr/core/month.h"
 #include "cdr/core/time.h"
 
@@ -41,19 +42,34 @@ constexpr arg_spec record_get_args[] = {
     {"id", t::text, true, false, "ID", "the record's id, as its producer sent it"},
     {"kind", t::kind, false, false, "cdr|usage", "look in one kind only (default: both)"},
 };
-constexpr arg_spec identifier_arg{
-    "identifier", t::text, true, false, "X", "a phone number or e-mail address (normalised like the index)"};
-constexpr arg_spec subject_request_args[] = {
+constexpr arg_spec identifier_arg{"identifier", t::identifier, true, false, "X",
+                                  "a phone number, e-mail address or IP address (normalised like the index)"};
+constexpr arg_spec raw_arg{"raw", t::flag, false, false, "",
+                           "take the identifier as written, although it is no phone number, e-mail or IP address"};
+// --fleet: every live member answers (docs/operations.md, "Fleet-wide reads").
+constexpr arg_spec fleet_arg{"fleet", t::flag, false, false, "", "ask every live fleet member; per-member breakdown"};
+constexpr arg_spec subject_export_args[] = {
     identifier_arg,
     {"reason", t::text, false, false, "TEXT", "why (recorded in the audit entry), e.g. the legal basis"},
     {"reference", t::text, false, false, "TEXT", "the request it serves, e.g. a ticket (recorded in the audit entry)"},
+    raw_arg,
+    fleet_arg,
 };
-// --fleet: every live member answers (docs/operations.md, "Fleet-wide reads").
-constexpr arg_spec fleet_arg{"fleet", t::flag, false, false, "", "ask every live fleet member; per-member breakdown"};
-constexpr arg_spec subject_export_args[] = {subject_request_args[0], subject_request_args[1], subject_request_args[2],
-                                            fleet_arg};
+// An erasure says why and for what request, like a hold (both required).
+constexpr arg_spec subject_erase_args[] = {
+    identifier_arg,
+    {"reason", t::text, true, false, "TEXT", "why (recorded in the audit entry and the receipt), e.g. the legal basis"},
+    {"reference", t::text, true, false, "TEXT", "the request it serves, e.g. a ticket (recorded likewise)"},
+    raw_arg,
+};
 constexpr arg_spec fleet_only_args[] = {fleet_arg};
-constexpr arg_spec subject_status_args[] = {identifier_arg};
+constexpr arg_spec hold_list_args[] = {
+    {"identifier", t::identifier, false, false, "X",
+     "only the holds that keep records of this phone number, e-mail or IP address"},
+    raw_arg,
+    fleet_arg,
+};
+constexpr arg_spec subject_status_args[] = {identifier_arg, raw_arg};
 constexpr arg_spec sweep_args[] = {
     {"dry_run", t::flag, false, false, "", "only forecast what a sweep would do; nothing changes"},
     {"as_of", t::time, false, false, "RFC3339", "with --dry-run: forecast for this instant instead of now"},
@@ -66,15 +82,18 @@ constexpr arg_spec plan_args[] = {
 };
 constexpr arg_spec hold_add_args[] = {
     {"customer", t::text, false, false, "ID", "hold the records of this customer"},
-    {"subject", t::text, false, false, "X", "hold the records naming this phone number or e-mail address"},
+    {"subject", t::identifier, false, false, "X", "hold the records naming this phone number, e-mail or IP address"},
     {"from_month", t::month, false, false, "YYYY-MM", "hold records from this month on (inclusive)"},
     {"to_month", t::month, false, false, "YYYY-MM", "hold records up to this month (inclusive)"},
     {"kind", t::kind, false, false, "cdr|usage", "hold records of this kind only"},
     {"reason", t::text, true, false, "TEXT", "why (kept in the hold and the audit trail)"},
     {"reference", t::text, true, false, "TEXT", "the case or request it serves, e.g. a ticket"},
+    raw_arg,
 };
 constexpr arg_spec hold_release_args[] = {
     {"id", t::count, true, true, "ID", "the hold's id (hold list shows it)"},
+    {"reason", t::text, true, false, "TEXT", "why it is released (kept in the audit trail)"},
+    {"reference", t::text, true, false, "TEXT", "the case or request it serves, e.g. a ticket"},
 };
 constexpr arg_spec audit_export_args[] = {
     {"since", t::time, false, false, "RFC3339", "entries at or after this instant only"},
@@ -106,10 +125,10 @@ constexpr std::array<command_spec, command_count> command_table{{
      sweep_args},
     {command_id::hold_add, "hold add", access::operator_,
      "add a legal hold (at least one of customer, subject, from/to month, kind)", hold_add_args},
-    {command_id::hold_list, "hold list", access::viewer, "the active legal holds", fleet_only_args},
+    {command_id::hold_list, "hold list", access::viewer, "the active legal holds", hold_list_args},
     {command_id::hold_release, "hold release", access::operator_, "release a legal hold", hold_release_args},
     {command_id::subject_erase, "subject erase", access::operator_,
-     "erase an end user's identifiers from every month now (held ones when released)", subject_request_args},
+     "erase an end user's identifiers from every month now (held ones when released)", subject_erase_args},
     {command_id::verify, "verify", access::viewer,
      "prove from the live files that stripped, dropped and erased keys are gone", fleet_only_args},
     {command_id::audit_export, "audit export", access::operator_, "the audit trail as JSON lines", audit_export_args},
@@ -265,14 +284,21 @@ bool all_digits(std::string_view s) {
 }
 
 // Why a value does not fit its argument's type; empty when it does.
-std::string misfit(const arg_spec& a, const nlohmann::json& v) {
+// `raw`: an identifier may be any printable text.
+std::string misfit(const arg_spec& a, const nlohmann::json& v, bool raw) {
   const auto text = v.is_string() ? std::string_view(v.get_ref<const std::string&>()) : std::string_view();
   switch (a.type) {
     case arg_type::text:
+    case arg_type::identifier:
       if (!v.is_string()) return "must be a string";
-      return printable(text) ? ""
-                             : "must be printable text: no control characters (tab, newline, escape, ...) or "
-                               "bidirectional overrides, which would spoof tables, logs and the audit trail";
+      if (!printable(text)) {
+        return "must be printable text: no control characters (tab, newline, escape, ...) or "
+               "bidirectional overrides, which would spoof tables, logs and the audit trail";
+      }
+      return a.type == arg_type::text || raw || identifier_shape(text)
+                 ? ""
+                 : "is neither a phone number, an e-mail address nor an IP address (\"raw\": true takes it as "
+                   "written)";
     case arg_type::flag: return v.is_boolean() ? "" : "must be true or false";
     case arg_type::count: return v.is_number_unsigned() || all_digits(text) ? "" : "must be a whole number";
     case arg_type::time:
@@ -314,7 +340,9 @@ std::optional<error> check_args(const command_spec& spec, const request& r) {
                                takes.empty() ? "it takes none" : "it takes: " + takes)};
     }
     if (value.is_null()) continue;
-    if (const auto why = misfit(*it, value); !why.empty()) {
+    const auto raw = r.args.find("raw");
+    if (const auto why = misfit(*it, value, raw != r.args.end() && raw->is_boolean() && raw->get<bool>());
+        !why.empty()) {
       return error{r.id, error_code::invalid_argument, fmt::format("argument \"{}\" {}", key, why)};
     }
   }

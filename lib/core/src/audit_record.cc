@@ -64,7 +64,7 @@ nlohmann::json encode(const record& r, std::string_view member) {
           },
           [](const hold_released& a) {
             nlohmann::json e{{"hold", to_json(a.h)}, {"requested_by", a.requested_by}};
-            if (a.from) e["origin"] = origin_json(*a.from);
+            write_note(e, a.note);
             return e;
           },
           [](const subject_erased& a) {
@@ -132,7 +132,7 @@ std::optional<origin> origin_of(const record& r) {
   if (const auto* a = std::get_if<hold_added>(&r); a && !a->h.origin_request.empty()) {
     return origin{a->h.origin_member, a->h.origin_request};
   }
-  if (const auto* a = std::get_if<hold_released>(&r)) return a->from;
+  if (const auto* a = std::get_if<hold_released>(&r)) return a->note.from;
   if (const auto* a = std::get_if<subject_erased>(&r)) return a->note.from;
   if (const auto* a = std::get_if<subject_exported>(&r)) return a->note.from;
   return std::nullopt;

@@ -1,6 +1,7 @@
 #include "cdr/core/identity.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace cdr {
 namespace {
@@ -45,6 +46,58 @@ constexpr std::string_view digits_form = "digits";
 constexpr std::string_view e164_form = "e164";
 
 }  // namespace
+
+namespace {
+
+bool ipv4(std::string_view s) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= s.size()) {
+    std::size_t j = i;
+    int value = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 3) value = value * 10 + (s[j++] - '0');
+    if (j == i || value > 255) return false;
+    ++parts;
+    if (j == s.size()) break;
+    if (s[j] != '.') return false;
+    i = j + 1;
+  }
+  return parts == 4;
+}
+
+bool ipv6(std::string_view s) {
+  const auto colons = std::count(s.begin(), s.end(), ':');
+  return colons >= 2 && colons <= 7 && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.';
+         });
+}
+
+bool phone(std::string_view s) {
+  std::size_t digits = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c >= '0' && c <= '9') {
+      ++digits;
+    } else if (c == '+') {
+      if (digits > 0) return false;  // only in front
+    } else if (c != ' ' && c != '(' && c != ')' && c != '-' && c != '.' && c != '/') {
+      return false;
+    }
+  }
+  return digits >= 3;
+}
+
+bool email(std::string_view s) {
+  const auto at = s.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= s.size()) return false;
+  const auto domain = s.substr(at + 1);
+  return domain.find_first_of(" @") == std::string_view::npos && domain.front() != '.' && domain.back() != '.' &&
+         s.substr(0, at).find(' ') == std::string_view::npos;
+}
+
+}  // namespace
+
+bool identifier_shape(std::string_view text) { return phone(text) || email(text) || ipv4(text) || ipv6(text); }
 
 std::string normalize_identifier(std::string_view value) { return identity::digits().normalize(value); }
 

@@ -494,7 +494,11 @@ std::string encode(const control_message& m) {
       j["hold"] = std::move(h);
       break;
     }
-    case control_kind::hold_release: j["hold_request"] = m.hold_request; break;
+    case control_kind::hold_release:
+      j["hold_request"] = m.hold_request;
+      j["reason"] = m.reason;
+      j["reference"] = m.reference;
+      break;
     case control_kind::subject_erase:
       j["identifier"] = to_hex(m.sealed_identifier);
       j["reason"] = m.reason;
@@ -526,7 +530,7 @@ result<control_message> decode_control(std::string_view text) {
       only(j, {"type", "member", "request", "at", "uid", "hold"});
     } else if (type == "hold_release") {
       m.kind = control_kind::hold_release;
-      only(j, {"type", "member", "request", "at", "uid", "hold_request"});
+      only(j, {"type", "member", "request", "at", "uid", "hold_request", "reason", "reference"});
     } else if (type == "subject_erase") {
       m.kind = control_kind::subject_erase;
       only(j, {"type", "member", "request", "at", "uid", "identifier", "reason", "reference"});
@@ -569,6 +573,9 @@ result<control_message> decode_control(std::string_view text) {
       case control_kind::hold_release:
         m.hold_request = string_member(j, "hold_request");
         if (m.hold_request.empty()) throw bad{"\"hold_request\" is empty"};
+        // Releases published by earlier builds carry neither.
+        if (j.contains("reason")) m.reason = string_member(j, "reason");
+        if (j.contains("reference")) m.reference = string_member(j, "reference");
         break;
       case control_kind::subject_erase:
         m.sealed_identifier = hex_bytes(string_member(j, "identifier"), "identifier");

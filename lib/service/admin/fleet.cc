@@ -64,7 +64,14 @@ std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request&
                         "--fleet forecasts only (with --dry-run): each member sweeps its own store"};
   }
   if (req.which == admin::command_id::subject_export) return fleet_export(ctx, req, std::move(args));
-  const auto answers = ctx.fleet->queries().gather(req.command, std::move(args), {}, [](const std::string&, nlohmann::json) {});
+  // An identifier (hold list --identifier) travels sealed, never in args.
+  std::string sealed;
+  if (const auto id = args.find("identifier"); id != args.end() && id->is_string()) {
+    sealed = ctx.fleet->queries().seal(id->get<std::string>());
+    args.erase("identifier");
+  }
+  const auto answers =
+      ctx.fleet->queries().gather(req.command, std::move(args), std::move(sealed), [](const std::string&, nlohmann::json) {});
   auto out = answers.report();
   out["complete"] = complete(answers);
   if (req.which == admin::command_id::verify) {

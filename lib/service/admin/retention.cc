@@ -81,12 +81,18 @@ std::optional<std::uint64_t> count_arg(const admin::request& req, const char* na
 
 admin::reply handle_hold_list(admin_context& ctx, const admin::request& req, const admin::peer&) {
   if (auto r = fleet_read(ctx, req)) return std::move(*r);
-  return ctx.keeper.hold_list();
+  auto arg = admin::string_arg(req, "identifier");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  const auto& identifier = std::get<std::optional<std::string>>(arg);
+  return ctx.keeper.hold_list(identifier ? std::optional<std::string_view>(*identifier) : std::nullopt);
 }
 
 admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
   const auto id = count_arg(req, "id");
   if (!id) return admin::error{req.id, admin::error_code::invalid_argument, "\"id\" must be a hold id"};
+  auto note = request_note(req);
+  if (auto* e = std::get_if<admin::error>(&note)) return *e;
+  const auto& n = std::get<audit::request_note>(note);
   if (ctx.fleet != nullptr) {
     // A fleet hold is released on every member; one of this member only
     // (added before it joined a fleet) here.
@@ -97,10 +103,12 @@ admin::reply handle_hold_release(admin_context& ctx, const admin::request& req, 
       m.kind = control_kind::hold_release;
       m.uid = peer.uid;
       m.hold_request = h->origin_request;
+      m.reason = n.reason;
+      m.reference = n.reference;
       return reply_of(req, ctx.fleet->control().act(std::move(m)));
     }
   }
-  if (auto r = ctx.keeper.hold_release(*id, peer.uid)) return *r;
+  if (auto r = ctx.keeper.hold_release(*id, peer.uid, n)) return *r;
   return admin::error{req.id, admin::error_code::not_found, "no active hold has that id"};
 }
 

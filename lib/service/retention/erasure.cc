@@ -80,6 +80,17 @@ std::vector<std::string> subject_erasure::next_records(const index_hash_fn& hash
   return out;
 }
 
+std::map<std::uint64_t, std::size_t> subject_erasure::holds_over(std::string_view normalized,
+                                                                 const std::string& subject) const {
+  std::map<std::uint64_t, std::size_t> out;
+  for (const auto& key : records_of(normalized)) {
+    const auto p = decode_partition(key);
+    if (!p) continue;
+    for (const auto id : holding(*p, key, subject, sources_of(*p, key))) ++out[id];
+  }
+  return out;
+}
+
 std::vector<subject_erasure::source> subject_erasure::sources_of(const partition& p,
                                                                  const std::string& record_key) const {
   std::vector<source> out;

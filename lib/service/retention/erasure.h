@@ -57,6 +57,10 @@ class subject_erasure {
                           const std::function<void(const partition&, std::string_view id)>& fn) const;
   // The same, as record keys (partition prefix + id).
   std::vector<std::string> records_of(std::string_view normalized) const;
+  // The active holds that keep records of this subject (by the subject,
+  // another subject of the same record, its customer, month or kind: what
+  // would defer its erasure), with how many of its records each keeps.
+  std::map<std::uint64_t, std::size_t> holds_over(std::string_view normalized, const std::string& subject) const;
 
   // Where a batch-by-batch walk over a subject's records stands.
   struct cursor {

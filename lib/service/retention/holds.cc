@@ -94,7 +94,7 @@ std::optional<std::uint64_t> hold_registry::by_request(std::string_view request)
   return std::nullopt;
 }
 
-std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, std::optional<audit::origin> origin,
+std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, const audit::request_note& note,
                                            std::optional<control_step> control_next) {
   auto stored = ctx_.state.hold_by_id(id);
   if (stored && !*stored) throw state_unreadable(ctx_.state.unreadable());
@@ -106,10 +106,10 @@ std::optional<hold> hold_registry::release(std::uint64_t id, std::uint32_t uid, 
   }
   const auto h = stored->value();
   ctx_.state.remove_hold(c, id);
-  ctx_.record(c, audit::hold_released{h, uid, origin}, std::nullopt);
+  ctx_.record(c, audit::hold_released{h, uid, note}, std::nullopt);
   ctx_.store.apply(c);
   load();
-  spdlog::info("legal hold {} released by uid {}", id, uid);
+  spdlog::info("legal hold {} released by uid {} (reference {})", id, uid, note.reference);
   return h;
 }
 

@@ -46,7 +46,7 @@ class hold_registry {
   // Removes and audits the hold (`origin`: the fleet request, if any);
   // nullopt when no hold has that id. Throws state_unreadable when that
   // hold does not decode. control_next as for add.
-  std::optional<hold> release(std::uint64_t id, std::uint32_t uid, std::optional<audit::origin> origin = std::nullopt,
+  std::optional<hold> release(std::uint64_t id, std::uint32_t uid, const audit::request_note& note,
                               std::optional<control_step> control_next = std::nullopt);
 
  private:

@@ -245,9 +245,22 @@ std::variant<nlohmann::json, std::string> retention::hold_add(const nlohmann::js
   return to_json(std::get<hold>(added));
 }
 
-nlohmann::json retention::hold_list() const {
+nlohmann::json retention::hold_list(std::optional<std::string_view> identifier) const {
   auto out = nlohmann::json::array();
-  for (const auto& h : holds_.active()) out.push_back(to_json(h));
+  std::optional<std::map<std::uint64_t, std::size_t>> over;
+  if (identifier) {
+    const auto normalized = ctx_.ids.normalize(*identifier);
+    over = erasure_.holds_over(normalized, crypto::hmac_sha256(ctx_.subject_key, normalized));
+  }
+  for (const auto& h : holds_.active()) {
+    if (!over) {
+      out.push_back(to_json(h));
+    } else if (const auto it = over->find(h.id); it != over->end()) {
+      auto j = to_json(h);
+      j["subject_records"] = it->second;  // of this subject's records, those it keeps
+      out.push_back(std::move(j));
+    }
+  }
   nlohmann::json list{{"holds", out}};
   if (const auto n = holds_.unreadable(); n > 0) list["unreadable"] = n;
   return list;
@@ -266,10 +279,11 @@ std::optional<hold> retention::hold_of(std::uint64_t id) const {
   return std::nullopt;
 }
 
-std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uint32_t uid) {
+std::optional<nlohmann::json> retention::hold_release(std::uint64_t id, std::uint32_t uid,
+                                                      const audit::request_note& note) {
   std::lock_guard lock(ops_);
   ctx_.require_readable_state();
-  const auto released = holds_.release(id, uid);
+  const auto released = holds_.release(id, uid, note);
   if (!released) return std::nullopt;
   return after_release(released, uid);
 }
@@ -331,7 +345,8 @@ std::variant<nlohmann::json, std::string> retention::apply_control(const control
       ctx_.require_readable_state();
       // Released here before, or never added here (no id 0): only the position moves.
       const auto id = holds_.by_request(m.hold_request);
-      return after_release(holds_.release(id.value_or(0), m.uid, origin, step), m.uid);
+      return after_release(
+          holds_.release(id.value_or(0), m.uid, audit::request_note{m.reason, m.reference, origin, {}}, step), m.uid);
     }
     case control_kind::subject_erase: {
       return subject_erase(identifier.value_or(""), m.uid, audit::request_note{m.reason, m.reference, origin, {}},
@@ -476,9 +491,20 @@ nlohmann::json retention::subject_status(std::string_view identifier) const {
   std::size_t exportable = 0;
   erasure_.for_each_record_of(normalized, [&](const partition&, std::string_view) { ++exportable; });
   out["records_found"] = exportable;
+  // The holds that keep its records: an erasure now would be deferred by them.
+  auto holding = nlohmann::json::array();
+  for (const auto& [id, records] : erasure_.holds_over(normalized, hash)) {
+    const auto h = hold_of(id);
+    holding.push_back({{"id", id},
+                       {"records", records},
+                       {"reason", h ? h->reason : ""},
+                       {"reference", h ? h->reference : ""}});
+  }
+  out["holds"] = holding;
   const auto request = ctx_.state.erasure_request_of(hash);
   if (!request) {
-    out["state"] = "none";
+    // "held": no erasure asked, and holds keep some of its records.
+    out["state"] = holding.empty() ? "none" : "held";
     return out;
   }
   if (!*request) throw state_unreadable(ctx_.state.unreadable());

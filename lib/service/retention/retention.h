@@ -98,9 +98,11 @@ class retention final : public fleet_port {
   std::variant<hold, std::string> hold_from(const nlohmann::json& args) const;
   // The active hold with this id: nullopt when there is none.
   std::optional<hold> hold_of(std::uint64_t id) const;
-  nlohmann::json hold_list() const;
+  // Every active hold; with an identifier, those that keep any of its
+  // records (each with "subject_records": how many).
+  nlohmann::json hold_list(std::optional<std::string_view> identifier = std::nullopt) const;
   // nullopt: no hold has that id.
-  std::optional<nlohmann::json> hold_release(std::uint64_t id, std::uint32_t uid);
+  std::optional<nlohmann::json> hold_release(std::uint64_t id, std::uint32_t uid, const audit::request_note& note);
   // What late events are matched against at ingest.
   std::shared_ptr<const std::vector<hold>> holds() const { return holds_.snapshot(); }
   // The erased subjects and when: ingest strips them from events that

@@ -42,13 +42,16 @@ TEST(audit_record, holds_carry_the_hold_and_the_fleet_request_they_came_from) {
   EXPECT_EQ(added["origin"], json::parse(R"({"member":"m-2","request":"m-2/ab"})"));
   EXPECT_EQ(audit::origin_of(audit::hold_added{h, 1000}), (audit::origin{"m-2", "m-2/ab"}));
 
-  const audit::record released = audit::hold_released{h, 1001, audit::origin{"m-1", "m-1/cd"}};
+  const audit::record released =
+      audit::hold_released{h, 1001, audit::request_note{"case closed", "F-9", audit::origin{"m-1", "m-1/cd"}, {}}};
   const auto j = audit::encode(released);
   EXPECT_EQ(j["action"], "hold_release");
   EXPECT_EQ(j["requested_by"], 1001);
   EXPECT_EQ(j["origin"]["request"], "m-1/cd");
+  EXPECT_EQ(j["reason"], "case closed") << "a release says why, like the hold";
+  EXPECT_EQ(j["reference"], "F-9");
   EXPECT_EQ(audit::origin_of(released)->request, "m-1/cd");
-  EXPECT_FALSE(audit::encode(audit::hold_released{h, 1001, std::nullopt}).contains("origin"));
+  EXPECT_FALSE(audit::encode(audit::hold_released{h, 1001, {}}).contains("origin"));
 }
 
 TEST(audit_record, an_erasure_names_the_subject_by_hash_with_its_note_and_purge_deadline) {

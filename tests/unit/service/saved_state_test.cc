@@ -71,7 +71,7 @@ TEST_P(unreadable_state, is_named_refuses_destruction_and_keeps_the_data) {
   }
   EXPECT_THROW(retention_->subject_erase("+14155550100", 0), service::state_unreadable);
   if (d.kind != state_kind::hold) {
-    EXPECT_THROW(retention_->hold_release(1, 0), service::state_unreadable);
+    EXPECT_THROW(retention_->hold_release(1, 0, {"case closed", "T-1", std::nullopt, {}}), service::state_unreadable);
   }
   EXPECT_EQ(store_->counts().at({record_kind::cdr, month::of(2024, 1), 0}), 20);
   EXPECT_TRUE(store_->states().empty()) << "no partition was stripped";
@@ -135,7 +135,7 @@ TEST_F(unreadable_hold, stands_for_a_hold_over_everything) {
   const auto list = retention_->hold_list();
   EXPECT_TRUE(list["holds"].empty());
   EXPECT_EQ(list["unreadable"], 1);
-  EXPECT_THROW(retention_->hold_release(1, 0), service::state_unreadable);
+  EXPECT_THROW(retention_->hold_release(1, 0, {"case closed", "T-1", std::nullopt, {}}), service::state_unreadable);
 }
 
 class unreadable_audit : public service_fixture {};

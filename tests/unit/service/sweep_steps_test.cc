@@ -68,7 +68,7 @@ TEST_F(sweep_steps, held_records_survive_the_strip_and_go_after_release) {
   ASSERT_EQ(r["actions"].size(), 1u) << r.dump();
   EXPECT_EQ(r["actions"][0]["held"], 10);
   EXPECT_EQ(retention_->figures().records_held, 10);
-  ASSERT_TRUE(retention_->hold_release(1, 0).has_value());
+  ASSERT_TRUE(retention_->hold_release(1, 0, {"case closed", "T-1", std::nullopt, {}}).has_value());
   const auto after = retention_->sweep("admin", 0);
   ASSERT_EQ(after["released"].size(), 1u) << after.dump();
   EXPECT_EQ(after["released"][0]["records"], 10);
@@ -108,7 +108,7 @@ TEST_F(sweep_steps, a_subject_hold_keeps_its_records_through_the_strip_and_the_l
   }
   EXPECT_TRUE(retention_->verify()["ok"].get<bool>());
   // Released, they go whole at the next sweep.
-  ASSERT_TRUE(retention_->hold_release(1, 0).has_value());
+  ASSERT_TRUE(retention_->hold_release(1, 0, {"case closed", "T-1", std::nullopt, {}}).has_value());
   const auto after = retention_->sweep("admin", 0);
   ASSERT_EQ(after["released"].size(), 1u) << after.dump();
   EXPECT_EQ(after["released"][0]["records"], 3);
@@ -144,7 +144,7 @@ TEST_F(sweep_steps, held_records_of_a_dropped_partition_stay_readable_by_id_thro
   }
   reopen();
   retention_->recover();  // marks nothing more: every held entry is marked
-  ASSERT_TRUE(retention_->hold_release(1, 0).has_value());
+  ASSERT_TRUE(retention_->hold_release(1, 0, {"case closed", "T-1", std::nullopt, {}}).has_value());
   retention_->sweep("admin", 0);
   store_->settle(true);
   for (int i = 0; i < 4; ++i) {

@@ -153,7 +153,7 @@ TEST_F(verify_controls, a_hold_record_deleted_from_the_store_is_named) {
       retention_->hold_add({{"customer", "acme"}, {"reason", "litigation"}, {"reference", "L-1"}}, 0)));
   ASSERT_TRUE(std::holds_alternative<nlohmann::json>(
       retention_->hold_add({{"customer", "beta"}, {"reason", "audit"}, {"reference", "A-1"}}, 0)));
-  ASSERT_TRUE(retention_->hold_release(2, 0).has_value());
+  ASSERT_TRUE(retention_->hold_release(2, 0, {"case closed", "T-1", std::nullopt, {}}).has_value());
   auto v = retention_->verify();
   EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
   EXPECT_TRUE(v["holds_missing"].empty()) << "a released hold is not missing";

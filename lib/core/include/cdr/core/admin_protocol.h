@@ -74,6 +74,9 @@ enum class arg_type : std::uint8_t {
   month,     // YYYY-MM
   kind,      // cdr or usage
   duration,  // 90s, 45m, 12h, 17d
+  // A phone number, an e-mail address or an IP address, as written
+  // (identifier_shape); any printable text when the request sets "raw".
+  identifier,
 };
 
 struct arg_spec {

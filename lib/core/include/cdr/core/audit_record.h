@@ -57,7 +57,7 @@ struct hold_added {
 struct hold_released {
   hold h;
   std::uint32_t requested_by = 0;
-  std::optional<origin> from;
+  request_note note;  // why, for what request, and the fleet request it came in
 };
 struct subject_erased {
   std::string subject;  // the keyed hash, hex

@@ -30,6 +30,13 @@ namespace cdr {
 // (cdr/phone/phone.h) is the production one.
 using phone_parser = std::function<std::optional<std::string>(std::string_view number, std::string_view region)>;
 
+// Whether `text` is written as an identifier the daemon knows (a phone
+// number: digits with + ( ) - . / and spaces, at least three digits; an
+// e-mail address: local@domain; an IPv4 or IPv6 address). A request about
+// anything else is refused unless it says "raw": a typo must not export,
+// erase or hold nothing and succeed.
+bool identifier_shape(std::string_view text);
+
 // The first builds' normalisation (form "digits").
 std::string normalize_identifier(std::string_view value);
 

@@ -198,7 +198,7 @@ struct control_message {
   hold new_hold;
   std::string hold_request;       // hold_release: the origin request of the hold
   std::string sealed_identifier;  // subject_erase: raw sealed bytes
-  std::string reason;             // subject_erase: what the operator said
+  std::string reason;             // subject_erase, hold_release: what the operator said
   std::string reference;
   // query: the admin command and its arguments (an export's identifier
   // travels sealed, in sealed_identifier, never in `args`).
