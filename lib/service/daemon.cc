@@ -372,7 +372,8 @@ struct daemon::impl {
                     "offsets when its partitions come back; then drain again)");
               }
               return std::string();
-            }};
+            },
+            subject_key};
         return drain(parts, uid);
       };
       fleet->queries().set_answerer([this](const control_message& q, const std::optional<std::string>& identifier) {

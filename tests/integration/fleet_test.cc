@@ -495,6 +495,13 @@ TEST_F(fleet, a_drained_member_hands_every_record_to_the_others_and_empties_its_
     EXPECT_TRUE(member == "member-1" || member == "member-2") << partition << " went to " << member;
   }
   EXPECT_EQ(call(2, "status")["storage"]["records"]["cdr"], 0) << "member 3's store is empty";
+  // The handover topic carried them sealed: no identifier in clear.
+  const auto handed = kafka_.read_all("cdr-retention-handover", on_3);
+  EXPECT_EQ(handed.size(), on_3);
+  for (const auto& m : handed) {
+    EXPECT_EQ(m.value.rfind("cdr-retention handover v1:", 0), 0u) << m.value;
+    EXPECT_EQ(m.value.find("+3859300"), std::string::npos) << "an identifier in clear: " << m.value;
+  }
 
   // Every record is on member 1 or 2, as it was: stripped, held or whole,
   // every copy. (A handover partition that moved between them before its

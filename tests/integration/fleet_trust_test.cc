@@ -228,7 +228,7 @@ TEST_F(fleet_trust, an_authentic_message_this_build_cannot_decode_blocks_until_a
 
   const auto wrong = run_command(
       {CDR_RETENTIONCTL_PATH, "--socket", sock(0), "control", "skip", "--offset", std::to_string(offset + 1)});
-  EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
+  EXPECT_EQ(wrong.exit_code, 2) << "the daemon refuses the argument: a usage error\n" << wrong.err;
   const auto skipped =
       run_command({CDR_RETENTIONCTL_PATH, "--socket", sock(0), "control", "skip", "--offset", std::to_string(offset)});
   EXPECT_EQ(skipped.exit_code, 0) << skipped.err;

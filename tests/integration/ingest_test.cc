@@ -278,5 +278,61 @@ TEST_F(ingest, a_missing_topic_refuses_the_start_naming_it_and_how_to_create_it)
   EXPECT_EQ(ok->stop(SIGTERM), 0);
 }
 
+// A rejected message may hold identifiers nobody found (it did not parse):
+// its dead letter carries none in clear, in its value or its key; the
+// daemon opens it for an operator, audited, and only at its own source.
+TEST_F(ingest, a_dead_letter_carries_no_identifier_in_clear_and_opens_only_through_the_daemon) {
+  temp_dir dir;
+  auto d = start(dir);
+  const std::string bad =
+      R"({"type":"cdr","id":"bad-1","customer_id":"acme","occurred_at":"yesterday","channel":"sms","from":"+385915551234"})";
+  kafka_.produce("cdr", "+385915551234", bad);
+  ++messages_;
+  kafka_.flush();
+  wait_offsets(dir / "a.sock");
+  const auto dlq = kafka_.read_all("cdr-retention-dlq", 1);
+  ASSERT_EQ(dlq.size(), 1u);
+  for (const auto& in : {dlq[0].value, dlq[0].key}) {
+    EXPECT_EQ(in.find("5915551234"), std::string::npos) << "the number in clear: " << in;
+  }
+  EXPECT_EQ(dlq[0].key.rfind("cdr/", 0), 0u) << "keyed by its source: " << dlq[0].key;
+  EXPECT_EQ(open_dead_letter(dlq[0]), bad) << "opens as documented";
+
+  const auto opened = admin_call(dir / "a.sock", "dead-letter open", {{"message", dlq[0].value}});
+  ASSERT_TRUE(opened.value("ok", false)) << opened.dump();
+  EXPECT_EQ(opened["result"]["value"], bad);
+  EXPECT_EQ(opened["result"]["key"], "+385915551234");
+  EXPECT_EQ(opened["result"]["reason"], dlq[0].headers.at("cdr-retention-reason"));
+  EXPECT_EQ(opened["result"]["source"]["topic"], "cdr");
+  // Moved to another source, or altered, it does not open.
+  auto moved = nlohmann::json::parse(dlq[0].value);
+  moved["source"]["offset"] = moved["source"]["offset"].get<std::int64_t>() + 1;
+  const auto refused = admin_call(dir / "a.sock", "dead-letter open", {{"message", moved.dump()}});
+  EXPECT_EQ(refused["error"]["code"], "invalid_argument") << refused.dump();
+  EXPECT_NE(refused["error"]["message"].get<std::string>().find("does not open"), std::string::npos);
+  // Through the CLI, as an operator would from kcat's output.
+  const auto cli = run_command(
+      {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "--format", "json", "dead-letter", "open", "--message", dlq[0].value});
+  EXPECT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_NE(cli.out.find("+385915551234"), std::string::npos) << cli.out;
+  EXPECT_NE(read_file(dir / "data/audit.jsonl").find("\"dead_letter_open\""), std::string::npos)
+      << "reading it is audited";
+
+  // A record on the handover topic that no member of this fleet sealed
+  // (written by whoever can write there) is refused, not stored.
+  const std::string forged =
+      R"({"type":"cdr","id":"forged-1","customer_id":"acme","occurred_at":"2025-03-01T09:00:00Z","channel":"sms","from":"+385915559999"})";
+  kafka_.produce("cdr-retention-handover", "forged-1", forged);
+  ++messages_;
+  kafka_.flush();
+  wait_offsets(dir / "a.sock");
+  const auto both = kafka_.read_all("cdr-retention-dlq", 2);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[1].headers.at("cdr-retention-reason"), "unsealed_handover");
+  EXPECT_EQ(open_dead_letter(both[1]), forged);
+  EXPECT_EQ(admin_call(dir / "a.sock", "record get", {{"id", "forged-1"}})["ok"], false) << "not stored";
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace cdr::test

@@ -108,6 +108,9 @@ constexpr arg_spec control_skip_args[] = {
     {"offset", t::count, true, false, "N",
      "the control topic offset applying is stuck at (status: kafka.fleet.blocked names it)"},
 };
+constexpr arg_spec dead_letter_open_args[] = {
+    {"message", t::text, true, false, "JSON", "the dead letter's value as the topic holds it (e.g. from kcat)"},
+};
 constexpr arg_spec jump_clock_args[] = {
     {"duration", t::duration, true, true, "DURATION", "how far, e.g. 2d"},
     {"backward", t::flag, false, false, "", "jump back instead of forward"},
@@ -161,6 +164,9 @@ constexpr std::array<command_spec, command_count> command_table{{
     {command_id::control_skip, "control skip", access::operator_,
      "skip the signed control message this member cannot decode (an upgrade is the better way; audited)",
      control_skip_args},
+    {command_id::dead_letter_open, "dead-letter open", access::operator_,
+     "open a sealed dead letter: its source, reason, key and value (audited; docs/data-protection.md)",
+     dead_letter_open_args},
 }};
 
 // The table is in command_id order, so an id indexes it.

@@ -35,6 +35,7 @@ std::string action_of(const record& r) {
                         [](const subject_erased&) { return std::string("erase_subject"); },
                         [](const erasure_purged&) { return std::string("erasure_purged"); },
                         [](const subject_exported&) { return std::string("subject_export"); },
+                        [](const dead_letter_opened&) { return std::string("dead_letter_open"); },
                         [](const keys_destroyed&) { return std::string("destroy_keys"); },
                         [](const clock_confirmed&) { return std::string("clock_confirm"); },
                         [](const control_refused&) { return std::string("control_refused"); },
@@ -90,6 +91,10 @@ nlohmann::json encode(const record& r, std::string_view member) {
             nlohmann::json e{{"subject", a.subject}, {"records", a.records}, {"requested_by", a.requested_by}};
             write_note(e, a.note);
             return e;
+          },
+          [](const dead_letter_opened& a) {
+            return nlohmann::json{{"source", {{"topic", a.topic}, {"partition", a.partition}, {"offset", a.offset}}},
+                                  {"requested_by", a.requested_by}};
           },
           [](const keys_destroyed& a) {
             return nlohmann::json{{"keys", a.keys}, {"trigger", a.trigger}, {"requested_by", a.requested_by}};

@@ -17,6 +17,7 @@ constexpr std::array<std::string_view, reject_reason_count> reject_reason_names{
     "missing_occurred_at", "invalid_occurred_at", "future_occurred_at",  "missing_channel",
     "invalid_channel",     "invalid_direction",   "invalid_status",      "invalid_duration_ms",
     "invalid_parts",       "invalid_route",       "invalid_price",       "occurred_at_out_of_range",
+    "unsealed_handover",
 };
 
 // Contract fields, in the order their checks are reported.

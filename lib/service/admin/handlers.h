@@ -62,6 +62,7 @@ admin::reply handle_checkpoint(admin_context&, const admin::request&, const admi
 admin::reply handle_drain(admin_context&, const admin::request&, const admin::peer&);
 // fleet.cc
 admin::reply handle_control_skip(admin_context&, const admin::request&, const admin::peer&);
+admin::reply handle_dead_letter_open(admin_context&, const admin::request&, const admin::peer&);
 // audit.cc
 admin::reply handle_audit_export(admin_context&, const admin::request&, const admin::peer&);
 admin::reply handle_audit_verify(admin_context&, const admin::request&, const admin::peer&);

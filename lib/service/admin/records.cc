@@ -6,6 +6,8 @@
 #include "cdr/crypto/crypto.h"
 #include "handlers.h"
 
+#include "../ingest/side_seal.h"
+
 namespace cdr::service {
 namespace {
 
@@ -63,6 +65,21 @@ std::variant<audit::request_note, admin::error> request_note(const admin::reques
     if (const auto& text = std::get<std::optional<std::string>>(v)) *to = *text;
   }
   return note;
+}
+
+admin::reply handle_dead_letter_open(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
+  auto arg = admin::required_string_arg(req, "message");
+  if (auto* e = std::get_if<admin::error>(&arg)) return *e;
+  dead_letter_seal seal(ctx.subject_key);
+  std::string why;
+  const auto d = seal.open(std::get<std::string>(arg), &why);
+  if (!d) return admin::error{req.id, admin::error_code::invalid_argument, why};
+  ctx.keeper.dead_letter_opened({d->from.topic, d->from.partition, d->from.offset, peer.uid});
+  spdlog::info("dead letter {}/{}@{} opened by uid {}", d->from.topic, d->from.partition, d->from.offset, peer.uid);
+  return nlohmann::json{{"source", {{"topic", d->from.topic}, {"partition", d->from.partition}, {"offset", d->from.offset}}},
+                        {"reason", d->reason},
+                        {"key", d->key},
+                        {"value", d->value}};
 }
 
 admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {

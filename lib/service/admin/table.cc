@@ -31,6 +31,7 @@ constexpr std::array entries{
     handler_entry{command_id::drain, &handle_drain},
     handler_entry{command_id::plan, &handle_plan},
     handler_entry{command_id::control_skip, &handle_control_skip},
+    handler_entry{command_id::dead_letter_open, &handle_dead_letter_open},
 };
 
 // Every command has exactly one handler, listed in command_id order, so the

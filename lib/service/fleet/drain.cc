@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "../ingest/side_seal.h"
 #include "cdr/kafka/client.h"
 
 namespace cdr::service {
@@ -27,11 +28,13 @@ std::uint64_t hand_over(const drain_parts& p) {
                         failure = error;
                       });
   const std::vector<kafka::header> origin{{"cdr-retention-handover-from", p.fleet.member()}};
+  handover_seal seal(p.subject_key);
   std::uint64_t sent = 0;
   p.keeper.for_each_handover_event([&](std::string_view id, const std::string& event) {
     std::string error;
+    const auto sealed = seal.seal(id, event);  // identifiers never in clear on the topic
     // A full local queue drains as deliveries come back.
-    for (int attempt = 0; !out.produce(k.topic_handover, id, event, origin, sent, &error); ++attempt) {
+    for (int attempt = 0; !out.produce(k.topic_handover, id, sealed, origin, sent, &error); ++attempt) {
       if (attempt == 100) {
         throw fleet_unavailable(fmt::format("cannot publish to {}: {}", k.topic_handover, error));
       }

@@ -29,6 +29,8 @@ struct drain_parts {
   // Leaves the consumer group (ingest stops). Empty when it did, having
   // committed every partition's offset to the group; otherwise why not.
   std::function<std::string()> leave_group;
+  // Seals the handed-over records (the fleet's shared subject key).
+  std::string_view subject_key;
 };
 
 // Runs the drain; what it did, as the reply and the audit entry say.

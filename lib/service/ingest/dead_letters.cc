@@ -18,7 +18,10 @@ void ingest::produce_reject(std::size_t index) {
   const auto ticket = ticket_of(generation_, index);
   dead_letter_tickets_[ticket] = {{r.topic, r.partition}, r.offset};
   std::string error;
-  r.failed = !dead_letters_->produce(config_.kafka.topic_dead_letter, r.key, r.value,
+  // Sealed: a rejected message may hold identifiers nobody found (it did
+  // not parse); its Kafka key may be one too, so the source stands for it.
+  r.failed = !dead_letters_->produce(config_.kafka.topic_dead_letter, fmt::format("{}/{}/{}", r.topic, r.partition, r.offset),
+                                     dead_letter_seal_.seal({r.topic, r.partition, r.offset}, name(r.reason), r.key, r.value),
                                      {{"cdr-retention-reason", std::string(name(r.reason))},
                                       {"cdr-retention-source-topic", r.topic},
                                       {"cdr-retention-source-partition", std::to_string(r.partition)},

@@ -23,6 +23,8 @@ ingest::ingest(const daemon_config& config, std::string bootstrap, const time_so
       holds_(std::move(holds)),
       decision_now_(std::move(decision_now)),
       erased_(std::move(erased)),
+      dead_letter_seal_(subject_key),
+      handover_seal_(subject_key),
       parser_(config.events),
       batch_(store),
       done_(time),
@@ -176,7 +178,19 @@ void ingest::process(const kafka::message& m) {
   position_[tp] = m.offset() + 1;
 
   const auto now = decision_now_();
-  if (const auto reason = parser_.parse(m.value(), now, &event_)) {
+  // A drained member's record (the handover topic) is sealed: opened here,
+  // or refused (a message nobody in this fleet sealed).
+  std::string_view value = m.value();
+  std::optional<reject_reason> refused;
+  if (topic == config_.kafka.topic_handover) {
+    if (auto opened = handover_seal_.open(m.key(), value)) {
+      handover_plain_ = std::move(*opened);
+      value = handover_plain_;
+    } else {
+      refused = reject_reason::unsealed_handover;
+    }
+  }
+  if (const auto reason = refused ? refused : parser_.parse(value, now, &event_)) {
     // Forwarded unchanged; its offset is written only once this is acked.
     // Read again after a dropped batch, it is not forwarded twice.
     pending_rejects_.push_back(

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../vault.h"
+#include "side_seal.h"
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/identity.h"
@@ -168,6 +169,9 @@ class ingest final : public kafka::rebalance_listener {
 
   std::unique_ptr<kafka::consumer> consumer_;
   std::unique_ptr<kafka::producer> dead_letters_;
+  dead_letter_seal dead_letter_seal_;
+  handover_seal handover_seal_;
+  std::string handover_plain_;  // the opened handover record being parsed
   event_parser parser_;
   parsed_event event_;
 

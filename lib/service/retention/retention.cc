@@ -543,6 +543,14 @@ nlohmann::json retention::clock_confirm(std::uint32_t uid) {
   return {{"wall_clock", format_rfc3339(now)}, {"jump_seconds", seconds}};
 }
 
+void retention::dead_letter_opened(const audit::dead_letter_opened& what) {
+  std::lock_guard lock(ops_);
+  store::change c(ctx_.store);
+  ctx_.record(c, what, std::nullopt);
+  ctx_.store.apply(c);
+  audit_.drain();
+}
+
 void retention::subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
                                  const audit::request_note& note) {
   std::lock_guard lock(ops_);

@@ -168,6 +168,7 @@ class retention final : public fleet_port {
   // pending), deferred (some records held), purged.
   nlohmann::json subject_status(std::string_view identifier) const;
   // Audits an export (the subject as its keyed hash).
+  void dead_letter_opened(const audit::dead_letter_opened& what);
   void subject_exported(std::string_view hash, std::size_t records, std::uint32_t uid,
                         const audit::request_note& note = {});
   std::vector<std::string> subject_records(std::string_view normalized) const {

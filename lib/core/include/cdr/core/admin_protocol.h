@@ -61,8 +61,9 @@ enum class command_id : std::uint8_t {
   drain,
   plan,
   control_skip,
+  dead_letter_open,
 };
-inline constexpr std::size_t command_count = 21;
+inline constexpr std::size_t command_count = 22;
 
 // What an argument's value must be (in the protocol; the CLI takes each as
 // text and converts: a flag has no value).

@@ -83,6 +83,13 @@ struct subject_exported {
   std::uint32_t requested_by = 0;
   request_note note;
 };
+// A dead letter opened (its message may hold personal data): which one.
+struct dead_letter_opened {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::uint32_t requested_by = 0;
+};
 struct keys_destroyed {
   std::vector<std::string> keys;
   std::string trigger;
@@ -128,7 +135,7 @@ struct audit_tail_repaired {
 
 using record = std::variant<partition_action, hold_added, hold_released, subject_erased, erasure_purged,
                             subject_exported, keys_destroyed, clock_confirmed, control_refused, control_skipped,
-                            store_drained, audit_rekeyed, audit_tail_repaired>;
+                            store_drained, audit_rekeyed, audit_tail_repaired, dead_letter_opened>;
 
 // The entry's "action": a retention action's name, or the record's own.
 std::string action_of(const record& r);

@@ -43,8 +43,9 @@ enum class reject_reason : std::uint8_t {
   invalid_route,
   invalid_price,
   occurred_at_out_of_range,  // valid RFC 3339, but its UTC year is outside 1..9999
+  unsealed_handover,         // on the handover topic, not sealed under this fleet's subject key
 };
-inline constexpr std::size_t reject_reason_count = 24;
+inline constexpr std::size_t reject_reason_count = 25;
 std::string_view name(reject_reason r);
 std::optional<reject_reason> reject_reason_from_name(std::string_view text);
 
