@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -453,7 +454,17 @@ int run(const invocation& inv) {
     const progress_line progress(inv);
     cdr::admin::client c(inv.socket, std::chrono::seconds(inv.timeout_s));
     // Streamed items (subject export, audit export) are JSON lines on stdout in both modes.
-    response = c.call(command, inv.args, [](const nlohmann::json& item) { std::printf("%s\n", item.dump().c_str()); });
+    // Streamed items: JSON lines, or with --format yaml one YAML document
+    // each (the reply is the last document), so a YAML parser reads the
+    // whole output as a stream.
+    const bool yaml = inv.format == cdr::render::format::yaml;
+    response = c.call(command, inv.args, [yaml](const nlohmann::json& item) {
+      if (yaml) {
+        std::printf("---\n%s", cdr::render::yaml(item).c_str());
+      } else {
+        std::printf("%s\n", item.dump().c_str());
+      }
+    });
   } catch (const std::system_error& e) {
     if (e.code().value() == ETIMEDOUT) {
       std::fprintf(stderr,
@@ -474,7 +485,7 @@ int run(const invocation& inv) {
   if (inv.format == cdr::render::format::json) {
     std::printf("%s\n", response.dump(2).c_str());
   } else if (inv.format == cdr::render::format::yaml) {
-    std::fputs(cdr::render::yaml(response).c_str(), stdout);
+    std::fputs(("---\n" + cdr::render::yaml(response)).c_str(), stdout);
   } else if (ok && (command == "subject export" || command == "audit export")) {
     // stdout holds only the streamed JSON lines; the summary goes to stderr,
     // after them (with 2>&1 it never lands inside a line).
@@ -484,7 +495,21 @@ int run(const invocation& inv) {
     std::fprintf(stderr, "%lld %s\n", static_cast<long long>(n),
                  n == 1 ? (audit ? "entry" : "record") : (audit ? "entries" : "records"));
   } else if (ok) {
-    std::fputs(cdr::render::text(response["result"]).c_str(), stdout);
+    const auto& result = response["result"];
+    if (command == "status" && !inv.args.value("all", false) && result.contains("summary")) {
+      // The health summary first and alone, its verdict and problems on
+      // top; --all for every figure.
+      std::istringstream lines(cdr::render::text(result["summary"]));
+      std::string top;
+      std::string rest;
+      for (std::string line; std::getline(lines, line);) {
+        (line.rfind("health:", 0) == 0 || line.rfind("problems", 0) == 0 ? top : rest) += line + "\n";
+      }
+      std::fputs((top + rest).c_str(), stdout);
+      std::fputs("(cdr-retentionctl status --all: every figure)\n", stdout);
+    } else {
+      std::fputs(cdr::render::text(result).c_str(), stdout);
+    }
   } else {
     const auto& err = response["error"];
     std::fprintf(stderr, "cdr-retentionctl: %s: %s\n", err.value("code", "error").c_str(),

@@ -22,7 +22,7 @@ cat <<MSG
 cdr-retentiond is starting on its embedded default (Ctrl-C stops it): an
 in-process Kafka broker fed with 200 generated events per second (1% late,
 1% malformed). After the group join (~3 s), in another terminal:
-  $ctl status                       # consumer offsets, lag, events by outcome, records
+  $ctl status                       # health summary; --all: offsets, lag, events by outcome, records
   $ctl subject export --identifier +385900000042
   $ctl sweep --dry-run --as-of 2030-01-01T00:00:00Z   # what a sweep then would remove
   $ctl sweep && $ctl verify && $ctl audit verify     # sweep now, prove it, check the trail

@@ -236,7 +236,7 @@ TEST(daemon_cli, a_reply_later_than_the_timeout_is_its_own_exit_status_and_timeo
   resume.join();
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(32));
-  EXPECT_NE(r.out.find("version: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("health: "), std::string::npos) << r.out;
   r = run_command({CDR_RETENTIONCTL_PATH, "--socket", sock, "--timeout", "-1", "status"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(d.stop(SIGTERM), 0);
@@ -276,8 +276,24 @@ TEST(ctl, tables_and_format_json_carry_the_same_data) {
   // Piped, no progress line; idle, no operation in progress.
   EXPECT_EQ(verify_text.err.find('\r'), std::string::npos) << verify_text.err;
   EXPECT_EQ(nlohmann::json::parse(ctl({"--json", "status"}).out)["result"]["operations"], nlohmann::json::array());
+  // status opens with its health summary alone; --all prints every figure.
+  const auto brief = ctl({"status"});
+  EXPECT_EQ(brief.out.rfind("health: ok\n", 0), 0u) << brief.out;
+  EXPECT_NE(brief.out.find("\nholds_active: "), std::string::npos) << brief.out;
+  EXPECT_NE(brief.out.find("(cdr-retentionctl status --all: every figure)"), std::string::npos) << brief.out;
+  EXPECT_EQ(brief.out.find("version:"), std::string::npos) << brief.out;
+  EXPECT_LT(std::count(brief.out.begin(), brief.out.end(), '\n'), 16) << brief.out;
+  EXPECT_NE(ctl({"status", "--all"}).out.find("\nversion: "), std::string::npos);
   const auto yaml = ctl({"--format=yaml", "hold", "list"});
-  EXPECT_EQ(yaml.out.rfind("id: 1\nok: true\nresult:\n  holds:\n    - created_at: \"", 0), 0u) << yaml.out;
+  EXPECT_EQ(yaml.out.rfind("---\nid: 1\nok: true\nresult:\n  holds:\n    - created_at: \"", 0), 0u) << yaml.out;
+  // A streamed reply is a YAML stream: one document per item, then the reply.
+  const auto stream = ctl({"--format=yaml", "audit", "export"});
+  ASSERT_EQ(stream.exit_code, 0) << stream.err;
+  EXPECT_EQ(stream.out.rfind("---\n", 0), 0u) << stream.out;
+  std::size_t documents = 0;
+  for (auto at = stream.out.find("---\n"); at != std::string::npos; at = stream.out.find("---\n", at + 1)) ++documents;
+  EXPECT_GE(documents, 3u) << "the hold's audit entries and the reply: " << stream.out;
+  EXPECT_EQ(stream.out.find("{\""), std::string::npos) << "no JSON line among the documents: " << stream.out;
   EXPECT_NE(yaml.out.find("      reason: \"court order  7\"\n"), std::string::npos) << yaml.out;
   EXPECT_EQ(ctl({"--format", "xml", "hold", "list"}).exit_code, 2);
   EXPECT_EQ(d.stop(SIGTERM), 0);

@@ -63,6 +63,10 @@ constexpr arg_spec subject_erase_args[] = {
     raw_arg,
 };
 constexpr arg_spec fleet_only_args[] = {fleet_arg};
+constexpr arg_spec status_args[] = {
+    {"all", t::flag, false, false, "", "print every figure, not only the summary (text format; JSON has both)"},
+    fleet_arg,
+};
 constexpr arg_spec hold_list_args[] = {
     {"identifier", t::identifier, false, false, "X",
      "only the holds that keep records of this phone number, e-mail or IP address"},
@@ -117,8 +121,8 @@ constexpr arg_spec jump_clock_args[] = {
 };
 
 constexpr std::array<command_spec, command_count> command_table{{
-    {command_id::status, "status", access::viewer, "version, uptime, clock, config digest, store and consumer summary",
-     fleet_only_args},
+    {command_id::status, "status", access::viewer,
+     "a health summary (--all: version, uptime, clock, config, store, consumer and retention in full)", status_args},
     {command_id::config, "config", access::viewer, "the effective configuration, secrets redacted", {}},
     {command_id::record_get, "record get", access::operator_, "one stored record, its identifiers opened",
      record_get_args},

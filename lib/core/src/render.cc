@@ -202,6 +202,51 @@ std::string operation_line(const json& op) {
   return out + fmt::format(", {:.0f} s", op.value("seconds", 0.0));
 }
 
+json status_summary(const json& s) {
+  const auto at = [&](const char* pointer, json fallback = nullptr) {
+    return s.value(json::json_pointer(pointer), std::move(fallback));
+  };
+  json problems = json::array();
+  const auto consumer = at("/kafka/consumer", json::object());
+  const std::string state = consumer.value("state", "none");
+  if (state == "paused") problems.push_back("ingest paused: " + consumer.value("pause_reason", std::string("?")));
+  std::int64_t lag = 0;
+  bool lag_known = false;
+  const auto lags = consumer.value("lag", json::object());  // items() of a temporary would dangle
+  for (const auto& [topic, parts] : lags.items()) {
+    for (const auto& [p, n] : parts.items()) {
+      if (n.is_number()) lag += n.get<std::int64_t>(), lag_known = true;
+    }
+  }
+  const auto overdue = at("/retention/overdue_partitions", 0).get<std::int64_t>();
+  if (overdue > 0) problems.push_back(std::to_string(overdue) + " partition(s) overdue");
+  if (!at("/retention/saved_state/ok", true).get<bool>()) problems.push_back("saved state does not decode");
+  if (at("/retention/clock_guard/sweeps_paused", false).get<bool>()) problems.push_back("sweeps paused: clock jump");
+  if (at("/storage/write_stopped", false).get<bool>()) problems.push_back("store writes stopped");
+  if (at("/storage/corrupt_entries", 0).get<std::int64_t>() > 0) problems.push_back("corrupt store entries");
+  if (at("/keystore/decrypt_failures", 0).get<std::int64_t>() > 0) problems.push_back("decrypt failures");
+  const auto purge = at("/retention/erasure_purge");
+  if (purge.is_object() && !purge.value("on_time", true)) problems.push_back("erasure purge forecast late");
+  const auto fleet = at("/kafka/fleet");
+  if (fleet.is_object() && fleet.contains("blocked")) problems.push_back("control topic blocked");
+  json out{{"health", problems.empty() ? "ok" : "attention"},
+           {"ingest", state},
+           {"lag", lag_known ? json(lag) : json(nullptr)},
+           {"last_sweep", at("/retention/clock_guard/last_sweep_at")},
+           {"overdue_partitions", overdue},
+           {"holds_active", at("/retention/holds_active", 0)},
+           {"pending_purges", purge.is_object() ? purge.value("subjects", json(0)) : json(0)},
+           {"records", at("/storage/records", json::object())}};
+  if (!problems.empty()) out["problems"] = problems;
+  if (fleet.is_object()) {
+    std::int64_t live = 0;
+    const auto members = fleet.value("members", json::array());
+    for (const auto& m : members) live += m.value("live", false) ? 1 : 0;
+    out["fleet"] = std::to_string(live) + " of " + std::to_string(members.size()) + " members live";
+  }
+  return out;
+}
+
 std::string yaml(const json& value) {
   if (yaml_inline(value)) return yaml_scalar(value) + "\n";
   std::string out;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cdr/core/render.h"
 #include "cdr/service/daemon.h"
 #include "handlers.h"
 
@@ -61,7 +62,7 @@ nlohmann::json storage_status(const admin_context& ctx) {
 
 admin::reply handle_status(admin_context& ctx, const admin::request& req, const admin::peer&) {
   if (auto r = fleet_read(ctx, req)) return std::move(*r);
-  return nlohmann::json{
+  auto out = nlohmann::json{
       {"version", version()},
       {"revision", revision()},
       {"pid", getpid()},
@@ -79,6 +80,8 @@ admin::reply handle_status(admin_context& ctx, const admin::request& req, const 
         {"decrypt_failures", ctx.keys.decrypt_failures()}}},
       {"storage", storage_status(ctx)},
       {"operations", ctx.keeper.activity().report()}};
+  out["summary"] = render::status_summary(out);
+  return out;
 }
 
 admin::reply handle_config(admin_context& ctx, const admin::request&, const admin::peer&) {

@@ -94,5 +94,34 @@ TEST(render, format_names) {
   EXPECT_EQ(format_from_name("table"), std::nullopt);
 }
 
+TEST(render, status_summary_says_what_needs_attention_in_a_few_lines) {
+  auto status = nlohmann::json::parse(R"({
+    "kafka": {"consumer": {"state": "running", "lag": {"cdr": {"0": 3, "1": 4}}},
+              "fleet": {"members": [{"live": true}, {"live": false}]}},
+    "retention": {"overdue_partitions": 0, "holds_active": 2, "erasure_purge": null,
+                  "saved_state": {"ok": true}, "clock_guard": {"last_sweep_at": "2026-12-01T00:00:00Z"}},
+    "storage": {"records": {"cdr": 10, "usage": 1}, "write_stopped": false, "corrupt_entries": 0},
+    "keystore": {"decrypt_failures": 0}})");
+  auto s = render::status_summary(status);
+  EXPECT_EQ(s["health"], "ok");
+  EXPECT_FALSE(s.contains("problems"));
+  EXPECT_EQ(s["lag"], 7);
+  EXPECT_EQ(s["holds_active"], 2);
+  EXPECT_EQ(s["pending_purges"], 0);
+  EXPECT_EQ(s["last_sweep"], "2026-12-01T00:00:00Z");
+  EXPECT_EQ(s["fleet"], "1 of 2 members live");
+  status["kafka"]["consumer"]["state"] = "paused";
+  status["kafka"]["consumer"]["pause_reason"] = "no_space";
+  status["retention"]["overdue_partitions"] = 3;
+  status["retention"]["erasure_purge"] = {{"on_time", false}, {"subjects", 4}};
+  status["kafka"]["consumer"]["lag"] = nlohmann::json::object();
+  s = render::status_summary(status);
+  EXPECT_EQ(s["health"], "attention");
+  EXPECT_EQ(s["problems"], nlohmann::json::parse(
+                               R"(["ingest paused: no_space", "3 partition(s) overdue", "erasure purge forecast late"])"));
+  EXPECT_TRUE(s["lag"].is_null()) << "unknown, not 0";
+  EXPECT_EQ(s["pending_purges"], 4);
+}
+
 }  // namespace
 }  // namespace cdr::render

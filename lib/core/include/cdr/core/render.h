@@ -28,6 +28,12 @@ std::string text(const nlohmann::json& result);
 // 3.2 MiB, 4 s" (no total when unknown, no bytes when none).
 std::string operation_line(const nlohmann::json& op);
 
+// The health summary `status` opens with, from its full result: "health"
+// ("ok", or "attention" with "problems", one line each), ingest state and
+// total lag, the last sweep, overdue partitions, active holds, pending
+// purges, fleet members live of known, records.
+nlohmann::json status_summary(const nlohmann::json& status);
+
 // The same value as a YAML document (block style; strings quoted unless
 // they are plain words YAML reads back as the same string).
 std::string yaml(const nlohmann::json& value);
