@@ -66,7 +66,9 @@ std::optional<std::string> option_value(const std::vector<std::string>& words, s
   return std::nullopt;
 }
 
-void print_usage(std::FILE* out) {
+// `debug`: also the test-only commands (debug ..., which only a daemon
+// started with --fake-clock serves); --help leaves them out.
+void print_usage(std::FILE* out, bool debug = false) {
   std::fputs(
       "Usage: cdr-retentionctl [--socket PATH] [--format text|json|yaml] [--timeout SECONDS] COMMAND [ARGS...]\n"
       "       cdr-retentionctl COMMAND --help\n"
@@ -76,6 +78,7 @@ void print_usage(std::FILE* out) {
       "else /run/cdr-retention/admin.sock).\n\nCommands:\n",
       out);
   for (const auto& c : cdr::admin::commands()) {
+    if (!debug && c.name.rfind("debug ", 0) == 0) continue;
     std::string words(c.name);
     for (const auto& a : c.args) {
       if (a.positional) words += " " + std::string(a.metavar);
@@ -98,6 +101,9 @@ void print_usage(std::FILE* out) {
       "            6 a --fleet answer lacks a member (silent, not answering, or answering with\n"
       "            an error; stderr names each, JSON says \"complete\": false).\n",
       out);
+  if (!debug) {
+    std::fputs("\nTest-only commands (for a daemon started with --fake-clock): cdr-retentionctl --help-debug\n", out);
+  }
 }
 
 void print_command_usage(std::FILE* out, const command_spec& c) {
@@ -205,6 +211,7 @@ struct invocation {
   const command_spec* command = nullptr;
   nlohmann::json args = nlohmann::json::object();
   bool help = false;
+  bool help_debug = false;  // --help-debug: the test-only commands too
   bool version = false;
   bool completion = false;  // print the bash completion script
 };
@@ -278,8 +285,9 @@ invocation parse(const std::vector<std::string>& words) {
       std::getenv("CDR_RETENTION_SOCKET") ? std::getenv("CDR_RETENTION_SOCKET") : "/run/cdr-retention/admin.sock";
   std::size_t i = 0;
   for (; i < words.size() && words[i].rfind("--", 0) == 0; ++i) {
-    if (words[i] == "--help" || words[i] == "-h") {
+    if (words[i] == "--help" || words[i] == "-h" || words[i] == "--help-debug") {
       inv.help = true;
+      inv.help_debug = words[i] == "--help-debug";
       return inv;
     }
     if (words[i] == "--version") {
@@ -559,7 +567,7 @@ int main(int argc, char** argv) {
     if (inv.command != nullptr) {
       print_command_usage(stdout, *inv.command);
     } else {
-      print_usage(stdout);
+      print_usage(stdout, inv.help_debug);
     }
     return exit_ok;
   }

@@ -35,12 +35,18 @@ Options:
   --rewrap-master-key FILE
                          wrap every data key of storage.keystore_path under the master key
                          in FILE (master key rotation), then exit; the daemon must be stopped
-  --fake-clock=RFC3339   TESTS ONLY: run on a simulated clock starting at this instant;
-                         the admin command `debug advance-clock` moves it
   --version              print the version and exit
-  --help                 print this help and exit
+  --help                 print this help and exit (--help-debug: also the test-only options)
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration or arguments.
+)";
+
+// Test-only options: never in production help (--help-debug shows them).
+constexpr const char* debug_usage = R"(
+Test-only options:
+  --fake-clock=RFC3339   run on a simulated clock starting at this instant; the admin
+                         commands `debug advance-clock` and `debug jump-clock` move it
+                         (the daemon refuses them on the real clock)
 )";
 
 struct arguments {
@@ -77,8 +83,9 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       const std::string_view a = argv[i];
       std::string value;
-      if (a == "--help" || a == "-h") {
+      if (a == "--help" || a == "-h" || a == "--help-debug") {
         std::fputs(usage, stdout);
+        if (a == "--help-debug") std::fputs(debug_usage, stdout);
         return exit_ok;
       }
       if (a == "--version") {

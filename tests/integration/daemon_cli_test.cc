@@ -31,10 +31,14 @@ TEST(daemon_cli, version_and_help) {
   EXPECT_EQ(r.out.rfind("cdr-retentiond 0.", 0), 0u) << r.out;
   r = run_command({CDR_RETENTIOND_PATH, "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (auto flag :
-       {"--config", "--set", "--check-config", "--fake-clock", "--version", "--new-keystore", "--rewrap-master-key"}) {
+  for (auto flag : {"--config", "--set", "--check-config", "--version", "--new-keystore", "--rewrap-master-key"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
+  // Test-only options are not in the production help, only behind --help-debug.
+  EXPECT_EQ(r.out.find("--fake-clock"), std::string::npos) << r.out;
+  r = run_command({CDR_RETENTIOND_PATH, "--help-debug"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("Test-only options:\n  --fake-clock=RFC3339"), std::string::npos) << r.out;
   r = run_command({CDR_RETENTIOND_PATH, "--bogus"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown argument --bogus"), std::string::npos) << r.err;
@@ -690,6 +694,10 @@ TEST(ctl, usage_errors_and_unreachable_daemon_have_their_exit_codes) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("needs DURATION"), std::string::npos) << r.err;
   r = run_command({CDR_RETENTIONCTL_PATH, "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.find("debug advance-clock"), std::string::npos) << "test-only commands are left out: " << r.out;
+  EXPECT_NE(r.out.find("cdr-retentionctl --help-debug"), std::string::npos) << r.out;
+  r = run_command({CDR_RETENTIONCTL_PATH, "--help-debug"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("debug advance-clock DURATION"), std::string::npos) << r.out;
 }
