@@ -84,6 +84,10 @@ TEST(render, yaml_is_block_style_with_strings_quoted_when_yaml_would_read_them_o
             "  name: cdr-retentiond@vm\n"
             "  note: \"a: b # c\"\n");
   EXPECT_EQ(yaml(json("plain")), "plain\n");
+  // Strings a YAML parser would read as something else are quoted.
+  for (const char* s : {"NO", "no", "1e3", "-", " lead", "~", "null", "0x1F", "@at", "*star"}) {
+    EXPECT_EQ(yaml(json(s)), json(s).dump() + "\n") << s;
+  }
   EXPECT_EQ(yaml(json::parse("[[1,2],{}]")), "-\n  - 1\n  - 2\n- {}\n");
 }
 
