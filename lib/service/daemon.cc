@@ -116,7 +116,12 @@ struct daemon::impl {
   std::unique_ptr<alarm> start_over;
   bool start_done = false;  // under start_over's lock
 
-  ~impl() { end_start_notes(); }  // a start that failed
+  // A start that failed: no thread left behind, and no scrape or probe
+  // reads a part while the members are torn down (in reverse order).
+  ~impl() {
+    end_start_notes();
+    web.reset();
+  }
 
   std::string bootstrap() const { return embedded ? embedded->bootstrap_servers() : config.kafka.brokers; }
 

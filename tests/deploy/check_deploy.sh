@@ -23,7 +23,7 @@ for directive in Type=notify WatchdogSec= StateDirectory= RuntimeDirectory= User
                  ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
                  "CapabilityBoundingSet=$" "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" \
                  "SystemCallFilter=@system-service" MemoryDenyWriteExecute=yes RestartPreventExitStatus=2 \
-                 "LoadCredential=subject.key:" "LoadCredential=master.key:"; do
+                 "LoadCredential=subject.key:" "LoadCredentialEncrypted=master.key:"; do
   grep -q "^$directive" "$unit" || { echo "unit lacks $directive" >&2; exit 1; }
 done
 grep -q '^u cdr-retention ' "$src/deploy/systemd/cdr-retention.sysusers.conf"
