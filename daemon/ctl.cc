@@ -73,7 +73,8 @@ void print_usage(std::FILE* out, bool debug = false) {
       "Usage: cdr-retentionctl [--socket PATH] [--format text|json|yaml] [--timeout SECONDS] COMMAND [ARGS...]\n"
       "       cdr-retentionctl COMMAND --help\n"
       "       cdr-retentionctl --version\n"
-      "       cdr-retentionctl completion bash   (a bash completion script)\n\n"
+      "       cdr-retentionctl completion bash   (a bash completion script)\n"
+      "       cdr-retentionctl manpage           (this tool's man page, roff)\n\n"
       "Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET,\n"
       "else /run/cdr-retention/admin.sock).\n\nCommands:\n",
       out);
@@ -119,6 +120,53 @@ void print_command_usage(std::FILE* out, const command_spec& c) {
                                                  : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
     std::fprintf(out, "  %-28s %s%s\n", word.c_str(), std::string(a.help).c_str(), a.required ? " (required)" : "");
   }
+}
+
+// The man page (`cdr-retentionctl manpage`; installed as
+// share/man/man1/cdr-retentionctl.1), generated from the command table
+// like the help and the completion: every command, its arguments and rights.
+std::string manpage() {
+  std::string out = ".TH CDR-RETENTIONCTL 1 \"\" \"cdr-retention " + cdr::render::roff(CDR_VERSION) + "\" \"User Commands\"\n";
+  out += ".SH NAME\ncdr-retentionctl \\- the admin client of cdr-retentiond\n";
+  out += ".SH SYNOPSIS\n.B cdr-retentionctl\n" +
+         cdr::render::roff("[--socket PATH] [--format text|json|yaml] [--timeout SECONDS] COMMAND [ARGS...]") + "\n";
+  out += ".SH DESCRIPTION\n" +
+         cdr::render::roff("Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET, else "
+              "/run/cdr-retention/admin.sock). The daemon authorises each command by the caller's uid and "
+              "groups: viewer or operator rights. Every command that changes or reveals data is written to "
+              "the daemon's audit trail.") +
+         "\n.SH COMMANDS\n";
+  for (const auto& c : cdr::admin::commands()) {
+    if (c.name.rfind("debug ", 0) == 0) continue;  // test-only: --help-debug
+    out += ".TP\n.B " + cdr::render::roff(synopsis(c)) + "\n" + cdr::render::roff(c.summary) + " (needs " +
+           cdr::render::roff(cdr::admin::name(c.required)) + " rights)\n";
+    if (c.args.empty()) continue;
+    out += ".RS\n";
+    for (const auto& a : c.args) {
+      const auto word = a.positional               ? std::string(a.metavar)
+                        : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
+                                                   : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
+      out += ".TP\n.B " + cdr::render::roff(word) + "\n" + cdr::render::roff(a.help) + (a.required ? " (required)" : "") + "\n";
+    }
+    out += ".RE\n";
+  }
+  out += ".SH OPTIONS\n";
+  for (const auto& [option, text] : std::vector<std::pair<std::string, std::string>>{
+           {"--socket PATH", "the admin socket"},
+           {"--format FORMAT", "text (default), json (the daemon's reply as sent) or yaml (a YAML stream); --json is "
+                               "--format json"},
+           {"--timeout SECONDS", "how long to wait for the reply (default 30; 0: as long as the command runs)"},
+           {"COMMAND --help", "the command's usage with its real flags; nothing is sent"},
+           {"--help-debug", "also the test-only commands, for a daemon started with --fake-clock"},
+           {"--version", "the version"}}) {
+    out += ".TP\n.B " + cdr::render::roff(option) + "\n" + cdr::render::roff(text) + "\n";
+  }
+  out += ".SH EXIT STATUS\n" +
+         cdr::render::roff("0 success; 1 the daemon failed or refused the command, or verify found a problem; 2 usage error "
+              "(found by the CLI, nothing sent, or by the daemon: invalid_argument); 3 the daemon cannot be "
+              "reached; 4 permission denied; 5 no reply within --timeout; 6 a --fleet answer lacks a member.") +
+         "\n.SH SEE ALSO\ncdr-retentiond(8); docs/admin-protocol.md and docs/operations.md in the documentation\n";
+  return out;
 }
 
 // A bash completion script for every command and option in the command
@@ -214,6 +262,7 @@ struct invocation {
   bool help_debug = false;  // --help-debug: the test-only commands too
   bool version = false;
   bool completion = false;  // print the bash completion script
+  bool manpage = false;     // print the man page
 };
 
 // An error message of the protocol, speaking of flags as people type them
@@ -297,6 +346,11 @@ invocation parse(const std::vector<std::string>& words) {
     if (!global_option(words, i, inv)) throw usage_error{"unknown option " + words[i]};
   }
   if (i == words.size()) throw usage_error{"no command given"};
+  if (words[i] == "manpage") {
+    if (i + 1 != words.size()) throw usage_error{"usage: cdr-retentionctl manpage"};
+    inv.manpage = true;
+    return inv;
+  }
   if (words[i] == "completion") {
     if (i + 2 != words.size() || words[i + 1] != "bash") throw usage_error{"usage: cdr-retentionctl completion bash"};
     inv.completion = true;
@@ -561,6 +615,10 @@ int main(int argc, char** argv) {
   }
   if (inv.completion) {
     std::fputs(bash_completion().c_str(), stdout);
+    return exit_ok;
+  }
+  if (inv.manpage) {
+    std::fputs(manpage().c_str(), stdout);
     return exit_ok;
   }
   if (inv.help) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cdr/core/config.h"
+#include "cdr/core/render.h"
 #include "cdr/logging/logging.h"
 #include "cdr/service/daemon.h"
 #include "cdr/service/secrets.h"
@@ -37,6 +38,7 @@ Options:
                          in FILE (master key rotation), then exit; the daemon must be stopped
   --version              print the version and exit
   --help                 print this help and exit (--help-debug: also the test-only options)
+  --manpage              print the man page (roff) and exit
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 invalid configuration or arguments.
 )";
@@ -48,6 +50,29 @@ Test-only options:
                          commands `debug advance-clock` and `debug jump-clock` move it
                          (the daemon refuses them on the real clock)
 )";
+
+// The man page (`cdr-retentiond --manpage`; installed as
+// share/man/man8/cdr-retentiond.8): the help's options, verbatim.
+std::string manpage() {
+  const std::string text(usage);
+  const auto options = text.find("Options:\n");
+  const auto codes = text.find("Exit codes:");
+  std::string out = ".TH CDR-RETENTIOND 8 \"\" \"cdr-retention " +
+                    cdr::render::roff(cdr::service::version()) + "\" \"System Administration\"\n";
+  out += ".SH NAME\ncdr-retentiond \\- retention and deletion daemon for communication detail records\n";
+  out += ".SH SYNOPSIS\n.B cdr-retentiond\n[OPTIONS]\n.SH DESCRIPTION\n" +
+         cdr::render::roff(
+             "Consumes communication detail records and usage events from Kafka, stores them in RocksDB by month "
+             "of communication, and strips, drops, holds, erases and proves deleted what the privacy notice says, "
+             "when it says. It is run by systemd (Type=notify) or a container runtime and administered with "
+             "cdr-retentionctl(1) over its admin socket; /metrics, /healthz and /readyz are served on "
+             "metrics.listen.") +
+         "\n.SH OPTIONS\n.nf\n" + cdr::render::roff(text.substr(options + 9, codes - options - 9)) + "\n.fi\n";
+  out += ".SH EXIT STATUS\n" + cdr::render::roff(text.substr(codes + 12)) + ".SH FILES\n" +
+         cdr::render::roff("/etc/cdr-retention/cdr-retention.toml (the configuration; docs/configuration.md)") +
+         "\n.SH SEE ALSO\ncdr\\-retentionctl(1); docs/operations.md in the documentation\n";
+  return out;
+}
 
 struct arguments {
   std::string config = "/etc/cdr-retention/cdr-retention.toml";
@@ -86,6 +111,10 @@ int main(int argc, char** argv) {
       if (a == "--help" || a == "-h" || a == "--help-debug") {
         std::fputs(usage, stdout);
         if (a == "--help-debug") std::fputs(debug_usage, stdout);
+        return exit_ok;
+      }
+      if (a == "--manpage") {
+        std::fputs(manpage().c_str(), stdout);
         return exit_ok;
       }
       if (a == "--version") {

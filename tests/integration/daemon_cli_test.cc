@@ -39,6 +39,22 @@ TEST(daemon_cli, version_and_help) {
   r = run_command({CDR_RETENTIOND_PATH, "--help-debug"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("Test-only options:\n  --fake-clock=RFC3339"), std::string::npos) << r.out;
+  // The man pages: the daemon's from its options, the CLI's from the
+  // command table (every production command and flag).
+  r = run_command({CDR_RETENTIOND_PATH, "--manpage"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind(".TH CDR-RETENTIOND 8 ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\\-\\-check\\-config"), std::string::npos) << r.out;
+  r = run_command({CDR_RETENTIONCTL_PATH, "manpage"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind(".TH CDR-RETENTIONCTL 1 ", 0), 0u) << r.out;
+  for (const auto& c : admin::commands()) {
+    std::string name;
+    for (const char ch : c.name) name += ch == '-' ? std::string("\\-") : std::string(1, ch);
+    const bool debug = c.name.rfind("debug ", 0) == 0;
+    EXPECT_EQ(r.out.find(".B " + name) != std::string::npos, !debug) << c.name;
+  }
+  EXPECT_NE(r.out.find(".B \\-\\-identifier X"), std::string::npos) << r.out;
   r = run_command({CDR_RETENTIOND_PATH, "--bogus"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown argument --bogus"), std::string::npos) << r.err;

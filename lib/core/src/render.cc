@@ -202,6 +202,21 @@ std::string operation_line(const json& op) {
   return out + fmt::format(", {:.0f} s", op.value("seconds", 0.0));
 }
 
+std::string roff(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\') {
+      out += "\\e";
+    } else if (c == '-') {
+      out += "\\-";
+    } else {
+      out += c;
+      if (c == '\n') out += "\\&";
+    }
+  }
+  return (out.empty() || (out[0] != '.' && out[0] != '\'') ? "" : "\\&") + out;
+}
+
 json status_summary(const json& s) {
   const auto at = [&](const char* pointer, json fallback = nullptr) {
     return s.value(json::json_pointer(pointer), std::move(fallback));

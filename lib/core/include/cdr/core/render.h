@@ -28,6 +28,10 @@ std::string text(const nlohmann::json& result);
 // 3.2 MiB, 4 s" (no total when unknown, no bytes when none).
 std::string operation_line(const nlohmann::json& op);
 
+// Text for a man page (roff): backslashes and dashes escaped, no line
+// starting with a control character.
+std::string roff(std::string_view text);
+
 // The health summary `status` opens with, from its full result: "health"
 // ("ok", or "attention" with "problems", one line each), ingest state and
 // total lag, the last sweep, overdue partitions, active holds, pending
