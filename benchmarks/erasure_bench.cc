@@ -44,7 +44,6 @@ namespace {
 using namespace cdr;
 using steady = std::chrono::steady_clock;
 
-
 std::string subject_phone(int s) { return "+4917" + std::to_string(10'000'000 + s); }
 
 double pct(std::vector<double> xs, double q) {
@@ -204,8 +203,8 @@ int main(int argc, char** argv) {
         "%.1f MB/s, residues %zu; ingest during %.0f/s vs %.0f/s before = %.0f%%\n",
         batch, secs, secs / pass_of_one, pass_of_100 > 0 ? secs / pass_of_100 : 0.0,
         static_cast<double>(rewritten) / (1 << 20), static_cast<double>(rewritten) / static_cast<double>(index_bytes),
-        static_cast<double>(rewritten) / static_cast<double>(std::max<std::uint64_t>(holding_bytes, 1)),
-        holding.size(), static_cast<double>(holding_bytes) / (1 << 20), static_cast<double>(rewritten) / secs / 1e6,
+        static_cast<double>(rewritten) / static_cast<double>(std::max<std::uint64_t>(holding_bytes, 1)), holding.size(),
+        static_cast<double>(holding_bytes) / (1 << 20), static_cast<double>(rewritten) / secs / 1e6,
         pass["residues"].get<std::size_t>(), during, before, 100.0 * during / before);
   }
   stop = true;

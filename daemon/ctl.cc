@@ -126,15 +126,17 @@ void print_command_usage(std::FILE* out, const command_spec& c) {
 // share/man/man1/cdr-retentionctl.1), generated from the command table
 // like the help and the completion: every command, its arguments and rights.
 std::string manpage() {
-  std::string out = ".TH CDR-RETENTIONCTL 1 \"\" \"cdr-retention " + cdr::render::roff(CDR_VERSION) + "\" \"User Commands\"\n";
+  std::string out =
+      ".TH CDR-RETENTIONCTL 1 \"\" \"cdr-retention " + cdr::render::roff(CDR_VERSION) + "\" \"User Commands\"\n";
   out += ".SH NAME\ncdr-retentionctl \\- the admin client of cdr-retentiond\n";
   out += ".SH SYNOPSIS\n.B cdr-retentionctl\n" +
          cdr::render::roff("[--socket PATH] [--format text|json|yaml] [--timeout SECONDS] COMMAND [ARGS...]") + "\n";
   out += ".SH DESCRIPTION\n" +
-         cdr::render::roff("Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET, else "
-              "/run/cdr-retention/admin.sock). The daemon authorises each command by the caller's uid and "
-              "groups: viewer or operator rights. Every command that changes or reveals data is written to "
-              "the daemon's audit trail.") +
+         cdr::render::roff(
+             "Talks to cdr-retentiond over its admin socket (default $CDR_RETENTION_SOCKET, else "
+             "/run/cdr-retention/admin.sock). The daemon authorises each command by the caller's uid and "
+             "groups: viewer or operator rights. Every command that changes or reveals data is written to "
+             "the daemon's audit trail.") +
          "\n.SH COMMANDS\n";
   for (const auto& c : cdr::admin::commands()) {
     if (c.name.rfind("debug ", 0) == 0) continue;  // test-only: --help-debug
@@ -146,15 +148,17 @@ std::string manpage() {
       const auto word = a.positional               ? std::string(a.metavar)
                         : a.type == arg_type::flag ? cdr::admin::cli_flag(a)
                                                    : cdr::admin::cli_flag(a) + " " + std::string(a.metavar);
-      out += ".TP\n.B " + cdr::render::roff(word) + "\n" + cdr::render::roff(a.help) + (a.required ? " (required)" : "") + "\n";
+      out += ".TP\n.B " + cdr::render::roff(word) + "\n" + cdr::render::roff(a.help) +
+             (a.required ? " (required)" : "") + "\n";
     }
     out += ".RE\n";
   }
   out += ".SH OPTIONS\n";
   for (const auto& [option, text] : std::vector<std::pair<std::string, std::string>>{
            {"--socket PATH", "the admin socket"},
-           {"--format FORMAT", "text (default), json (the daemon's reply as sent) or yaml (a YAML stream); --json is "
-                               "--format json"},
+           {"--format FORMAT",
+            "text (default), json (the daemon's reply as sent) or yaml (a YAML stream); --json is "
+            "--format json"},
            {"--timeout SECONDS", "how long to wait for the reply (default 30; 0: as long as the command runs)"},
            {"COMMAND --help", "the command's usage with its real flags; nothing is sent"},
            {"--help-debug", "also the test-only commands, for a daemon started with --fake-clock"},
@@ -162,9 +166,10 @@ std::string manpage() {
     out += ".TP\n.B " + cdr::render::roff(option) + "\n" + cdr::render::roff(text) + "\n";
   }
   out += ".SH EXIT STATUS\n" +
-         cdr::render::roff("0 success; 1 the daemon failed or refused the command, or verify found a problem; 2 usage error "
-              "(found by the CLI, nothing sent, or by the daemon: invalid_argument); 3 the daemon cannot be "
-              "reached; 4 permission denied; 5 no reply within --timeout; 6 a --fleet answer lacks a member.") +
+         cdr::render::roff(
+             "0 success; 1 the daemon failed or refused the command, or verify found a problem; 2 usage error "
+             "(found by the CLI, nothing sent, or by the daemon: invalid_argument); 3 the daemon cannot be "
+             "reached; 4 permission denied; 5 no reply within --timeout; 6 a --fleet answer lacks a member.") +
          "\n.SH SEE ALSO\ncdr-retentiond(8); docs/admin-protocol.md and docs/operations.md in the documentation\n";
   return out;
 }
@@ -364,7 +369,8 @@ invocation parse(const std::vector<std::string>& words) {
     for (const auto& c : cdr::admin::commands()) {
       if (c.name.starts_with(word + " ")) group += "\n  cdr-retentionctl " + std::string(c.name);
     }
-    if (!group.empty()) throw usage_error{word + " needs a subcommand:" + group + "\n(cdr-retentionctl COMMAND --help for more)"};
+    if (!group.empty())
+      throw usage_error{word + " needs a subcommand:" + group + "\n(cdr-retentionctl COMMAND --help for more)"};
     throw usage_error{"unknown command: " + word};
   }
   const auto& spec = *inv.command;

@@ -57,8 +57,8 @@ std::string manpage() {
   const std::string text(usage);
   const auto options = text.find("Options:\n");
   const auto codes = text.find("Exit codes:");
-  std::string out = ".TH CDR-RETENTIOND 8 \"\" \"cdr-retention " +
-                    cdr::render::roff(cdr::service::version()) + "\" \"System Administration\"\n";
+  std::string out = ".TH CDR-RETENTIOND 8 \"\" \"cdr-retention " + cdr::render::roff(cdr::service::version()) +
+                    "\" \"System Administration\"\n";
   out += ".SH NAME\ncdr-retentiond \\- retention and deletion daemon for communication detail records\n";
   out += ".SH SYNOPSIS\n.B cdr-retentiond\n[OPTIONS]\n.SH DESCRIPTION\n" +
          cdr::render::roff(

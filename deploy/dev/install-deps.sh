@@ -34,7 +34,7 @@ packages=(
   libsimdjson-dev libtomlplusplus-dev nlohmann-json3-dev libssl-dev libsystemd-dev libphonenumber-dev
   # tests and benchmarks; clang and its libFuzzer runtime for deploy/dev/fuzz.sh
   libgtest-dev libgmock-dev libbenchmark-dev prometheus rocksdb-tools util-linux curl
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
 )
 
 missing=()

@@ -209,8 +209,7 @@ std::vector<audit_trail::appended> audit_trail::drain() {
     // A partial last line: cut it off, and say so in the trail.
     if (::truncate(path_.c_str(), static_cast<off_t>(*t.cut_at)) != 0) fail_errno("cannot repair the audit trail");
     spdlog::warn("audit trail {}: cut off {} byte(s) of an incomplete last entry", path_, t.cut_bytes);
-    out += chained(t.head, 0, time_.now(),
-                   audit::encode(audit::audit_tail_repaired{t.cut_bytes, t.head.seq}));
+    out += chained(t.head, 0, time_.now(), audit::encode(audit::audit_tail_repaired{t.cut_bytes, t.head.seq}));
   }
   store::change c(store_);
   for (const auto& [op, entry] : pending.items) {

@@ -25,8 +25,8 @@
 #include "cdr/kafka/client.h"
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/daemon_probe.h"
-#include "cdr/metrics/metrics.h"
 #include "cdr/metrics/ingest_probe.h"
+#include "cdr/metrics/metrics.h"
 #include "cdr/metrics/retention_probe.h"
 #include "cdr/phone/phone.h"
 #include "fleet/drain.h"
@@ -156,7 +156,8 @@ struct daemon::impl {
       while (!start_over->wait_for(std::chrono::seconds(1), [this] { return start_done; })) {
         const auto line = healthy->line();
         if (!healthy->progressing()) {
-          if (!stalled) spdlog::error("start-up: no progress ({}): systemd's start timeout is no longer extended", line);
+          if (!stalled)
+            spdlog::error("start-up: no progress ({}): systemd's start timeout is no longer extended", line);
           stalled = true;
         } else if (line != last || time->monotonic() - sent >= std::chrono::seconds(10)) {
           note(line);
@@ -185,7 +186,9 @@ struct daemon::impl {
       return admin::http_reply{v.ok ? 200u : 503u, "application/json", v.body.dump() + "\n"};
     };
     std::map<std::string, admin::http_route> routes{
-        {"/metrics", {[this] { return admin::http_reply{200, metrics::endpoint::content_type, metrics->scrape()}; }}},
+        {"/metrics", {[this] {
+           return admin::http_reply{200, metrics::endpoint::content_type, metrics->scrape()};
+         }}},
         {"/healthz", {[this, probe_reply] { return probe_reply(healthy->alive()); }, true}},
         {"/readyz", {[this, probe_reply] { return probe_reply(healthy->ready()); }, true}}};
     try {
@@ -221,8 +224,7 @@ struct daemon::impl {
     std::vector<std::string> topics;
     for (const auto& n : needed) topics.push_back(n.topic);
     constexpr auto wait = std::chrono::seconds(10);
-    const auto missing =
-        kafka::missing_topics({bootstrap(), k.client_id + "-topic-check", k.properties}, topics, wait);
+    const auto missing = kafka::missing_topics({bootstrap(), k.client_id + "-topic-check", k.properties}, topics, wait);
     if (!missing) {
       spdlog::warn("kafka: the brokers did not answer within {} s: the topics' existence is not checked", wait.count());
       return;

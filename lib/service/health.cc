@@ -8,12 +8,9 @@ namespace {
 
 const char* name(health::phase p) {
   switch (p) {
-    case health::phase::starting:
-      return "starting";
-    case health::phase::serving:
-      return "serving";
-    case health::phase::stopping:
-      return "stopping";
+    case health::phase::starting: return "starting";
+    case health::phase::serving: return "serving";
+    case health::phase::stopping: return "stopping";
   }
   return "unknown";
 }

@@ -16,12 +16,12 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <random>
 #include <set>
-#include <atomic>
 #include <thread>
 
 #include "cdr/core/config.h"
@@ -292,7 +292,9 @@ class faults : public retention_fixture {
           erased_subjects_.push_back(subject);
           erase_acknowledged = false;
           fault_during(d, f, rng, erasure, round + 4 >= n, [&] {
-            erase_acknowledged = admin_call(sock(), "subject erase", {{"identifier", subject}, {"reason", "art. 17"}, {"reference", "T-1"}}).value("ok", false);
+            erase_acknowledged = admin_call(sock(), "subject erase",
+                                            {{"identifier", subject}, {"reason", "art. 17"}, {"reference", "T-1"}})
+                                     .value("ok", false);
           });
           break;
         }
@@ -303,7 +305,9 @@ class faults : public retention_fixture {
       if (round % 4 == 2) {
         const auto holds = call("hold list")["holds"];  // a copy: the reply is a temporary
         for (const auto& h : holds) {
-          if (h.value("customer", "") == hold_customer) call("hold release", {{"id", h["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
+          if (h.value("customer", "") == hold_customer)
+            call("hold release",
+                 {{"id", h["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
         }
         active_holds_.erase(hold_customer);
       }
@@ -332,9 +336,10 @@ class faults : public retention_fixture {
       EXPECT_GT(l.in_flight, 0) << "no fault landed inside a " << kind << " (" << l.after << " after it)";
       std::cout << kind << ": " << l.in_flight << " fault(s) in flight, " << l.after << " after its reply\n";
     }
-    std::cout << "faults injected " << faults_ << "; records in the model " << model_.size()
-              << "; record checks " << checked_ << "; messages " << messages_ << "; files cut " << files_cut_
-              << ", bytes dropped " << bytes_dropped_ << ", renames and deletes undone " << undone_ << "; losses 0 unless a failure is reported above\n";
+    std::cout << "faults injected " << faults_ << "; records in the model " << model_.size() << "; record checks "
+              << checked_ << "; messages " << messages_ << "; files cut " << files_cut_ << ", bytes dropped "
+              << bytes_dropped_ << ", renames and deletes undone " << undone_
+              << "; losses 0 unless a failure is reported above\n";
     RecordProperty("faults", faults_);
     RecordProperty("records_checked", static_cast<int>(checked_));
   }

@@ -155,9 +155,8 @@ TEST(daemon_cli, secret_values_come_from_the_environment_or_a_file) {
   std::filesystem::create_symlink(dir / "key-password", dir / "link");
   // (Debian's librdkafka has no OAuth/OIDC: sasl.oauthbearer.client.secret
   // is refused by --check-config there.)
-  const std::vector<std::string> sets = {
-      "--set", "kafka.properties.\"sasl.password\"=${CDR_TEST_KAFKA_PASSWORD}", "--set",
-      "kafka.properties.\"ssl.key.password\"=@" + (dir / "key-password")};
+  const std::vector<std::string> sets = {"--set", "kafka.properties.\"sasl.password\"=${CDR_TEST_KAFKA_PASSWORD}",
+                                         "--set", "kafka.properties.\"ssl.key.password\"=@" + (dir / "key-password")};
   std::vector<std::string> argv = {
       "/usr/bin/env", "CDR_TEST_KAFKA_PASSWORD=hunter2", CDR_RETENTIOND_PATH, "--config", config, "--check-config"};
   argv.insert(argv.end(), sets.begin(), sets.end());
@@ -393,7 +392,9 @@ TEST(daemon_cli, rewrap_master_key_rotates_the_master_key) {
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
     // An erasure and a hold: the ledger's and the audit trail's chains must
     // survive the rotation.
-    ASSERT_TRUE(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550111"}, {"reason", "art. 17"}, {"reference", "T-1"}}).value("ok", false));
+    ASSERT_TRUE(admin_call(dir / "a.sock", "subject erase",
+                           {{"identifier", "+14155550111"}, {"reason", "art. 17"}, {"reference", "T-1"}})
+                    .value("ok", false));
     ASSERT_TRUE(admin_call(dir / "a.sock", "hold add", {{"customer", "acme"}, {"reason", "r"}, {"reference", "R-1"}})
                     .value("ok", false));
     const auto busy = run_command({CDR_RETENTIOND_PATH, "--config", cfg, "--rewrap-master-key", dir / "new.key"});
@@ -478,7 +479,8 @@ TEST(daemon_cli, an_unreadable_saved_hold_refuses_sweeps_and_is_named_everywhere
   EXPECT_EQ(sweep.exit_code, 1);
   EXPECT_NE(sweep.err.find("unavailable"), std::string::npos) << sweep.err;
   EXPECT_NE(sweep.err.find("hold/0000000000000001"), std::string::npos) << sweep.err;
-  EXPECT_EQ(admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}})["error"]["code"],
+  EXPECT_EQ(admin_call(dir / "a.sock", "subject erase",
+                       {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}})["error"]["code"],
             "unavailable");
   EXPECT_EQ(admin_call(dir / "a.sock", "hold list")["result"]["unreadable"], 1);
   // Ingest goes on.
@@ -604,7 +606,8 @@ TEST(daemon_cli, a_deleted_erasure_ledger_refuses_the_start) {
   {
     daemon_process d(cfg, {}, dir / "log");
     ASSERT_TRUE(d.wait_ready(dir / "a.sock")) << d.log();
-    const auto r = admin_call(dir / "a.sock", "subject erase", {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}});
+    const auto r = admin_call(dir / "a.sock", "subject erase",
+                              {{"identifier", "+14155550100"}, {"reason", "art. 17"}, {"reference", "T-1"}});
     ASSERT_TRUE(r.value("ok", false)) << r.dump();
     EXPECT_EQ(d.stop(SIGTERM), 0);
   }

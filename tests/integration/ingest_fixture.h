@@ -23,10 +23,10 @@
 #include <fmt/format.h>
 
 #include "cdr/admin/client.h"
+#include "cdr/core/event_generator.h"
 #include "cdr/core/hex.h"
 #include "cdr/crypto/aead.h"
 #include "cdr/crypto/crypto.h"
-#include "cdr/core/event_generator.h"
 #include "cdr/store/store.h"
 #include "daemon_process.h"
 #include "mock_kafka.h"
@@ -173,8 +173,8 @@ class ingest : public ::testing::Test {
   static std::map<std::string, expected_record> stored(const temp_dir& dir) {
     const auto census = take_census(dir / "data");
     EXPECT_TRUE(census.twice.empty()) << "stored twice: " << fmt::format("{}", fmt::join(census.twice, ", "));
-    EXPECT_TRUE(census.miscounted.empty()) << "written twice under one key: "
-                                           << fmt::format("{}", fmt::join(census.miscounted, "; "));
+    EXPECT_TRUE(census.miscounted.empty())
+        << "written twice under one key: " << fmt::format("{}", fmt::join(census.miscounted, "; "));
     std::map<std::string, expected_record> out;
     for (const auto& [key, ids] : census.records) {
       out[key] = {key.starts_with("cdr/") ? record_kind::cdr : record_kind::usage, ids};
@@ -213,10 +213,9 @@ class ingest : public ::testing::Test {
     if (!j.is_object() || j.value("format", "") != "cdr-retention dead letter v1") return "";
     crypto::aead seal(crypto::hmac_sha256("test-subject-key-0123456789abcdef", "cdr-retention dead letter seal v1"));
     const auto& s = j["source"];
-    const auto framed =
-        seal.open(from_hex(j["sealed"].get<std::string>()).value_or(""),
-                  fmt::format("cdr-retention dead letter v1|{}|{}|{}", s["topic"].get<std::string>(),
-                              s["partition"].get<int>(), s["offset"].get<std::int64_t>()));
+    const auto framed = seal.open(from_hex(j["sealed"].get<std::string>()).value_or(""),
+                                  fmt::format("cdr-retention dead letter v1|{}|{}|{}", s["topic"].get<std::string>(),
+                                              s["partition"].get<int>(), s["offset"].get<std::int64_t>()));
     if (!framed) return "";
     const auto colon = framed->find(':');
     return framed->substr(colon + 1 + std::stoul(framed->substr(0, colon)));

@@ -258,9 +258,9 @@ TEST_F(ingest, a_corrupt_id_index_entry_is_counted_and_never_aborts) {
 TEST_F(ingest, a_missing_topic_refuses_the_start_naming_it_and_how_to_create_it) {
   temp_dir dir;
   auto args = daemon_args();
-  args.insert(args.end(), {"--set", "kafka.topics.usage=\"usage-typo\"", "--set",
-                           "kafka.topics.control=\"no-control\"", "--set", "kafka.topics.replies=\"cdr-retention-replies\"",
-                           "--set", "kafka.topics.handover=\"cdr-retention-handover\""});
+  args.insert(args.end(), {"--set", "kafka.topics.usage=\"usage-typo\"", "--set", "kafka.topics.control=\"no-control\"",
+                           "--set", "kafka.topics.replies=\"cdr-retention-replies\"", "--set",
+                           "kafka.topics.handover=\"cdr-retention-handover\""});
   daemon_process d(write_test_config(dir), args, dir / "log");
   EXPECT_EQ(d.wait_exit(std::chrono::seconds(30)), 2) << d.log();
   const auto log = d.log();
@@ -311,8 +311,8 @@ TEST_F(ingest, a_dead_letter_carries_no_identifier_in_clear_and_opens_only_throu
   EXPECT_EQ(refused["error"]["code"], "invalid_argument") << refused.dump();
   EXPECT_NE(refused["error"]["message"].get<std::string>().find("does not open"), std::string::npos);
   // Through the CLI, as an operator would from kcat's output.
-  const auto cli = run_command(
-      {CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "--format", "json", "dead-letter", "open", "--message", dlq[0].value});
+  const auto cli = run_command({CDR_RETENTIONCTL_PATH, "--socket", dir / "a.sock", "--format", "json", "dead-letter",
+                                "open", "--message", dlq[0].value});
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
   EXPECT_NE(cli.out.find("+385915551234"), std::string::npos) << cli.out;
   EXPECT_NE(read_file(dir / "data/audit.jsonl").find("\"dead_letter_open\""), std::string::npos)

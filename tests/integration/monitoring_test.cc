@@ -202,9 +202,10 @@ TEST(monitoring, probes_answer_while_two_long_commands_hold_every_admin_worker) 
   // waits for its reader.
   for (int i = 0; i < 12000; ++i) {
     const auto id = fmt::format("x-{}", i);
-    k.produce("cdr", id,
-              R"({"type":"cdr","id":")" + id +
-                  R"(","customer_id":"c","occurred_at":"2025-02-10T09:00:00Z","channel":"sms","from":"+385915550000","to":"+385915550001"})");
+    k.produce(
+        "cdr", id,
+        R"({"type":"cdr","id":")" + id +
+            R"(","customer_id":"c","occurred_at":"2025-02-10T09:00:00Z","channel":"sms","from":"+385915550000","to":"+385915550001"})");
   }
   k.flush();
   ASSERT_TRUE(wait_for([&] { return stored_offsets(sock) >= 12000; }));
@@ -215,9 +216,8 @@ TEST(monitoring, probes_answer_while_two_long_commands_hold_every_admin_worker) 
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    const std::string line =
-        R"({"id":1,"command":"subject export","args":{"identifier":"+385915550000"}})"
-        "\n";
+    const std::string line = R"({"id":1,"command":"subject export","args":{"identifier":"+385915550000"}})"
+                             "\n";
     ASSERT_EQ(send(fd, line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
     held.push_back(fd);
   }

@@ -112,9 +112,12 @@ TEST_F(retention, holds_keep_release_and_never_resurrect) {
   for (const auto& s : b) EXPECT_EQ(get(s), std::optional<bool>(false));
   call("hold release", {{"id", late_hold["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
 
-  call("hold release", {{"id", std::to_string(h["id"].get<std::uint64_t>())}, {"reason", "case closed"}, {"reference", "T-1"}});
+  call("hold release",
+       {{"id", std::to_string(h["id"].get<std::uint64_t>())}, {"reason", "case closed"}, {"reference", "T-1"}});
   call("hold release", {{"id", whole["id"].get<std::uint64_t>()}, {"reason", "case closed"}, {"reference", "T-1"}});
-  EXPECT_EQ(admin_call(sock(), "hold release", {{"id", "999"}, {"reason", "case closed"}, {"reference", "T-1"}})["error"]["code"], "not_found");
+  EXPECT_EQ(admin_call(sock(), "hold release",
+                       {{"id", "999"}, {"reason", "case closed"}, {"reference", "T-1"}})["error"]["code"],
+            "not_found");
   for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(true)) << "kept until the next sweep";
   call("sweep");
   for (const auto& s : a) EXPECT_EQ(get(s), std::optional<bool>(false)) << "released: " << s.id;
@@ -196,7 +199,8 @@ TEST_F(retention, subject_erasure_and_raw_byte_scan) {
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 1);
   EXPECT_EQ(call("subject export", {{"identifier", "+49301234560"}})["records"], 2);
 
-  call("hold release", {{"id", "1"}, {"reason", "case closed"}, {"reference", "T-1"}});  // the deferred erasure happens now
+  call("hold release",
+       {{"id", "1"}, {"reason", "case closed"}, {"reference", "T-1"}});  // the deferred erasure happens now
   EXPECT_EQ(call("subject export", {{"identifier", x}})["records"], 0);
   EXPECT_GT(sealed_on_disk(), 0u) << "hidden, not yet purged (erasure.purge_after): the scan must see that";
 
@@ -374,7 +378,9 @@ TEST_F(retention, usage_data_is_sealed_exportable_and_erasable) {
   auto after = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
   EXPECT_FALSE(after["record"].contains("ip")) << after.dump();
   EXPECT_EQ(after["record"]["account_user"], "jane@acme.example") << after.dump();
-  EXPECT_EQ(call("subject erase", {{"identifier", "jane@acme.example"}, {"reference", "DSR-U2"}, {"reason", "art. 17"}})["erased"], 5);
+  EXPECT_EQ(call("subject erase",
+                 {{"identifier", "jane@acme.example"}, {"reference", "DSR-U2"}, {"reason", "art. 17"}})["erased"],
+            5);
   EXPECT_EQ(call("subject export", {{"identifier", "jane@acme.example"}})["records"], 0);
   after = call("record get", {{"id", usage[0].id}, {"kind", "usage"}});
   EXPECT_FALSE(after["record"].contains("account_user")) << after.dump();
@@ -637,7 +643,9 @@ TEST_F(retention, an_erasure_takes_only_the_subjects_values_wherever_they_sit) {
   EXPECT_TRUE(v["ok"].get<bool>()) << "the old versions are purged, the new ones stay: " << v.dump();
   EXPECT_EQ(occurrences("900003"), 0u);
   // Erasing another subject of the same records later re-seals them again.
-  EXPECT_EQ(call("subject erase", {{"identifier", "+447700900002"}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"], 3);
+  EXPECT_EQ(
+      call("subject erase", {{"identifier", "+447700900002"}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"],
+      3);
   EXPECT_EQ(ids("mms-3"), nullptr) << "no value left: no identifiers";
   EXPECT_EQ(ids("mms-1")["to"], nlohmann::json::array());
   EXPECT_EQ(call("subject export", {{"identifier", "+447700900001"}})["records"], 1);
@@ -661,7 +669,8 @@ TEST_F(retention, late_events_of_an_erased_subject_are_stored_without_it) {
   produce("before", "2026-10-02T09:00:00Z", R"("from":")" + x + R"(")");
   wait_stored();
   EXPECT_EQ(call("subject erase", {{"identifier", x}, {"reference", "DSR-7"}, {"reason", "art. 17"}})["erased"], 1);
-  EXPECT_EQ(call("subject erase", {{"identifier", z}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"], 0) << "no record yet";
+  EXPECT_EQ(call("subject erase", {{"identifier", z}, {"reason", "art. 17"}, {"reference", "T-1"}})["erased"], 0)
+      << "no record yet";
 
   produce("late-1", "2026-10-20T09:00:00Z", R"("from":")" + y + R"(","to":[")" + x + R"(","+447700900888"])");
   produce("late-2", "2026-10-21T09:00:00Z", R"("from":")" + z + R"(")");
@@ -708,7 +717,9 @@ TEST_F(retention, every_spelling_of_a_number_is_one_subject_once_a_region_is_set
   wait_stored();
   EXPECT_EQ(call("subject export", {{"identifier", "+385911234567"}})["records"], 2) << "no region: 091... is apart";
   EXPECT_EQ(call("subject export", {{"identifier", "091 123 4567"}})["records"], 1);
-  EXPECT_EQ(call("subject erase", {{"identifier", "091 765 4321"}, {"reference", "DSR-9"}, {"reason", "art. 17"}})["erased"], 1);
+  EXPECT_EQ(
+      call("subject erase", {{"identifier", "091 765 4321"}, {"reference", "DSR-9"}, {"reason", "art. 17"}})["erased"],
+      1);
 
   EXPECT_EQ(d->stop(SIGTERM), 0);
   extra_args_ = {"--set", "events.default_region=\"HR\""};

@@ -24,8 +24,8 @@ struct file_state {
 // A rename or delete whose directory was not synced since.
 struct pending {
   bool rename = false;
-  std::string from, to;  // a delete: `from` only
-  std::string shadow;    // the file it replaced or removed, kept aside ("-": none)
+  std::string from, to;               // a delete: `from` only
+  std::string shadow;                 // the file it replaced or removed, kept aside ("-": none)
   std::optional<file_state> removed;  // a delete: the removed file's state
   std::string dir;                    // its sync makes it durable
 };

@@ -194,7 +194,8 @@ std::uint32_t http_server::connections() const { return state_->open.load(); }
 
 std::string http_server::address() const {
   const auto& host = state_->options.host;
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port()) : fmt::format("{}:{}", host, port());
+  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port())
+                                             : fmt::format("{}:{}", host, port());
 }
 
 }  // namespace cdr::admin

@@ -83,13 +83,12 @@ void aead::seal_to(std::string& out, std::string_view plaintext, std::string_vie
   const auto* nonce = s_->next_nonce();
   std::copy(nonce, nonce + nonce_size, p + 1);
   int len = 0;
-  bool ok = EVP_EncryptInit_ex(s_->enc, nullptr, nullptr, nullptr, p + 1) == 1 &&
-            EVP_EncryptUpdate(s_->enc, nullptr, &len, bytes(associated_data),
-                              static_cast<int>(associated_data.size())) == 1;
+  bool ok =
+      EVP_EncryptInit_ex(s_->enc, nullptr, nullptr, nullptr, p + 1) == 1 &&
+      EVP_EncryptUpdate(s_->enc, nullptr, &len, bytes(associated_data), static_cast<int>(associated_data.size())) == 1;
   auto* c = p + 1 + nonce_size;
   int written = 0;
-  ok = ok &&
-       EVP_EncryptUpdate(s_->enc, c, &written, bytes(plaintext), static_cast<int>(plaintext.size())) == 1;
+  ok = ok && EVP_EncryptUpdate(s_->enc, c, &written, bytes(plaintext), static_cast<int>(plaintext.size())) == 1;
   ok = ok && EVP_EncryptFinal_ex(s_->enc, c + written, &len) == 1;
   ok = ok && EVP_CIPHER_CTX_ctrl(s_->enc, EVP_CTRL_GCM_GET_TAG, tag_size, c + plaintext.size()) == 1;
   if (!ok) {

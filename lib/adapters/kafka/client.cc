@@ -3,10 +3,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
-#include <set>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -335,9 +335,9 @@ struct consumer::impl {
     auto doc = nlohmann::json::parse(json, nullptr, false);
     if (doc.is_discarded()) return;
     if (const auto cg = doc.find("cgrp"); cg != doc.end() && cg->is_object()) {
-      consumer::group_state g{cg->value("state", ""), cg->value("join_state", ""),
-                              cg->value("rebalance_cnt", static_cast<std::int64_t>(0)),
-                              cg->value("rebalance_age", static_cast<std::int64_t>(0)), cg->value("rebalance_reason", "")};
+      consumer::group_state g{
+          cg->value("state", ""), cg->value("join_state", ""), cg->value("rebalance_cnt", static_cast<std::int64_t>(0)),
+          cg->value("rebalance_age", static_cast<std::int64_t>(0)), cg->value("rebalance_reason", "")};
       std::lock_guard lock(lag_mutex);
       membership = std::move(g);
     }

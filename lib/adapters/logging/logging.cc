@@ -5,8 +5,8 @@
 #include <cstdlib>
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 
 #include "cdr/logging/logging.h"
 
@@ -102,14 +102,16 @@ void setup(const log_config& config) {
     logger = std::make_shared<spdlog::logger>("cdr-retentiond", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     logger->set_formatter(std::make_unique<json_formatter>());
   } else {
-    logger = std::make_shared<spdlog::logger>("cdr-retentiond", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger =
+        std::make_shared<spdlog::logger>("cdr-retentiond", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
   }
   if (stderr_is_journal()) {
     // The color sink's formatter is replaced too: no escape codes in the journal.
     std::unique_ptr<spdlog::formatter> inner =
         json ? std::unique_ptr<spdlog::formatter>(std::make_unique<json_formatter>())
-             : std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%fZ %-5l %v", spdlog::pattern_time_type::utc);
+             : std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%fZ %-5l %v",
+                                                           spdlog::pattern_time_type::utc);
     logger->set_formatter(std::make_unique<journal_formatter>(std::move(inner)));
   }
   logger->set_level(spdlog::level::from_str(config.level));

@@ -5,7 +5,8 @@
 namespace cdr::metrics {
 
 namespace {
-constexpr std::string_view pause_reasons[] = {"write_stall", "no_space", "dead_letter", "rebalance", "partition_closed"};
+constexpr std::string_view pause_reasons[] = {"write_stall", "no_space", "dead_letter", "rebalance",
+                                              "partition_closed"};
 }  // namespace
 
 ingest_probe::ingest_probe(prometheus::Registry& r, const std::vector<std::string>& topics)

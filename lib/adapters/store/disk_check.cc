@@ -190,8 +190,7 @@ store::disk_check store::check_files(const std::vector<removal>& ranges, bool fi
     // lands in a run of deletions walks it (an erasure's flushed
     // tombstones) and thousands of seeks would walk it thousands of times.
     const auto points = static_cast<std::size_t>(
-        std::find_if(hits.begin(), hits.end(), [](const removal* r) { return !is_point(r->range); }) -
-        hits.begin());
+        std::find_if(hits.begin(), hits.end(), [](const removal* r) { return !is_point(r->range); }) - hits.begin());
     std::size_t first_seek = 0;
     if (points > 64 || points * 16 > f.num_entries) {
       first_seek = points;

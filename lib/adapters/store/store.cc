@@ -75,8 +75,8 @@ void dropped_set::add(std::string prefix) {
 
 bool purge_keys::drops(std::size_t cf, std::string_view name, std::string_view value) const {
   const auto& keys = by_family[cf];
-  const auto it = std::lower_bound(keys.begin(), keys.end(), name,
-                                   [](const key& k, std::string_view n) { return k.name < n; });
+  const auto it =
+      std::lower_bound(keys.begin(), keys.end(), name, [](const key& k, std::string_view n) { return k.name < n; });
   return it != keys.end() && it->name == name && (!it->keep || *it->keep != value);
 }
 

@@ -42,10 +42,12 @@ constexpr arg_spec record_get_args[] = {
     {"id", t::text, true, false, "ID", "the record's id, as its producer sent it"},
     {"kind", t::kind, false, false, "cdr|usage", "look in one kind only (default: both)"},
 };
-constexpr arg_spec identifier_arg{"identifier", t::identifier, true, false, "X",
-                                  "a phone number, e-mail address or IP address (normalised like the index)"};
-constexpr arg_spec raw_arg{"raw", t::flag, false, false, "",
-                           "take the identifier as written, although it is no phone number, e-mail or IP address"};
+constexpr arg_spec identifier_arg{
+    "identifier", t::identifier, true,
+    false,        "X",           "a phone number, e-mail address or IP address (normalised like the index)"};
+constexpr arg_spec raw_arg{
+    "raw", t::flag, false,
+    false, "",      "take the identifier as written, although it is no phone number, e-mail or IP address"};
 // --fleet: every live member answers (docs/operations.md, "Fleet-wide reads").
 constexpr arg_spec fleet_arg{"fleet", t::flag, false, false, "", "ask every live fleet member; per-member breakdown"};
 constexpr arg_spec subject_export_args[] = {

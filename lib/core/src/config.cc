@@ -559,7 +559,8 @@ std::string config_error::to_string() const {
   out += ": ";
   // A key with control or direction characters is shown escaped: it goes to
   // a terminal and to logs.
-  if (!key.empty()) out += fmt::format("key {}: ", admin::printable(key) ? key : nlohmann::json(key).dump(-1, ' ', true));
+  if (!key.empty())
+    out += fmt::format("key {}: ", admin::printable(key) ? key : nlohmann::json(key).dump(-1, ' ', true));
   out += message;
   return out;
 }

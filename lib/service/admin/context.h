@@ -35,7 +35,7 @@ struct admin_context {
   const ingest* consumer = nullptr;
   const demo_traffic* demo = nullptr;
   fleet_node* fleet = nullptr;  // null: this daemon acts alone
-  std::string subject_key;           // names subjects in exports and the audit trail
+  std::string subject_key;      // names subjects in exports and the audit trail
   // Runs a drain for the requester (set in a fleet only).
   std::function<nlohmann::json(std::uint32_t uid)> drain;
 };

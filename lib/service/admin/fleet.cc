@@ -28,13 +28,14 @@ admin::reply fleet_export(admin_context& ctx, const admin::request& req, nlohman
           const admin::emit_fn& emit) {
         std::set<std::pair<std::string, std::string>> seen;
         std::map<std::string, std::size_t> sent_by;
-        auto answers =
-            ctx.fleet->queries().gather("subject export", args, sealed, [&](const std::string& member, nlohmann::json r) {
-              ++sent_by[member];
-              if (!seen.emplace(r.value("kind", ""), r.value("id", "")).second) return;
-              r["member"] = member;
-              emit(std::move(r));
-            });
+        auto answers = ctx.fleet->queries().gather("subject export", args, sealed,
+                                                   [&](const std::string& member, nlohmann::json r) {
+                                                     ++sent_by[member];
+                                                     if (!seen.emplace(r.value("kind", ""), r.value("id", "")).second)
+                                                       return;
+                                                     r["member"] = member;
+                                                     emit(std::move(r));
+                                                   });
         auto out = answers.report();
         for (const auto& [member, n] : sent_by) out["members"][member]["streamed"] = n;
         out["records"] = seen.size();
@@ -70,8 +71,8 @@ std::optional<admin::reply> fleet_read(admin_context& ctx, const admin::request&
     sealed = ctx.fleet->queries().seal(id->get<std::string>());
     args.erase("identifier");
   }
-  const auto answers =
-      ctx.fleet->queries().gather(req.command, std::move(args), std::move(sealed), [](const std::string&, nlohmann::json) {});
+  const auto answers = ctx.fleet->queries().gather(req.command, std::move(args), std::move(sealed),
+                                                   [](const std::string&, nlohmann::json) {});
   auto out = answers.report();
   out["complete"] = complete(answers);
   if (req.which == admin::command_id::verify) {

@@ -76,10 +76,11 @@ admin::reply handle_dead_letter_open(admin_context& ctx, const admin::request& r
   if (!d) return admin::error{req.id, admin::error_code::invalid_argument, why};
   ctx.keeper.dead_letter_opened({d->from.topic, d->from.partition, d->from.offset, peer.uid});
   spdlog::info("dead letter {}/{}@{} opened by uid {}", d->from.topic, d->from.partition, d->from.offset, peer.uid);
-  return nlohmann::json{{"source", {{"topic", d->from.topic}, {"partition", d->from.partition}, {"offset", d->from.offset}}},
-                        {"reason", d->reason},
-                        {"key", d->key},
-                        {"value", d->value}};
+  return nlohmann::json{
+      {"source", {{"topic", d->from.topic}, {"partition", d->from.partition}, {"offset", d->from.offset}}},
+      {"reason", d->reason},
+      {"key", d->key},
+      {"value", d->value}};
 }
 
 admin::reply handle_subject_export(admin_context& ctx, const admin::request& req, const admin::peer& peer) {
@@ -91,7 +92,8 @@ admin::reply handle_subject_export(admin_context& ctx, const admin::request& req
   // Streamed: each record is read and sent as it is found, so memory does
   // not grow with the subject's records.
   return admin::stream{[&ctx, normalized = ctx.keeper.identities().normalize(std::get<std::string>(arg)),
-                        uid = peer.uid, note = std::get<audit::request_note>(std::move(note))](const admin::emit_fn& emit) {
+                        uid = peer.uid,
+                        note = std::get<audit::request_note>(std::move(note))](const admin::emit_fn& emit) {
     const auto hash = crypto::hmac_sha256(ctx.subject_key, normalized);
     std::size_t n = 0;
     progress::scope doing(ctx.keeper.activity(), "subject export", "records", 0);

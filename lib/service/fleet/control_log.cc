@@ -119,7 +119,7 @@ void control_log::flush_refused() {
   if (!refused_run_) return;
   const auto run = std::exchange(refused_run_, std::nullopt);
   keeper_.refuse_control(run->last + 1, audit::control_refused{control_.topic, run->first, run->last, run->count,
-                                                                run->reasons, run->claimed});
+                                                               run->reasons, run->claimed});
 }
 
 void control_log::start() {
@@ -146,7 +146,7 @@ void control_log::run() {
       continue;
     }
     if (static_cast<std::uint64_t>(r->offset) < position()) continue;  // applied before
-    if (r->value.empty()) {  // a tombstone: an answered query's key deleted
+    if (r->value.empty()) {                                            // a tombstone: an answered query's key deleted
       alarm_.notify([&] {
         std::lock_guard lock(mutex_);
         next_ = static_cast<std::uint64_t>(r->offset) + 1;

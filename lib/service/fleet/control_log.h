@@ -44,8 +44,8 @@ class control_log {
   // end means a new topic, applied from its start. Throws fleet_refused
   // when the topic's recent messages are all signed under keys this member
   // does not hold. `seal_key`: seals and opens an erasure's identifier.
-  control_log(const time_source& time, std::string member, signed_topic control, fleet_port& keeper,
-              refusals& refused, std::string_view seal_key, std::chrono::milliseconds timeout, notice_fn notice);
+  control_log(const time_source& time, std::string member, signed_topic control, fleet_port& keeper, refusals& refused,
+              std::string_view seal_key, std::chrono::milliseconds timeout, notice_fn notice);
   ~control_log();
   control_log(const control_log&) = delete;
   control_log& operator=(const control_log&) = delete;

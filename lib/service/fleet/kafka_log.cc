@@ -76,7 +76,8 @@ class kafka_fleet_log final : public fleet_log {
     producer_.flush(timeout);
     std::lock_guard lock(mutex_);
     const auto d = delivered_.find(ticket);
-    if (d == delivered_.end()) return fmt::format("not acknowledged within {} ms (the fleet may still act on it)", timeout.count());
+    if (d == delivered_.end())
+      return fmt::format("not acknowledged within {} ms (the fleet may still act on it)", timeout.count());
     auto failed = std::move(d->second);
     delivered_.erase(d);
     return failed;
@@ -94,8 +95,8 @@ class kafka_fleet_log final : public fleet_log {
   const kafka::client_options options_;
   std::mutex mutex_;
   std::map<std::uint64_t, std::optional<std::string>> delivered_;  // ticket -> error, guarded by mutex_
-  std::uint64_t tickets_ = 0;                                       // guarded by mutex_
-  std::map<std::string, std::unique_ptr<kafka::reader>> probes_;    // guarded by mutex_
+  std::uint64_t tickets_ = 0;                                      // guarded by mutex_
+  std::map<std::string, std::unique_ptr<kafka::reader>> probes_;   // guarded by mutex_
   kafka::producer producer_;
 };
 

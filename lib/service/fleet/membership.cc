@@ -9,7 +9,7 @@
 namespace cdr::service {
 
 fleet_membership::fleet_membership(const time_source& time, std::string member, std::chrono::milliseconds interval,
-                       signed_topic control, fleet_port& keeper, std::chrono::milliseconds leave_timeout)
+                                   signed_topic control, fleet_port& keeper, std::chrono::milliseconds leave_timeout)
     : time_(time),
       member_(std::move(member)),
       interval_(interval),

@@ -27,8 +27,8 @@ namespace cdr::service {
 class fleet_membership {
  public:
   // `control`: where heartbeats go. Members known from the store start silent.
-  fleet_membership(const time_source& time, std::string member, std::chrono::milliseconds interval, signed_topic control,
-             fleet_port& keeper, std::chrono::milliseconds leave_timeout);
+  fleet_membership(const time_source& time, std::string member, std::chrono::milliseconds interval,
+                   signed_topic control, fleet_port& keeper, std::chrono::milliseconds leave_timeout);
   ~fleet_membership();
   fleet_membership(const fleet_membership&) = delete;
   fleet_membership& operator=(const fleet_membership&) = delete;

@@ -30,8 +30,8 @@ fleet_node::fleet_node(const daemon_config& config, std::unique_ptr<fleet_log> l
       log_(std::move(log)),
       membership_(time, member_name(config.kafka), heartbeat_of(config),
                   signed_topic{*log_, key_, config.kafka.topic_control}, keeper, timeout_of(config)),
-      control_(time, member_name(config.kafka), signed_topic{*log_, key_, config.kafka.topic_control}, keeper,
-               refused_, seal_key_of(subject_key), timeout_of(config),
+      control_(time, member_name(config.kafka), signed_topic{*log_, key_, config.kafka.topic_control}, keeper, refused_,
+               seal_key_of(subject_key), timeout_of(config),
                [this](const control_message& m, const log_record& r) {
                  if (m.kind == control_kind::heartbeat) return membership_.note(m, r.age);
                  queries_.note(m, r);

@@ -30,9 +30,9 @@ nlohmann::json fleet_answers::report() const {
   return {{"members", std::move(members)}, {"missing", missing}, {"silent", silent}};
 }
 
-fleet_queries::fleet_queries(const time_source& time, signed_topic control, signed_topic replies, fleet_membership& members,
-                 fleet_port& keeper, refusals& refused, std::string_view seal_key, std::int64_t answer_from,
-                 std::chrono::milliseconds timeout)
+fleet_queries::fleet_queries(const time_source& time, signed_topic control, signed_topic replies,
+                             fleet_membership& members, fleet_port& keeper, refusals& refused,
+                             std::string_view seal_key, std::int64_t answer_from, std::chrono::milliseconds timeout)
     : time_(time),
       control_(std::move(control)),
       replies_(std::move(replies)),
@@ -149,12 +149,14 @@ void fleet_queries::refuse(const log_record& r, const std::string& request, cont
                r.offset, name(why), claimed);
   refused_.count(why);
   const auto offset = static_cast<std::uint64_t>(r.offset);
-  keeper_.refuse_control(std::nullopt, audit::control_refused{replies_.topic, offset, offset, 1,
-                                                              {{std::string(name(why)), 1}}, {claimed}});
+  keeper_.refuse_control(
+      std::nullopt,
+      audit::control_refused{replies_.topic, offset, offset, 1, {{std::string(name(why)), 1}}, {claimed}});
 }
 
-fleet_answers fleet_queries::gather(const std::string& command, nlohmann::json args, std::string sealed_identifier,
-                              const std::function<void(const std::string& member, nlohmann::json item)>& on_item) {
+fleet_answers fleet_queries::gather(
+    const std::string& command, nlohmann::json args, std::string sealed_identifier,
+    const std::function<void(const std::string& member, nlohmann::json item)>& on_item) {
   const auto& self = members_.member();
   control_message m;
   m.kind = control_kind::query;

@@ -44,8 +44,8 @@ class fleet_queries {
   // before this start (nobody reads their answers). `seal_key`: opens a
   // query's identifier.
   fleet_queries(const time_source& time, signed_topic control, signed_topic replies, fleet_membership& members,
-          fleet_port& keeper, refusals& refused, std::string_view seal_key, std::int64_t answer_from,
-          std::chrono::milliseconds timeout);
+                fleet_port& keeper, refusals& refused, std::string_view seal_key, std::int64_t answer_from,
+                std::chrono::milliseconds timeout);
   ~fleet_queries();
   fleet_queries(const fleet_queries&) = delete;
   fleet_queries& operator=(const fleet_queries&) = delete;

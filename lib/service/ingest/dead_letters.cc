@@ -20,13 +20,14 @@ void ingest::produce_reject(std::size_t index) {
   std::string error;
   // Sealed: a rejected message may hold identifiers nobody found (it did
   // not parse); its Kafka key may be one too, so the source stands for it.
-  r.failed = !dead_letters_->produce(config_.kafka.topic_dead_letter, fmt::format("{}/{}/{}", r.topic, r.partition, r.offset),
-                                     dead_letter_seal_.seal({r.topic, r.partition, r.offset}, name(r.reason), r.key, r.value),
-                                     {{"cdr-retention-reason", std::string(name(r.reason))},
-                                      {"cdr-retention-source-topic", r.topic},
-                                      {"cdr-retention-source-partition", std::to_string(r.partition)},
-                                      {"cdr-retention-source-offset", std::to_string(r.offset)}},
-                                     ticket, &error);
+  r.failed =
+      !dead_letters_->produce(config_.kafka.topic_dead_letter, fmt::format("{}/{}/{}", r.topic, r.partition, r.offset),
+                              dead_letter_seal_.seal({r.topic, r.partition, r.offset}, name(r.reason), r.key, r.value),
+                              {{"cdr-retention-reason", std::string(name(r.reason))},
+                               {"cdr-retention-source-topic", r.topic},
+                               {"cdr-retention-source-partition", std::to_string(r.partition)},
+                               {"cdr-retention-source-offset", std::to_string(r.offset)}},
+                              ticket, &error);
   if (r.failed) dead_letter_tickets_.erase(ticket);
 }
 

@@ -19,7 +19,6 @@
 #include <nlohmann/json.hpp>
 
 #include "../vault.h"
-#include "side_seal.h"
 #include "cdr/core/config.h"
 #include "cdr/core/event.h"
 #include "cdr/core/identity.h"
@@ -32,6 +31,7 @@
 #include "cdr/logging/logging.h"
 #include "cdr/metrics/ingest_probe.h"
 #include "cdr/store/store.h"
+#include "side_seal.h"
 
 namespace cdr::service {
 

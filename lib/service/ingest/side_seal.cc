@@ -52,7 +52,8 @@ std::optional<dead_letter_seal::opened> dead_letter_seal::open(std::string_view 
     if (!bytes) throw std::invalid_argument("\"sealed\" is not hex");
     sealed = *bytes;
   } catch (const std::exception&) {
-    if (why != nullptr) *why = fmt::format("not a dead letter of this daemon (a JSON object of format \"{}\")", format_name);
+    if (why != nullptr)
+      *why = fmt::format("not a dead letter of this daemon (a JSON object of format \"{}\")", format_name);
     return std::nullopt;
   }
   std::optional<std::string> framed;

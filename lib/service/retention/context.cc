@@ -78,7 +78,8 @@ std::uint64_t retention_context::journal(store::change& c, std::vector<removal> 
     event->event_id = op;
     event->time = time.now();
   }
-  state.put_journal(c, op, journal_entry{std::move(removals), audit::encode(entry, member), std::move(event), purge_by});
+  state.put_journal(c, op,
+                    journal_entry{std::move(removals), audit::encode(entry, member), std::move(event), purge_by});
   if (!purge_by) journals.add_action(op);  // an erasure's is added once applied
   return op;
 }
@@ -107,7 +108,8 @@ void pending_purges::load(store::saved_state& state) {
     }
     const auto subject = from_hex(j.audit.value("subject", ""));
     const auto erased = parse_rfc3339(j.audit.value("erased_at", ""));
-    found[op] = {subject.value_or(""), erased.value_or(*j.purge_by), *j.purge_by, spans_of(j.removals), j.removals.size()};
+    found[op] = {subject.value_or(""), erased.value_or(*j.purge_by), *j.purge_by, spans_of(j.removals),
+                 j.removals.size()};
   });
   // An unreadable rate is listed with the other unreadable state; the
   // forecast assumes one meanwhile.

@@ -495,10 +495,8 @@ nlohmann::json retention::subject_status(std::string_view identifier) const {
   auto holding = nlohmann::json::array();
   for (const auto& [id, records] : erasure_.holds_over(normalized, hash)) {
     const auto h = hold_of(id);
-    holding.push_back({{"id", id},
-                       {"records", records},
-                       {"reason", h ? h->reason : ""},
-                       {"reference", h ? h->reference : ""}});
+    holding.push_back(
+        {{"id", id}, {"records", records}, {"reason", h ? h->reason : ""}, {"reference", h ? h->reference : ""}});
   }
   out["holds"] = holding;
   const auto request = ctx_.state.erasure_request_of(hash);

@@ -16,7 +16,8 @@ TEST(crypto, hmac_sha256_matches_rfc_4231) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   const std::string long_key(131, '\xaa');
   const std::string msg = "Test Using Larger Than Block-Size Key - Hash Key First";
-  EXPECT_EQ(cdr::to_hex(hmac_sha256(long_key, msg)), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(cdr::to_hex(hmac_sha256(long_key, msg)),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
   keyed_hasher jefe("Jefe");
   keyed_hasher big(long_key);
   EXPECT_EQ(jefe("what do ya want for nothing?"), hmac_sha256("Jefe", "what do ya want for nothing?"));

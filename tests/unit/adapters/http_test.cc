@@ -30,8 +30,14 @@ void wait_until(const std::function<bool()>& done) {
 std::string at(const admin::http_server& s) { return "127.0.0.1:" + std::to_string(s.port()); }
 
 TEST(http, routes_answer_and_unknown_paths_and_methods_are_refused) {
-  admin::http_server s({"127.0.0.1", 0}, {{"/a", {[] { return http_reply{200, "text/plain", "alpha\n"}; }}},
-                                          {"/b", {[] { return http_reply{503, "application/json", "{}\n"}; }, true}}});
+  admin::http_server s({"127.0.0.1", 0}, {{"/a", {[] {
+                                             return http_reply{200, "text/plain", "alpha\n"};
+                                           }}},
+                                          {"/b",
+                                           {[] {
+                                              return http_reply{503, "application/json", "{}\n"};
+                                            },
+                                            true}}});
   ASSERT_NE(s.port(), 0);
   auto r = http_request(at(s), "/a?x=1");
   EXPECT_EQ(r.status, 200);
@@ -53,9 +59,12 @@ TEST(http, routes_answer_and_unknown_paths_and_methods_are_refused) {
 }
 
 TEST(http, a_route_that_throws_is_a_500_and_the_server_goes_on) {
-  admin::http_server s({"127.0.0.1", 0},
-                       {{"/x", {[]() -> http_reply { throw std::runtime_error("boom"); }}},
-                        {"/y", {[] { return http_reply{200, "text/plain", "y"}; }, true}}});
+  admin::http_server s({"127.0.0.1", 0}, {{"/x", {[]() -> http_reply { throw std::runtime_error("boom"); }}},
+                                          {"/y",
+                                           {[] {
+                                              return http_reply{200, "text/plain", "y"};
+                                            },
+                                            true}}});
   EXPECT_EQ(http_request(at(s), "/x").status, 500);
   EXPECT_EQ(http_request(at(s), "/y").body, "y");
 }
@@ -65,13 +74,16 @@ TEST(http, a_quick_route_answers_while_slow_ones_are_stuck) {
   std::promise<void> entered;
   auto released = release.get_future().share();
   std::atomic<int> entries{0};
-  admin::http_server s({"127.0.0.1", 0}, {{"/slow",
-                                           {[&, released] {
+  admin::http_server s({"127.0.0.1", 0}, {{"/slow", {[&, released] {
                                              if (entries++ == 0) entered.set_value();
                                              released.wait();
                                              return http_reply{200, "text/plain", "late"};
                                            }}},
-                                          {"/healthz", {[] { return http_reply{200, "text/plain", "ok"}; }, true}}});
+                                          {"/healthz",
+                                           {[] {
+                                              return http_reply{200, "text/plain", "ok"};
+                                            },
+                                            true}}});
   auto a = std::async(std::launch::async, [&] { return http_request(at(s), "/slow"); });
   auto b = std::async(std::launch::async, [&] { return http_request(at(s), "/slow"); });
   entered.get_future().wait();  // the first holds the worker; the second waits behind it

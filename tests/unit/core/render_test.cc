@@ -121,8 +121,9 @@ TEST(render, status_summary_says_what_needs_attention_in_a_few_lines) {
   status["kafka"]["consumer"]["lag"] = nlohmann::json::object();
   s = render::status_summary(status);
   EXPECT_EQ(s["health"], "attention");
-  EXPECT_EQ(s["problems"], nlohmann::json::parse(
-                               R"(["ingest paused: no_space", "3 partition(s) overdue", "erasure purge forecast late"])"));
+  EXPECT_EQ(
+      s["problems"],
+      nlohmann::json::parse(R"(["ingest paused: no_space", "3 partition(s) overdue", "erasure purge forecast late"])"));
   EXPECT_TRUE(s["lag"].is_null()) << "unknown, not 0";
   EXPECT_EQ(s["pending_purges"], 4);
 }

@@ -328,8 +328,8 @@ TEST(retention_rules, each_action_clears_its_families_and_verify_checks_the_same
 TEST(purge_forecast, starts_early_enough_to_end_before_the_deadline) {
   // Keys on every file: 80 MiB at the measured 8 MiB/s, 10 s, started 15 s
   // before the deadline.
-  purge_forecast_input in{at("2031-01-01T00:00:00Z"), at("2031-01-02T00:00:00Z"), 10, 80ULL << 20, 100'000,
-                          8.0 * (1 << 20), {}};
+  purge_forecast_input in{
+      at("2031-01-01T00:00:00Z"), at("2031-01-02T00:00:00Z"), 10, 80ULL << 20, 100'000, 8.0 * (1 << 20), {}};
   auto f = forecast_purge(in);
   EXPECT_EQ(f.bytes, 80ULL << 20);
   EXPECT_EQ(f.duration, std::chrono::seconds(10));
@@ -363,8 +363,13 @@ TEST(purge_forecast, a_pass_longer_than_the_time_left_is_late_before_the_deadlin
   // 30 hours of rewriting for a deadline a day away: it starts now and is
   // forecast 6 h late while the deadline is still 24 h off.
   const double rate = 1 << 20;
-  purge_forecast_input in{at("2031-01-01T00:00:00Z"), at("2031-01-02T00:00:00Z"), 1,
-                          static_cast<std::uint64_t>(rate * 30 * 3600), 1'000, rate, {}};
+  purge_forecast_input in{at("2031-01-01T00:00:00Z"),
+                          at("2031-01-02T00:00:00Z"),
+                          1,
+                          static_cast<std::uint64_t>(rate * 30 * 3600),
+                          1'000,
+                          rate,
+                          {}};
   auto f = forecast_purge(in);
   EXPECT_EQ(f.starts_at, in.now);
   EXPECT_EQ(f.late_by, std::chrono::hours(6));

@@ -228,11 +228,11 @@ TEST_F(fleet_parts, forged_altered_foreign_and_junk_messages_are_refused_audited
   release.at = time_.now();
   const auto body = nlohmann::json::parse(encode(release));
   const auto key = control_key(release);
-  put(key, body, nullptr);                         // unsigned (kcat)
-  put(key, body, &foreign_);                       // signed under a key members do not hold
+  put(key, body, nullptr);    // unsigned (kcat)
+  put(key, body, &foreign_);  // signed under a key members do not hold
   auto altered = nlohmann::json::parse(key_.sign(configs_.front()->kafka.topic_control, key, body.dump()));
   altered["uid"] = 0;
-  put(key, altered, nullptr);                      // signed, then altered
+  put(key, altered, nullptr);  // signed, then altered
   log_.append(configs_.front()->kafka.topic_control, "junk", "\x01not json", timeout);
 
   const auto added = act(*a.node, hold_add());  // applied after them: nothing blocks

@@ -52,8 +52,7 @@ enum class retention_action : std::uint8_t {
   drop_usage,         // the whole usage record goes
 };
 inline constexpr std::array<retention_action, 3> all_retention_actions{
-    retention_action::strip_identifiers, retention_action::drop_metadata,
-    retention_action::drop_usage};
+    retention_action::strip_identifiers, retention_action::drop_metadata, retention_action::drop_usage};
 std::string_view name(retention_action a);
 record_kind kind_of(retention_action a);
 
@@ -61,9 +60,9 @@ record_kind kind_of(retention_action a);
 using retention_class = std::uint16_t;
 
 struct class_rules {
-  retention_rule identifiers{12, anchor::month_end};   // strip at start of M+13
-  retention_rule metadata{120, anchor::year_start};    // drop at 1 Jan of year(M)+10
-  retention_rule usage{36, anchor::month_start};       // drop at start of M+36
+  retention_rule identifiers{12, anchor::month_end};  // strip at start of M+13
+  retention_rule metadata{120, anchor::year_start};   // drop at 1 Jan of year(M)+10
+  retention_rule usage{36, anchor::month_start};      // drop at start of M+36
 
   const retention_rule& rule_for(retention_action a) const;
   friend bool operator==(const class_rules&, const class_rules&) = default;
@@ -90,9 +89,7 @@ class retention_policy {
   // Rules of a class; unknown classes (an override removed from the config
   // while its records remain) fall back to the default rules.
   const class_rules& rules(retention_class c) const;
-  month deadline(retention_action a, month m, retention_class c) const {
-    return rules(c).rule_for(a).deadline(m);
-  }
+  month deadline(retention_action a, month m, retention_class c) const { return rules(c).rule_for(a).deadline(m); }
   const class_rules& defaults() const { return defaults_; }
   const std::vector<retention_override>& overrides() const { return overrides_; }
 

@@ -48,7 +48,7 @@ class http_server {
   http_server& operator=(const http_server&) = delete;
 
   std::uint16_t port() const;
-  std::string address() const;  // host:port actually bound ([host]:port for IPv6)
+  std::string address() const;        // host:port actually bound ([host]:port for IPv6)
   std::uint32_t connections() const;  // open now
 
   struct state;
