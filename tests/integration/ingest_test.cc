@@ -284,13 +284,18 @@ TEST_F(ingest, a_missing_topic_refuses_the_start_naming_it_and_how_to_create_it)
 TEST_F(ingest, a_dead_letter_carries_no_identifier_in_clear_and_opens_only_through_the_daemon) {
   temp_dir dir;
   auto d = start(dir);
+  // Produces one message, waits until it is consumed, reads the dead letters.
+  const auto deliver = [&](const std::string& topic, const std::string& key, const std::string& value,
+                           std::size_t dead_letters) {
+    kafka_.produce(topic, key, value);
+    ++messages_;
+    kafka_.flush();
+    wait_offsets(dir / "a.sock");
+    return kafka_.read_all("cdr-retention-dlq", dead_letters);
+  };
   const std::string bad =
       R"({"type":"cdr","id":"bad-1","customer_id":"acme","occurred_at":"yesterday","channel":"sms","from":"+385915551234"})";
-  kafka_.produce("cdr", "+385915551234", bad);
-  ++messages_;
-  kafka_.flush();
-  wait_offsets(dir / "a.sock");
-  const auto dlq = kafka_.read_all("cdr-retention-dlq", 1);
+  const auto dlq = deliver("cdr", "+385915551234", bad, 1);
   ASSERT_EQ(dlq.size(), 1u);
   for (const auto& in : {dlq[0].value, dlq[0].key}) {
     EXPECT_EQ(in.find("5915551234"), std::string::npos) << "the number in clear: " << in;
@@ -322,11 +327,7 @@ TEST_F(ingest, a_dead_letter_carries_no_identifier_in_clear_and_opens_only_throu
   // (written by whoever can write there) is refused, not stored.
   const std::string forged =
       R"({"type":"cdr","id":"forged-1","customer_id":"acme","occurred_at":"2025-03-01T09:00:00Z","channel":"sms","from":"+385915559999"})";
-  kafka_.produce("cdr-retention-handover", "forged-1", forged);
-  ++messages_;
-  kafka_.flush();
-  wait_offsets(dir / "a.sock");
-  const auto both = kafka_.read_all("cdr-retention-dlq", 2);
+  const auto both = deliver("cdr-retention-handover", "forged-1", forged, 2);
   ASSERT_EQ(both.size(), 2u);
   EXPECT_EQ(both[1].headers.at("cdr-retention-reason"), "unsealed_handover");
   EXPECT_EQ(open_dead_letter(both[1]), forged);
