@@ -56,9 +56,11 @@ bool health::progressing() const {
   return phase_ != phase::starting || time_.monotonic() - progressed_ <= limits_.start_stall;
 }
 
+std::string health::step_line() const { return detail_.empty() ? step_ : step_ + ": " + detail_; }
+
 std::string health::line() const {
   std::lock_guard lock(mutex_);
-  return detail_.empty() ? step_ : step_ + ": " + detail_;
+  return step_line();
 }
 
 health::verdict health::alive() const {
@@ -68,7 +70,7 @@ health::verdict health::alive() const {
   if (phase_ == phase::starting) {
     const auto s = since(progressed_);
     v.ok = time_.monotonic() - progressed_ <= limits_.start_stall;
-    v.body["step"] = detail_.empty() ? step_ : step_ + ": " + detail_;
+    v.body["step"] = step_line();
     v.body["seconds_since_progress"] = s;
     if (!v.ok) v.body["reason"] = fmt::format("the start made no progress for {:.0f} s", s);
   } else {
@@ -88,7 +90,7 @@ health::verdict health::ready() const {
   verdict v;
   v.ok = phase_ == phase::serving;
   v.body = {{"status", v.ok ? "ok" : "failing"}, {"phase", name(phase_)}};
-  if (phase_ == phase::starting) v.body["step"] = detail_.empty() ? step_ : step_ + ": " + detail_;
+  if (phase_ == phase::starting) v.body["step"] = step_line();
   return v;
 }
 

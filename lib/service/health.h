@@ -50,6 +50,7 @@ class health {
 
  private:
   double since(mono_time t) const;
+  std::string step_line() const;  // "step: progress" (mutex_ held)
   const time_source& time_;
   const limits limits_;
   mutable std::mutex mutex_;
